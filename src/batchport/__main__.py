@@ -1,0 +1,5 @@
+import sys
+
+from batchport.cli import main
+
+sys.exit(main())

@@ -1,0 +1,173 @@
+"""The one exception tree of batchport.
+
+::
+
+    BatchportError
+    ├── InputError              a user's request, file or argument is wrong (file, line, rule)
+    │   └── ValidationFailed    a batch file broke one or more provider rules (.problems)
+    ├── ConfigError             a setting is missing or wrong: unknown backend, missing extra
+    ├── BackendError            the provider (or the way to it) said no
+    │   ├── AuthenticationError     401/403
+    │   ├── NotFoundError           404: unknown file or batch id
+    │   ├── ConflictError           409: e.g. cancelling a finished batch
+    │   ├── BadRequestError         400/422 that is not one of the below
+    │   ├── RateLimitError          429 (retryable, may carry retry_after)
+    │   ├── QuotaExceededError      enqueued-token quota (token_limit_exceeded; retryable)
+    │   ├── ServerError             5xx (retryable)
+    │   └── TransportError          connection dropped, timeout (retryable)
+    └── RunError                a run cannot go on: cost cap, changed input on resume, ...
+
+Provider SDK exceptions are translated into this tree in one place per backend and
+chained with ``raise ... from exc``. No message or repr here ever includes a secret:
+errors carry the provider's error body, never request headers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "AuthenticationError",
+    "BackendError",
+    "BadRequestError",
+    "BatchportError",
+    "ConfigError",
+    "ConflictError",
+    "InputError",
+    "NotFoundError",
+    "QuotaExceededError",
+    "RateLimitError",
+    "RunError",
+    "ServerError",
+    "TransportError",
+    "ValidationFailed",
+]
+
+
+class BatchportError(Exception):
+    """Root of every error batchport raises on purpose."""
+
+
+class InputError(BatchportError, ValueError):
+    """Bad user input. ``path``/``line``/``rule`` say where and which rule, when known."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        rule: str | None = None,
+    ) -> None:
+        self.message = message
+        self.path = path
+        self.line = line
+        self.rule = rule
+        where = ""
+        if path is not None:
+            where = f"{path}:{line}: " if line is not None else f"{path}: "
+        code = f"{rule}: " if rule else ""
+        super().__init__(f"{where}{code}{message}")
+
+
+class ValidationFailed(InputError):
+    """A batch file failed validation; ``problems`` lists every problem found."""
+
+    def __init__(self, path: str, problems: list[Any]) -> None:
+        self.problems = problems
+        first = problems[0] if problems else None
+        summary = f"{len(problems)} problem(s); first: {first}" if first else "invalid"
+        super().__init__(summary, path=path)
+
+
+class ConfigError(BatchportError):
+    """A setting is missing or wrong (unknown backend name, missing optional extra...)."""
+
+
+class RunError(BatchportError):
+    """A run cannot proceed (cost cap exceeded, input changed since the run began...)."""
+
+
+class BackendError(BatchportError):
+    """The provider or the transport to it refused or failed a call.
+
+    ``retryable`` tells the runner whether the same call may succeed later, and
+    ``retry_after`` (seconds) how long the provider asked to wait, when it said.
+    """
+
+    default_retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        status_code: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        payload: Mapping[str, Any] | None = None,
+        retryable: bool | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.message = message
+        self.provider = provider
+        self.status_code = status_code
+        self.code = code
+        self.request_id = request_id
+        self.payload = dict(payload) if payload is not None else None
+        self.retryable = self.default_retryable if retryable is None else retryable
+        self.retry_after = retry_after
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        parts = [p for p in (self.provider, str(self.status_code or ""), self.code or "") if p]
+        prefix = f"[{' '.join(parts)}] " if parts else ""
+        rid = f" (request id {self.request_id})" if self.request_id else ""
+        return f"{prefix}{self.message}{rid}"
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(provider={self.provider!r}, status_code={self.status_code!r}, "
+            f"code={self.code!r}, message={self.message!r}, retryable={self.retryable!r})"
+        )
+
+
+class AuthenticationError(BackendError):
+    """401/403: the credentials were refused."""
+
+
+class NotFoundError(BackendError):
+    """404: the file or batch id does not exist (or is not visible to these credentials)."""
+
+
+class ConflictError(BackendError):
+    """409: the object is in a state that does not allow the call."""
+
+
+class BadRequestError(BackendError):
+    """400/422: the provider rejected the call's parameters."""
+
+
+class RateLimitError(BackendError):
+    """429: too many calls; wait ``retry_after`` seconds if given."""
+
+    default_retryable = True
+
+
+class QuotaExceededError(BackendError):
+    """The enqueued-token quota is full (``token_limit_exceeded``); retry once batches finish."""
+
+    default_retryable = True
+
+
+class ServerError(BackendError):
+    """5xx from the provider."""
+
+    default_retryable = True
+
+
+class TransportError(BackendError):
+    """The connection dropped or timed out before a response arrived."""
+
+    default_retryable = True
