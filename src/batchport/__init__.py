@@ -30,6 +30,47 @@ _EXPORTS: dict[str, str] = {
     "write_requests": "batchport.jsonl",
     "validate_file": "batchport.validate",
     "Problem": "batchport.validate",
+    "ValidationReport": "batchport.validate",
+    "GroupKey": "batchport.builder",
+    "Rule": "batchport.limits",
+    "iter_lines": "batchport.jsonl",
+    "atomic_writer": "batchport.jsonl",
+    "WriteStats": "batchport.jsonl",
+    "estimate_input_tokens": "batchport.tokens",
+    "estimate_output_tokens": "batchport.tokens",
+    # backends
+    "Backend": "batchport.backends",
+    "BatchJob": "batchport.backends",
+    "BatchStatus": "batchport.backends",
+    "BatchError": "batchport.backends",
+    "RequestCounts": "batchport.backends",
+    "FileRef": "batchport.backends",
+    "Usage": "batchport.backends",
+    "get_backend": "batchport.backends",
+    "register_backend": "batchport.backends",
+    "available_backends": "batchport.backends",
+    "OpenAIBackend": "batchport.backends.openai",
+    "EmulatorBackend": "batchport.backends.emulator",
+    "ResultRow": "batchport.backends.results",
+    "RowError": "batchport.backends.results",
+    "parse_result_line": "batchport.backends.results",
+    "SyncBackend": "batchport.sync",
+    # runner
+    "run": "batchport.runner",
+    "run_sync": "batchport.runner",
+    "resume": "batchport.runner",
+    "resume_sync": "batchport.runner",
+    "cancel": "batchport.runner",
+    "cancel_sync": "batchport.runner",
+    "plan": "batchport.runner",
+    "Run": "batchport.runner",
+    "RunResult": "batchport.runner",
+    "RunOptions": "batchport.runner",
+    "Outcome": "batchport.runner",
+    "Plan": "batchport.runner",
+    "InstantClock": "batchport.runner",
+    "PriceTable": "batchport.pricing",
+    "Cost": "batchport.pricing",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -49,7 +90,23 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
+    from batchport.backends import Backend as Backend
+    from batchport.backends import BatchError as BatchError
+    from batchport.backends import BatchJob as BatchJob
+    from batchport.backends import BatchStatus as BatchStatus
+    from batchport.backends import FileRef as FileRef
+    from batchport.backends import RequestCounts as RequestCounts
+    from batchport.backends import Usage as Usage
+    from batchport.backends import available_backends as available_backends
+    from batchport.backends import get_backend as get_backend
+    from batchport.backends import register_backend as register_backend
+    from batchport.backends.emulator import EmulatorBackend as EmulatorBackend
+    from batchport.backends.openai import OpenAIBackend as OpenAIBackend
+    from batchport.backends.results import ResultRow as ResultRow
+    from batchport.backends.results import RowError as RowError
+    from batchport.backends.results import parse_result_line as parse_result_line
     from batchport.builder import BatchBuilder as BatchBuilder
+    from batchport.builder import GroupKey as GroupKey
     from batchport.errors import (
         BackendError as BackendError,
     )
@@ -68,12 +125,20 @@ if TYPE_CHECKING:  # pragma: no cover
     from batchport.errors import (
         ValidationFailed as ValidationFailed,
     )
+    from batchport.jsonl import WriteStats as WriteStats
+    from batchport.jsonl import atomic_writer as atomic_writer
+    from batchport.jsonl import iter_lines as iter_lines
     from batchport.jsonl import read_requests as read_requests
     from batchport.jsonl import write_requests as write_requests
     from batchport.limits import PROVIDERS as PROVIDERS
     from batchport.limits import ProviderProfile as ProviderProfile
+    from batchport.limits import Rule as Rule
     from batchport.limits import get_profile as get_profile
     from batchport.requests import Endpoint as Endpoint
     from batchport.requests import Request as Request
+    from batchport.sync import SyncBackend as SyncBackend
+    from batchport.tokens import estimate_input_tokens as estimate_input_tokens
+    from batchport.tokens import estimate_output_tokens as estimate_output_tokens
     from batchport.validate import Problem as Problem
+    from batchport.validate import ValidationReport as ValidationReport
     from batchport.validate import validate_file as validate_file

@@ -1,0 +1,5 @@
+import sys
+
+from batchport_emulator.cli import main
+
+sys.exit(main())

@@ -1,0 +1,67 @@
+"""The aiohttp application: factory, routes, background processing.
+
+:func:`create_app` builds an application around a fresh
+:class:`~batchport_emulator.state.EmulatorState`; the batch processor runs as a
+``cleanup_ctx`` task for the application's lifetime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+from aiohttp import web
+
+from batchport_emulator.app import batches_routes, control, files_routes, realtime
+from batchport_emulator.app.keys import STATE
+from batchport_emulator.app.middleware import DIALECT_PREFIXES, api_middleware
+from batchport_emulator.config import EmulatorConfig, coerce_config
+from batchport_emulator.responders import CallableResponder, Responder
+from batchport_emulator.state import EmulatorState
+
+# JSON bodies (batch create, realtime calls) stay well below this; uploads are
+# streamed and not subject to it.
+CLIENT_MAX_SIZE = 32 * 1024 * 1024
+
+ResponderLike = Responder | Callable[..., Any]
+
+
+def _as_responder(responder: ResponderLike | None) -> Responder | None:
+    if responder is None or hasattr(responder, "respond"):
+        return responder  # type: ignore[return-value]
+    return CallableResponder(responder)
+
+
+async def _processing(app: web.Application) -> AsyncIterator[None]:
+    state = app[STATE]
+    task = asyncio.create_task(state.processor.run_forever(), name="batchport-emulator-batches")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await state.aclose()
+
+
+def create_app(
+    config: EmulatorConfig | Mapping[str, Any] | None = None,
+    *,
+    responder: ResponderLike | None = None,
+) -> web.Application:
+    """Build the emulator application.
+
+    ``config`` may be an :class:`EmulatorConfig`, a mapping validated into one, or
+    ``None`` for the defaults. ``responder`` (a :class:`Responder` or a plain
+    callable taking a ``RespondRequest``) replaces the configured responder.
+    """
+    state = EmulatorState(coerce_config(config), responder=_as_responder(responder))
+    app = web.Application(middlewares=[api_middleware], client_max_size=CLIENT_MAX_SIZE)
+    app[STATE] = state
+    for prefix, _name in DIALECT_PREFIXES:
+        app.router.add_routes(files_routes.routes(prefix))
+        app.router.add_routes(batches_routes.routes(prefix))
+        app.router.add_routes(realtime.routes(prefix))
+    app.router.add_routes(control.routes())
+    app.cleanup_ctx.append(_processing)
+    return app

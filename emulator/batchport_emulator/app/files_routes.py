@@ -1,0 +1,133 @@
+"""Files endpoints: upload (streamed multipart), list, retrieve, content, delete."""
+
+from __future__ import annotations
+
+from aiohttp import BodyPartReader, web
+
+from batchport_emulator.app.helpers import dialect_of, json_response, list_body, state_of
+from batchport_emulator.batch_params import parse_expiry_seconds
+from batchport_emulator.errors import ApiError, invalid_value
+from batchport_emulator.files import UploadSink
+from batchport_emulator.pagination import parse_limit, parse_order
+
+CHUNK = 1 << 18
+FIELD_MAX = 4096  # text fields are short; a huge one is garbage, not a purpose
+
+
+class _Upload:
+    """What a multipart body said, gathered part by part."""
+
+    def __init__(self) -> None:
+        self.fields: dict[str, str] = {}
+        self.sink: UploadSink | None = None
+        self.filename: str | None = None
+
+
+async def _read_field(part: BodyPartReader) -> str:
+    data = bytearray()
+    while chunk := await part.read_chunk(FIELD_MAX):
+        data += chunk
+        if len(data) > FIELD_MAX:
+            raise ApiError(
+                400,
+                f"Invalid value for '{(part.name or '')[:64]}': too long.",
+                param=part.name,
+                code="invalid_value",
+            )
+    return data.decode("utf-8", "replace")
+
+
+async def _read_parts(request: web.Request, upload: _Upload) -> None:
+    state = state_of(request)
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            raise ApiError(400, "Nested multipart bodies are not supported.")
+        if part.name == "file":
+            if upload.sink is not None:
+                raise ApiError(400, "Only one 'file' part is allowed.", param="file")
+            upload.sink = state.begin_upload()
+            upload.filename = part.filename or "upload"
+            while chunk := await part.read_chunk(CHUNK):
+                upload.sink.write(chunk)
+        elif part.name:
+            upload.fields[part.name] = await _read_field(part)
+
+
+def _expires_after(fields: dict[str, str]) -> int | None:
+    anchor = fields.get("expires_after[anchor]", fields.get("expires_after.anchor"))
+    seconds = fields.get("expires_after[seconds]", fields.get("expires_after.seconds"))
+    if anchor is None and seconds is None:
+        return None
+    if anchor != "created_at":
+        raise invalid_value("expires_after.anchor", (anchor or "")[:64], ["created_at"])
+    return parse_expiry_seconds(seconds, "expires_after.seconds")
+
+
+async def upload_file(request: web.Request) -> web.Response:
+    state, dialect = state_of(request), dialect_of(request)
+    limit = state.config.limits.file_max_bytes
+    if request.content_length is not None and request.content_length > limit + (1 << 20):
+        raise ApiError(413, "File is too large.", code="file_too_large")
+    if request.content_type != "multipart/form-data":
+        raise ApiError(400, "Invalid Content-Type header: expected multipart/form-data.")
+    upload = _Upload()
+    try:
+        await _read_parts(request, upload)
+        sink = upload.sink or state.begin_upload()
+        expires = _expires_after(upload.fields)
+    except (ApiError, ValueError, AssertionError, RuntimeError) as exc:
+        if upload.sink is not None:
+            upload.sink.abort()
+        if isinstance(exc, ApiError):
+            raise
+        raise ApiError(400, f"Could not parse the multipart body: {str(exc)[:200]}") from exc
+    record = state.finish_upload(
+        sink,
+        filename=upload.filename,
+        purpose=upload.fields.get("purpose"),
+        expires_after_s=expires,
+        dialect=dialect.name,
+    )
+    return json_response(dialect.file_object(record), status=dialect.upload_status)
+
+
+async def list_files(request: web.Request) -> web.Response:
+    state, dialect = state_of(request), dialect_of(request)
+    query = request.query
+    limit = parse_limit(query, default=10_000, maximum=10_000)
+    page = state.files.list_files(
+        after=query.get("after") or None,
+        limit=limit,
+        descending=parse_order(query) == "desc",
+        purpose=query.get("purpose") or None,
+    )
+    items = [dialect.file_object(r) for r in page.items]
+    return json_response(list_body(items, page.has_more))
+
+
+async def retrieve_file(request: web.Request) -> web.Response:
+    record = state_of(request).files.get(request.match_info["file_id"])
+    return json_response(dialect_of(request).file_object(record))
+
+
+async def delete_file(request: web.Request) -> web.Response:
+    record = state_of(request).delete_file(request.match_info["file_id"])
+    return json_response({"id": record.id, "object": "file", "deleted": True})
+
+
+async def file_content(request: web.Request) -> web.FileResponse:
+    path = state_of(request).files.downloadable_path(request.match_info["file_id"])
+    return web.FileResponse(
+        path, chunk_size=1 << 18, headers={"Content-Type": "application/octet-stream"}
+    )
+
+
+def routes(prefix: str) -> list[web.RouteDef]:
+    return [
+        web.post(f"{prefix}/files", upload_file),
+        web.get(f"{prefix}/files", list_files, allow_head=False),
+        web.get(f"{prefix}/files/{{file_id}}", retrieve_file, allow_head=False),
+        web.delete(f"{prefix}/files/{{file_id}}", delete_file),
+        web.get(f"{prefix}/files/{{file_id}}/content", file_content, allow_head=False),
+    ]

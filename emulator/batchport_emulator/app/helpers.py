@@ -1,0 +1,52 @@
+"""Small request and response helpers shared by the handlers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from batchport_emulator.app.keys import DIALECT, STATE
+from batchport_emulator.dialects import Dialect
+from batchport_emulator.errors import bad_json_body
+from batchport_emulator.state import EmulatorState
+
+
+def json_response(
+    data: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(data),
+        status=status,
+        headers=headers,
+        content_type="application/json",
+    )
+
+
+async def read_json(request: web.Request) -> Any:
+    """The JSON body; raises :class:`ApiError` 400 when it is not valid JSON."""
+    raw = await request.read()
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise bad_json_body() from None
+
+
+def state_of(request: web.Request) -> EmulatorState:
+    return request.app[STATE]
+
+
+def dialect_of(request: web.Request) -> Dialect:
+    return request.app[STATE].dialect(request.get(DIALECT, "openai"))
+
+
+def list_body(items: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
+    return {
+        "object": "list",
+        "data": items,
+        "first_id": items[0]["id"] if items else None,
+        "last_id": items[-1]["id"] if items else None,
+        "has_more": has_more,
+    }

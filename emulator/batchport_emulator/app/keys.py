@@ -1,0 +1,11 @@
+"""Typed keys for what the HTTP layer shares."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from batchport_emulator.state import EmulatorState
+
+STATE = web.AppKey("state", EmulatorState)
+REQUEST_ID = web.RequestKey("request_id", str)
+DIALECT = web.RequestKey("dialect", str)

@@ -1,0 +1,78 @@
+"""The one middleware: request ids, dialect auth and API faults, error envelopes.
+
+Every response gets an ``x-request-id``. Domain errors (:class:`ApiError`) and
+aiohttp's own HTTP errors (unknown route, wrong method, body too large) become
+the dialect's error body; anything unexpected becomes a logged 500 in the same
+shape rather than a bare traceback page.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from batchport_emulator.app.helpers import json_response
+from batchport_emulator.app.keys import DIALECT, REQUEST_ID, STATE
+from batchport_emulator.dialects import Dialect, get_dialect
+from batchport_emulator.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+# URL prefix -> dialect name. A second dialect adds its prefix here.
+DIALECT_PREFIXES: tuple[tuple[str, str], ...] = (("/v1", "openai"),)
+
+
+def dialect_for_path(path: str) -> str | None:
+    for prefix, name in DIALECT_PREFIXES:
+        if path == prefix or path.startswith(prefix + "/"):
+            return name
+    return None
+
+
+def _from_http_exception(request: web.Request, exc: web.HTTPException) -> ApiError:
+    if exc.status in (404, 405):
+        return ApiError(exc.status, f"Invalid URL ({request.method} {request.path[:256]})")
+    if exc.status == 413:
+        return ApiError(413, "Request body too large.", code="request_too_large")
+    return ApiError(exc.status, exc.reason or "Bad request.")
+
+
+@web.middleware
+async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    state = request.app[STATE]
+    request_id = state.ids.request_id()
+    request[REQUEST_ID] = request_id
+    name = dialect_for_path(request.path)
+    dialect: Dialect = get_dialect(name or "openai")
+    response: web.StreamResponse
+    try:
+        if name is not None:
+            request[DIALECT] = name
+            dialect.check_auth(request.headers, state.accepted_keys())
+            fault = state.faults.api_fault()
+            if fault == "drop":
+                if request.transport is not None:
+                    request.transport.abort()
+                raise ConnectionResetError("fault injection dropped the connection")
+            if fault is not None:
+                raise state.faults.api_error(fault)
+        response = await handler(request)
+    except ApiError as err:
+        response = json_response(dialect.error_body(err), status=err.status, headers=err.headers)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        http_err = _from_http_exception(request, exc)
+        response = json_response(dialect.error_body(http_err), status=http_err.status)
+    except ConnectionResetError:
+        raise
+    except Exception:
+        log.exception("unexpected error handling %s %s", request.method, request.path)
+        crash = ApiError(
+            500, "The server had an error while processing your request.", type="server_error"
+        )
+        response = json_response(dialect.error_body(crash), status=500)
+    response.headers["x-request-id"] = request_id
+    return response

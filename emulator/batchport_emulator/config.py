@@ -1,0 +1,224 @@
+"""Typed configuration of the emulator (pydantic v2), with profiles and file loading.
+
+One :class:`EmulatorConfig` describes a whole emulator: where it listens, how
+fast its clock runs, how batches progress, which faults it injects, the
+realtime latency and rate limits, and the responder. It is loadable from JSON or
+TOML (:meth:`EmulatorConfig.from_file`) and patched at run time through
+``PATCH /_emulator/config`` (:meth:`EmulatorConfig.merged`).
+
+Profiles are named starting points applied beneath explicit values:
+``instant`` (the default) finishes batches as fast as the machine allows;
+``realistic`` uses delays shaped like the real service's, on a clock running
+60x faster than real time.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from batchport_emulator.responders import ResponderConfig
+
+DAY_S = 86_400
+MB = 1024 * 1024
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ClockConfig(_Model):
+    scale: float = Field(
+        default=1.0, ge=0, description="virtual seconds per real second; 0 freezes"
+    )
+
+
+class ImmediateProgression(_Model):
+    """Every stage ends as soon as the work is done."""
+
+    kind: Literal["immediate"] = "immediate"
+
+
+class AfterPollsProgression(_Model):
+    """Each stage lasts ``polls`` status reads of that batch; rows are released in step."""
+
+    kind: Literal["after_polls"] = "after_polls"
+    polls: int = Field(default=2, ge=1)
+
+
+class ThroughputProgression(_Model):
+    """Stages take virtual time; rows run at ``requests_per_s`` after a queue delay."""
+
+    kind: Literal["throughput"] = "throughput"
+    requests_per_s: float = Field(default=10.0, gt=0)
+    queue_delay_s: float = Field(default=0.0, ge=0)
+    validating_s: float = Field(default=1.0, ge=0)
+    finalizing_s: float = Field(default=1.0, ge=0)
+    cancelling_s: float = Field(default=5.0, ge=0)
+
+
+Progression = Annotated[
+    ImmediateProgression | AfterPollsProgression | ThroughputProgression,
+    Field(discriminator="kind"),
+]
+
+ApiFaultKind = Literal["500", "429", "drop"]
+
+
+def _default_row_statuses() -> list[Literal[400, 429, 500]]:
+    return [500, 429, 400]
+
+
+def _default_api_kinds() -> list[ApiFaultKind]:
+    return ["500", "429"]
+
+
+class FaultConfig(_Model):
+    """Injected failures; every draw is a pure function of the config ``seed`` and stable keys."""
+
+    row_failure_rate: float = Field(default=0.0, ge=0, le=1)
+    row_failure_statuses: list[Literal[400, 429, 500]] = Field(
+        default_factory=_default_row_statuses, min_length=1
+    )
+    fail_validation_rate: float = Field(default=0.0, ge=0, le=1)
+    stuck_validating_rate: float = Field(default=0.0, ge=0, le=1)
+    expire_rate: float = Field(default=0.0, ge=0, le=1)
+    expire_progress: float = Field(
+        default=0.5, ge=0, le=1, description="rows done before it stalls"
+    )
+    api_error_rate: float = Field(default=0.0, ge=0, le=1)
+    api_error_kinds: list[ApiFaultKind] = Field(default_factory=_default_api_kinds, min_length=1)
+    api_retry_after_ms: int = Field(default=10, ge=0)
+    slow_finalizing_s: float = Field(default=0.0, ge=0)
+
+
+class LimitsConfig(_Model):
+    file_max_bytes: int = Field(default=512 * MB, ge=1)
+    batch_file_max_bytes: int = Field(default=200 * MB, ge=1)
+    max_requests_per_batch: int = Field(default=50_000, ge=1)
+    max_embedding_inputs: int = Field(default=50_000, ge=1)
+    max_validation_errors: int = Field(default=1_000, ge=1)
+    enqueued_token_limit: int | None = Field(default=None, ge=1)
+
+
+class BatchConfig(_Model):
+    completion_window_s: float = Field(default=DAY_S, gt=0)
+    missing_input_file: Literal["fail_batch", "not_found"] = "fail_batch"
+    write_cancelled_rows: bool = True
+    models: list[str] | None = None
+    row_concurrency: int = Field(default=4, ge=1, le=1024)
+    output_expires_after_s: int = Field(default=30 * DAY_S, ge=1)
+
+
+class RealtimeConfig(_Model):
+    rpm: int | None = Field(default=None, ge=1)
+    tpm: int | None = Field(default=None, ge=1)
+    latency_base_s: float = Field(default=0.0, ge=0)
+    latency_per_output_token_s: float = Field(default=0.0, ge=0)
+    latency_jitter: float = Field(default=0.0, ge=0, le=1)
+
+
+PROFILES: dict[str, dict[str, Any]] = {
+    "instant": {},
+    "realistic": {
+        "clock": {"scale": 60.0},
+        "progression": {
+            "kind": "throughput",
+            "requests_per_s": 5.0,
+            "queue_delay_s": 30.0,
+            "validating_s": 5.0,
+            "finalizing_s": 30.0,
+            "cancelling_s": 60.0,
+        },
+        "realtime": {
+            "latency_base_s": 0.4,
+            "latency_per_output_token_s": 0.01,
+            "latency_jitter": 0.2,
+            "rpm": 500,
+            "tpm": 200_000,
+        },
+    },
+}
+
+
+class EmulatorConfig(_Model):
+    """Everything an emulator needs. Profile defaults apply beneath given values."""
+
+    profile: Literal["instant", "realistic"] = "instant"
+    host: str = "127.0.0.1"
+    port: int = Field(default=0, ge=0, le=65535)
+    api_keys: list[SecretStr] = Field(default_factory=list)
+    data_dir: Path | None = None
+    seed: int = 0
+    id_seed: int | None = None
+    clock: ClockConfig = Field(default_factory=lambda: ClockConfig())
+    progression: Progression = Field(default_factory=lambda: ImmediateProgression())
+    batches: BatchConfig = Field(default_factory=lambda: BatchConfig())
+    limits: LimitsConfig = Field(default_factory=lambda: LimitsConfig())
+    faults: FaultConfig = Field(default_factory=lambda: FaultConfig())
+    realtime: RealtimeConfig = Field(default_factory=lambda: RealtimeConfig())
+    responder: ResponderConfig = Field(default_factory=lambda: ResponderConfig())
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_profile(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            profile = data.get("profile", "instant")
+            if isinstance(profile, str) and profile in PROFILES:
+                return deep_merge(PROFILES[profile], data)
+        return data
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> EmulatorConfig:
+        """Load a ``.json`` or ``.toml`` file; raises ``ValueError`` naming the file."""
+        path = Path(path)
+        try:
+            text = path.read_bytes()
+            data = tomllib.loads(text.decode()) if path.suffix == ".toml" else json.loads(text)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{path}: cannot read emulator config: {exc}") from exc
+        try:
+            return cls.model_validate(data)
+        except ValueError as exc:
+            raise ValueError(f"{path}: invalid emulator config: {exc}") from exc
+
+    def merged(self, patch: Mapping[str, Any]) -> EmulatorConfig:
+        """A new config with ``patch`` deep-merged in; raises pydantic's ``ValidationError``.
+
+        A patch that names a ``profile`` starts from that profile's defaults instead
+        of from the current values.
+        """
+        base: dict[str, Any] = {} if "profile" in patch else self.model_dump()
+        return type(self).model_validate(deep_merge(base, patch))
+
+    def public_dict(self) -> dict[str, Any]:
+        """JSON-ready view with secrets masked."""
+        data: dict[str, Any] = self.model_dump(mode="json")
+        return data
+
+
+def deep_merge(base: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """Recursively merge ``patch`` into a copy of ``base``; mappings merge, others replace."""
+    out = copy.deepcopy(dict(base))
+    for key, value in patch.items():
+        current = out.get(key)
+        if isinstance(value, Mapping) and isinstance(current, Mapping):
+            out[key] = deep_merge(current, value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def coerce_config(config: EmulatorConfig | Mapping[str, Any] | None) -> EmulatorConfig:
+    """Accept a config, a mapping to validate, or ``None`` for the defaults."""
+    if config is None:
+        return EmulatorConfig()
+    if isinstance(config, EmulatorConfig):
+        return config
+    return EmulatorConfig.model_validate(config)

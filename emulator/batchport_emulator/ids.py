@@ -1,0 +1,38 @@
+"""Identifiers shaped like the real service's.
+
+``file-`` + 22 base62 characters; ``batch_``, ``batch_req_`` and ``req_`` + 32 hex
+digits (see the wire reference, section 8). A seed makes the sequence
+repeatable, which tests use to compare runs; without one the generator is
+seeded from the operating system.
+"""
+
+from __future__ import annotations
+
+import random
+
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+class IdFactory:
+    """Makes ids; not thread-safe (the emulator uses it from one event loop)."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        self._rng = random.Random(seed)
+
+    def _hex(self) -> str:
+        return f"{self._rng.getrandbits(128):032x}"
+
+    def file_id(self) -> str:
+        choice = self._rng.choice
+        return "file-" + "".join(choice(_BASE62) for _ in range(22))
+
+    def batch_id(self) -> str:
+        return "batch_" + self._hex()
+
+    def batch_request_id(self) -> str:
+        """The ``id`` of one line in a batch output or error file."""
+        return "batch_req_" + self._hex()
+
+    def request_id(self) -> str:
+        """An ``x-request-id`` value (and a result line's ``response.request_id``)."""
+        return "req_" + self._hex()

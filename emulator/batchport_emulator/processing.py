@@ -1,0 +1,392 @@
+"""Background batch processing: validation, running rows, writing result files.
+
+One :class:`Processor` per emulator walks every unfinished batch through its
+lifecycle whenever something may have changed (a new batch, a cancel, a poll,
+a clock jump, a config change) or a virtual deadline arrives. It is asyncio
+code without aiohttp; tests drive it directly through :meth:`Processor.tick`.
+
+Rows run in a seeded shuffled order, read one by one from the input file by
+byte offset (no whole-file read), and their result lines are appended to the
+output or error work file as they finish; so the files come out shuffled and
+are written streaming. Work files become stored files (purpose
+``batch_output``) at the end, and only when non-empty.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from batchport_emulator.batches import Batch, BatchErrorEntry, RequestCounts, UsageTotals
+from batchport_emulator.errors import error_for_status
+from batchport_emulator.faults import row_error_body
+from batchport_emulator.lifecycle import Status
+from batchport_emulator.responders import RespondRequest, RespondResult
+from batchport_emulator.validation import InputPlan, ValidationRules, read_row, validate_input
+
+if TYPE_CHECKING:
+    from batchport_emulator.state import EmulatorState
+
+log = logging.getLogger(__name__)
+
+ROWS_PER_STEP = 512
+EXPIRED_MESSAGE = "This request could not be executed before the completion window expired."
+CANCELLED_MESSAGE = "This request was not executed because the batch was cancelled."
+
+
+@dataclass(slots=True)
+class _Sink:
+    path: Path
+    fh: IO[bytes] | None = None
+    size: int = 0
+
+    def write(self, data: bytes) -> None:
+        if self.fh is None:
+            self.fh = open(self.path, "ab", buffering=1 << 20)  # noqa: SIM115 - closed in close()
+        self.fh.write(data)
+        self.size += len(data)
+
+    def close(self) -> None:
+        if self.fh is not None:
+            self.fh.close()
+            self.fh = None
+
+
+@dataclass(slots=True)
+class BatchRun:
+    """Live work of one validated batch: its plan, row order and work files."""
+
+    plan: InputPlan
+    order: list[int]
+    input: IO[bytes]
+    output: _Sink
+    error: _Sink
+    tokens: int = 0
+    model: str | None = None
+
+    def close(self) -> None:
+        self.input.close()
+        self.output.close()
+        self.error.close()
+
+
+class Processor:
+    """Advances batches; one instance per :class:`~batchport_emulator.state.EmulatorState`."""
+
+    def __init__(self, state: EmulatorState) -> None:
+        self.state = state
+        self.runs: dict[str, BatchRun] = {}
+        self._wake = asyncio.Event()
+        # The background loop and test-driven drains must never step one batch twice at once.
+        self._lock = asyncio.Lock()
+
+    def wake(self) -> None:
+        """Ask the loop to look at the batches again (safe to call from the loop thread)."""
+        self._wake.set()
+
+    async def run_forever(self) -> None:
+        """The background loop; cancelled on shutdown."""
+        while True:
+            self._wake.clear()
+            try:
+                deadline = await self.tick()
+            except Exception:  # keep serving even if one step breaks
+                log.exception("batch processing step failed")
+                deadline = self.state.clock.now() + 1.0
+            await self._sleep_until(deadline)
+
+    async def _sleep_until(self, deadline: float | None) -> None:
+        clock = self.state.clock
+        timeout = None if deadline is None else min(clock.real_delay(deadline - clock.now()), 5.0)
+        if timeout is not None and timeout <= 0:
+            await asyncio.sleep(0)
+            return
+        try:
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
+        except TimeoutError:
+            pass
+
+    async def tick(self) -> float | None:
+        """Do all work due now; return the next virtual deadline (``now`` if more is ready)."""
+        deadlines: list[float] = []
+        async with self._lock:
+            for batch in self.state.batches.active():
+                deadline = await self._advance(batch)
+                if deadline is not None:
+                    deadlines.append(deadline)
+        return min(deadlines) if deadlines else None
+
+    async def drain(self, max_ticks: int = 10_000) -> None:
+        """Tick until nothing is due at the current virtual time (for tests)."""
+        for _ in range(max_ticks):
+            deadline = await self.tick()
+            if deadline is None or deadline > self.state.clock.now():
+                return
+        raise RuntimeError("batch processing did not settle")
+
+    async def _advance(self, batch: Batch) -> float | None:
+        state = self.state
+        progression = state.progression
+        for _ in range(8):  # several stages may end in one step under `immediate`
+            now = state.clock.now()
+            before = (batch.status, batch.executed)
+            if batch.terminal or batch.id not in state.batches:
+                return None
+            if batch.status in (Status.VALIDATING, Status.IN_PROGRESS) and now >= batch.expires_at:
+                self._finish(batch, Status.EXPIRED, "batch_expired", EXPIRED_MESSAGE)
+                return None
+            if batch.status is Status.VALIDATING and progression.stage_ready(batch, now):
+                await self._validate(batch)
+            elif batch.status is Status.IN_PROGRESS:
+                more = await self._run_rows(batch, now)
+                if more:
+                    return now
+            elif batch.status is Status.FINALIZING and progression.stage_ready(batch, now):
+                self._finish(batch, Status.COMPLETED, None, None)
+            elif batch.status is Status.CANCELLING and progression.stage_ready(batch, now):
+                code = "batch_cancelled" if state.config.batches.write_cancelled_rows else None
+                self._finish(batch, Status.CANCELLED, code, CANCELLED_MESSAGE)
+            if (batch.status, batch.executed) == before:
+                break
+        return None if batch.terminal else progression.next_deadline(batch, state.clock.now())
+
+    # -- validation ----------------------------------------------------------
+
+    def _fail(self, batch: Batch, errors: list[BatchErrorEntry]) -> None:
+        batch.errors = errors
+        self.state.batches.transition(batch, Status.FAILED, self.state.clock.now())
+
+    async def _validate(self, batch: Batch) -> None:
+        state = self.state
+        if batch.faults.fail_validation:
+            self._fail(batch, [token_limit_error(batch.model or "gpt-4o-mini", 2_000_000)])
+            return
+        record = state.files.find(batch.input_file_id)
+        if record is None or batch.input_missing:
+            self._fail(batch, [missing_file_error(batch.input_file_id)])
+            return
+        path = state.files.content_path(record.id)
+        rules = state.validation_rules()
+        try:
+            plan = await asyncio.to_thread(_validate_path, path, batch.endpoint, rules)
+        except OSError:  # deleted between the check and the read
+            plan = None
+        if batch.status is not Status.VALIDATING or batch.id not in state.batches:
+            return  # cancelled or reset meanwhile
+        if plan is None:
+            self._fail(batch, [missing_file_error(batch.input_file_id)])
+        elif plan.errors:
+            batch.model = plan.model
+            self._fail(batch, plan.errors)
+        else:
+            self._start(batch, path, plan)
+
+    def _start(self, batch: Batch, path: Path, plan: InputPlan) -> None:
+        state = self.state
+        limit = state.config.limits.enqueued_token_limit
+        if limit is not None:
+            queued = sum(run.tokens for run in self.runs.values() if run.model == plan.model)
+            if queued + plan.estimated_tokens > limit:
+                batch.model = plan.model
+                self._fail(batch, [token_limit_error(plan.model or "", limit)])
+                return
+        self._open_run(batch, path, plan)
+        batch.model = plan.model
+        batch.counts.total = plan.total
+        state.batches.transition(batch, Status.IN_PROGRESS, state.clock.now())
+
+    def _open_run(self, batch: Batch, path: Path, plan: InputPlan) -> None:
+        files = self.state.files
+        order = list(range(plan.total))
+        random.Random(f"{self.state.config.seed}:{batch.seq}").shuffle(order)
+        run = BatchRun(
+            plan=plan,
+            order=order,
+            input=open(path, "rb"),  # noqa: SIM115 - closed by BatchRun.close
+            output=_Sink(files.scratch_path(f"{batch.id}-output")),
+            error=_Sink(files.scratch_path(f"{batch.id}-error")),
+            tokens=plan.estimated_tokens,
+            model=plan.model,
+        )
+        for sink in (run.output, run.error):
+            sink.path.unlink(missing_ok=True)
+        self.runs[batch.id] = run
+
+    # -- running rows ----------------------------------------------------------
+
+    async def _run_rows(self, batch: Batch, now: float) -> bool:
+        """Run the next chunk of allowed rows; ``True`` if more are allowed right now."""
+        run = self.runs.get(batch.id)
+        if run is None:  # restarted from disk: the rows start over
+            self._restart(batch)
+            return True
+        allowed = self.state.progression.rows_allowed(batch, now)
+        if batch.executed >= batch.counts.total:
+            self.state.batches.transition(batch, Status.FINALIZING, now)
+            return False
+        if batch.executed >= allowed:
+            return False
+        upto = min(allowed, batch.executed + ROWS_PER_STEP)
+        rows = [read_row(run.input, run.plan, i) for i in run.order[batch.executed : upto]]
+        results = await self._respond_all(batch, rows)
+        if self.runs.get(batch.id) is not run:
+            return False  # reset while responders were running
+        self._record(batch, run, rows, results)
+        batch.executed = upto
+        await asyncio.sleep(0)  # let HTTP handlers in between chunks
+        return True
+
+    async def _respond_all(
+        self, batch: Batch, rows: Sequence[dict[str, Any]]
+    ) -> list[RespondResult]:
+        width = self.state.config.batches.row_concurrency
+        if width == 1:
+            return [await self._respond(batch, row) for row in rows]
+        results: list[RespondResult] = []
+        for start in range(0, len(rows), width):
+            group = rows[start : start + width]
+            results.extend(await asyncio.gather(*(self._respond(batch, r) for r in group)))
+        return results
+
+    async def _respond(self, batch: Batch, row: dict[str, Any]) -> RespondResult:
+        custom_id = row["custom_id"]
+        status = self.state.faults.row_failure(batch.seq, custom_id)
+        if status is not None:
+            return RespondResult(status, row_error_body(status))
+        request = RespondRequest(
+            url=batch.endpoint,
+            body=row["body"],
+            custom_id=custom_id,
+            dialect="azure" if batch.dialect == "azure" else "openai",
+        )
+        try:
+            return await self.state.responder.respond(request)
+        except Exception:  # a broken responder fails the row, not the server
+            log.exception("responder failed for custom_id %r", custom_id)
+            return RespondResult(500, error_for_status(500).envelope())
+
+    def _record(
+        self,
+        batch: Batch,
+        run: BatchRun,
+        rows: Sequence[dict[str, Any]],
+        results: Sequence[RespondResult],
+    ) -> None:
+        dialect = self.state.dialect(batch.dialect)
+        ids = self.state.ids
+        counts, usage = batch.counts, batch.usage
+        for row, result in zip(rows, results, strict=True):
+            line = dialect.result_line(
+                line_id=ids.batch_request_id(),
+                custom_id=row["custom_id"],
+                status_code=result.status_code,
+                request_id=ids.request_id(),
+                body=result.body,
+            )
+            if 200 <= result.status_code < 300:
+                run.output.write(line)
+                counts.completed += 1
+                usage.add(
+                    result.input_tokens,
+                    result.cached_tokens,
+                    result.output_tokens,
+                    result.reasoning_tokens,
+                )
+            else:
+                run.error.write(line)
+                counts.failed += 1
+
+    def _restart(self, batch: Batch) -> None:
+        """A batch found ``in_progress`` after a restart runs its rows again from the start."""
+        state = self.state
+        record = state.files.find(batch.input_file_id)
+        if record is None:
+            state.batches.transition(batch, Status.FINALIZING, state.clock.now())
+            return
+        path = state.files.content_path(record.id)
+        plan = _validate_path(path, batch.endpoint, state.validation_rules())
+        batch.executed = 0
+        batch.counts = RequestCounts(total=plan.total)
+        batch.usage = UsageTotals()
+        self._open_run(batch, path, plan)
+
+    # -- finishing ---------------------------------------------------------------
+
+    def _finish(
+        self, batch: Batch, target: Status, unrun_code: str | None, message: str | None
+    ) -> None:
+        """Write unrun rows (if any), publish the work files, and move to ``target``."""
+        state = self.state
+        run = self.runs.pop(batch.id, None)
+        if run is None:  # after a restart: publish whatever work files survived
+            for kind in ("output", "error"):
+                sink = _Sink(state.files.scratch_path(f"{batch.id}-{kind}"))
+                sink.size = sink.path.stat().st_size if sink.path.exists() else 0
+                setattr(batch, f"{kind}_file_id", self._publish(batch, sink, kind))
+        else:
+            if unrun_code is not None and message is not None:
+                dialect = state.dialect(batch.dialect)
+                for index in run.order[batch.executed :]:
+                    custom_id = read_row(run.input, run.plan, index).get("custom_id", "")
+                    run.error.write(
+                        dialect.unrun_line(
+                            line_id=state.ids.batch_request_id(),
+                            custom_id=custom_id,
+                            code=unrun_code,
+                            message=message,
+                        )
+                    )
+            run.close()
+            batch.output_file_id = self._publish(batch, run.output, "output")
+            batch.error_file_id = self._publish(batch, run.error, "error")
+        state.batches.transition(batch, target, state.clock.now())
+
+    def _publish(self, batch: Batch, sink: _Sink, kind: str) -> str | None:
+        if sink.size == 0:
+            sink.path.unlink(missing_ok=True)
+            return None
+        expires = batch.output_expires_after_s or self.state.config.batches.output_expires_after_s
+        record = self.state.files.commit(
+            sink.path,
+            filename=f"batch_{batch.id}_{kind}.jsonl",
+            purpose="batch_output",
+            dialect=batch.dialect,
+            expires_after_s=expires,
+        )
+        return record.id
+
+    def close(self) -> None:
+        for run in self.runs.values():
+            run.close()
+        self.runs.clear()
+
+
+def _validate_path(path: Path, endpoint: str, rules: ValidationRules) -> InputPlan:
+    with open(path, "rb") as fh:
+        return validate_input(fh, endpoint=endpoint, rules=rules)
+
+
+def missing_file_error(file_id: str) -> BatchErrorEntry:
+    return BatchErrorEntry(
+        "invalid_request",
+        f"Cannot find file {file_id}, or organization org-emulator does not have access to it.",
+        "file_id",
+        None,
+    )
+
+
+def token_limit_error(model: str, limit: int) -> BatchErrorEntry:
+    return BatchErrorEntry(
+        "token_limit_exceeded",
+        f"Enqueued token limit reached for {model} in organization org-emulator. Limit: "
+        f"{limit:,} enqueued tokens. Please try again once some in_progress batches have "
+        "been completed.",
+        None,
+        None,
+    )

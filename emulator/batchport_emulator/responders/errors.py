@@ -1,0 +1,229 @@
+"""OpenAI error envelopes for endpoint answers, and request-body checks.
+
+Every error body is ``{"error": {"message", "type", "param", "code"}}`` with
+the type/code the real API uses for that status. ``check_body`` reproduces
+the 400s the real endpoints send for missing or mistyped core parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..ratelimit import Decision, rate_limit_error_body
+from .base import RespondResult
+
+__all__ = ["check_body", "error_body", "error_result", "status_error"]
+
+_SERVER_ERROR = "The server had an error while processing your request. Sorry about that!"
+# status -> (type, code, message); "{model}" is filled in.
+_STATUS_ERRORS: dict[int, tuple[str, str | None, str]] = {
+    400: ("invalid_request_error", None, "The request could not be processed as sent."),
+    401: (
+        "invalid_request_error",
+        "invalid_api_key",
+        "Incorrect API key provided. You can find your API key at "
+        "https://platform.openai.com/account/api-keys.",
+    ),
+    403: (
+        "invalid_request_error",
+        None,
+        "You have insufficient permissions for this operation.",
+    ),
+    404: (
+        "invalid_request_error",
+        "model_not_found",
+        "The model `{model}` does not exist or you do not have access to it.",
+    ),
+    408: ("invalid_request_error", None, "Request timed out."),
+    409: (
+        "invalid_request_error",
+        None,
+        "The request conflicted with another request. Please try again.",
+    ),
+    422: (
+        "invalid_request_error",
+        None,
+        "The request was well-formed but could not be processed.",
+    ),
+    500: ("server_error", None, _SERVER_ERROR),
+    502: ("server_error", None, "Bad gateway."),
+    503: ("server_error", None, "The engine is currently overloaded, please try again later."),
+    504: ("server_error", None, "Gateway timeout."),
+}
+
+
+def error_body(
+    message: str, *, type: str, param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
+    """The OpenAI error envelope; all four keys are always present."""
+    return {"error": {"message": message, "type": type, "param": param, "code": code}}
+
+
+def error_result(
+    status_code: int,
+    message: str,
+    *,
+    type: str = "invalid_request_error",
+    param: str | None = None,
+    code: str | None = None,
+) -> RespondResult:
+    """A ``RespondResult`` carrying an error envelope (no tokens billed)."""
+    return RespondResult(status_code, error_body(message, type=type, param=param, code=code))
+
+
+def status_error(status_code: int, model: str = "unknown") -> RespondResult:
+    """A realistic error answer for any 4xx/5xx ``status_code``.
+
+    429 is a requests-per-minute ``rate_limit_exceeded``; unknown 4xx get
+    ``invalid_request_error`` and unknown 5xx ``server_error``.
+    """
+    if status_code == 429:
+        decision = Decision(False, 0.12, {}, kind="requests", limit=500, remaining=0, requested=1)
+        return RespondResult(429, rate_limit_error_body(decision, model=model))
+    known = _STATUS_ERRORS.get(status_code)
+    if known is None:
+        if status_code >= 500:
+            known = ("server_error", None, _SERVER_ERROR)
+        else:
+            known = ("invalid_request_error", None, f"Request failed with status {status_code}.")
+    type_, code, message = known
+    return error_result(status_code, message.replace("{model}", model), type=type_, code=code)
+
+
+def _missing(param: str) -> RespondResult:
+    return error_result(
+        400,
+        f"Missing required parameter: '{param}'.",
+        param=param,
+        code="missing_required_parameter",
+    )
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object"
+
+
+def _invalid_type(param: str, expected: str, value: Any) -> RespondResult:
+    return error_result(
+        400,
+        f"Invalid type for '{param}': expected {expected}, but got {_json_type(value)} instead.",
+        param=param,
+        code="invalid_type",
+    )
+
+
+def check_body(path: str, body: Mapping[str, Any]) -> RespondResult | None:
+    """The 400 the real endpoint sends for ``body``, or ``None`` if it passes.
+
+    ``path`` is the endpoint path without ``/v1``. Only the core parameters
+    are checked (model, messages/input, structured-output settings,
+    embedding options); anything else is accepted as the real API would.
+    """
+    model = body.get("model")
+    if path != "/moderations":
+        if model is None:
+            if path == "/responses":
+                return _missing("model")
+            return error_result(400, "you must provide a model parameter")
+        if not isinstance(model, str):
+            return _invalid_type("model", "a string", model)
+    if body.get("stream") is True:
+        return error_result(
+            400,
+            "stream=true is not supported by the emulator; send stream=false.",
+            param="stream",
+            code="invalid_value",
+        )
+    if path == "/chat/completions":
+        return _check_chat(body)
+    if path == "/responses":
+        return _check_responses(body)
+    if path == "/embeddings":
+        return _check_embeddings(body)
+    if path == "/moderations" and "input" not in body:
+        return _missing("input")
+    return None
+
+
+def _check_chat(body: Mapping[str, Any]) -> RespondResult | None:
+    messages = body.get("messages")
+    if messages is None:
+        return _missing("messages")
+    if not isinstance(messages, list):
+        return _invalid_type("messages", "an array", messages)
+    if not messages:
+        return error_result(
+            400,
+            "Invalid 'messages': empty array. Expected an array with minimum length 1, "
+            "but got an empty array instead.",
+            param="messages",
+            code="empty_array",
+        )
+    for index, message in enumerate(messages):
+        if not isinstance(message, Mapping):
+            return _invalid_type(f"messages[{index}]", "an object", message)
+        if "role" not in message:
+            return _missing(f"messages[{index}].role")
+    fmt = body.get("response_format")
+    if isinstance(fmt, Mapping) and fmt.get("type") == "json_schema":
+        spec = fmt.get("json_schema")
+        if not isinstance(spec, Mapping):
+            return _missing("response_format.json_schema")
+        if "name" not in spec:
+            return _missing("response_format.json_schema.name")
+    return None
+
+
+def _check_responses(body: Mapping[str, Any]) -> RespondResult | None:
+    if "input" not in body and not any(
+        key in body for key in ("previous_response_id", "prompt", "conversation")
+    ):
+        return _missing("input")
+    value = body.get("input")
+    if value is not None and not isinstance(value, (str, list)):
+        return _invalid_type("input", "a string or an array", value)
+    text = body.get("text")
+    fmt = text.get("format") if isinstance(text, Mapping) else None
+    if isinstance(fmt, Mapping) and fmt.get("type") == "json_schema":
+        for key in ("name", "schema"):
+            if key not in fmt:
+                return _missing(f"text.format.{key}")
+    return None
+
+
+def _check_embeddings(body: Mapping[str, Any]) -> RespondResult | None:
+    if "input" not in body:
+        return _missing("input")
+    value = body["input"]
+    if value == "" or value == [] or not isinstance(value, (str, list)):
+        return error_result(
+            400,
+            "'$.input' is invalid. Please check the API reference: "
+            "https://platform.openai.com/docs/api-reference.",
+        )
+    fmt = body.get("encoding_format", "float")
+    if fmt not in ("float", "base64"):
+        return error_result(
+            400,
+            f"Invalid value: '{fmt}'. Supported values are: 'float' and 'base64'.",
+            param="encoding_format",
+            code="invalid_value",
+        )
+    dims = body.get("dimensions")
+    if dims is not None and (not isinstance(dims, int) or isinstance(dims, bool) or dims < 1):
+        return error_result(
+            400,
+            f"Invalid value for 'dimensions': expected an integer of at least 1, got {dims!r}.",
+            param="dimensions",
+            code="invalid_value",
+        )
+    return None

@@ -1,0 +1,107 @@
+"""The default responder: deterministic fake bodies for every text endpoint.
+
+Answers ``/v1/chat/completions``, ``/v1/responses``, ``/v1/embeddings``,
+``/v1/completions`` and ``/v1/moderations`` (also without ``/v1``, as Azure
+paths come) with bodies the official SDK's own types accept. The same
+(seed, custom_id) - or (seed, body) for realtime calls - always gives the same
+answer. ``model`` echoes the request's model; the real API answers with a
+dated snapshot name (``gpt-4o-mini-2024-07-18``), which clients must not
+depend on anyway.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .base import ResponderConfig, RespondRequest, RespondResult
+from .errors import check_body, error_result, status_error
+from .fake_chat import chat_completion, completion
+from .fake_responses import response
+from .fake_vectors import embeddings, moderation
+from .prompt import find_markers, prompt_of
+from .rows import Row
+
+__all__ = ["FakeResponder", "endpoint_path"]
+
+_Handler = Callable[[Row, Mapping[str, Any], bool], RespondResult]
+_HANDLERS: dict[str, _Handler] = {
+    "/chat/completions": chat_completion,
+    "/responses": response,
+    "/embeddings": embeddings,
+    "/completions": completion,
+    "/moderations": moderation,
+}
+
+
+def endpoint_path(url: str) -> str:
+    """The endpoint path without version or deployment prefix and query:
+    ``/v1/chat/completions``, ``/chat/completions``,
+    ``/openai/v1/chat/completions`` and
+    ``/openai/deployments/D/chat/completions?api-version=...`` all give
+    ``/chat/completions``."""
+    path = url.split("?", 1)[0]
+    if path.startswith("/v1/"):
+        return path[3:]
+    if path.startswith("/openai/"):
+        path = path[7:]
+        if path.startswith("/v1/"):
+            return path[3:]
+        if path.startswith("/deployments/"):
+            rest = path[len("/deployments/") :]
+            slash = rest.find("/")
+            return rest[slash:] if slash >= 0 else "/"
+    return path
+
+
+class FakeResponder:
+    """Deterministic fake answers (see the module docstring).
+
+    ``clock`` gives ``created``/``created_at`` (seconds; the emulator passes
+    its virtual clock). Request problems come back as 400/404 results with
+    the real error bodies, never as exceptions.
+    """
+
+    def __init__(
+        self, config: ResponderConfig | None = None, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.config = config if config is not None else ResponderConfig()
+        self._clock = clock
+
+    async def respond(self, request: RespondRequest) -> RespondResult:
+        return self.respond_now(request)
+
+    def respond_now(self, request: RespondRequest) -> RespondResult:
+        """``respond`` without the coroutine, for hot loops that answer many
+        rows in one go."""
+        path = endpoint_path(request.url)
+        handler = _HANDLERS.get(path)
+        if handler is None:
+            return error_result(404, f"Invalid URL (POST {request.url})")
+        body: object = request.body
+        if not isinstance(body, Mapping):
+            return error_result(
+                400,
+                "We could not parse the JSON body of your request. The body must be a JSON object.",
+            )
+        bad = check_body(path, body)
+        if bad is not None:
+            return bad
+        text, prompt_tokens = prompt_of(path, body)
+        markers = find_markers(text)
+        if markers is not None and markers.status is not None:
+            model = body.get("model")
+            return status_error(markers.status, model if isinstance(model, str) else "unknown")
+        row = Row(
+            config=self.config,
+            custom_id=request.custom_id,
+            body=body,
+            created=int(self._clock()),
+            markers=markers,
+            prompt_tokens=prompt_tokens,
+        )
+        return handler(row, body, request.dialect == "azure")
+
+    async def aclose(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,293 @@
+"""The emulator's whole state behind one facade, with no HTTP in sight.
+
+:class:`EmulatorState` owns the clock, ids, file and batch stores, the fault
+and progression policies, the responder and the background processor. HTTP
+handlers, the control endpoints and the ``Emulator`` conveniences all call the
+methods here, so each behaviour has exactly one implementation.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from batchport_emulator.batch_params import CreateParams
+from batchport_emulator.batches import Batch, BatchStore
+from batchport_emulator.clock import VirtualClock
+from batchport_emulator.config import EmulatorConfig
+from batchport_emulator.dialects import Dialect, get_dialect
+from batchport_emulator.errors import ApiError, cancel_conflict, file_not_found
+from batchport_emulator.faults import FaultPolicy
+from batchport_emulator.files import PURPOSES, FileRecord, FileStore, UploadSink
+from batchport_emulator.ids import IdFactory
+from batchport_emulator.lifecycle import Status, can_cancel
+from batchport_emulator.processing import Processor
+from batchport_emulator.progression import ProgressionModel
+from batchport_emulator.ratelimit import LatencyModel, RateLimiter
+from batchport_emulator.responders import Responder, make_responder
+from batchport_emulator.validation import ValidationRules
+
+BAD_JSONL = "Invalid file format for Batch API. Must be .jsonl"
+
+
+class EmulatorState:
+    """Everything the emulator knows. Use from one event loop; not thread-safe.
+
+    ``responder`` overrides the configured one (and is then not closed here).
+    Without ``config.data_dir`` file contents go to a temporary directory that
+    :meth:`aclose` removes.
+    """
+
+    def __init__(self, config: EmulatorConfig, *, responder: Responder | None = None) -> None:
+        self.config = config
+        self.clock = VirtualClock(scale=config.clock.scale)
+        self.ids = IdFactory(config.id_seed)
+        self._tempdir: str | None = None
+        if config.data_dir is not None:
+            root = Path(config.data_dir)
+            self.files = FileStore(root / "files", self.ids, self.clock, persist=True)
+            self.batches = BatchStore(root / "batches")
+        else:
+            self._tempdir = tempfile.mkdtemp(prefix="batchport-emulator-")
+            self.files = FileStore(Path(self._tempdir), self.ids, self.clock, persist=False)
+            self.batches = BatchStore(None)
+        self._own_responder = responder is None
+        self._retired: list[Responder] = []
+        self.responder: Responder = responder or make_responder(config.responder)
+        self._apply_policies()
+        self.processor = Processor(self)
+        self.clock.subscribe(self.processor.wake)
+
+    def _apply_policies(self) -> None:
+        c = self.config
+        self.faults = FaultPolicy(c.faults, c.seed)
+        self.progression = ProgressionModel(c.progression, c.faults)
+        self.limiter = RateLimiter(c.realtime.rpm, c.realtime.tpm, self.clock.now)
+        self.latency = LatencyModel(
+            base_s=c.realtime.latency_base_s,
+            per_output_token_s=c.realtime.latency_per_output_token_s,
+            jitter=c.realtime.latency_jitter,
+            seed=c.seed,
+        )
+
+    def dialect(self, name: str) -> Dialect:
+        return get_dialect(name)
+
+    def accepted_keys(self) -> list[str]:
+        return [k.get_secret_value() for k in self.config.api_keys]
+
+    def validation_rules(self) -> ValidationRules:
+        limits, models = self.config.limits, self.config.batches.models
+        return ValidationRules(
+            max_requests=limits.max_requests_per_batch,
+            max_embedding_inputs=limits.max_embedding_inputs,
+            max_errors=limits.max_validation_errors,
+            models=None if models is None else frozenset(models),
+        )
+
+    # -- files ----------------------------------------------------------------
+
+    def begin_upload(self) -> UploadSink:
+        """A sink for one upload, capped at the largest file any purpose allows."""
+        return self.files.begin_upload(self.config.limits.file_max_bytes)
+
+    def finish_upload(
+        self,
+        sink: UploadSink,
+        *,
+        filename: str | None,
+        purpose: str | None,
+        expires_after_s: int | None,
+        dialect: str,
+    ) -> FileRecord:
+        """Check a received upload against the purpose's rules and store it.
+
+        Raises :class:`ApiError` 400 (and removes the data) for a missing file or
+        purpose, an unknown purpose, and for batch files that are too large, not
+        ``.jsonl``, empty or not JSON Lines.
+        """
+        sink.close()
+        try:
+            if filename is None:
+                raise ApiError(
+                    400,
+                    "Missing required parameter: 'file'.",
+                    param="file",
+                    code="missing_required_parameter",
+                )
+            if purpose is None:
+                raise ApiError(
+                    400,
+                    "Missing required parameter: 'purpose'.",
+                    param="purpose",
+                    code="missing_required_parameter",
+                )
+            if purpose not in PURPOSES:
+                raise ApiError(
+                    400,
+                    f"Invalid value: '{purpose[:64]}'. Supported values are: "
+                    + ", ".join(f"'{p}'" for p in PURPOSES)
+                    + ".",
+                    param="purpose",
+                    code="invalid_value",
+                )
+            if purpose == "batch":
+                self._check_batch_upload(sink, filename)
+        except ApiError:
+            sink.abort()
+            raise
+        return self.files.commit(
+            sink.path,
+            filename=filename,
+            purpose=purpose,
+            dialect=dialect,
+            expires_after_s=expires_after_s,
+        )
+
+    def _check_batch_upload(self, sink: UploadSink, filename: str) -> None:
+        if sink.size > self.config.limits.batch_file_max_bytes:
+            raise ApiError(400, "File is too large.")
+        if not filename.lower().endswith(".jsonl"):
+            raise ApiError(400, BAD_JSONL)
+        first = sink.first_line()
+        if sink.size == 0 or (first is not None and not _looks_like_json_object(first)):
+            raise ApiError(400, BAD_JSONL)
+
+    def delete_file(self, file_id: str) -> FileRecord:
+        return self.files.delete(file_id)
+
+    # -- batches ------------------------------------------------------------------
+
+    def create_batch(self, params: CreateParams, *, dialect: str) -> Batch:
+        """Create a batch in ``validating``; raises :class:`ApiError` for a bad input file."""
+        record = self.files.find(params.input_file_id)
+        missing = record is None
+        if missing and self.config.batches.missing_input_file == "not_found":
+            raise file_not_found(params.input_file_id)
+        if record is not None and record.purpose != "batch":
+            raise ApiError(
+                400,
+                f"The input file must have purpose 'batch', but "
+                f"{record.id} has purpose '{record.purpose}'.",
+                param="input_file_id",
+                code="invalid_value",
+            )
+        now = self.clock.now()
+        self.batches.seq += 1
+        batch_id = self.ids.batch_id()
+        while batch_id in self.batches:
+            batch_id = self.ids.batch_id()
+        batch = Batch(
+            id=batch_id,
+            seq=self.batches.seq,
+            dialect=dialect,
+            endpoint=params.endpoint,
+            input_file_id=params.input_file_id,
+            completion_window=params.completion_window,
+            metadata=params.metadata,
+            output_expires_after_s=params.output_expires_after_s,
+            created_at=int(now),
+            expires_at=int(now + self.config.batches.completion_window_s),
+            faults=self.faults.plan_batch(self.batches.seq),
+            stage_since=now,
+            input_missing=missing,
+        )
+        self.batches.add(batch)
+        self.processor.wake()
+        return batch
+
+    def poll_batch(self, batch_id: str) -> Batch:
+        """Read a batch as a client's status poll does.
+
+        Besides returning the batch this *records the observation*, which is the
+        only thing the after-N-polls progression reacts to; the processor (not
+        this read) then makes any move the poll allowed.
+        """
+        self.batches.record_poll(batch_id)
+        self.processor.wake()
+        return self.batches.get(batch_id)
+
+    def cancel_batch(self, batch_id: str) -> Batch:
+        """Start cancelling; idempotent while cancelling/cancelled; 409 once finished."""
+        batch = self.batches.get(batch_id)
+        if batch.status in (Status.CANCELLING, Status.CANCELLED):
+            return batch
+        if not can_cancel(batch.status):
+            raise cancel_conflict(batch.status.value)
+        self.batches.transition(batch, Status.CANCELLING, self.clock.now())
+        self.processor.wake()
+        return batch
+
+    # -- control ------------------------------------------------------------------
+
+    def configure(self, patch: Mapping[str, Any]) -> EmulatorConfig:
+        """Deep-merge ``patch`` into the config; raises pydantic's ``ValidationError``."""
+        new = self.config.merged(patch)
+        old, self.config = self.config, new
+        if new.clock.scale != old.clock.scale:
+            self.clock.set_scale(new.clock.scale)
+        if new.responder != old.responder and self._own_responder:
+            self._retired.append(self.responder)
+            self.responder = make_responder(new.responder)
+        self._apply_policies()
+        self.processor.wake()
+        return new
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move virtual time forward; raises ``ValueError`` for a negative amount."""
+        self.clock.advance(seconds)
+
+    def set_clock(self, timestamp: float) -> None:
+        self.clock.set(timestamp)
+
+    def set_clock_scale(self, scale: float) -> None:
+        """Change the clock rate (and the config's ``clock.scale`` with it)."""
+        self.configure({"clock": {"scale": scale}})
+
+    def reset(self) -> None:
+        """Forget every file and batch (the config and clock stay)."""
+        self.processor.close()
+        self.batches.clear()
+        self.files.clear()
+
+    def batch_summaries(self) -> list[dict[str, Any]]:
+        """Every batch of every dialect, oldest first, in the control endpoint's shape."""
+        return [
+            {
+                "id": b.id,
+                "dialect": b.dialect,
+                "status": b.status.value,
+                "endpoint": b.endpoint,
+                "metadata": b.metadata,
+                "input_file_id": b.input_file_id,
+                "request_counts": {
+                    "total": b.counts.total,
+                    "completed": b.counts.completed,
+                    "failed": b.counts.failed,
+                },
+            }
+            for b in self.batches.all()
+        ]
+
+    async def aclose(self) -> None:
+        """Close files and owned responders; remove the temporary directory."""
+        self.processor.close()
+        retired, self._retired = self._retired, []
+        for responder in retired:
+            await responder.aclose()
+        if self._own_responder:
+            await self.responder.aclose()
+        if self._tempdir is not None:
+            shutil.rmtree(self._tempdir, ignore_errors=True)
+
+
+def _looks_like_json_object(line: bytes) -> bool:
+    try:
+        return isinstance(orjson.loads(line), dict)
+    except orjson.JSONDecodeError:
+        return False

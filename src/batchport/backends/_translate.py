@@ -1,0 +1,205 @@
+"""The one place where ``openai`` SDK exceptions become :mod:`batchport.errors` types.
+
+Status classes map as follows (the provider's error body is kept as ``payload``)::
+
+    400, 422, other 4xx   -> BadRequestError   (token_limit_exceeded -> QuotaExceededError)
+    401, 403              -> AuthenticationError
+    404                   -> NotFoundError
+    408                   -> TransportError
+    409                   -> ConflictError
+    429                   -> RateLimitError    (token_limit_exceeded -> QuotaExceededError)
+    5xx                   -> ServerError
+    connection / timeout  -> TransportError
+
+Every message and payload passes through :func:`redact` first, so a key echoed by a
+server ("Incorrect API key provided: sk-…") never reaches an error, log or file. The
+SDK exception is chained as ``__cause__``; its message is redacted in place too.
+"""
+
+from __future__ import annotations
+
+import datetime
+import email.utils
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import openai
+import orjson
+
+from batchport.errors import (
+    AuthenticationError,
+    BackendError,
+    BadRequestError,
+    ConflictError,
+    NotFoundError,
+    QuotaExceededError,
+    RateLimitError,
+    ServerError,
+    TransportError,
+)
+
+__all__ = ["parse_retry_after", "redact", "translate_error", "translating"]
+
+_QUOTA_CODE = "token_limit_exceeded"
+# Key-like tokens: OpenAI keys (sk-..., sk-proj-...) and bearer tokens in free text.
+_KEY_PATTERNS = re.compile(r"\bsk-[A-Za-z0-9_\-*]{4,}|(?i:bearer)\s+[A-Za-z0-9._~+/=\-]{8,}")
+_MASK = "***"
+_MAX_TEXT = 2000
+
+
+def redact(text: str, secrets: Sequence[str] = ()) -> str:
+    """Replace every known secret and anything that looks like an API key by ``***``."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, _MASK)
+    return _KEY_PATTERNS.sub(_MASK, text)
+
+
+def _redact_obj(value: Any, secrets: Sequence[str]) -> Any:
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, Mapping):
+        return {str(k): _redact_obj(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_obj(v, secrets) for v in value]
+    return value
+
+
+def parse_retry_after(
+    headers: Mapping[str, str], *, now: Callable[[], float] = time.time
+) -> float | None:
+    """Seconds to wait as the server asked: ``retry-after-ms`` (milliseconds) first, then
+    ``retry-after`` (seconds, or an HTTP date measured against ``now``). Negative,
+    non-finite or unparsable values give None."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = lowered.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value.strip()) / scale
+        except ValueError:
+            continue
+        if seconds >= 0 and seconds != float("inf"):
+            return seconds
+    value = lowered.get("retry-after")
+    if value is None:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # "-0000" dates parse naive; HTTP dates are always UTC
+        when = when.replace(tzinfo=datetime.UTC)
+    return max(0.0, when.timestamp() - now())
+
+
+def _is_quota(code: str | None, message: str, payload: Mapping[str, Any]) -> bool:
+    # Azure's fail-fast 400 may carry the code in the message or a nested innererror.
+    return (
+        code == _QUOTA_CODE
+        or _QUOTA_CODE in message
+        or _QUOTA_CODE.encode() in orjson.dumps(payload, default=str)
+    )
+
+
+def _status_class(
+    status: int, code: str | None, message: str, payload: Mapping[str, Any]
+) -> type[BackendError]:
+    if status in (400, 429) and _is_quota(code, message, payload):
+        return QuotaExceededError
+    by_status: dict[int, type[BackendError]] = {
+        401: AuthenticationError,
+        403: AuthenticationError,
+        404: NotFoundError,
+        408: TransportError,
+        409: ConflictError,
+        429: RateLimitError,
+    }
+    if status in by_status:
+        return by_status[status]
+    if status >= 500:
+        return ServerError
+    if 400 <= status < 500:
+        return BadRequestError
+    return BackendError
+
+
+def _payload(exc: openai.APIStatusError) -> dict[str, Any]:
+    """The provider's full error body when it was JSON, else the SDK's view of it."""
+    try:
+        full = orjson.loads(exc.response.content)
+    except (orjson.JSONDecodeError, RuntimeError, ValueError):
+        full = None
+    if isinstance(full, dict):
+        return full
+    if isinstance(exc.body, Mapping):
+        return {"error": dict(exc.body)}
+    if exc.body is None:
+        return {}
+    return {"text": str(exc.body)[:_MAX_TEXT]}
+
+
+def _status_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    message = body.get("message") if isinstance(body, Mapping) else None
+    if isinstance(message, str) and message:
+        return message
+    if isinstance(body, str) and body.strip():
+        return body.strip()[:_MAX_TEXT]
+    return f"HTTP {exc.status_code}"
+
+
+def _request_id(exc: openai.APIStatusError) -> str | None:
+    # Azure's gateway sends apim-request-id; OpenAI sends x-request-id.
+    return exc.request_id or exc.response.headers.get("apim-request-id")
+
+
+def translate_error(
+    exc: openai.OpenAIError, *, provider: str, secrets: Sequence[str] = ()
+) -> BackendError:
+    """Build the batchport error for an SDK exception (the caller chains it ``from exc``)."""
+    _scrub_sdk_exception(exc, secrets)
+    if isinstance(exc, openai.APIStatusError):
+        message = redact(_status_message(exc), secrets)
+        payload = _redact_obj(_payload(exc), secrets)
+        return _status_class(exc.status_code, exc.code, message, payload)(
+            message,
+            provider=provider,
+            status_code=exc.status_code,
+            code=exc.code,
+            request_id=_request_id(exc),
+            payload=payload,
+            retry_after=parse_retry_after(exc.response.headers),
+        )
+    if isinstance(exc, openai.APITimeoutError):
+        return TransportError("request timed out", provider=provider)
+    if isinstance(exc, openai.APIConnectionError):
+        return TransportError(redact(exc.message, secrets), provider=provider)
+    if isinstance(exc, openai.APIResponseValidationError):
+        return BackendError(
+            f"unexpected response shape: {redact(exc.message, secrets)}",
+            provider=provider,
+            status_code=exc.status_code,
+        )
+    return BackendError(redact(str(exc), secrets), provider=provider)
+
+
+def _scrub_sdk_exception(exc: BaseException, secrets: Sequence[str]) -> None:
+    """Redact the chained SDK exception's own text, which tracebacks print."""
+    exc.args = tuple(redact(a, secrets) if isinstance(a, str) else a for a in exc.args)
+    message = getattr(exc, "message", None)
+    if isinstance(message, str):
+        exc.message = redact(message, secrets)  # type: ignore[attr-defined]
+
+
+@contextmanager
+def translating(provider: str, secrets: Sequence[str] = ()) -> Iterator[None]:
+    """Translate SDK exceptions raised inside the block; everything else passes through."""
+    try:
+        yield
+    except openai.OpenAIError as exc:
+        raise translate_error(exc, provider=provider, secrets=secrets) from exc

@@ -1,0 +1,378 @@
+"""What users call: :func:`run`, :func:`resume`, :func:`plan`, :func:`cancel`.
+
+The sync twins (:func:`run_sync` and friends) run the same coroutines through
+:func:`batchport.sync.run_sync`; there is no second copy of the logic.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from batchport.backends import get_backend
+from batchport.backends.base import Backend, Usage
+from batchport.errors import ConflictError, RunError, ValidationFailed
+from batchport.jsonl import read_requests
+from batchport.limits import ProviderProfile, get_profile
+from batchport.pricing import Cost, PriceTable
+from batchport.requests import Request
+from batchport.runner.clock import Clock, SystemClock
+from batchport.runner.engine import Engine
+from batchport.runner.options import RunOptions
+from batchport.runner.outcomes import Outcome
+from batchport.runner.plan import Plan, ShardPlan, estimate_cost, plan_requests
+from batchport.runner.prepare import prepare_run
+from batchport.runner.progress import ProgressSink, choose_progress
+from batchport.runner.results import RunResult, iter_results, write_results
+from batchport.store import Store
+from batchport.validate import validate_file
+
+__all__ = ["Run", "cancel", "new_run_id", "plan", "resume", "run"]
+
+log = logging.getLogger("batchport.runner")
+
+RequestsLike = Iterable[Request] | str | os.PathLike[str]
+
+
+def new_run_id() -> str:
+    return time.strftime("run-%Y%m%d-%H%M%S-", time.gmtime()) + secrets.token_hex(3)
+
+
+def _requests(source: RequestsLike) -> Iterable[Request]:
+    if isinstance(source, str | os.PathLike):
+        return read_requests(source)
+    return source
+
+
+def _models(source: RequestsLike | None) -> Mapping[str, type] | None:
+    models = getattr(source, "output_models", None)
+    return models if isinstance(models, Mapping) else None
+
+
+class Run:
+    """A run in the store: its outcomes, results, usage and cost."""
+
+    def __init__(
+        self,
+        store: Store,
+        run_id: str,
+        *,
+        models: Mapping[str, type] | None = None,
+        prices: PriceTable | None = None,
+    ) -> None:
+        self.store = store
+        self.id = run_id
+        self._models = models
+        self._prices = prices or PriceTable.default()
+
+    def __repr__(self) -> str:
+        return f"Run(id={self.id!r}, state={self.state!r}, outcomes={self.outcomes})"
+
+    @property
+    def state(self) -> str:
+        return self.store.get_run(self.id).state
+
+    @property
+    def total_rows(self) -> int:
+        return self.store.get_run(self.id).total_rows
+
+    @property
+    def outcomes(self) -> dict[str, int]:
+        """Rows per outcome (``"unsettled"`` for rows still in flight)."""
+        return {
+            (k or "unsettled"): v for k, v in sorted(self.store.outcome_counts(self.id).items(), key=str)
+        }
+
+    @property
+    def ok(self) -> bool:
+        """True when every row succeeded."""
+        return self.outcomes == {Outcome.SUCCEEDED.value: self.total_rows}
+
+    @property
+    def usage(self) -> Usage:
+        return Usage(*self.store.usage_totals(self.id))
+
+    @property
+    def cost(self) -> Cost:
+        """Cost of the tokens used, priced per shard model (batch and realtime)."""
+        total = Cost()
+        models = {s.shard_id: s.model for s in self.store.shards(self.id)}
+        by_model: dict[str | None, Usage] = {}
+        for rec in self.store.iter_rows(self.id):
+            m = models.get(rec.shard_id)
+            u = Usage(rec.input_tokens, rec.output_tokens, rec.cached_tokens, 0)
+            by_model[m] = by_model.get(m, Usage()) + u
+        for m, u in by_model.items():
+            total = total + self._prices.cost(
+                m,
+                input_tokens=u.input_tokens,
+                output_tokens=u.output_tokens,
+                cached_tokens=u.cached_tokens,
+            )
+        return total
+
+    def results(self, order: str = "input") -> Iterator[RunResult]:
+        """One :class:`RunResult` per request, in ``"input"`` order or as they ``"landed"``."""
+        return iter_results(self.store, self.id, order=order, models=self._models)
+
+    def write_results(self, path: str | Path, fmt: str = "jsonl") -> int:
+        return write_results(self.results(), path, fmt)
+
+    def summary(self) -> str:
+        c = self.cost
+        parts = ", ".join(f"{k} {v:,}" for k, v in self.outcomes.items())
+        u = self.usage
+        money = (
+            f"cost ${c.batch_usd:,.4f} (realtime ${c.realtime_usd:,.4f}, saved ${c.saved_usd:,.4f})"
+            if c.priced
+            else "cost unknown (model not in the price table)"
+        )
+        return (
+            f"run {self.id}: {self.total_rows:,} rows: {parts}; tokens in {u.input_tokens:,} "
+            f"out {u.output_tokens:,}; {money}"
+        )
+
+
+def _caveats(profile: ProviderProfile, shards: tuple[ShardPlan, ...], prices: PriceTable) -> list[str]:
+    notes = []
+    if profile.model_is_deployment:
+        notes.append(
+            "Azure: body.model must name a GlobalBatch/DataZoneBatch deployment; "
+            "map model names to deployments in the azure backend"
+        )
+        notes.append(
+            "Azure: enqueued tokens per deployment are limited; shards over the quota wait "
+            "and are resubmitted with backoff"
+        )
+    for model in sorted({s.model or "" for s in shards}):
+        if model and prices.lookup(model) is None:
+            notes.append(f"model {model!r} is not in the price table; its cost is not counted")
+    return notes
+
+
+def plan(
+    requests: RequestsLike,
+    *,
+    backend: str | Backend | None = None,
+    provider: str | None = None,
+    options: RunOptions | None = None,
+    prices: PriceTable | None = None,
+) -> Plan:
+    """What a run would submit: shards, estimates, cost and caveats. Nothing is spent."""
+    opts = options or RunOptions()
+    prices = prices or PriceTable.default()
+    if provider is None:
+        be = backend if isinstance(backend, Backend) else None
+        provider = be.provider if be is not None else _provider_of(backend)
+    profile = get_profile(provider)
+    p = plan_requests(
+        _requests(requests),
+        profile,
+        prices=prices,
+        max_rows=opts.max_rows_per_shard,
+        max_tokens=opts.max_tokens_per_shard,
+    )
+    return Plan(p.provider, p.shards, p.fingerprint, p.cost, tuple(_caveats(profile, p.shards, prices)))
+
+
+def _provider_of(name: str | Backend | None) -> str:
+    from batchport.backends import load_backend
+
+    if isinstance(name, Backend):
+        return name.provider
+    spec = name or os.environ.get("BATCHPORT_BACKEND", "").strip() or "emulator"
+    return str(getattr(load_backend(spec), "provider", "openai"))
+
+
+async def run(
+    requests: RequestsLike,
+    *,
+    backend: str | Backend | None = None,
+    run_id: str | None = None,
+    home: str | os.PathLike[str] | None = None,
+    options: RunOptions | None = None,
+    clock: Clock | None = None,
+    progress: bool | ProgressSink | None = None,
+    prices: PriceTable | None = None,
+    **option_fields: Any,
+) -> Run:
+    """Run ``requests`` as batches and return the reconciled :class:`Run`.
+
+    ``requests`` is a :class:`~batchport.BatchBuilder`, any iterable of
+    :class:`~batchport.Request`, or the path of a JSONL batch file. Options are a
+    :class:`RunOptions` or its fields as keywords. With ``run_id`` of an existing run
+    this resumes it (the input must be the same).
+
+    Raises:
+        ValidationFailed: the input breaks the provider's rules (nothing is sent).
+        RunError: the estimate exceeds ``max_cost``, or the input changed since the run began.
+    """
+    opts = options or RunOptions(**option_fields)
+    store = Store(home)
+    run_id = run_id or new_run_id()
+    if store.find_run(run_id) is not None:
+        return await resume(
+            run_id, backend=backend, home=home, requests=requests, clock=clock, progress=progress
+        )
+    be = get_backend(backend)
+    owned = not isinstance(backend, Backend)
+    try:
+        profile = get_profile(be.provider)
+        store.create_run(
+            run_id, backend=be.name, provider=profile.name, fingerprint="", options=opts.to_json()
+        )
+        log.info("run %s: preparing", run_id)
+        shards, fingerprint = prepare_run(
+            store,
+            run_id,
+            _requests(requests),
+            profile,
+            max_rows=opts.max_rows_per_shard,
+            max_tokens=opts.max_tokens_per_shard,
+        )
+        store.update_run(run_id, fingerprint=fingerprint)
+        _check_shards(store, run_id, profile)
+        _check_cost(store, run_id, shards, opts, prices or PriceTable.default())
+        await _execute(store, run_id, be, opts, clock, progress)
+    finally:
+        if owned:
+            await be.aclose()
+    return Run(store, run_id, models=_models(requests), prices=prices)
+
+
+def _check_shards(store: Store, run_id: str, profile: ProviderProfile) -> None:
+    for shard in store.shards(run_id):
+        report = validate_file(shard.input_path, provider=profile, max_problems=50)
+        if not report.ok:
+            store.update_run(run_id, state="invalid", error=f"{report.problem_count} problem(s)")
+            raise ValidationFailed(shard.input_path, list(report.problems))
+
+
+def _check_cost(
+    store: Store, run_id: str, shards: list[ShardPlan], opts: RunOptions, prices: PriceTable
+) -> None:
+    if opts.max_cost is None:
+        return
+    est = estimate_cost(shards, prices)
+    if not est.priced or est.batch_usd > opts.max_cost:
+        store.update_run(run_id, state="refused", error="over max_cost")
+        what = f"${est.batch_usd:,.2f}" if est.priced else "unknown (a model has no price)"
+        raise RunError(
+            f"estimated batch cost {what} exceeds max_cost ${opts.max_cost:,.2f}; "
+            "nothing was submitted"
+        )
+
+
+async def _execute(
+    store: Store,
+    run_id: str,
+    backend: Backend,
+    opts: RunOptions,
+    clock: Clock | None,
+    progress: bool | ProgressSink | None,
+) -> None:
+    sink = choose_progress(progress)
+    counts = store.outcome_counts(run_id)
+    settled = sum(v for k, v in counts.items() if k is not None)
+    sink.start(run_id, store.get_run(run_id).total_rows, settled)
+    engine = Engine(store, run_id, backend, opts, clock=clock or SystemClock(), progress=sink)
+    try:
+        await engine.execute()
+    except BaseException as exc:
+        store.update_run(run_id, error=str(exc)[:500])
+        raise
+    finally:
+        sink.finish()
+    final = "cancelled" if store.get_run(run_id).state in ("cancelling", "cancelled") else "done"
+    if store.outcome_counts(run_id).get(None):
+        raise RunError(f"run {run_id} ended with unsettled rows; resume it to finish")
+    store.update_run(run_id, state=final, error=None)
+
+
+async def resume(
+    run_id: str,
+    *,
+    backend: str | Backend | None = None,
+    home: str | os.PathLike[str] | None = None,
+    requests: RequestsLike | None = None,
+    clock: Clock | None = None,
+    progress: bool | ProgressSink | None = None,
+    prices: PriceTable | None = None,
+) -> Run:
+    """Pick a run up where it stopped: created shards are polled, not recreated;
+    downloaded files are not fetched again; settled rows stay settled.
+
+    Raises:
+        RunError: no such run, or ``requests`` differ from the run's input.
+    """
+    store = Store(home)
+    rec = store.find_run(run_id)
+    if rec is None:
+        raise RunError(f"no run {run_id!r} in {store.path}")
+    if requests is not None and rec.state != "planning":
+        fp = plan_requests(_requests(requests), get_profile(rec.provider), prices=PriceTable({}))
+        if fp.fingerprint != rec.fingerprint:
+            raise RunError(
+                f"the input differs from the one run {run_id} started with; "
+                "start a new run instead of resuming"
+            )
+    if rec.state == "planning":
+        raise RunError(f"run {run_id} stopped while preparing; nothing was sent: start it again")
+    if rec.state in ("invalid", "refused"):
+        raise RunError(f"run {run_id} was not started ({rec.state}: {rec.error})")
+    be = get_backend(backend if backend is not None else rec.backend)
+    owned = not isinstance(backend, Backend)
+    try:
+        if rec.state not in ("done", "cancelled"):
+            opts = RunOptions.from_json(rec.options)
+            await _execute(store, run_id, be, opts, clock, progress)
+    finally:
+        if owned:
+            await be.aclose()
+    return Run(store, run_id, models=_models(requests), prices=prices)
+
+
+async def cancel(
+    run_id: str,
+    *,
+    backend: str | Backend | None = None,
+    home: str | os.PathLike[str] | None = None,
+    clock: Clock | None = None,
+    progress: bool | ProgressSink | None = None,
+    wait: bool = True,
+) -> Run:
+    """Cancel every live shard of a run. Finished rows are kept; the rest end
+    ``cancelled``.
+
+    With ``wait`` (the default) this process then drives the run to its end (polling the
+    cancelled batches, downloading partial results). Pass ``wait=False`` when another
+    task or process is still running the run: it notices the cancel and settles it.
+    """
+    store = Store(home)
+    rec = store.find_run(run_id)
+    if rec is None:
+        raise RunError(f"no run {run_id!r} in {store.path}")
+    if rec.state in ("done", "cancelled"):
+        return Run(store, run_id)
+    store.update_run(run_id, state="cancelling")
+    be = get_backend(backend if backend is not None else rec.backend)
+    owned = not isinstance(backend, Backend)
+    try:
+        for shard in store.shards(run_id):
+            if shard.batch_id and shard.state in ("created", "creating"):
+                store.update_shard(run_id, shard.shard_id, cancel_reason="user")
+                try:
+                    await be.cancel_batch(shard.batch_id)
+                except ConflictError:  # it finished meanwhile; its rows are kept as they are
+                    pass
+    finally:
+        if owned:
+            await be.aclose()
+    if not wait:
+        return Run(store, run_id)
+    return await resume(run_id, backend=backend, home=home, clock=clock, progress=progress)

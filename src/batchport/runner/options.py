@@ -1,0 +1,83 @@
+"""Run options: every knob of a run, stored with it so a resume behaves the same."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from batchport.errors import InputError
+from batchport.runner.policy import PollPolicy, QuotaLimit
+
+__all__ = ["RunOptions"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """How a run behaves.
+
+    Attributes:
+        max_attempts: submissions per row before a retryable failure becomes final.
+        max_concurrent_shards: shards in flight at once.
+        poll: poll interval/backoff and stall timeout (seconds).
+        on_stall: ``"wait"`` reports a stalled shard and keeps waiting; ``"cancel"``
+            also cancels it and resubmits its unfinished rows.
+        api_retries: retries of one API call on transient errors (429, 5xx, dropped
+            connections) before the run stops (it can be resumed).
+        requeue_base_s / requeue_cap_s / max_requeues: backoff when the enqueued-token
+            quota is full (``token_limit_exceeded``), in seconds.
+        quota: enqueued-token limits per model or deployment name (``{"gpt-4o":
+            {"tokens": 2_000_000, "dynamic": False}}``).
+        max_rows_per_shard / max_tokens_per_shard: caps below the provider's limits.
+        max_cost: refuse to start when the estimated batch cost (USD) exceeds it.
+        metadata: extra metadata tags put on every batch (the run adds its own).
+        cleanup: delete input and result files at the provider once downloaded.
+    """
+
+    max_attempts: int = 3
+    max_concurrent_shards: int = 4
+    poll: PollPolicy = field(default_factory=PollPolicy)
+    on_stall: Literal["wait", "cancel"] = "wait"
+    api_retries: int = 8
+    requeue_base_s: float = 30.0
+    requeue_cap_s: float = 1800.0
+    max_requeues: int = 100
+    quota: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    max_rows_per_shard: int | None = None
+    max_tokens_per_shard: int | None = None
+    max_cost: float | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    completion_window: str = "24h"
+    file_expires_after_s: int | None = None
+    cleanup: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise InputError("max_attempts must be at least 1", rule="max_attempts")
+        if self.max_concurrent_shards < 1:
+            raise InputError(
+                "max_concurrent_shards must be at least 1", rule="max_concurrent_shards"
+            )
+        if self.on_stall not in ("wait", "cancel"):
+            raise InputError("on_stall must be 'wait' or 'cancel'", rule="on_stall")
+        if len(self.metadata) > 12:
+            raise InputError(
+                "at most 12 metadata tags (providers allow 16; batchport uses 4)",
+                rule="metadata",
+            )
+
+    def quota_limits(self) -> dict[str, QuotaLimit]:
+        return {
+            k: QuotaLimit(int(v["tokens"]), bool(v.get("dynamic", False)))
+            for k, v in self.quota.items()
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunOptions:
+        data = json.loads(text)
+        data["poll"] = PollPolicy(**data.get("poll", {}))
+        return cls(**data)

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from emu_jsonl import chat_file
+
+from batchport_emulator.config import EmulatorConfig
+from batchport_emulator.state import EmulatorState
+
+StateFactory = Callable[..., Awaitable[EmulatorState]]
+
+
+@pytest.fixture
+async def make_state() -> AsyncIterator[StateFactory]:
+    """Build EmulatorStates (no HTTP, no background loop); all closed at teardown."""
+    made: list[EmulatorState] = []
+
+    async def factory(**config: Any) -> EmulatorState:
+        state = EmulatorState(EmulatorConfig.model_validate(config))
+        made.append(state)
+        return state
+
+    yield factory
+    for state in made:
+        await state.aclose()
+
+
+def store_upload(
+    state: EmulatorState, data: bytes, *, filename: str = "in.jsonl", purpose: str = "batch"
+) -> str:
+    """Upload ``data`` through the same sink the HTTP handler uses; return the file id."""
+    sink = state.begin_upload()
+    for start in range(0, len(data), 4096):
+        sink.write(data[start : start + 4096])
+    record = state.finish_upload(
+        sink, filename=filename, purpose=purpose, expires_after_s=None, dialect="openai"
+    )
+    return record.id
+
+
+def content(state: EmulatorState, file_id: str | None) -> bytes:
+    assert file_id is not None
+    return Path(state.files.downloadable_path(file_id)).read_bytes()
+
+
+def default_input(n: int = 5) -> bytes:
+    return chat_file(n)

@@ -1,0 +1,113 @@
+"""Request lines and the endpoint table."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from batchport.errors import InputError
+from batchport.requests import REQUIRED_BODY_FIELDS, Endpoint, Request, required_body_fields
+
+
+def test_endpoints_are_the_ones_the_sdk_lists() -> None:
+    from openai.types import batch_create_params
+
+    annotation = batch_create_params.BatchCreateParams.__annotations__["endpoint"]
+    # A forward reference: Required[Literal['/v1/responses', ...]]
+    text = annotation if isinstance(annotation, str) else annotation.__forward_arg__
+    assert {e.value for e in Endpoint} == set(re.findall(r"/v1/[a-z/]+", text))
+    assert len(Endpoint) == 8
+
+
+def test_every_endpoint_has_required_fields() -> None:
+    assert set(REQUIRED_BODY_FIELDS) == set(Endpoint)
+    assert required_body_fields(Endpoint.CHAT_COMPLETIONS) == (("model",), ("messages",))
+    assert ("input", "prompt") in required_body_fields(Endpoint.RESPONSES)
+
+
+@pytest.mark.parametrize(
+    ("url", "unversioned", "expected"),
+    [
+        ("/v1/chat/completions", False, Endpoint.CHAT_COMPLETIONS),
+        ("/chat/completions", False, None),
+        ("/chat/completions", True, Endpoint.CHAT_COMPLETIONS),
+        ("/v1/responses", True, Endpoint.RESPONSES),
+        ("/v1/chat", True, None),
+        (None, True, None),
+        (42, False, None),
+    ],
+)
+def test_from_url(url: object, unversioned: bool, expected: Endpoint | None) -> None:
+    assert Endpoint.from_url(url, allow_unversioned=unversioned) is expected
+
+
+def test_request_is_frozen_and_slotted() -> None:
+    req = Request(custom_id="a", url="/v1/embeddings", body={"model": "m", "input": "x"})
+    assert req.method == "POST"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        req.custom_id = "b"  # type: ignore[misc]
+    assert not hasattr(req, "__dict__")
+    assert [f.name for f in dataclasses.fields(Request)] == ["custom_id", "method", "url", "body"]
+
+
+def test_to_json_is_the_wire_line_in_order() -> None:
+    req = Request.build("id-1", Endpoint.CHAT_COMPLETIONS, {"model": "m", "messages": []})
+    line = req.to_json()
+    assert line == (
+        b'{"custom_id":"id-1","method":"POST","url":"/v1/chat/completions",'
+        b'"body":{"model":"m","messages":[]}}'
+    )
+    assert req.endpoint is Endpoint.CHAT_COMPLETIONS
+    assert req.model == "m"
+
+
+def test_to_json_refuses_unserializable_body_with_custom_id() -> None:
+    req = Request(custom_id="bad", url="/v1/responses", body={"input": object()})
+    with pytest.raises(InputError, match="'bad'"):
+        req.to_json()
+
+
+@pytest.mark.parametrize(
+    ("raw", "rule"),
+    [
+        (b"{not json", "invalid_json_line"),
+        (b"[1, 2]", "invalid_request"),
+        (b'{"custom_id": "a", "url": "/v1/responses", "body": {}}', "missing_required_parameter"),
+        (b'{"custom_id": 3, "method": "POST", "url": "/v1/x", "body": {}}', "invalid_request"),
+        (b'{"custom_id": "a", "method": "POST", "url": 1, "body": {}}', "invalid_request"),
+        (b'{"custom_id": "a", "method": "POST", "url": "/v1/x", "body": []}', "invalid_request"),
+    ],
+)
+def test_from_json_errors_name_path_line_rule(raw: bytes, rule: str) -> None:
+    with pytest.raises(InputError) as info:
+        Request.from_json(raw, path="f.jsonl", line=7)
+    assert info.value.rule == rule
+    assert info.value.line == 7
+    assert str(info.value).startswith("f.jsonl:7: ")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(
+    custom_id=st.text(min_size=1),
+    endpoint=st.sampled_from(list(Endpoint)),
+    body=st.dictionaries(st.text(max_size=10), json_values, max_size=5),
+)
+def test_json_round_trip(custom_id: str, endpoint: Endpoint, body: dict[str, object]) -> None:
+    req = Request.build(custom_id, endpoint, body)
+    line = req.to_json()
+    assert b"\n" not in line  # one line, whatever the text holds
+    assert Request.from_json(line) == req
+    assert orjson.loads(line)["body"] == body
