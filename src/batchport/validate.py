@@ -63,9 +63,9 @@ class ValidationReport:
 
     ``problems`` holds at most ``max_problems`` entries; ``problem_count`` counts them all.
     ``lines`` counts every line, ``requests`` the non-blank ones. ``bytes`` is the file
-    size; ``max_line_bytes`` the longest line's, line ending included. ``endpoints`` and ``models`` map each url / ``body.model`` seen to its number of
-    lines. Token figures are estimates (see :mod:`batchport.tokens`); output tokens are
-    the requested maximums.
+    size; ``max_line_bytes`` the longest line's, line ending included. ``endpoints`` and
+    ``models`` map each url / ``body.model`` seen to its number of lines. Token figures
+    are estimates (see :mod:`batchport.tokens`); output tokens are the requested maximums.
     """
 
     path: str
@@ -218,6 +218,10 @@ class _Scan:
         self.endpoint_source = "the batch endpoint" if endpoint is not None else ""
         self.first_url: tuple[str, int] | None = None
         self.first_model: tuple[str, int] | None = None
+        # The batch's url and model once seen: most lines repeat them, and the fast path
+        # skips every other check for those fields.
+        self.good_url: object = _MISSING
+        self.good_model: object = _MISSING
         self.limit = limit
         self.head: list[Problem] = []
         self.problems: list[Problem] = []
@@ -342,6 +346,9 @@ class _Scan:
             )
 
     def _url(self, number: int, url: object) -> Endpoint | None:
+        if url == self.good_url:
+            self.endpoints[url] += 1  # type: ignore[index]
+            return self.endpoint
         profile = self.profile
         endpoint = profile.endpoint_for_url(url)
         if endpoint is None:
@@ -378,6 +385,7 @@ class _Scan:
             )
         elif self.first_url is None:
             self.first_url = (url, number)
+            self.good_url = url
         elif url != self.first_url[0]:
             self.report(
                 Rule.URL_MISMATCH,
@@ -428,6 +436,9 @@ class _Scan:
         self.output_tokens += estimate_output_tokens(body, endpoint)
 
     def _model(self, number: int, model: object) -> None:
+        if model == self.good_model:
+            self.models[model] += 1  # type: ignore[index]
+            return
         if type(model) is not str or not model:
             self.report(
                 Rule.INVALID_BODY_FIELD,
@@ -439,6 +450,7 @@ class _Scan:
         self.models[model] = self.models.get(model, 0) + 1
         if self.first_model is None:
             self.first_model = (model, number)
+            self.good_model = model
             return
         first, line = self.first_model
         if model != first and self.profile.single_model_per_file:

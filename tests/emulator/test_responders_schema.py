@@ -380,3 +380,11 @@ def test_optional_properties_are_filled_above_the_depth_limit() -> None:
     nested = {"type": "object", "properties": {"x": schema}, "required": ["x"]}
     assert set(SchemaFaker(nested, max_depth=1).generate(random.Random(0))["x"]) == {"a"}
     assert set(shallow.generate(random.Random(0))) == {"a", "b"}
+
+
+def test_wide_character_ranges_stay_encodable() -> None:
+    schema = {"type": "string", "pattern": "^[\\u0100-\\uffff]{50}$"}
+    for seed in range(20):
+        value = SchemaFaker(schema).generate(random.Random(seed))
+        value.encode("utf-8")  # no lone surrogates
+        assert len(value) == 50

@@ -20,6 +20,7 @@ from batchport_emulator.responders import (
     estimate_tokens,
     usage_tokens,
 )
+from batchport_emulator.responders.rows import cut_text
 
 
 class Review(pydantic.BaseModel):
@@ -157,3 +158,12 @@ def test_usage_tokens_reads_both_shapes() -> None:
     assert usage_tokens({"usage": {"prompt_tokens": "x"}}) == (0, 0, 0, 0)
     assert usage_tokens({"usage": None}) is None
     assert usage_tokens({}) is None
+
+
+@given(st.text(max_size=200), st.integers(0, 60))
+def test_cut_text_keeps_a_prefix_within_budget(text: str, budget: int) -> None:
+    cut = cut_text(text, budget)
+    assert text.startswith(cut)
+    assert estimate_tokens(cut) <= budget
+    if estimate_tokens(text) <= budget:
+        assert cut == text

@@ -11,12 +11,18 @@ def _chat(**choice: object) -> dict[str, object]:
 
 
 @pytest.mark.parametrize(
-    ("status", "retryable"), [(429, True), (500, True), (503, True), (408, True), (400, False), (404, False)]
+    ("status", "retryable"),
+    [(429, True), (500, True), (503, True), (408, True), (400, False), (404, False)],
 )
 def test_http_failures(status: int, retryable: bool) -> None:
     body = {"error": {"message": "m", "type": "t", "param": None, "code": "c"}}
     v = classify(status, body)
-    assert (v.outcome, v.retryable, v.error_code, v.error_message) == (Outcome.FAILED, retryable, "c", "m")
+    assert (v.outcome, v.retryable, v.error_code, v.error_message) == (
+        Outcome.FAILED,
+        retryable,
+        "c",
+        "m",
+    )
 
 
 def test_unexecuted_rows() -> None:
@@ -41,7 +47,10 @@ def test_responses_variants() -> None:
     assert classify(200, trunc).outcome is Outcome.TRUNCATED
     filt = {**ok, "status": "incomplete", "incomplete_details": {"reason": "content_filter"}}
     assert classify(200, filt).outcome is Outcome.CONTENT_FILTERED
-    refused = {**ok, "output": [{"type": "message", "content": [{"type": "refusal", "refusal": "no"}]}]}
+    refused = {
+        **ok,
+        "output": [{"type": "message", "content": [{"type": "refusal", "refusal": "no"}]}],
+    }
     assert classify(200, refused).outcome is Outcome.REFUSED
 
 

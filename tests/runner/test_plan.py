@@ -31,7 +31,11 @@ def test_120k_requests_become_three_openai_shards_or_two_azure_ones() -> None:
 def test_models_and_endpoints_never_share_a_shard() -> None:
     reqs = [*_many(3, "gpt-4o-mini"), *_many(2, "gpt-4o")]
     reqs.append(
-        Request(custom_id="e", url="/v1/embeddings", body={"model": "text-embedding-3-small", "input": "x"})
+        Request(
+            custom_id="e",
+            url="/v1/embeddings",
+            body={"model": "text-embedding-3-small", "input": "x"},
+        )
     )
     p = bp.plan(reqs, provider="openai")
     keys = sorted((s.endpoint, s.model, s.rows) for s in p.shards)

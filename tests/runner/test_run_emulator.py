@@ -17,7 +17,9 @@ from batchport.runner.progress import NullProgress, ShardView
 from .conftest import assert_one_outcome_each, chat
 
 
-async def test_clean_run_settles_every_row_once(backend_factory: Any, home: Path, clock: InstantClock) -> None:
+async def test_clean_run_settles_every_row_once(
+    backend_factory: Any, home: Path, clock: InstantClock
+) -> None:
     reqs = [chat(i) for i in range(30)]
     run = await bp.run(reqs, backend=backend_factory(), home=home, clock=clock, progress=False)
     assert_one_outcome_each(run, reqs)
@@ -45,7 +47,9 @@ async def test_retryable_row_failures_are_retried_until_they_succeed(
     assert all(r.status_code == 200 for r in retried)
 
 
-async def test_bad_requests_are_not_retried(backend_factory: Any, home: Path, clock: InstantClock) -> None:
+async def test_bad_requests_are_not_retried(
+    backend_factory: Any, home: Path, clock: InstantClock
+) -> None:
     cfg = {"faults": {"row_failure_rate": 0.5, "row_failure_statuses": [400]}}
     reqs = [chat(i) for i in range(30)]
     run = await bp.run(
@@ -59,7 +63,9 @@ async def test_bad_requests_are_not_retried(backend_factory: Any, home: Path, cl
     assert run.outcomes["succeeded"] == 30 - len(failed)
 
 
-async def test_retries_stop_at_max_attempts(backend_factory: Any, home: Path, clock: InstantClock) -> None:
+async def test_retries_stop_at_max_attempts(
+    backend_factory: Any, home: Path, clock: InstantClock
+) -> None:
     # the marker makes the row fail with 500 on every attempt
     reqs = [chat(0), chat(1, "always broken [[emulator:status=500]]"), chat(2)]
     run = await bp.run(
@@ -80,11 +86,26 @@ async def test_structured_results_parse_into_the_model(
 ) -> None:
     b = bp.BatchBuilder()
     for i in range(5):
-        b.responses.parse(custom_id=f"s{i}", model="gpt-4o-mini", input=f"review {i}", text_format=Sentiment)
-    b.responses.parse(custom_id="s-refuse", model="gpt-4o-mini", input="x [[emulator:refuse]]", text_format=Sentiment)
-    b.responses.parse(custom_id="s-trunc", model="gpt-4o-mini", input="x [[emulator:truncate]]", text_format=Sentiment)
+        b.responses.parse(
+            custom_id=f"s{i}", model="gpt-4o-mini", input=f"review {i}", text_format=Sentiment
+        )
     b.responses.parse(
-        custom_id="s-filter", model="gpt-4o-mini", input="x [[emulator:content_filter]]", text_format=Sentiment
+        custom_id="s-refuse",
+        model="gpt-4o-mini",
+        input="x [[emulator:refuse]]",
+        text_format=Sentiment,
+    )
+    b.responses.parse(
+        custom_id="s-trunc",
+        model="gpt-4o-mini",
+        input="x [[emulator:truncate]]",
+        text_format=Sentiment,
+    )
+    b.responses.parse(
+        custom_id="s-filter",
+        model="gpt-4o-mini",
+        input="x [[emulator:content_filter]]",
+        text_format=Sentiment,
     )
     run = await bp.run(b, backend=backend_factory(), home=home, clock=clock, progress=False)
     by_id = {r.custom_id: r for r in run.results()}
@@ -98,7 +119,9 @@ async def test_structured_results_parse_into_the_model(
     assert by_id["s-filter"].outcome is Outcome.CONTENT_FILTERED
 
 
-async def test_chat_parse_results_parse_too(backend_factory: Any, home: Path, clock: InstantClock) -> None:
+async def test_chat_parse_results_parse_too(
+    backend_factory: Any, home: Path, clock: InstantClock
+) -> None:
     b = bp.BatchBuilder()
     for i in range(3):
         b.chat.completions.parse(
@@ -111,7 +134,9 @@ async def test_chat_parse_results_parse_too(backend_factory: Any, home: Path, cl
     assert all(isinstance(r.parsed, Sentiment) for r in run.results())
 
 
-async def test_expired_shard_keeps_finished_rows(backend_factory: Any, home: Path, clock: InstantClock) -> None:
+async def test_expired_shard_keeps_finished_rows(
+    backend_factory: Any, home: Path, clock: InstantClock
+) -> None:
     cfg = {
         "clock": {"scale": 2000.0},
         "batches": {"completion_window_s": 60},
@@ -203,8 +228,12 @@ async def test_resume_with_changed_input_is_refused(
     be = backend_factory()
     await bp.run(reqs, backend=be, home=home, clock=clock, progress=False, run_id="run-fixed")
     with pytest.raises(RunError, match="input differs"):
-        await bp.run(reqs[:4], backend=be, home=home, clock=clock, progress=False, run_id="run-fixed")
-    again = await bp.run(reqs, backend=be, home=home, clock=clock, progress=False, run_id="run-fixed")
+        await bp.run(
+            reqs[:4], backend=be, home=home, clock=clock, progress=False, run_id="run-fixed"
+        )
+    again = await bp.run(
+        reqs, backend=be, home=home, clock=clock, progress=False, run_id="run-fixed"
+    )
     assert again.outcomes == {"succeeded": 5}
     assert len(be.emulator.batches()) == 1, "resuming a finished run submits nothing"
 

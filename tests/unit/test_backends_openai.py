@@ -307,3 +307,26 @@ async def test_upload_streams_from_disk(aiohttp_server: AiohttpServer, tmp_path:
             tracemalloc.stop()
     assert received[0] > path.stat().st_size  # the whole file went over the wire
     assert peak < size / 4, f"peak {peak} bytes while uploading {size} bytes"
+
+
+async def test_create_is_never_repeated_by_the_sdk() -> None:
+    """A 500 on create may hide a batch that was created; the SDK must not send it again."""
+    calls: list[str] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        calls.append(request.url.path)
+        return httpx2.Response(500, json={"error": {"message": "boom", "type": "server_error"}})
+
+    http = httpx2.AsyncClient(transport=httpx2.MockTransport(handler))
+    client = openai.AsyncOpenAI(
+        api_key="sk-x", base_url="http://mock.test/v1", max_retries=2, http_client=http
+    )
+    try:
+        backend = OpenAIBackend(client)
+        from batchport.errors import ServerError
+
+        with pytest.raises(ServerError):
+            await backend.create_batch(input_file_id="file-1", endpoint="/v1/chat/completions")
+        assert calls == ["/v1/batches"]  # the client allows 2 retries; create used none
+    finally:
+        await client.close()

@@ -10,7 +10,15 @@ from typing import Any, Literal
 from .rows import REFUSAL, Row, cut_text
 from .tokens import estimate_tokens
 
-__all__ = ["Content", "ToolPick", "azure_filter_results", "plan_content"]
+__all__ = [
+    "Content",
+    "ToolPick",
+    "azure_filter_results",
+    "azure_prompt_filter_results",
+    "chat_tool_pick",
+    "plan_content",
+    "responses_tool_pick",
+]
 
 Finish = Literal["stop", "length", "content_filter", "tool_calls"]
 _EMPTY_PARAMS: dict[str, Any] = {"type": "object", "properties": {}}

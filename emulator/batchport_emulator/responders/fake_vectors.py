@@ -9,9 +9,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
-import sys
-from array import array
+import random
+import struct
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from .base import RespondResult
@@ -36,6 +37,7 @@ _MODERATION_CATEGORIES = (
     "violence",
     "violence/graphic",
 )
+_BASIS_SIZE = 16
 _IMAGE_CATEGORIES = frozenset(
     {"self-harm", "self-harm/instructions", "self-harm/intent", "sexual", "violence",
      "violence/graphic"}
@@ -58,11 +60,36 @@ def _embedding_inputs(value: Any) -> list[tuple[bytes, int]]:
     return out
 
 
-def _vector(material: bytes, dims: int) -> array[float]:
-    """A deterministic unit vector (float32 values) of ``dims`` components."""
-    raw = array("h", hashlib.shake_256(material).digest(dims * 2))
-    norm = math.sqrt(sum(v * v for v in raw)) or 1.0
-    return array("f", [v / norm for v in raw])
+@lru_cache(maxsize=16)
+def _basis(seed: int, dims: int) -> tuple[tuple[bytes, ...], int]:
+    """A few Gaussian unit vectors (little-endian float32 bytes) for ``dims``,
+    and the mask selecting every float's sign bit."""
+    rng = random.Random(f"{seed}:{dims}")
+    vectors = []
+    for _ in range(_BASIS_SIZE):
+        values = [rng.gauss(0.0, 1.0) for _ in range(dims)]
+        norm = math.sqrt(math.fsum(v * v for v in values)) or 1.0
+        vectors.append(struct.pack(f"<{dims}f", *(v / norm for v in values)))
+    sign_mask = int.from_bytes(b"\x00\x00\x00\x80" * dims, "little")
+    return tuple(vectors), sign_mask
+
+
+def _vector_bytes(material: bytes, seed: int, dims: int) -> bytes:
+    """A deterministic unit vector as little-endian float32 bytes.
+
+    Rotating a unit basis vector and flipping the signs of its components
+    keeps the norm at 1, and both are whole-buffer operations, so a
+    1536-dimension vector costs microseconds rather than a Python loop.
+    """
+    basis, sign_mask = _basis(seed, dims)
+    size = dims * 4
+    digest = hashlib.shake_256(material).digest(size + 8)
+    pick = int.from_bytes(digest[size:], "little")
+    base = basis[pick % _BASIS_SIZE]
+    shift = (pick >> 8) % dims * 4
+    rotated = base[shift:] + base[:shift]
+    flips = int.from_bytes(digest[:size], "little") & sign_mask
+    return (int.from_bytes(rotated, "little") ^ flips).to_bytes(size, "little")
 
 
 def _dimensions(row: Row, body: Mapping[str, Any]) -> int:
@@ -84,14 +111,12 @@ def embeddings(row: Row, body: Mapping[str, Any], azure: bool) -> RespondResult:
     data: list[dict[str, Any]] = []
     tokens = 0
     for index, (material, count) in enumerate(_embedding_inputs(body.get("input"))):
-        vector = _vector(prefix + material, dims)
+        raw = _vector_bytes(prefix + material, row.config.seed, dims)
         tokens += count
         if as_base64:
-            if sys.byteorder == "big":
-                vector.byteswap()
-            encoded: Any = base64.b64encode(vector.tobytes()).decode()
+            encoded: Any = base64.b64encode(raw).decode()
         else:
-            encoded = vector.tolist()
+            encoded = list(struct.unpack(f"<{dims}f", raw))
         data.append({"object": "embedding", "index": index, "embedding": encoded})
     out = {
         "object": "list",

@@ -40,7 +40,8 @@ def cut_text(text: str, max_tokens: int) -> str:
     if estimate_tokens(text) <= max_tokens:
         return text
     cut = text[: max(max_tokens, 0) * 4]
-    if text[len(cut)] != " ":  # the cut fell inside a word: drop the fragment
+    if len(cut) < len(text) and text[len(cut)] != " ":
+        # the cut fell inside a word: drop the fragment
         space = cut.rfind(" ")
         cut = cut[:space] if space > 0 else cut
     while cut and estimate_tokens(cut) > max_tokens:

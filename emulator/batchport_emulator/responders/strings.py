@@ -104,9 +104,17 @@ def pattern_string(
         except (IndexError, ValueError, RecursionError):
             return None
         length_ok = len(text) >= min_length and (max_length is None or len(text) <= max_length)
-        if length_ok and compiled.search(text) is not None:
+        if length_ok and compiled.search(text) is not None and _encodable(text):
             return text
     return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 _CATEGORY_CHARS = {
@@ -132,7 +140,10 @@ def _class_char(items: list[Any], rng: random.Random) -> str:
     if name == "LITERAL":
         return chr(arg)
     if name == "RANGE":
-        return chr(rng.randint(arg[0], arg[1]))
+        code = rng.randint(arg[0], arg[1])
+        if 0xD800 <= code <= 0xDFFF:  # lone surrogates cannot be encoded as JSON text
+            code = arg[0] if arg[0] < 0xD800 else min(arg[1], 0xE000)
+        return chr(code)
     if name == "CATEGORY":
         return rng.choice(_CATEGORY_CHARS.get(str(arg), "a"))
     raise ValueError(f"unsupported class item {name}")

@@ -25,6 +25,7 @@ EXIT_ERROR = 3
 # Modules that add sub-commands, in the order they appear in --help.
 _COMMAND_MODULES: tuple[str, ...] = (
     "batchport.cli.validate_cmd",
+    "batchport.cli.run_cmd",
     "batchport.cli.emulator_cmd",
     "batchport.cli.demo_cmd",
 )

@@ -6,6 +6,7 @@ The sync twins (:func:`run_sync` and friends) run the same coroutines through
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -85,7 +86,8 @@ class Run:
     def outcomes(self) -> dict[str, int]:
         """Rows per outcome (``"unsettled"`` for rows still in flight)."""
         return {
-            (k or "unsettled"): v for k, v in sorted(self.store.outcome_counts(self.id).items(), key=str)
+            (k or "unsettled"): v
+            for k, v in sorted(self.store.outcome_counts(self.id).items(), key=str)
         }
 
     @property
@@ -138,7 +140,9 @@ class Run:
         )
 
 
-def _caveats(profile: ProviderProfile, shards: tuple[ShardPlan, ...], prices: PriceTable) -> list[str]:
+def _caveats(
+    profile: ProviderProfile, shards: tuple[ShardPlan, ...], prices: PriceTable
+) -> list[str]:
     notes = []
     if profile.model_is_deployment:
         notes.append(
@@ -177,7 +181,9 @@ def plan(
         max_rows=opts.max_rows_per_shard,
         max_tokens=opts.max_tokens_per_shard,
     )
-    return Plan(p.provider, p.shards, p.fingerprint, p.cost, tuple(_caveats(profile, p.shards, prices)))
+    return Plan(
+        p.provider, p.shards, p.fingerprint, p.cost, tuple(_caveats(profile, p.shards, prices))
+    )
 
 
 def _provider_of(name: str | Backend | None) -> str:
@@ -199,6 +205,7 @@ async def run(
     clock: Clock | None = None,
     progress: bool | ProgressSink | None = None,
     prices: PriceTable | None = None,
+    submit_only: bool = False,
     **option_fields: Any,
 ) -> Run:
     """Run ``requests`` as batches and return the reconciled :class:`Run`.
@@ -206,7 +213,8 @@ async def run(
     ``requests`` is a :class:`~batchport.BatchBuilder`, any iterable of
     :class:`~batchport.Request`, or the path of a JSONL batch file. Options are a
     :class:`RunOptions` or its fields as keywords. With ``run_id`` of an existing run
-    this resumes it (the input must be the same).
+    this resumes it (the input must be the same). With ``submit_only`` it returns once
+    every shard is created; :func:`resume` later waits for and reconciles them.
 
     Raises:
         ValidationFailed: the input breaks the provider's rules (nothing is sent).
@@ -238,7 +246,8 @@ async def run(
         store.update_run(run_id, fingerprint=fingerprint)
         _check_shards(store, run_id, profile)
         _check_cost(store, run_id, shards, opts, prices or PriceTable.default())
-        await _execute(store, run_id, be, opts, clock, progress)
+        until = "created" if submit_only else None
+        await _execute(store, run_id, be, opts, clock, progress, until=until)
     finally:
         if owned:
             await be.aclose()
@@ -275,6 +284,8 @@ async def _execute(
     opts: RunOptions,
     clock: Clock | None,
     progress: bool | ProgressSink | None,
+    *,
+    until: str | None = None,
 ) -> None:
     sink = choose_progress(progress)
     counts = store.outcome_counts(run_id)
@@ -282,12 +293,14 @@ async def _execute(
     sink.start(run_id, store.get_run(run_id).total_rows, settled)
     engine = Engine(store, run_id, backend, opts, clock=clock or SystemClock(), progress=sink)
     try:
-        await engine.execute()
+        await engine.execute(until=until)
     except BaseException as exc:
         store.update_run(run_id, error=str(exc)[:500])
         raise
     finally:
         sink.finish()
+    if until is not None:
+        return
     final = "cancelled" if store.get_run(run_id).state in ("cancelling", "cancelled") else "done"
     if store.outcome_counts(run_id).get(None):
         raise RunError(f"run {run_id} ended with unsettled rows; resume it to finish")
@@ -366,10 +379,9 @@ async def cancel(
         for shard in store.shards(run_id):
             if shard.batch_id and shard.state in ("created", "creating"):
                 store.update_shard(run_id, shard.shard_id, cancel_reason="user")
-                try:
+                # ConflictError: it finished meanwhile; its rows are kept as they are
+                with contextlib.suppress(ConflictError):
                     await be.cancel_batch(shard.batch_id)
-                except ConflictError:  # it finished meanwhile; its rows are kept as they are
-                    pass
     finally:
         if owned:
             await be.aclose()

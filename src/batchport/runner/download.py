@@ -69,7 +69,9 @@ async def _fetch_checked(
         if not problem:
             os.replace(part, dest)
             return
-        log.warning("download %s (try %d) is corrupt: %s; fetching again", file_id, attempt, problem)
+        log.warning(
+            "download %s (try %d) is corrupt: %s; fetching again", file_id, attempt, problem
+        )
         part.unlink(missing_ok=True)
     raise RunError(f"could not download file {file_id} intact after {_TRIES} tries: {problem}")
 

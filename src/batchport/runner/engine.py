@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 from batchport.backends.base import Backend, BatchJob, BatchStatus
@@ -69,11 +69,14 @@ class Engine:
         )
         self._held: dict[str, tuple[str, int]] = {}
         self._tg: asyncio.TaskGroup | None = None
+        self._until: str | None = None
         self.reconciler = Reconciler(store, run_id, options, progress)
 
     # -- top level -------------------------------------------------------------------
-    async def execute(self) -> None:
-        """Drive every unfinished shard (and the children they spawn) to the end."""
+    async def execute(self, *, until: str | None = None) -> None:
+        """Drive every unfinished shard (and the children they spawn) to the end, or
+        only until each is in state ``until`` (``"created"``: submit and return)."""
+        self._until = until
         pending = [s for s in self.store.shards(self.run_id) if s.state not in FINAL_STATES]
         async with asyncio.TaskGroup() as tg:
             self._tg = tg
@@ -88,7 +91,7 @@ class Engine:
     async def _drive(self, shard_id: str) -> None:
         async with self._sem:
             shard = self.store.get_shard(self.run_id, shard_id)
-            while shard.state not in FINAL_STATES:
+            while shard.state not in FINAL_STATES and shard.state != self._until:
                 if self._run_cancelled() and shard.batch_id is None:
                     shard = self.reconciler.abandon(shard)
                     break
@@ -210,7 +213,9 @@ class Engine:
         if shard.requeues >= self.opts.max_requeues:
             return self.reconciler.fail_shard(shard, QuotaExceededError(reason))
         delay = self._requeue_backoff.delay(shard.requeues, at_least=retry_after)
-        log.warning("shard %s: quota full (%s); resubmitting in %.0fs", shard.shard_id, reason, delay)
+        log.warning(
+            "shard %s: quota full (%s); resubmitting in %.0fs", shard.shard_id, reason, delay
+        )
         self.progress.note(f"{shard.shard_id}: quota full, waiting {delay:.0f}s")
         shard = self.store.update_shard(
             self.run_id,
@@ -258,10 +263,11 @@ class Engine:
             self._view(shard, job.status.value, job)
             if job.status.is_terminal:
                 return await self._terminal(shard, job)
-            if job.status in (BatchStatus.VALIDATING, BatchStatus.FINALIZING) and not stalled:
-                if self.clock.now() - phase_since > self.opts.poll.stall_timeout:
-                    stalled = True
+            slow = self.clock.now() - phase_since > self.opts.poll.stall_timeout
+            if job.status in (BatchStatus.VALIDATING, BatchStatus.FINALIZING) and slow:
+                if not stalled:
                     shard = await self._stalled(shard, job)
+                stalled = True
             interval = self.opts.poll.next_interval(interval, changed=changed)
             await self.clock.sleep(interval)
 

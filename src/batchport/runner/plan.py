@@ -70,7 +70,8 @@ class Plan:
             f"plan for provider {self.provider}: {self.total_rows:,} rows in "
             f"{len(self.shards)} shard(s), {self.total_bytes:,} bytes, "
             f"~{self.est_input_tokens:,} input tokens",
-            f"{'shard':<7} {'endpoint':<22} {'model':<24} {'rows':>8} {'bytes':>12} {'~tokens':>11}",
+            f"{'shard':<7} {'endpoint':<22} {'model':<24} {'rows':>8} {'bytes':>12} "
+            f"{'~tokens':>11}",
         ]
         for s in self.shards:
             lines.append(

@@ -93,7 +93,7 @@ class _LineReader:
         if f is None:
             if len(self._open) >= 8:
                 self._open.pop(next(iter(self._open))).close()
-            f = self._open[path] = Path(path).open("rb")
+            f = self._open[path] = Path(path).open("rb")  # noqa: SIM115 - closed by close()
         f.seek(offset)
         return f.read(length)
 
@@ -103,9 +103,7 @@ class _LineReader:
         self._open.clear()
 
 
-def _to_result(
-    rec: RowRecord, reader: _LineReader, models: Mapping[str, type] | None
-) -> RunResult:
+def _to_result(rec: RowRecord, reader: _LineReader, models: Mapping[str, type] | None) -> RunResult:
     body: Mapping[str, Any] | None = None
     error: RowError | None = None
     raw = b""
@@ -122,7 +120,16 @@ def _to_result(
         parsed, error = _parse(model, body)
     usage = Usage(rec.input_tokens, rec.output_tokens, rec.cached_tokens, rec.reasoning_tokens)
     return RunResult(
-        rec.idx, rec.custom_id, outcome, rec.status_code, body, error, rec.attempt, usage, parsed, raw
+        rec.idx,
+        rec.custom_id,
+        outcome,
+        rec.status_code,
+        body,
+        error,
+        rec.attempt,
+        usage,
+        parsed,
+        raw,
     )
 
 
@@ -181,7 +188,7 @@ def _flat(r: RunResult) -> dict[str, Any]:
         "outcome": r.outcome.value,
         "status_code": r.status_code,
         "attempts": r.attempts,
-        "error_code": r.error.code if r.error else None,
+        "error_code": (r.error.code or r.error.type) if r.error else None,
         "error_message": r.error.message if r.error else None,
         "input_tokens": r.usage.input_tokens,
         "output_tokens": r.usage.output_tokens,

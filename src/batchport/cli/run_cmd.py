@@ -1,0 +1,250 @@
+"""Run commands: ``plan``, ``run``, ``submit``, ``status``, ``wait``, ``resume``,
+``results``, ``cancel`` and ``runs``.
+
+``run`` prints the run id before anything is submitted, so an interrupted run can be
+picked up with ``batchport resume RUN``. Exit status: 0 every row succeeded, 1 the run
+finished but some rows did not succeed, 3 an error stopped the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from batchport.backends.base import Backend
+from batchport.cli import EXIT_OK, EXIT_PROBLEMS
+from batchport.errors import RunError
+from batchport.runner import Run, RunOptions, cancel, new_run_id, plan, resume, run
+from batchport.runner.policy import PollPolicy
+from batchport.store import Store
+
+__all__ = ["register"]
+
+
+def _backend_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--backend",
+        default=None,
+        help="openai, azure or emulator (default: $BATCHPORT_BACKEND, then emulator)",
+    )
+    p.add_argument(
+        "--emulator-url", default=None, metavar="URL", help="use a running emulator at URL"
+    )
+    p.add_argument(
+        "--home", default=None, metavar="DIR", help="run store directory (default: $BATCHPORT_HOME)"
+    )
+
+
+def _run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--max-attempts", type=int, default=3, metavar="N", help="submissions per row (default 3)"
+    )
+    p.add_argument(
+        "--max-cost",
+        type=float,
+        default=None,
+        metavar="USD",
+        help="refuse runs estimated above this",
+    )
+    p.add_argument(
+        "--concurrency", type=int, default=4, metavar="N", help="shards in flight at once"
+    )
+    p.add_argument(
+        "--poll-interval", type=float, default=5.0, metavar="S", help="first poll interval"
+    )
+    p.add_argument("--max-rows", type=int, default=None, metavar="N", help="rows per shard cap")
+    p.add_argument(
+        "--max-tokens", type=int, default=None, metavar="N", help="estimated tokens per shard cap"
+    )
+    p.add_argument("--on-stall", choices=("wait", "cancel"), default="wait")
+    p.add_argument("--cleanup", action="store_true", help="delete provider files once downloaded")
+
+
+def _output_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--output", default=None, metavar="FILE", help="write results here")
+    p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "plan", help="show the shards and cost a run would have; sends nothing"
+    )
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--provider", default=None, help="openai or azure (default: the backend's)")
+    p.add_argument("--backend", default=None)
+    p.add_argument("--max-rows", type=int, default=None)
+    p.add_argument("--max-tokens", type=int, default=None)
+    p.set_defaults(handler=_plan)
+
+    for name, helptext, handler in (
+        ("run", "run a batch file to the end and write the results", _run),
+        ("submit", "upload and create every shard, then return", _submit),
+    ):
+        p = subparsers.add_parser(name, help=helptext)
+        p.add_argument("file", metavar="FILE")
+        p.add_argument("--run-id", default=None, help="choose the run id (default: generated)")
+        p.add_argument("--no-progress", action="store_true", help="no live display")
+        _backend_args(p)
+        _run_args(p)
+        if name == "run":
+            _output_args(p)
+        p.set_defaults(handler=handler)
+
+    for name, helptext, handler in (
+        ("wait", "wait for a submitted run and reconcile it", _resume),
+        ("resume", "pick up a run where it stopped", _resume),
+        ("cancel", "cancel every live shard of a run; finished rows are kept", _cancel),
+    ):
+        p = subparsers.add_parser(name, help=helptext)
+        p.add_argument("run_id", metavar="RUN")
+        p.add_argument("--no-progress", action="store_true")
+        _backend_args(p)
+        if name != "cancel":
+            _output_args(p)
+        p.set_defaults(handler=handler)
+
+    p = subparsers.add_parser("status", help="show a run's shards and outcomes")
+    p.add_argument("run_id", metavar="RUN")
+    p.add_argument("--home", default=None, metavar="DIR")
+    p.set_defaults(handler=_status)
+
+    p = subparsers.add_parser("results", help="write a run's results")
+    p.add_argument("run_id", metavar="RUN")
+    p.add_argument("--home", default=None, metavar="DIR")
+    _output_args(p)
+    p.set_defaults(handler=_results)
+
+    p = subparsers.add_parser("runs", help="list runs in the store")
+    p.add_argument("--home", default=None, metavar="DIR")
+    p.set_defaults(handler=_runs)
+
+
+def _backend(args: argparse.Namespace) -> str | Backend | None:
+    if args.emulator_url:
+        from batchport.backends.emulator import EmulatorBackend
+
+        return EmulatorBackend(url=args.emulator_url)
+    return str(args.backend) if args.backend else None
+
+
+def _options(args: argparse.Namespace) -> RunOptions:
+    return RunOptions(
+        max_attempts=args.max_attempts,
+        max_concurrent_shards=args.concurrency,
+        poll=PollPolicy(interval=args.poll_interval, max_interval=max(60.0, args.poll_interval)),
+        on_stall=args.on_stall,
+        max_rows_per_shard=args.max_rows,
+        max_tokens_per_shard=args.max_tokens,
+        max_cost=args.max_cost,
+        cleanup=args.cleanup,
+    )
+
+
+def _drive(coro_fn: Callable[[], Coroutine[Any, Any, Run]]) -> Run:
+    return asyncio.run(coro_fn())
+
+
+def _finish(run_obj: Run, args: argparse.Namespace) -> int:
+    output = getattr(args, "output", None)
+    if output:
+        n = run_obj.write_results(output, getattr(args, "format", "jsonl"))
+        print(f"wrote {n:,} results to {output}", file=sys.stderr)
+    print(run_obj.summary())
+    return EXIT_OK if run_obj.ok else EXIT_PROBLEMS
+
+
+def _progress(args: argparse.Namespace) -> bool | None:
+    return False if args.no_progress else None
+
+
+def _plan(args: argparse.Namespace) -> int:
+    opts = RunOptions(max_rows_per_shard=args.max_rows, max_tokens_per_shard=args.max_tokens)
+    print(
+        plan(Path(args.file), backend=args.backend, provider=args.provider, options=opts).render()
+    )
+    return EXIT_OK
+
+
+def _start(args: argparse.Namespace, *, submit_only: bool) -> Run:
+    run_id = args.run_id or new_run_id()
+    print(f"run id: {run_id}", file=sys.stderr, flush=True)
+    return _drive(
+        lambda: run(
+            Path(args.file),
+            backend=_backend(args),
+            run_id=run_id,
+            home=args.home,
+            options=_options(args),
+            progress=_progress(args),
+            submit_only=submit_only,
+        )
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    return _finish(_start(args, submit_only=False), args)
+
+
+def _submit(args: argparse.Namespace) -> int:
+    r = _start(args, submit_only=True)
+    print(f"submitted {len(r.store.shards(r.id))} shard(s); `batchport wait {r.id}` collects them")
+    return EXIT_OK
+
+
+def _resume(args: argparse.Namespace) -> int:
+    r = _drive(
+        lambda: resume(
+            args.run_id, backend=_backend(args), home=args.home, progress=_progress(args)
+        )
+    )
+    return _finish(r, args)
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    r = _drive(
+        lambda: cancel(
+            args.run_id, backend=_backend(args), home=args.home, progress=_progress(args)
+        )
+    )
+    print(r.summary())
+    return EXIT_OK
+
+
+def _open(args: argparse.Namespace) -> Run:
+    store = Store(args.home)
+    if store.find_run(args.run_id) is None:
+        raise RunError(f"no run {args.run_id!r} in {store.path}")
+    return Run(store, args.run_id)
+
+
+def _status(args: argparse.Namespace) -> int:
+    r = _open(args)
+    rec = r.store.get_run(r.id)
+    print(f"run {r.id}: {rec.state} ({rec.backend}, {rec.total_rows:,} rows)")
+    if rec.error:
+        print(f"last error: {rec.error}")
+    for s in r.store.shards(r.id):
+        print(
+            f"  {s.shard_id:<10} {s.state:<11} {s.batch_status or '-':<11} "
+            f"{s.rows:>8,} rows  {s.batch_id or '-'}"
+        )
+    print("outcomes: " + ", ".join(f"{k} {v:,}" for k, v in r.outcomes.items()))
+    return EXIT_OK
+
+
+def _results(args: argparse.Namespace) -> int:
+    r = _open(args)
+    if not args.output:
+        raise RunError("give -o FILE to write results")
+    return _finish(r, args)
+
+
+def _runs(args: argparse.Namespace) -> int:
+    store = Store(args.home)
+    for rec in store.list_runs():
+        print(f"{rec.id}  {rec.state:<10} {rec.backend:<9} {rec.total_rows:>10,} rows")
+    return EXIT_OK
