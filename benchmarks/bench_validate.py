@@ -37,11 +37,45 @@ LINES = 50_000
 LINE_BYTES = 4_150  # 50,000 x 4,150 B = 207.5 MB = 197.9 MiB, just under the 200 MB limit
 MARK = "bench_validate"
 
-WORDS = (
-    "battery screen delivery refund quality price support great terrible okay fast slow "
-    "packaging manual warranty charger cable sound camera photo night mode update app crash "
-    "très bon produit schnell geliefert 素晴らしい отлично {json} {\"k\": 1} ¡excelente! 👍"
-).split()
+WORDS = [
+    "battery",
+    "screen",
+    "delivery",
+    "refund",
+    "quality",
+    "price",
+    "support",
+    "great",
+    "terrible",
+    "okay",
+    "fast",
+    "slow",
+    "packaging",
+    "manual",
+    "warranty",
+    "charger",
+    "cable",
+    "sound",
+    "camera",
+    "photo",
+    "night",
+    "mode",
+    "update",
+    "app",
+    "crash",
+    "très",
+    "bon",
+    "produit",
+    "schnell",
+    "geliefert",
+    "素晴らしい",
+    "отлично",
+    "{json}",
+    '{"k":',
+    "1}",
+    "¡excelente!",
+    "👍",
+]
 
 
 def make_file(path: Path) -> Path:
@@ -63,7 +97,12 @@ def make_file(path: Path) -> Path:
                 ],
                 "max_tokens": 50,
             }
-            line = {"custom_id": f"req-{i:06d}", "method": "POST", "url": "/v1/chat/completions", "body": body}
+            line = {
+                "custom_id": f"req-{i:06d}",
+                "method": "POST",
+                "url": "/v1/chat/completions",
+                "body": body,
+            }
             raw = orjson.dumps(line)
             pad = LINE_BYTES - len(raw) - 1  # trim/pad the user text to hit the line size
             body["messages"][1]["content"] = text[: max(0, len(text.encode()) + pad)]
@@ -91,7 +130,11 @@ def child(kind: str, path: str) -> None:
         start = time.perf_counter()
         result = validate_batch_file(path)
         seconds = time.perf_counter() - start
-        summary = {"ok": result.is_valid, "problems": len(result.errors), "requests": result.stats.get("total_requests")}
+        summary = {
+            "ok": result.is_valid,
+            "problems": len(result.errors),
+            "requests": result.stats.get("total_requests"),
+        }
     else:
         start = time.perf_counter()
         count = 0
@@ -107,7 +150,10 @@ def child(kind: str, path: str) -> None:
 
 def measure(kind: str, path: Path) -> dict[str, object]:
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", kind, str(path)], capture_output=True, text=True, check=True
+        [sys.executable, __file__, "--child", kind, str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(proc.stdout)
 
@@ -190,9 +236,13 @@ def update_results(section: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--update-results", action="store_true", help="write the section into RESULTS.md")
+    parser.add_argument(
+        "--update-results", action="store_true", help="write the section into RESULTS.md"
+    )
     parser.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

@@ -58,7 +58,9 @@ class EmulatorState:
             self.batches = BatchStore(None)
         self._own_responder = responder is None
         self._retired: list[Responder] = []
-        self.responder: Responder = responder or make_responder(config.responder)
+        self.responder: Responder = responder or make_responder(
+            config.responder, clock=self.clock.now
+        )
         self._apply_policies()
         self.processor = Processor(self)
         self.clock.subscribe(self.processor.wake)
@@ -233,7 +235,7 @@ class EmulatorState:
             self.clock.set_scale(new.clock.scale)
         if new.responder != old.responder and self._own_responder:
             self._retired.append(self.responder)
-            self.responder = make_responder(new.responder)
+            self.responder = make_responder(new.responder, clock=self.clock.now)
         self._apply_policies()
         self.processor.wake()
         return new

@@ -6,8 +6,7 @@ any failure there is caught once, remembered, and the heuristic takes over for t
 of the process. The heuristic:
 
 - text: ASCII text is ~4 characters a token; other text is ~3 UTF-8 bytes a token, which
-  errs high for accented Latin and about right for CJK (texts over 2,048 characters have
-  their UTF-8 size sampled rather than measured). Estimates err high on purpose,
+  errs high for accented Latin and about right for CJK. Estimates err high on purpose,
   because a planner under-counting an enqueued-token quota gets whole batches refused.
 - chat messages: +3 tokens each and +3 for the reply primer (OpenAI's cookbook figures).
 - images: a fixed cost, 85 tokens at ``detail="low"``, else 765 (one 1024x1024 high-detail
@@ -96,22 +95,11 @@ def tokenizer_name() -> str:
     return f"tiktoken:{ENCODING_NAME}" if _encoder() is not None else "heuristic"
 
 
-_PROBES = 16
-_PROBE_CHARS = 64
-
-
 def _utf8_size(text: str) -> int:
-    """UTF-8 size of ``text``; long texts are measured on 16 evenly spaced 64-char probes.
-
-    Encoding a whole multi-kilobyte string costs more than the rest of a line's checks;
-    the probes put the error well below what the ~3 bytes/token rule itself carries.
-    """
-    size = len(text)
-    if size <= 2 * _PROBES * _PROBE_CHARS:
+    try:
+        return len(text.encode())
+    except UnicodeEncodeError:  # lone surrogates: count them as the 3 bytes they would take
         return len(text.encode("utf-8", "surrogatepass"))
-    step = size // _PROBES
-    probe = "".join([text[i : i + _PROBE_CHARS] for i in range(0, step * _PROBES, step)])
-    return len(probe.encode("utf-8", "surrogatepass")) * size // len(probe)
 
 
 def _heuristic(text: str) -> int:

@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+if TYPE_CHECKING:
+    from batchport.requests import Request
 
 __all__ = [
     "Backend",
@@ -22,6 +25,7 @@ __all__ = [
     "BatchJob",
     "BatchStatus",
     "FileRef",
+    "QuotaLimit",
     "RequestCounts",
     "Usage",
 ]
@@ -153,6 +157,18 @@ class BatchJob:
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
+@dataclass(frozen=True, slots=True)
+class QuotaLimit:
+    """An enqueued-token limit for one model or deployment name.
+
+    With ``dynamic`` on, the service may accept work above ``tokens`` (Azure's dynamic
+    quota); the runner then lets everything through and backs off when refused.
+    """
+
+    tokens: int
+    dynamic: bool = False
+
+
 class Backend(abc.ABC):
     """A batch provider. Use as ``async with backend:`` or call :meth:`aclose`.
 
@@ -210,6 +226,16 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def aclose(self) -> None:
         """Release clients and credentials. Safe to call twice."""
+
+    # -- optional hooks with neutral defaults -------------------------------------------
+    def prepare_request(self, request: Request) -> Request:
+        """Translate one request line for this provider before it is written to a
+        shard (Azure: model name -> deployment, url form). ``custom_id`` never changes."""
+        return request
+
+    def quota_limits(self) -> Mapping[str, QuotaLimit]:
+        """Enqueued-token limits the runner must respect, by (translated) model name."""
+        return {}
 
     async def __aenter__(self) -> Self:
         return self

@@ -238,7 +238,7 @@ async def run(
         shards, fingerprint = prepare_run(
             store,
             run_id,
-            _requests(requests),
+            (be.prepare_request(r) for r in _requests(requests)),
             profile,
             max_rows=opts.max_rows_per_shard,
             max_tokens=opts.max_tokens_per_shard,

@@ -61,7 +61,7 @@ class Engine:
         self.opts = options
         self.clock = clock
         self.progress = progress
-        self.quota = QuotaGate(options.quota_limits())
+        self.quota = QuotaGate({**backend.quota_limits(), **options.quota_limits()})
         self._sem = asyncio.Semaphore(options.max_concurrent_shards)
         self._api_backoff = Backoff(base=1.0, factor=2.0, cap=60.0)
         self._requeue_backoff = Backoff(

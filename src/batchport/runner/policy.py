@@ -11,6 +11,8 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from batchport.backends.base import QuotaLimit
+
 __all__ = ["Backoff", "PollPolicy", "QuotaGate", "QuotaLimit"]
 
 
@@ -51,18 +53,6 @@ class Backoff:
         if at_least is not None:
             wait = max(wait, min(at_least, self.cap))
         return wait
-
-
-@dataclass(frozen=True, slots=True)
-class QuotaLimit:
-    """An enqueued-token limit for one model or deployment.
-
-    With ``dynamic`` on, the service may accept work above ``tokens``; the gate then lets
-    everything through and the runner relies on backing off when the service refuses.
-    """
-
-    tokens: int
-    dynamic: bool = False
 
 
 class QuotaGate:

@@ -1,0 +1,206 @@
+"""Request-building speed: batchport's BatchBuilder against openbatch 0.0.4's BatchCollector.
+
+Two workloads, 50,000 requests each, same inputs for both libraries:
+
+- ``responses.parse(custom_id, model, input, text_format=Sentiment)``
+- ``chat.completions.create(custom_id, model, messages)``
+
+Both sides end with the batch file on disk: openbatch writes as it goes (one append per
+call), batchport builds in memory and then writes once, so the batchport figure is build +
+``builder.write``. Every measurement runs in a fresh subprocess (imports excluded from the
+timing, schema caches cold), interleaved across libraries; the median is reported.
+
+    .venv/bin/python benchmarks/bench_build.py [--repeats 3] [--update-results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "_data"
+RESULTS = HERE / "RESULTS.md"
+N = 50_000
+MODEL = "gpt-4o-mini"
+MARK = "bench_build"
+REVIEWS = (
+    "Battery lasts two full days. Best phone I have owned.",
+    "Stopped charging after a week; support never answered.",
+    "Très bon rapport qualité-prix, mais la coque raye facilement.",
+    'The app showed {"error": "quota"} every time I synced.',
+)
+
+
+class Sentiment(BaseModel):
+    label: Literal["positive", "negative", "mixed", "neutral"]
+    confidence: float = Field(description="0 to 1")
+    evidence: list[str]
+
+
+def _text(i: int) -> str:
+    return f"Review {i}: {REVIEWS[i % len(REVIEWS)]}"
+
+
+def run_batchport(workload: str, path: Path) -> tuple[float, float, int]:
+    from batchport import BatchBuilder
+
+    start = time.perf_counter()
+    builder = BatchBuilder()
+    if workload == "responses.parse":
+        parse = builder.responses.parse
+        for i in range(N):
+            parse(custom_id=f"r-{i}", model=MODEL, input=_text(i), text_format=Sentiment)
+    else:
+        create = builder.chat.completions.create
+        for i in range(N):
+            create(
+                custom_id=f"r-{i}", model=MODEL, messages=[{"role": "user", "content": _text(i)}]
+            )
+    built = time.perf_counter()
+    stats = builder.write(path)
+    return time.perf_counter() - start, built - start, stats.requests
+
+
+def run_openbatch(workload: str, path: Path) -> tuple[float, float, int]:
+    from openbatch import BatchCollector
+
+    path.unlink(missing_ok=True)  # openbatch appends to an existing file
+    start = time.perf_counter()
+    collector = BatchCollector(path)
+    if workload == "responses.parse":
+        for i in range(N):
+            collector.responses.parse(
+                custom_id=f"r-{i}", model=MODEL, input=_text(i), text_format=Sentiment
+            )
+    else:
+        for i in range(N):
+            collector.chat.completions.create(
+                custom_id=f"r-{i}", model=MODEL, messages=[{"role": "user", "content": _text(i)}]
+            )
+    seconds = time.perf_counter() - start
+    with open(path, "rb") as handle:
+        lines = sum(1 for _ in handle)
+    return seconds, seconds, lines
+
+
+def child(library: str, workload: str) -> None:
+    DATA.mkdir(parents=True, exist_ok=True)
+    path = DATA / f"build-{library}-{workload}.jsonl"
+    runner = run_batchport if library == "batchport" else run_openbatch
+    total, build, lines = runner(workload, path)
+    print(
+        json.dumps(
+            {"seconds": total, "build_seconds": build, "lines": lines, "bytes": path.stat().st_size}
+        )
+    )
+
+
+def measure(library: str, workload: str) -> dict[str, float]:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", library, workload],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(proc.stdout)
+
+
+def machine() -> str:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} CPUs (nproc), {cpu}, Python {platform.python_version()}, {platform.system()} {platform.release()}"
+
+
+def run(repeats: int) -> str:
+    workloads = {"responses.parse": 3.0, "chat.completions.create": 1.5}  # target speed-ups
+    results: dict[tuple[str, str], list[dict[str, float]]] = {}
+    for _ in range(repeats):
+        for workload in workloads:
+            for library in ("batchport", "openbatch"):
+                results.setdefault((library, workload), []).append(measure(library, workload))
+    rows, verdicts = [], []
+    for workload, target in workloads.items():
+        ours = statistics.median(r["seconds"] for r in results[("batchport", workload)])
+        ours_build = statistics.median(r["build_seconds"] for r in results[("batchport", workload)])
+        theirs = statistics.median(r["seconds"] for r in results[("openbatch", workload)])
+        lines = {lib: results[(lib, workload)][0]["lines"] for lib in ("batchport", "openbatch")}
+        speedup = theirs / ours
+        rows.append(
+            f"| `{workload}` | {ours:.2f} ({ours_build:.2f} build + {ours - ours_build:.2f} write) "
+            f"| {theirs:.2f} | {speedup:.1f}x | {target:.1f}x | {lines['batchport']:,} / {lines['openbatch']:,} |"
+        )
+        verdicts.append(
+            f"- `{workload}`: {speedup:.1f}x faster, target {target:.1f}x: {'met' if speedup >= target else 'MISSED'}"
+        )
+    return "\n".join(
+        [
+            f"<!-- {MARK}:start -->",
+            f"## Building {N:,} requests: BatchBuilder vs openbatch 0.0.4 BatchCollector",
+            "",
+            "Command: `.venv/bin/python benchmarks/bench_build.py"
+            + (f" --repeats {repeats}" if repeats != 3 else "")
+            + " --update-results`",
+            f"Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC. Machine: {machine()}.",
+            f"Median of {repeats} runs, each in a fresh subprocess (imports excluded, schema caches cold). "
+            "Both sides end with the JSONL file on disk.",
+            "",
+            "| workload | batchport s | openbatch s | speed-up | target | lines (bp / ob) |",
+            "|---|---:|---:|---:|---:|---:|",
+            *rows,
+            "",
+            *verdicts,
+            f"<!-- {MARK}:end -->",
+        ]
+    )
+
+
+def update_results(section: str) -> None:
+    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
+    start, end = f"<!-- {MARK}:start -->", f"<!-- {MARK}:end -->"
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        text = before + section + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    RESULTS.write_text(text, encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--update-results", action="store_true", help="write the section into RESULTS.md"
+    )
+    parser.add_argument("--child", nargs=2, metavar=("LIBRARY", "WORKLOAD"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    section = run(args.repeats)
+    print(section)
+    if args.update_results:
+        update_results(section)
+
+
+if __name__ == "__main__":
+    main()
