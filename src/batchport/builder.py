@@ -265,16 +265,27 @@ _PLAIN_ITEMS = _PLAIN | {list}
 _DROP = object()
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _normalize_body(body: dict[str, Any], call: str) -> None:
     """Make top-level values plain JSON types, as the SDK's transform would send them.
 
-    Cheap on the common path (one type lookup per keyword); tuples, generators, pydantic
+    Lists and dicts are copied down to the message level, so that a caller who reuses
+    and changes one ``messages`` list between calls (harmless with the SDK, which sends
+    at once) does not rewrite the requests already built. Tuples, generators, pydantic
     objects, enums and ``omit``/``NOT_GIVEN`` take the slow path.
     """
     dropped: list[str] = []
     for key, value in body.items():
         kind = type(value)
-        if kind in _PLAIN or (kind is list and all(type(v) in _PLAIN_ITEMS for v in value)):
+        if kind in _SCALARS:
+            continue
+        if kind is list and all(type(v) in _PLAIN_ITEMS for v in value):
+            body[key] = [dict(v) if type(v) is dict else v for v in value]
+            continue
+        if kind is dict:
+            body[key] = dict(value)
             continue
         clean = _jsonable(value, call, key)
         if clean is _DROP:

@@ -204,6 +204,9 @@ class SyncBackend:
             self._backend.list_batches(metadata=metadata, page_size=page_size)
         )
 
+    def list_files(self, *, purpose: str | None = "batch") -> Iterator[FileRef]:
+        return self._portal.iterate(self._backend.list_files(purpose=purpose))
+
     def stream_file(self, file_id: str) -> Iterator[bytes]:
         return self._portal.iterate(self._backend.stream_file(file_id))
 

@@ -95,17 +95,14 @@ def tokenizer_name() -> str:
     return f"tiktoken:{ENCODING_NAME}" if _encoder() is not None else "heuristic"
 
 
-def _utf8_size(text: str) -> int:
-    try:
-        return len(text.encode())
-    except UnicodeEncodeError:  # lone surrogates: count them as the 3 bytes they would take
-        return len(text.encode("utf-8", "surrogatepass"))
-
-
 def _heuristic(text: str) -> int:
     if text.isascii():
         return -(-len(text) // 4)
-    return -(-_utf8_size(text) // 3)
+    try:
+        size = len(text.encode())
+    except UnicodeEncodeError:  # lone surrogates: count them as the 3 bytes they take
+        size = len(text.encode("utf-8", "surrogatepass"))
+    return -(-size // 3)
 
 
 def count_text_tokens(text: str) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import orjson
@@ -126,24 +126,10 @@ class ValidationReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (``ok`` and ``truncated`` included)."""
-        return {
-            "path": self.path,
-            "provider": self.provider,
-            "ok": self.ok,
-            "problem_count": self.problem_count,
-            "truncated": self.truncated,
-            "problems": [p.to_dict() for p in self.problems],
-            "lines": self.lines,
-            "requests": self.requests,
-            "bytes": self.bytes,
-            "max_line_bytes": self.max_line_bytes,
-            "endpoints": dict(self.endpoints),
-            "models": dict(self.models),
-            "embedding_inputs": self.embedding_inputs,
-            "estimated_input_tokens": self.estimated_input_tokens,
-            "estimated_output_tokens": self.estimated_output_tokens,
-            "tokenizer": self.tokenizer,
-        }
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["problems"] = [p.to_dict() for p in self.problems]
+        data["endpoints"], data["models"] = dict(self.endpoints), dict(self.models)
+        return {"ok": self.ok, "truncated": self.truncated, **data}
 
 
 def validate_file(
@@ -170,7 +156,7 @@ def validate_file(
     try:
         size = os.stat(path).st_size
     except OSError:
-        size = 0  # iter_lines raises the clear error for a missing or unreadable file
+        size = 0  # open_for_reading raises the clear error for a missing or unreadable file
     scan.start(size)
     with open_for_reading(path) as handle:
         first = handle.readline()
@@ -298,6 +284,19 @@ class _Scan:
         method = obj.get("method", _MISSING)
         url = obj.get("url", _MISSING)
         body = obj.get("body", _MISSING)
+        # Fast path: a well-formed line for the batch's url (most lines of most files).
+        if (
+            url == self.good_url
+            and method == "POST"
+            and type(custom_id) is str
+            and custom_id
+            and type(body) is dict
+        ):
+            if self.seen.setdefault(custom_id, number) != number:
+                self._custom_id(number, custom_id)
+            self.endpoints[url] += 1
+            self._body(number, body, self.endpoint)
+            return
         if custom_id is _MISSING or method is _MISSING or url is _MISSING or body is _MISSING:
             for key in _KEYS:
                 if key not in obj:
@@ -405,7 +404,9 @@ class _Scan:
                 "body.stream",
             )
         model = body.get("model")
-        if model is not None:
+        if model == self.good_model:
+            self.models[model] += 1  # type: ignore[index]
+        elif model is not None:
             self._model(number, model)
         if endpoint is None:
             return
@@ -436,9 +437,6 @@ class _Scan:
         self.output_tokens += estimate_output_tokens(body, endpoint)
 
     def _model(self, number: int, model: object) -> None:
-        if model == self.good_model:
-            self.models[model] += 1  # type: ignore[index]
-            return
         if type(model) is not str or not model:
             self.report(
                 Rule.INVALID_BODY_FIELD,
@@ -517,18 +515,11 @@ def _embedding_inputs(value: object) -> int:
     return 1 if value is not None else 0
 
 
+_KINDS = {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+
+
 def _json_kind(value: object) -> str:
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if value is None:
-        return "null"
-    return "an object"
+    return "null" if value is None else _KINDS.get(type(value), "an object")
 
 
 def _short(value: object) -> str:

@@ -62,6 +62,10 @@ class DummyBackend(Backend):
         return
         yield
 
+    async def list_files(self, *, purpose: str | None = "batch") -> AsyncIterator[FileRef]:
+        return
+        yield
+
     async def stream_file(self, file_id: str) -> AsyncIterator[bytes]:
         return
         yield

@@ -337,3 +337,12 @@ def test_write_groups_writes_one_valid_file_per_group(tmp_path: Path) -> None:
 def test_empty_builder_refuses_to_write(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no requests"):
         BatchBuilder().write(tmp_path / "x.jsonl")
+
+
+def test_reused_message_list_does_not_rewrite_built_requests() -> None:
+    b = BatchBuilder()
+    messages = [{"role": "system", "content": "Classify."}, {"role": "user", "content": ""}]
+    for review in ("good", "bad"):
+        messages[1]["content"] = review
+        b.chat.completions.create(custom_id=review, model="m", messages=messages)
+    assert [r.body["messages"][1]["content"] for r in b] == ["good", "bad"]

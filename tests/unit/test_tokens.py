@@ -156,3 +156,7 @@ def test_odd_and_hostile_bodies_never_raise(no_tiktoken: None) -> None:
 )
 def test_output_budget(body: dict[str, object], endpoint: Endpoint | None, expected: int) -> None:
     assert tokens.estimate_output_tokens(body, endpoint) == expected
+
+
+def test_lone_surrogates_do_not_raise(no_tiktoken: None) -> None:
+    assert tokens.count_text_tokens("\ud800abc") == 2  # 6 UTF-8 bytes / 3

@@ -216,6 +216,10 @@ class Backend(abc.ABC):
         """Iterate batches, newest first; only those whose metadata contains ``metadata``."""
 
     @abc.abstractmethod
+    def list_files(self, *, purpose: str | None = "batch") -> AsyncIterator[FileRef]:
+        """Iterate stored files, newest first (the runner finds orphaned uploads so)."""
+
+    @abc.abstractmethod
     def stream_file(self, file_id: str) -> AsyncIterator[bytes]:
         """Yield a file's content in chunks, never holding it whole in memory."""
 

@@ -142,6 +142,13 @@ class EmulatorBackend(Backend):
             async for job in it:
                 yield job
 
+    async def list_files(self, *, purpose: str | None = "batch") -> AsyncIterator[FileRef]:
+        inner = await self.start()
+        it = inner.list_files(purpose=purpose)
+        async with aclosing(cast(AsyncGenerator[FileRef, None], it)):
+            async for ref in it:
+                yield ref
+
     async def stream_file(self, file_id: str) -> AsyncIterator[bytes]:
         inner = await self.start()
         it = inner.stream_file(file_id)

@@ -175,6 +175,13 @@ class OpenAIBackend(Backend):
                 if all(job.metadata.get(k) == v for k, v in wanted.items()):
                     yield job
 
+    async def list_files(self, *, purpose: str | None = "batch") -> AsyncIterator[FileRef]:
+        """Iterate files newest first, optionally only those of ``purpose``."""
+        extra: dict[str, Any] = {"purpose": purpose} if purpose else {}
+        with self._translating():
+            async for obj in self._client.files.list(order="desc", **extra):
+                yield self._file_ref(obj)
+
     async def stream_file(self, file_id: str) -> AsyncIterator[bytes]:
         """Yield the file's bytes in chunks of at most :attr:`stream_chunk_size`.
 

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import aclosing
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
-from batchport.backends.base import Backend, BatchJob, BatchStatus
+from batchport.backends.base import Backend, BatchJob, BatchStatus, FileRef
 from batchport.errors import BackendError, QuotaExceededError
 from batchport.runner.clock import Clock
 from batchport.runner.download import download_results
@@ -35,6 +36,7 @@ __all__ = ["Engine"]
 log = logging.getLogger("batchport.runner")
 T = TypeVar("T")
 
+_FILE_SCAN_LIMIT = 5000
 FINAL_STATES = frozenset({"reconciled", "abandoned"})
 TAG_RUN, TAG_SHARD, TAG_HASH, TAG_SUBMIT = (
     "batchport_run",
@@ -83,6 +85,8 @@ class Engine:
             for shard in pending:
                 tg.create_task(self._drive(shard.shard_id))
         self._tg = None
+        if until is None and pending:
+            await self.sweep_orphan_files()
 
     def _spawn(self, shard_id: str) -> None:
         assert self._tg is not None
@@ -139,6 +143,14 @@ class Engine:
 
     # -- upload ------------------------------------------------------------------------
     async def _upload(self, shard: ShardRecord) -> ShardRecord:
+        if shard.state == "uploading":  # a crash may have come after the upload itself
+            name = Path(shard.input_path).name
+            same = [r for r in await self.call("list files", self._run_files) if r.filename == name]
+            if same and same[0].bytes == shard.bytes:
+                log.info("shard %s: adopted upload %s", shard.shard_id, same[0].id)
+                return self.store.update_shard(
+                    self.run_id, shard.shard_id, state="uploaded", file_id=same[0].id
+                )
         shard = self.store.update_shard(self.run_id, shard.shard_id, state="uploading")
         ref = await self.call(
             f"upload {shard.shard_id}",
@@ -163,9 +175,36 @@ class Engine:
 
     async def _find_batch(self, shard: ShardRecord) -> BatchJob | None:
         want = {TAG_RUN: self.run_id, TAG_SHARD: shard.shard_id, TAG_SUBMIT: str(shard.requeues)}
-        async for job in self.backend.list_batches(metadata=want):
-            return job
+        it = self.backend.list_batches(metadata=want)
+        async with aclosing(cast(AsyncGenerator[BatchJob, None], it)):
+            async for job in it:
+                return job
         return None
+
+    async def _run_files(self, limit: int = _FILE_SCAN_LIMIT) -> list[FileRef]:
+        """This run's uploads at the provider (named ``<run id>.<shard>.jsonl``)."""
+        found: list[FileRef] = []
+        it = self.backend.list_files(purpose="batch")
+        async with aclosing(cast(AsyncGenerator[FileRef, None], it)):
+            seen = 0
+            async for ref in it:
+                if ref.filename.startswith(f"{self.run_id}."):
+                    found.append(ref)
+                seen += 1
+                if seen >= limit:
+                    break
+        return found
+
+    async def sweep_orphan_files(self) -> int:
+        """Delete uploads of this run that no shard uses (left by a crash between an
+        upload and its commit). Returns how many were deleted."""
+        used = {s.file_id for s in self.store.shards(self.run_id) if s.file_id}
+        refs = await self.call("list files", self._run_files)
+        orphans = [r for r in refs if r.id not in used]
+        for ref in orphans:
+            log.info("deleting orphaned upload %s (%s)", ref.id, ref.filename)
+            await self._delete_quietly(ref.id)
+        return len(orphans)
 
     async def _create(self, shard: ShardRecord) -> ShardRecord:
         await self._acquire(shard)

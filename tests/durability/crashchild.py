@@ -1,0 +1,118 @@
+"""A run that kills its own process (SIGKILL) at a chosen phase.
+
+Used by the crash tests: ``python -m tests.durability.crashchild URL HOME RUN_ID PHASE``.
+Phases: upload_commit (after an upload, before its id is recorded), before_create,
+create_commit (after a batch is created, before its id is recorded), polling, download
+(after the first chunk), reconcile (after the first ledger commit), none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import batchport as bp
+from batchport.backends.base import BatchJob, FileRef
+from batchport.backends.emulator import EmulatorBackend
+from batchport.requests import Request
+from batchport.runner import PollPolicy, RunOptions
+from batchport.store import Store
+
+ROWS = 30
+SHARD_ROWS = 10
+
+
+def requests() -> list[Request]:
+    return [
+        Request(
+            custom_id=f"c{i:03d}",
+            url="/v1/chat/completions",
+            body={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"row {i}"}]},
+        )
+        for i in range(ROWS)
+    ]
+
+
+def options() -> RunOptions:
+    return RunOptions(
+        max_rows_per_shard=SHARD_ROWS,
+        max_concurrent_shards=2,
+        poll=PollPolicy(interval=0.02, max_interval=0.05),
+    )
+
+
+def die() -> None:
+    sys.stdout.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+class CrashingBackend(EmulatorBackend):
+    def __init__(self, url: str, phase: str) -> None:
+        super().__init__(url=url)
+        self.phase = phase
+        self.polls = 0
+
+    async def upload_file(self, path: Path, *, expires_after_s: int | None = None) -> FileRef:
+        ref = await super().upload_file(path, expires_after_s=expires_after_s)
+        if self.phase == "upload_commit":
+            die()
+        return ref
+
+    async def create_batch(self, **kw: Any) -> BatchJob:
+        if self.phase == "before_create":
+            die()
+        job = await super().create_batch(**kw)
+        if self.phase == "create_commit":
+            die()
+        return job
+
+    async def retrieve_batch(self, batch_id: str) -> BatchJob:
+        self.polls += 1
+        if self.phase == "polling" and self.polls == 2:
+            die()
+        return await super().retrieve_batch(batch_id)
+
+    async def stream_file(self, file_id: str) -> AsyncIterator[bytes]:
+        async for chunk in super().stream_file(file_id):
+            yield chunk
+            if self.phase == "download":
+                die()
+
+    def list_batches(
+        self, *, metadata: Mapping[str, str] | None = None, page_size: int = 100
+    ) -> AsyncIterator[BatchJob]:
+        return super().list_batches(metadata=metadata, page_size=page_size)
+
+
+def main() -> None:
+    url, home, run_id, phase = sys.argv[1:5]
+    if phase == "reconcile":
+        real = Store.settle_rows
+
+        def settle_then_die(self: Store, run: str, updates: Any) -> int:
+            n = real(self, run, updates)
+            die()
+            return n
+
+        Store.settle_rows = settle_then_die  # type: ignore[method-assign]
+    backend = CrashingBackend(url, phase)
+    run = asyncio.run(
+        bp.run(
+            requests(),
+            backend=backend,
+            home=home,
+            run_id=run_id,
+            options=options(),
+            progress=False,
+        )
+    )
+    print(run.summary())
+
+
+if __name__ == "__main__":
+    main()
