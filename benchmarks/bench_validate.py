@@ -209,7 +209,9 @@ def run(repeats: int) -> str:
             + (f" --repeats {repeats}" if repeats != 3 else "")
             + " --update-results`",
             f"Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC. Machine: {machine()}.",
-            f"File: {LINES:,} lines, {size:,} bytes ({size / 2**20:.1f} MiB), page cache warm. "
+            f"File: {LINES:,} lines, {size:,} bytes ({size / 2**20:.1f} MiB), page cache warm; "
+            "each line is a system and a user message whose text mixes ASCII with accents, CJK "
+            "and emoji (the costlier case for orjson and for the token heuristic alike). "
             f"Median of {repeats} runs, each in a fresh subprocess; time excludes imports; "
             "peak RSS is the subprocess's `ru_maxrss` (interpreter and imports included).",
             "",

@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from batchport_emulator.azure.config import AzureConfig
 from batchport_emulator.responders import ResponderConfig
 
 DAY_S = 86_400
@@ -164,6 +165,7 @@ class EmulatorConfig(_Model):
     faults: FaultConfig = Field(default_factory=lambda: FaultConfig())
     realtime: RealtimeConfig = Field(default_factory=lambda: RealtimeConfig())
     responder: ResponderConfig = Field(default_factory=lambda: ResponderConfig())
+    azure: AzureConfig = Field(default_factory=lambda: AzureConfig())
 
     @model_validator(mode="before")
     @classmethod

@@ -145,12 +145,17 @@ class FileStore:
         dialect: str,
         expires_after_s: int | None,
         status: str = "processed",
+        default_expiry: bool = True,
     ) -> FileRecord:
-        """Adopt a finished temporary file as a new stored file and return its record."""
+        """Adopt a finished temporary file as a new stored file and return its record.
+
+        Batch files without ``expires_after_s`` expire after 30 days unless
+        ``default_expiry`` is false (Azure keeps them until deleted).
+        """
         now = int(self._clock.now())
         file_id = self._new_id()
         os.replace(temp_path, self.content_path(file_id))
-        if expires_after_s is None and purpose == "batch":
+        if expires_after_s is None and purpose == "batch" and default_expiry:
             expires_after_s = BATCH_FILE_EXPIRY_S
         self._seq += 1
         record = FileRecord(
@@ -167,6 +172,12 @@ class FileStore:
         self._files[file_id] = record
         self._save(record)
         return record
+
+    def set_status(self, file_id: str, status: str) -> None:
+        """Change a stored file's ``status`` (Azure uploads go ``pending -> processed``)."""
+        record = self._files[file_id]
+        record.status = status
+        self._save(record)
 
     def scratch_path(self, name: str) -> Path:
         """A path for a work file (batch output being written) inside the store."""

@@ -172,9 +172,8 @@ class Processor:
             self._fail(batch, [missing_file_error(batch.input_file_id)])
             return
         path = state.files.content_path(record.id)
-        rules = state.validation_rules()
         try:
-            plan = await asyncio.to_thread(_validate_path, path, batch.endpoint, rules)
+            plan = await asyncio.to_thread(self._check_input, batch, path)
         except OSError:  # deleted between the check and the read
             plan = None
         if batch.status is not Status.VALIDATING or batch.id not in state.batches:
@@ -187,8 +186,19 @@ class Processor:
         else:
             self._start(batch, path, plan)
 
+    def _check_input(self, batch: Batch, path: Path) -> InputPlan:
+        if batch.dialect == "azure":
+            with open(path, "rb") as fh:
+                return self.state.azure.validate(fh, batch)
+        return _validate_path(path, batch.endpoint, self.state.validation_rules())
+
     def _start(self, batch: Batch, path: Path, plan: InputPlan) -> None:
         state = self.state
+        refusal = state.azure.admit(batch, plan) if batch.dialect == "azure" else None
+        if refusal is not None:
+            batch.model = plan.model
+            self._fail(batch, [refusal])
+            return
         limit = state.config.limits.enqueued_token_limit
         if limit is not None:
             queued = sum(run.tokens for run in self.runs.values() if run.model == plan.model)
@@ -260,7 +270,9 @@ class Processor:
         if status is not None:
             return RespondResult(status, row_error_body(status))
         request = RespondRequest(
-            url=batch.endpoint,
+            # Validated OpenAI rows always name the batch endpoint; Azure rows may use
+            # another url form, or /responses under a "/chat/completions" batch.
+            url=str(row.get("url") or batch.endpoint),
             body=row["body"],
             custom_id=custom_id,
             dialect="azure" if batch.dialect == "azure" else "openai",
@@ -310,7 +322,7 @@ class Processor:
             state.batches.transition(batch, Status.FINALIZING, state.clock.now())
             return
         path = state.files.content_path(record.id)
-        plan = _validate_path(path, batch.endpoint, state.validation_rules())
+        plan = self._check_input(batch, path)
         batch.executed = 0
         batch.counts = RequestCounts(total=plan.total)
         batch.usage = UsageTotals()
@@ -348,7 +360,14 @@ class Processor:
         state.batches.transition(batch, target, state.clock.now())
 
     def _publish(self, batch: Batch, sink: _Sink, kind: str) -> str | None:
-        if sink.size == 0:
+        if (
+            sink.size == 0
+            and kind == "error"
+            and self.state.dialect(batch.dialect).empty_error_file
+        ):
+            sink.close()
+            sink.path.touch()
+        elif sink.size == 0:
             sink.path.unlink(missing_ok=True)
             return None
         expires = batch.output_expires_after_s or self.state.config.batches.output_expires_after_s

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from batchport_emulator.azure.rules import AzureRules
 from batchport_emulator.batch_params import CreateParams
 from batchport_emulator.batches import Batch, BatchStore
 from batchport_emulator.clock import VirtualClock
@@ -62,6 +63,7 @@ class EmulatorState:
             config.responder, clock=self.clock.now
         )
         self._apply_policies()
+        self.azure = AzureRules(self)
         self.processor = Processor(self)
         self.clock.subscribe(self.processor.wake)
 
@@ -78,7 +80,8 @@ class EmulatorState:
         )
 
     def dialect(self, name: str) -> Dialect:
-        return get_dialect(name)
+        """The dialect called ``name``, configured (Azure's bearer-token validator)."""
+        return self.azure.dialect if name == "azure" else get_dialect(name)
 
     def accepted_keys(self) -> list[str]:
         return [k.get_secret_value() for k in self.config.api_keys]
@@ -138,18 +141,29 @@ class EmulatorState:
                     param="purpose",
                     code="invalid_value",
                 )
-            if purpose == "batch":
+            # Azure checks batch files only when a batch runs them (empty and BOM files
+            # fail validation there), but limits how many files a resource keeps.
+            if purpose == "batch" and dialect == "azure":
+                self.azure.check_upload(sink, expires_after_s)
+            elif purpose == "batch":
                 self._check_batch_upload(sink, filename)
         except ApiError:
             sink.abort()
             raise
+        azure = dialect == "azure"
         return self.files.commit(
             sink.path,
             filename=filename,
             purpose=purpose,
             dialect=dialect,
             expires_after_s=expires_after_s,
+            status="pending" if azure else "processed",
+            default_expiry=not azure,
         )
+
+    def poll_file(self, file_id: str) -> FileRecord:
+        """Read a file as a client's retrieve does (an Azure upload may become processed)."""
+        return self.azure.refresh(self.files.get(file_id), read=True)
 
     def _check_batch_upload(self, sink: UploadSink, filename: str) -> None:
         if sink.size > self.config.limits.batch_file_max_bytes:
@@ -179,7 +193,9 @@ class EmulatorState:
                 param="input_file_id",
                 code="invalid_value",
             )
+        admission = self.azure.check_create(params, record) if dialect == "azure" else None
         now = self.clock.now()
+        window_s = self.config.batches.completion_window_s
         self.batches.seq += 1
         batch_id = self.ids.batch_id()
         while batch_id in self.batches:
@@ -194,12 +210,15 @@ class EmulatorState:
             metadata=params.metadata,
             output_expires_after_s=params.output_expires_after_s,
             created_at=int(now),
-            expires_at=int(now + self.config.batches.completion_window_s),
+            expires_at=int(
+                self.azure.deadline(now, window_s) if dialect == "azure" else now + window_s
+            ),
             faults=self.faults.plan_batch(self.batches.seq),
             stage_since=now,
             input_missing=missing,
         )
         self.batches.add(batch)
+        self.azure.admitted(batch.id, admission)
         self.processor.wake()
         return batch
 
@@ -256,6 +275,7 @@ class EmulatorState:
         self.processor.close()
         self.batches.clear()
         self.files.clear()
+        self.azure.clear()
 
     def batch_summaries(self) -> list[dict[str, Any]]:
         """Every batch of every dialect, oldest first, in the control endpoint's shape."""

@@ -71,6 +71,10 @@ _EXPORTS: dict[str, str] = {
     "InstantClock": "batchport.runner",
     "PriceTable": "batchport.pricing",
     "Cost": "batchport.pricing",
+    # realtime
+    "run_realtime": "batchport.realtime",
+    "RealtimeOptions": "batchport.realtime",
+    "RealtimeRun": "batchport.realtime",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -134,6 +138,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from batchport.limits import ProviderProfile as ProviderProfile
     from batchport.limits import Rule as Rule
     from batchport.limits import get_profile as get_profile
+    from batchport.realtime import RealtimeOptions as RealtimeOptions
+    from batchport.realtime import RealtimeRun as RealtimeRun
+    from batchport.realtime import run_realtime as run_realtime
     from batchport.requests import Endpoint as Endpoint
     from batchport.requests import Request as Request
     from batchport.sync import SyncBackend as SyncBackend

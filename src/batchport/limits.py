@@ -100,7 +100,10 @@ class ProviderProfile:
 
     Sizes are in bytes; ``max_embedding_inputs`` counts inputs across all embedding
     requests of one file (``None``: no such limit). ``model_is_deployment`` means
-    ``body.model`` names a deployment rather than a model.
+    ``body.model`` names a deployment rather than a model. ``endpoint_from_file`` means the
+    service takes the endpoint from the lines' ``url`` and does not match it against the
+    ``endpoint`` given to ``batches.create`` (Azure's samples pass ``/chat/completions``
+    even for ``/v1/responses`` files); the lines must still agree with each other.
     """
 
     name: str
@@ -110,6 +113,7 @@ class ProviderProfile:
     max_embedding_inputs: int | None
     endpoints: frozenset[Endpoint]
     accepts_unversioned_urls: bool
+    endpoint_from_file: bool
     single_model_per_file: bool
     model_is_deployment: bool
     completion_windows: tuple[str, ...]
@@ -151,6 +155,7 @@ PROVIDERS: Mapping[str, ProviderProfile] = MappingProxyType(
             max_embedding_inputs=50_000,
             endpoints=frozenset(Endpoint),
             accepts_unversioned_urls=False,
+            endpoint_from_file=False,
             single_model_per_file=True,
             model_is_deployment=False,
             completion_windows=("24h",),
@@ -165,6 +170,7 @@ PROVIDERS: Mapping[str, ProviderProfile] = MappingProxyType(
             # The docs name chat completions and responses; embeddings are "not supported".
             endpoints=frozenset({Endpoint.CHAT_COMPLETIONS, Endpoint.RESPONSES}),
             accepts_unversioned_urls=True,
+            endpoint_from_file=True,
             single_model_per_file=True,
             model_is_deployment=True,
             completion_windows=("24h",),

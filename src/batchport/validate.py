@@ -142,9 +142,10 @@ def validate_file(
     """Check a batch input file against ``provider``'s rules, reading it once.
 
     ``endpoint`` is the endpoint the batch will be created with; when omitted, the
-    first line with a valid url sets it. ``max_problems`` bounds how many problems are
-    kept (all are counted); ``None`` keeps every one, so on hostile input of millions
-    of bad lines pass a bound.
+    first line with a valid url sets it. (Azure takes the endpoint from the lines, so
+    there only the lines' agreement with each other is checked.) ``max_problems``
+    bounds how many problems are kept (all are counted); ``None`` keeps every one, so
+    on hostile input of millions of bad lines pass a bound.
 
     Raises:
         InputError: the file is missing or unreadable.
@@ -183,7 +184,7 @@ def _expected_endpoint(
         raise ConfigError(f"{endpoint!r} is not a batch endpoint")
     if not profile.supports(found):
         raise ConfigError(f"{profile.title} batches do not support {found.value}")
-    return found
+    return None if profile.endpoint_from_file else found
 
 
 _MISSING: Any = object()

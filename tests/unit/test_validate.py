@@ -99,6 +99,12 @@ def test_explicit_endpoint(tmp_path: Path) -> None:
     path = write(tmp_path, chat_line("a"))
     assert codes(path, endpoint="/v1/responses") == [(1, "invalid_url")]
     assert validate_file(path, provider="azure", endpoint="/chat/completions").ok
+    # Azure reads the endpoint from the file: its samples pass /chat/completions for
+    # /v1/responses files, so only the lines' agreement counts there.
+    responses = {**chat_line("r"), "url": "/v1/responses", "body": {"model": "m", "input": "x"}}
+    other = write(tmp_path, responses, name="r.jsonl")
+    assert validate_file(other, provider="azure", endpoint="/chat/completions").ok
+    assert codes(other, endpoint="/v1/chat/completions") == [(1, "invalid_url")]
     with pytest.raises(ConfigError, match="not a batch endpoint"):
         validate_file(path, endpoint="/v1/nope")
     with pytest.raises(ConfigError, match="do not support"):

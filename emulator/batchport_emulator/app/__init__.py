@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from batchport_emulator.app import batches_routes, control, files_routes, realtime
+from batchport_emulator.app.azure import azure_middleware
 from batchport_emulator.app.keys import STATE
 from batchport_emulator.app.middleware import DIALECT_PREFIXES, api_middleware
 from batchport_emulator.config import EmulatorConfig, coerce_config
@@ -56,12 +57,15 @@ def create_app(
     callable taking a ``RespondRequest``) replaces the configured responder.
     """
     state = EmulatorState(coerce_config(config), responder=_as_responder(responder))
-    app = web.Application(middlewares=[api_middleware], client_max_size=CLIENT_MAX_SIZE)
+    app = web.Application(
+        middlewares=[api_middleware, azure_middleware], client_max_size=CLIENT_MAX_SIZE
+    )
     app[STATE] = state
-    for prefix, _name in DIALECT_PREFIXES:
+    for prefix, name in DIALECT_PREFIXES:
         app.router.add_routes(files_routes.routes(prefix))
         app.router.add_routes(batches_routes.routes(prefix))
-        app.router.add_routes(realtime.routes(prefix))
+        if name == "openai":  # Azure serves realtime calls per deployment, not emulated
+            app.router.add_routes(realtime.routes(prefix))
     app.router.add_routes(control.routes())
     app.cleanup_ctx.append(_processing)
     return app

@@ -11,13 +11,15 @@ from batchport_emulator.app.helpers import (
     read_json,
     state_of,
 )
+from batchport_emulator.azure import checks as azure_checks
 from batchport_emulator.batch_params import parse_create_params
 from batchport_emulator.pagination import parse_limit
 
 
 async def create_batch(request: web.Request) -> web.Response:
     state, dialect = state_of(request), dialect_of(request)
-    params = parse_create_params(await read_json(request))
+    parse = azure_checks.parse_create_params if dialect.name == "azure" else parse_create_params
+    params = parse(await read_json(request))
     batch = state.create_batch(params, dialect=dialect.name)
     return json_response(dialect.batch_object(batch))
 

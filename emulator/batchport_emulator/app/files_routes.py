@@ -102,12 +102,12 @@ async def list_files(request: web.Request) -> web.Response:
         descending=parse_order(query) == "desc",
         purpose=query.get("purpose") or None,
     )
-    items = [dialect.file_object(r) for r in page.items]
+    items = [dialect.file_object(state.azure.refresh(r)) for r in page.items]
     return json_response(list_body(items, page.has_more))
 
 
 async def retrieve_file(request: web.Request) -> web.Response:
-    record = state_of(request).files.get(request.match_info["file_id"])
+    record = state_of(request).poll_file(request.match_info["file_id"])
     return json_response(dialect_of(request).file_object(record))
 
 

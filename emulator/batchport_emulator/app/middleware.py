@@ -15,13 +15,17 @@ from aiohttp.typedefs import Handler
 
 from batchport_emulator.app.helpers import json_response
 from batchport_emulator.app.keys import DIALECT, REQUEST_ID, STATE
-from batchport_emulator.dialects import Dialect, get_dialect
+from batchport_emulator.dialects import Dialect
 from batchport_emulator.errors import ApiError
 
 log = logging.getLogger(__name__)
 
-# URL prefix -> dialect name. A second dialect adds its prefix here.
-DIALECT_PREFIXES: tuple[tuple[str, str], ...] = (("/v1", "openai"),)
+# URL prefix -> dialect name, most specific first.
+DIALECT_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("/v1", "openai"),
+    ("/openai/v1", "azure"),
+    ("/openai", "azure"),
+)
 
 
 def dialect_for_path(path: str) -> str | None:
@@ -45,7 +49,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     request_id = state.ids.request_id()
     request[REQUEST_ID] = request_id
     name = dialect_for_path(request.path)
-    dialect: Dialect = get_dialect(name or "openai")
+    dialect: Dialect = state.dialect(name or "openai")
     response: web.StreamResponse
     try:
         if name is not None:

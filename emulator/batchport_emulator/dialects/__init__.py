@@ -2,10 +2,10 @@
 
 The state model is shared; a dialect decides the URL prefix, how callers
 authenticate, how errors are rendered, how files, batches and result lines are
-serialized, and what an upload answers. Only the OpenAI dialect exists so far;
-another (Azure, with ``/openai`` prefixes, ``api-key`` auth, result lines without
-``id`` and files that go ``pending -> processed``) is a second implementation of
-:class:`Dialect` plus a route prefix, with no change to the state model.
+serialized, and what an upload answers. Two exist: OpenAI (``/v1``) and Azure
+(``/openai`` and ``/openai/v1``). What Azure does differently in *behaviour*
+(deployments, enqueued-token quota, pending uploads, its validation codes) lives in
+:mod:`batchport_emulator.azure`, consulted by the state model for Azure batches.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ class Dialect(Protocol):
     name: str
     prefix: str
     upload_status: int
+    #: publish a 0-byte error file when no row failed (Azure) instead of none (OpenAI)
+    empty_error_file: bool
 
     def check_auth(self, headers: Mapping[str, str], accepted: Sequence[str]) -> None:
         """Raise :class:`ApiError` 401 unless the headers carry an accepted key.
@@ -52,7 +54,8 @@ class Dialect(Protocol):
 
 def get_dialect(name: str) -> Dialect:
     """The dialect called ``name``; raises ``KeyError`` for an unknown one."""
+    from batchport_emulator.dialects.azure import AZURE
     from batchport_emulator.dialects.openai import OPENAI
 
-    table: dict[str, Dialect] = {"openai": OPENAI}
+    table: dict[str, Dialect] = {"openai": OPENAI, "azure": AZURE}
     return table[name]

@@ -34,6 +34,7 @@ class OpenAIDialect:
     name = "openai"
     prefix = "/v1"
     upload_status = 200
+    empty_error_file = False
 
     def check_auth(self, headers: Mapping[str, str], accepted: Sequence[str]) -> None:
         auth = headers.get("Authorization", "")

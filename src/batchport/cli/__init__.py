@@ -28,6 +28,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "batchport.cli.run_cmd",
     "batchport.cli.emulator_cmd",
     "batchport.cli.demo_cmd",
+    "batchport.cli.bench_cmd",
 )
 
 Handler = Callable[[argparse.Namespace], int]

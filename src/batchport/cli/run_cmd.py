@@ -144,8 +144,20 @@ def _options(args: argparse.Namespace) -> RunOptions:
     )
 
 
-def _drive(coro_fn: Callable[[], Coroutine[Any, Any, Run]]) -> Run:
-    return asyncio.run(coro_fn())
+def _drive(
+    args: argparse.Namespace, call: Callable[[str | Backend | None], Coroutine[Any, Any, Run]]
+) -> Run:
+    """Run ``call(backend)`` on a fresh event loop, closing a backend made here."""
+
+    async def main() -> Run:
+        backend = _backend(args)
+        try:
+            return await call(backend)
+        finally:
+            if isinstance(backend, Backend):
+                await backend.aclose()
+
+    return asyncio.run(main())
 
 
 def _finish(run_obj: Run, args: argparse.Namespace) -> int:
@@ -173,15 +185,16 @@ def _start(args: argparse.Namespace, *, submit_only: bool) -> Run:
     run_id = args.run_id or new_run_id()
     print(f"run id: {run_id}", file=sys.stderr, flush=True)
     return _drive(
-        lambda: run(
+        args,
+        lambda backend: run(
             Path(args.file),
-            backend=_backend(args),
+            backend=backend,
             run_id=run_id,
             home=args.home,
             options=_options(args),
             progress=_progress(args),
             submit_only=submit_only,
-        )
+        ),
     )
 
 
@@ -197,18 +210,20 @@ def _submit(args: argparse.Namespace) -> int:
 
 def _resume(args: argparse.Namespace) -> int:
     r = _drive(
-        lambda: resume(
-            args.run_id, backend=_backend(args), home=args.home, progress=_progress(args)
-        )
+        args,
+        lambda backend: resume(
+            args.run_id, backend=backend, home=args.home, progress=_progress(args)
+        ),
     )
     return _finish(r, args)
 
 
 def _cancel(args: argparse.Namespace) -> int:
     r = _drive(
-        lambda: cancel(
-            args.run_id, backend=_backend(args), home=args.home, progress=_progress(args)
-        )
+        args,
+        lambda backend: cancel(
+            args.run_id, backend=backend, home=args.home, progress=_progress(args)
+        ),
     )
     print(r.summary())
     return EXIT_OK

@@ -1,0 +1,189 @@
+"""1,000,000 requests through batchport's runner against the emulator (20 shards).
+
+The emulator runs in its own process (instant profile), so this process is the client
+alone: ``batchport.run`` plans, writes 20 shard files, uploads, creates, polls,
+downloads and reconciles into its SQLite ledger. Measured: wall time, client CPU time
+(user + system of this process), client peak RSS (``ru_maxrss``, plus a 50 ms psutil
+sampler for the timeline of where it peaked). Target: peak RSS under 400 MB.
+
+``--trace`` adds tracemalloc snapshots at each phase and prints the top allocation
+sites, to find what holds memory.
+
+    .venv/bin/python benchmarks/bench_million.py [--rows 1000000] [--trace] [--update-results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tracemalloc
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psutil
+
+import batchport as bp
+from batchport.backends.emulator import EmulatorBackend
+from batchport.runner.policy import PollPolicy
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+MARK = "bench_million"
+TARGET_MB = 400
+
+
+@contextmanager
+def emulator_process() -> Iterator[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "batchport_emulator", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        yield proc.stdout.readline().strip().rsplit(" ", 1)[-1]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def requests(n: int) -> Iterator[bp.Request]:
+    for i in range(n):
+        yield bp.Request.build(
+            f"req-{i}",
+            "/v1/chat/completions",
+            {
+                "model": "gpt-4o-mini",
+                "messages": [{"role": "user", "content": f"Classify review number {i}."}],
+                "max_tokens": 64,
+            },
+        )
+
+
+class RssSampler(threading.Thread):
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.proc = psutil.Process()
+        self.peak = 0
+        self.peak_at = 0.0
+        self.t0 = time.perf_counter()
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.05):
+            rss = self.proc.memory_info().rss
+            if rss > self.peak:
+                self.peak, self.peak_at = rss, time.perf_counter() - self.t0
+
+
+def top_allocations(label: str, limit: int = 8) -> None:
+    snap = tracemalloc.take_snapshot()
+    cur, peak = tracemalloc.get_traced_memory()
+    print(f"-- tracemalloc {label}: current {cur / 1e6:.1f} MB, peak {peak / 1e6:.1f} MB")
+    for stat in snap.statistics("lineno")[:limit]:
+        print(f"   {stat.size / 1e6:8.1f} MB  {stat.count:>9,}  {stat.traceback[0]}")
+
+
+async def main_async(rows: int, trace: bool) -> dict[str, object]:
+    with emulator_process() as url, tempfile.TemporaryDirectory() as home:
+        backend = EmulatorBackend(url=url, max_retries=8, timeout=600)
+        sampler = RssSampler()
+        sampler.start()
+        t0, c0 = time.perf_counter(), time.process_time()
+        run = await bp.run(
+            requests(rows),
+            backend=backend,
+            home=home,
+            progress=False,
+            poll=PollPolicy(interval=0.5, max_interval=2.0),
+            max_rows_per_shard=rows // 20,
+            max_concurrent_shards=4,
+        )
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        if trace:
+            top_allocations("after run")
+        outcomes = run.outcomes
+        shards = len(run.store.shards(run.id))
+        sampler.stop.set()
+        sampler.join()
+        await backend.aclose()
+    return {
+        "rows": rows,
+        "shards": shards,
+        "outcomes": outcomes,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "sampled_peak_mb": sampler.peak / 2**20,
+        "sampled_peak_at_s": sampler.peak_at,
+    }
+
+
+def machine() -> str:
+    mem = psutil.virtual_memory().total / 2**30
+    return f"{platform.machine()}, {os.cpu_count()} CPUs, {mem:.0f} GiB RAM, Python {platform.python_version()}"
+
+
+def section(r: dict[str, object]) -> str:
+    peak = float(r["peak_rss_mb"])  # type: ignore[arg-type]
+    return "\n".join(
+        [
+            f"<!-- {MARK}:start -->",
+            f"## Runner at scale: {int(r['rows']):,} requests, {r['shards']} shards, against the emulator",  # type: ignore[call-overload]
+            "",
+            "Command: `.venv/bin/python benchmarks/bench_million.py --update-results`",
+            f"Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC. Machine: {machine()}.",
+            "Emulator: `python -m batchport_emulator --port 0` (instant profile) in its own process; "
+            "the client (this process) runs `batchport.run` with the emulator backend, polling every 0.5-2 s, "
+            "4 shards in flight.",
+            "",
+            "| figure | value |",
+            "|---|---:|",
+            f"| wall time | {float(r['wall_s']):.1f} s |",  # type: ignore[arg-type]
+            f"| client CPU time (user + system) | {float(r['cpu_s']):.1f} s |",  # type: ignore[arg-type]
+            f"| client peak RSS (ru_maxrss) | {peak:.0f} MB (target {TARGET_MB}) |",
+            f"| outcomes | {r['outcomes']} |",
+            "",
+            f"- peak RSS under {TARGET_MB} MB: {'yes' if peak < TARGET_MB else 'no'}",
+            f"<!-- {MARK}:end -->",
+        ]
+    )
+
+
+def update_results(text_section: str) -> None:
+    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
+    start, end = f"<!-- {MARK}:start -->", f"<!-- {MARK}:end -->"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        text = head + text_section + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + text_section + "\n"
+    RESULTS.write_text(text, encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--trace", action="store_true", help="tracemalloc top allocation sites")
+    parser.add_argument("--update-results", action="store_true")
+    args = parser.parse_args()
+    if args.trace:
+        tracemalloc.start(1)
+    r = asyncio.run(main_async(args.rows, args.trace))
+    for k, v in r.items():
+        print(f"{k}: {v}")
+    if args.update_results:
+        update_results(section(r))
+
+
+if __name__ == "__main__":
+    main()

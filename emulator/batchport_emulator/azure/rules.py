@@ -1,0 +1,204 @@
+"""What the Azure dialect enforces beyond its wire format, in one object per emulator.
+
+:class:`AzureRules` is consulted by the state model for Azure files and batches:
+
+- uploads: Azure's file-count limits (500 without expiry, 10,000 with), the 14-30 day
+  expiry range, and ``pending -> processed`` after the configured time and reads;
+- batch create: the real 400 for a file still ``pending``; in fail-fast mode the
+  enqueued-token check with a 400 ``token_limit_exceeded``;
+- validation: Azure's own checker (:mod:`.checks`) and, in the default mode, the
+  enqueued-token check failing the batch with ``token_limit_exceeded``.
+
+Enqueued tokens are counted per deployment from the moment a batch is admitted until
+it reaches a terminal state; "in flight" is derived from the batches' statuses, so
+nothing has to remember to release them. The ledger lives in memory (a restarted
+``--data-dir`` emulator forgets it).
+"""
+
+from __future__ import annotations
+
+from typing import IO, TYPE_CHECKING
+
+from batchport_emulator.azure.auth import make_validator
+from batchport_emulator.azure.checks import check_expiry_range, first_model, validate_input
+from batchport_emulator.azure.config import AzureConfig
+from batchport_emulator.batch_params import CreateParams
+from batchport_emulator.batches import Batch, BatchErrorEntry
+from batchport_emulator.dialects.azure import AzureDialect
+from batchport_emulator.errors import ApiError
+from batchport_emulator.files import FileRecord, UploadSink
+from batchport_emulator.validation import InputPlan
+
+if TYPE_CHECKING:
+    from batchport_emulator.state import EmulatorState
+
+NEVER_S = 100 * 365 * 86_400.0
+TOKEN_LIMIT_CODE = "token_limit_exceeded"
+
+
+def human_count(n: int) -> str:
+    """30000 -> '30K', 5000000000 -> '5B' (as Azure words its limits); else digits."""
+    for size, suffix in ((10**9, "B"), (10**6, "M"), (10**3, "K")):
+        if n >= size and n % size == 0:
+            return f"{n // size}{suffix}"
+    return str(n)
+
+
+def token_limit_message(deployment: str, limit: int) -> str:
+    return (
+        f"The number of enqueued tokens has surpassed the configured limit of "
+        f"{human_count(limit)} for the deployment '{deployment}'. Please either increase "
+        "the limit or try again once the current jobs have finished."
+    )
+
+
+class AzureRules:
+    """Azure behaviour for one :class:`EmulatorState`; reads the live config each time."""
+
+    def __init__(self, state: EmulatorState) -> None:
+        self._state = state
+        self._admitted: dict[str, tuple[str, int]] = {}  # batch id -> (deployment, tokens)
+        self._polls: dict[str, int] = {}  # file id -> reads while pending
+        self._dialect_key: tuple[str, tuple[str, ...]] | None = None
+        self._dialect = AzureDialect()
+
+    @property
+    def config(self) -> AzureConfig:
+        return self._state.config.azure
+
+    @property
+    def dialect(self) -> AzureDialect:
+        """The dialect with the configured bearer-token validator."""
+        c = self.config
+        key = (c.bearer_validator, tuple(c.jwt_audiences))
+        if key != self._dialect_key:
+            self._dialect = AzureDialect(make_validator(c.bearer_validator, c.jwt_audiences))
+            self._dialect_key = key
+        return self._dialect
+
+    def clear(self) -> None:
+        self._admitted.clear()
+        self._polls.clear()
+
+    # -- files ------------------------------------------------------------------------
+
+    def check_upload(self, sink: UploadSink, expires_after_s: int | None) -> None:
+        """Size, expiry range and file-count limits for an Azure batch upload."""
+        if sink.size > self._state.config.limits.batch_file_max_bytes:
+            raise ApiError(400, "File is too large.", code="invalidPayload")
+        check_expiry_range(expires_after_s, "expires_after.seconds")
+        c = self.config
+        live = [
+            r
+            for r in self._state.files.all()
+            if r.dialect == "azure" and r.purpose == "batch" and self._state.files.find(r.id)
+        ]
+        if expires_after_s is None:
+            if sum(r.expires_at is None for r in live) >= c.max_files_without_expiry:
+                raise ApiError(
+                    400,
+                    "The quota for files without expiry is reached. The maximum is "
+                    f"{c.max_files_without_expiry}.",
+                    code="quotaExceeded",
+                )
+        elif sum(r.expires_at is not None for r in live) >= c.max_files_with_expiry:
+            raise ApiError(
+                400,
+                "The quota for files with expiry is reached. The maximum is "
+                f"{c.max_files_with_expiry}.",
+                code="quotaExceeded",
+            )
+
+    def refresh(self, record: FileRecord, *, read: bool = False) -> FileRecord:
+        """Move a ``pending`` upload to ``processed`` once due; ``read`` counts a retrieve."""
+        if record.status != "pending":
+            return record
+        polls = self._polls.get(record.id, 0) + (1 if read else 0)
+        self._polls[record.id] = polls
+        c = self.config
+        due = self._state.clock.now() >= record.created_at + c.file_processing_s
+        if due and polls >= c.file_processing_polls:
+            self._state.files.set_status(record.id, "processed")
+            self._polls.pop(record.id, None)
+        return record
+
+    # -- batches ----------------------------------------------------------------------
+
+    def deadline(self, now: float, window_s: float) -> float:
+        """When the emulator expires a new batch: never, unless ``batch_expiry`` is on."""
+        return now + (window_s if self.config.batch_expiry else NEVER_S)
+
+    def check_create(
+        self, params: CreateParams, record: FileRecord | None
+    ) -> tuple[str, int] | None:
+        """The synchronous checks of an Azure batch create.
+
+        Raises :class:`ApiError` 400 for a file still ``pending`` and, in fail-fast
+        mode, for a batch over its deployment's quota. Returns the (deployment,
+        tokens) admitted in fail-fast mode, for :meth:`admitted`.
+        """
+        if record is None:
+            return None
+        self.refresh(record)
+        if record.status == "pending":
+            raise ApiError(
+                400,
+                f"The input file '{record.id}' is in 'pending' state. Only files with status "
+                "'Processed' are accepted for batch inferencing. Please check the file status "
+                "and try again",
+                param="input_file_id",
+            )
+        if self.config.token_limit_mode != "fail_fast":
+            return None
+        path = self._state.files.content_path(record.id)
+        with open(path, "rb") as fh:
+            name = first_model(fh)
+        tokens = max(1, record.bytes // 4)
+        if name is None or self.config.deployment(name) is None:
+            return None  # validation fails it later with the precise code
+        refusal = self._over_limit(name, tokens)
+        if refusal is not None:
+            raise ApiError(400, refusal.message, code=TOKEN_LIMIT_CODE)
+        return name, tokens
+
+    def admitted(self, batch_id: str, admission: tuple[str, int] | None) -> None:
+        if admission is not None:
+            self._admitted[batch_id] = admission
+
+    def validate(self, fh: IO[bytes], batch: Batch) -> InputPlan:
+        """Azure's validation of a batch's input file (run on a worker thread)."""
+        return validate_input(
+            fh,
+            completion_window=batch.completion_window,
+            config=self.config,
+            max_errors=self._state.config.limits.max_validation_errors,
+        )
+
+    def admit(self, batch: Batch, plan: InputPlan) -> BatchErrorEntry | None:
+        """Count a validated batch's tokens, or say why its deployment cannot take them."""
+        if batch.id in self._admitted or plan.model is None:
+            return None
+        refusal = self._over_limit(plan.model, plan.estimated_tokens)
+        if refusal is None:
+            self._admitted[batch.id] = (plan.model, plan.estimated_tokens)
+        return refusal
+
+    def in_flight(self, deployment: str) -> int:
+        """Tokens of admitted batches on ``deployment`` that have not finished."""
+        batches = self._state.batches
+        done = [b for b in self._admitted if b not in batches or batches.get(b).terminal]
+        for batch_id in done:
+            del self._admitted[batch_id]
+        return sum(t for d, t in self._admitted.values() if d == deployment)
+
+    def _over_limit(self, name: str, tokens: int) -> BatchErrorEntry | None:
+        deployment = self.config.deployment(name)
+        if deployment is None:
+            return None
+        limit = deployment.enqueued_token_limit
+        allowed = (
+            limit * (1 + self.config.dynamic_quota_headroom) if deployment.dynamic_quota else limit
+        )
+        if self.in_flight(name) + tokens <= allowed:
+            return None
+        return BatchErrorEntry(TOKEN_LIMIT_CODE, token_limit_message(name, limit), None, None)

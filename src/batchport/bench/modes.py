@@ -1,0 +1,223 @@
+"""Running one workload one way (batch, sequential, concurrent) and timing it.
+
+A :class:`Target` says where requests go and how time is read. :class:`EmulatorTarget`
+starts a fresh embedded emulator per mode (so no mode inherits another's rate-limit
+state); on a :class:`~batchport.bench.warp.WarpLoop` each loop jump also moves the
+emulator's virtual clock, and emulated time is read from that clock.
+:class:`ProviderTarget` talks to a real provider, where emulated time is real time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from openai import AsyncOpenAI
+
+from batchport.backends.base import Backend
+from batchport.bench.warp import LoopClock, WarpLoop
+from batchport.realtime import RealtimeOptions, run_realtime
+from batchport.requests import Request
+from batchport.runner import run as run_batch
+from batchport.runner.clock import Clock
+
+__all__ = ["EmulatorTarget", "ModeResult", "ProviderTarget", "Target", "bench_batch"]
+
+
+@dataclass(slots=True)
+class ModeResult:
+    """One mode's figures. Times in seconds; ``curve`` holds (emulated seconds since the
+    start, rows settled so far) points; costs in USD (None when a model is unpriced)."""
+
+    mode: str
+    rows: int
+    emulated_wall_s: float
+    real_wall_s: float
+    cpu_s: float
+    first_result_s: float | None
+    failed: int
+    retried: int
+    cost_usd: float | None
+    price_basis: str
+    outcomes: dict[str, int]
+    rate_limited: int = 0
+    server_errors: int = 0
+    curve: list[tuple[float, int]] = field(default_factory=list)
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.emulated_wall_s if self.emulated_wall_s > 0 else 0.0
+
+    @property
+    def cost_per_1k(self) -> float | None:
+        if self.cost_usd is None or not self.rows:
+            return None
+        return self.cost_usd / self.rows * 1000
+
+
+class Session(Protocol):
+    """One mode's connection to a target: a backend, a client, and a time source."""
+
+    backend: Backend
+    client: AsyncOpenAI
+    clock: Clock
+
+    def emulated_now(self) -> float: ...
+
+
+class Target(Protocol):
+    name: str
+
+    def session(self) -> contextlib.AbstractAsyncContextManager[Session]: ...
+
+
+@dataclass(slots=True)
+class _Session:
+    backend: Backend
+    client: AsyncOpenAI
+    clock: Clock
+    now: Callable[[], float]
+
+    def emulated_now(self) -> float:
+        return self.now()
+
+
+class EmulatorTarget:
+    """A fresh embedded emulator per session, built from ``config`` (an EmulatorConfig
+    dict)."""
+
+    name = "emulator"
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[Session]:
+        from batchport.backends.emulator import EmulatorBackend
+
+        backend = EmulatorBackend(self.config, max_retries=8)
+        try:
+            await backend.start()
+            emu = backend.emulator
+            assert emu is not None  # started just above, embedded
+            loop = asyncio.get_running_loop()
+            remove = loop.on_jump(emu.advance_clock) if isinstance(loop, WarpLoop) else None
+            client = AsyncOpenAI(base_url=emu.base_url, api_key="sk-bench", max_retries=0)
+            try:
+                yield _Session(backend, client, LoopClock(), emu.state.clock.now)
+            finally:
+                await client.close()
+                if remove is not None:
+                    remove()
+        finally:
+            await backend.aclose()
+
+
+class ProviderTarget:
+    """A real provider through a named backend (``openai``); the realtime client comes
+    from the environment (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``)."""
+
+    def __init__(self, backend: str) -> None:
+        self.name = backend
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[Session]:
+        from batchport.backends import get_backend
+        from batchport.runner.clock import SystemClock
+
+        backend = get_backend(self.name)
+        client = AsyncOpenAI(max_retries=0)
+        try:
+            yield _Session(backend, client, SystemClock(), time.monotonic)
+        finally:
+            await client.close()
+            await backend.aclose()
+
+
+class _Landing:
+    """Progress sink recording when batch rows settle (on the session clock)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.points: list[tuple[float, int]] = []
+        self.done = 0
+
+    def start(self, run_id: str, total_rows: int, settled: int) -> None:
+        pass
+
+    def shard(self, view: Any) -> None:
+        pass
+
+    def settled(self, rows: int) -> None:
+        self.done += rows
+        self.points.append((self.clock.now(), self.done))
+
+    def note(self, text: str) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+async def bench_batch(requests: list[Request], target: Target) -> ModeResult:
+    """Run ``requests`` as batches through :func:`batchport.run`; cost at batch price."""
+    async with target.session() as s:
+        sink = _Landing(s.clock)
+        with tempfile.TemporaryDirectory(prefix="batchport-bench-") as home:
+            t0, c0, e0, k0 = (
+                time.perf_counter(),
+                time.process_time(),
+                s.emulated_now(),
+                s.clock.now(),
+            )
+            run = await run_batch(
+                requests, backend=s.backend, home=home, clock=s.clock, progress=sink
+            )
+            real, cpu, emulated = (
+                time.perf_counter() - t0,
+                time.process_time() - c0,
+                s.emulated_now() - e0,
+            )
+            results = list(run.results())
+            cost = run.cost
+            run.store.close()
+    outcomes: dict[str, int] = {}
+    for r in results:
+        outcomes[r.outcome.value] = outcomes.get(r.outcome.value, 0) + 1
+    curve = [(t - k0, n) for t, n in sink.points]
+    return ModeResult(
+        "batch", len(results), emulated, real, cpu,
+        curve[0][0] if curve else None,
+        sum(1 for r in results if not r.outcome.ok),
+        sum(1 for r in results if r.attempts > 1),
+        cost.batch_usd if cost.priced else None, "batch",
+        dict(sorted(outcomes.items())), curve=curve,
+    )  # fmt: skip
+
+
+async def bench_realtime(
+    requests: list[Request], target: Target, options: RealtimeOptions, mode: str
+) -> ModeResult:
+    """Run ``requests`` through the realtime endpoints; cost at realtime price."""
+    async with target.session() as s:
+        t0, c0, e0 = time.perf_counter(), time.process_time(), s.emulated_now()
+        run = await run_realtime(requests, client=s.client, options=options, clock=s.clock)
+        real, cpu, emulated = (
+            time.perf_counter() - t0,
+            time.process_time() - c0,
+            s.emulated_now() - e0,
+        )
+    curve = [(t - run.started_at, i + 1) for i, t in enumerate(run.landed_at)]
+    cost = run.cost
+    return ModeResult(
+        mode, len(run.results), emulated, real, cpu,
+        curve[0][0] if curve else None,
+        run.failed, run.retried,
+        cost.realtime_usd if cost.priced else None, "realtime",
+        run.outcomes, run.rate_limited, run.server_errors, curve,
+    )  # fmt: skip

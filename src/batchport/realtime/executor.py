@@ -1,0 +1,331 @@
+"""The realtime executor: the same requests through the synchronous endpoints.
+
+Each request goes to its endpoint (``/v1/chat/completions`` and so on) through the
+official ``AsyncOpenAI`` client, one at a time or with several workers, under RPM and
+TPM limits (:mod:`batchport.realtime.limits`, fed by :mod:`batchport.tokens` estimates).
+A 429 is retried after the server's ``retry-after-ms``/``retry-after`` (and pauses every
+worker meanwhile); 408/409/5xx and dropped connections are retried with capped, jittered
+backoff; other 4xx are final at once. Every wait goes through the injected clock.
+
+Rows come out as :class:`~batchport.runner.RunResult` with the outcome the batch runner
+would give the same response (:func:`batchport.runner.outcomes.classify` on the same
+result-line shape), so a realtime row and a batch row of one request compare equal
+field for field, and cost is counted at the realtime price.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+import openai
+import orjson
+import pydantic
+from openai import AsyncOpenAI
+
+from batchport.backends._translate import parse_retry_after
+from batchport.backends.base import Usage
+from batchport.backends.results import RowError, parse_result_line
+from batchport.errors import ConfigError
+from batchport.pricing import Cost, PriceTable
+from batchport.realtime.limits import RateLimiter
+from batchport.requests import Request
+from batchport.runner.clock import Clock, SystemClock
+from batchport.runner.outcomes import Outcome, Verdict, classify
+from batchport.runner.results import RunResult, output_text
+from batchport.tokens import estimate_input_tokens, estimate_output_tokens
+
+__all__ = ["RealtimeOptions", "RealtimeRun", "run_realtime"]
+
+log = logging.getLogger("batchport.realtime")
+
+
+@dataclass(frozen=True, slots=True)
+class RealtimeOptions:
+    """How the realtime executor behaves.
+
+    Attributes:
+        concurrency: requests in flight at once (1 = sequential).
+        rpm / tpm: client-side limits in requests / estimated tokens per minute
+            (None = none; the server's 429s still pace the run).
+        max_attempts: HTTP attempts per request before a retryable failure is final.
+        backoff_base_s / backoff_cap_s: backoff for 5xx and dropped connections, in
+            seconds (attempt n waits a uniform draw in [base*2**n/2, base*2**n], capped).
+        timeout_s: per-request timeout in seconds (None keeps the SDK default).
+        seed: seeds the backoff jitter, so runs repeat exactly.
+    """
+
+    concurrency: int = 1
+    rpm: int | None = None
+    tpm: int | None = None
+    max_attempts: int = 8
+    backoff_base_s: float = 1.0
+    backoff_cap_s: float = 60.0
+    timeout_s: float | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ConfigError("concurrency must be at least 1")
+        if self.max_attempts < 1:
+            raise ConfigError("max_attempts must be at least 1")
+
+
+@dataclass(slots=True)
+class RealtimeRun:
+    """What a realtime execution produced.
+
+    ``results`` are in input order. ``landed_at`` holds, for each row in the order rows
+    settled, the clock time it settled (seconds, same clock as ``started_at``).
+    ``rate_limited`` counts 429 answers, ``server_errors`` 5xx answers and dropped
+    connections; ``retried`` counts rows that needed more than one attempt.
+    """
+
+    results: list[RunResult]
+    started_at: float
+    finished_at: float
+    landed_at: list[float]
+    rate_limited: int = 0
+    server_errors: int = 0
+    limiter_wait_s: float = 0.0
+    prices: PriceTable | None = None
+    models: Mapping[str, str | None] | None = None
+
+    @property
+    def wall_s(self) -> float:
+        return self.finished_at - self.started_at
+
+    @property
+    def outcomes(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for r in self.results:
+            counts[r.outcome.value] = counts.get(r.outcome.value, 0) + 1
+        return dict(sorted(counts.items()))
+
+    @property
+    def retried(self) -> int:
+        return sum(1 for r in self.results if r.attempts > 1)
+
+    @property
+    def failed(self) -> int:
+        """Rows that did not succeed (any outcome other than ``succeeded``)."""
+        return sum(1 for r in self.results if not r.outcome.ok)
+
+    @property
+    def usage(self) -> Usage:
+        total = Usage()
+        for r in self.results:
+            total = total + r.usage
+        return total
+
+    @property
+    def cost(self) -> Cost:
+        """Cost of the tokens used: ``realtime_usd`` is what these calls cost;
+        ``batch_usd`` what the same tokens would have cost as a batch."""
+        prices = self.prices or PriceTable.default()
+        total = Cost()
+        for r in self.results:
+            u = r.usage
+            model = (self.models or {}).get(r.custom_id)
+            total = total + prices.cost(
+                model,
+                input_tokens=u.input_tokens,
+                output_tokens=u.output_tokens,
+                cached_tokens=u.cached_tokens,
+            )
+        return total
+
+
+def _path_of(req: Request) -> str:
+    endpoint = req.endpoint
+    if endpoint is None:
+        return req.url
+    return "/" + endpoint.short_name
+
+
+class _Executor:
+    def __init__(
+        self,
+        client: AsyncOpenAI,
+        options: RealtimeOptions,
+        clock: Clock,
+        parse_models: Mapping[str, type] | None,
+        on_result: Callable[[RunResult], None] | None,
+    ) -> None:
+        self.client = client
+        self.opts = options
+        self.clock = clock
+        self.limiter = RateLimiter(options.rpm, options.tpm, clock)
+        self.parse_models = parse_models
+        self.on_result = on_result
+        self.rng = random.Random(options.seed)
+        self.results: dict[int, RunResult] = {}
+        self.landed_at: list[float] = []
+        self.models: dict[str, str | None] = {}
+        self.rate_limited = 0
+        self.server_errors = 0
+
+    async def worker(self, queue: Iterator[tuple[int, Request]]) -> None:
+        # One shared iterator: next() never awaits, so workers take rows in input order.
+        for index, req in queue:
+            result = await self.execute(index, req)
+            self.results[index] = result
+            self.models[req.custom_id] = req.model
+            self.landed_at.append(self.clock.now())
+            if self.on_result is not None:
+                self.on_result(result)
+
+    async def execute(self, index: int, req: Request) -> RunResult:
+        tokens = estimate_input_tokens(req.body, req.url) + estimate_output_tokens(
+            req.body, req.url
+        )
+        attempt = 0
+        while True:
+            attempt += 1
+            await self.limiter.acquire(tokens)
+            status, headers, body = await self.send(req)
+            verdict = _verdict(status, body)
+            if not verdict.retryable or attempt >= self.opts.max_attempts:
+                return self.to_result(index, req, attempt, status, body, verdict)
+            await self.clock.sleep(self.retry_wait(status, headers, attempt))
+
+    def retry_wait(self, status: int | None, headers: Mapping[str, str], attempt: int) -> float:
+        asked = parse_retry_after(headers, now=self.clock.now) if headers else None
+        if status == 429:
+            self.rate_limited += 1
+            wait = asked if asked is not None else self._backoff(attempt)
+            self.limiter.pause(wait)
+            return wait
+        self.server_errors += 1
+        wait = self._backoff(attempt)
+        return max(wait, asked) if asked is not None else wait
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(self.opts.backoff_cap_s, self.opts.backoff_base_s * 2 ** (attempt - 1))
+        return self.rng.uniform(ceiling / 2, ceiling)
+
+    async def send(self, req: Request) -> tuple[int | None, Mapping[str, str], Any]:
+        """One HTTP attempt: (status, headers, parsed body); status None if it never
+        got an answer."""
+        path, timeout = _path_of(req), self.opts.timeout_s
+        try:
+            if timeout is None:
+                response = await self.client.post(
+                    path, cast_to=httpx2.Response, body=req.body, options={"max_retries": 0}
+                )
+            else:
+                response = await self.client.post(
+                    path,
+                    cast_to=httpx2.Response,
+                    body=req.body,
+                    options={"max_retries": 0, "timeout": timeout},
+                )
+        except openai.APIStatusError as exc:
+            response = exc.response
+        except (openai.APIConnectionError, httpx2.TransportError) as exc:
+            log.debug("%s: no answer (%s)", req.custom_id, type(exc).__name__)
+            message = "the connection failed before an answer came"
+            return None, {}, {"error": {"code": "connection_error", "message": message}}
+        try:
+            body = orjson.loads(response.content) if response.content else None
+        except orjson.JSONDecodeError:
+            body = {"error": {"code": "invalid_response", "message": "the body is not JSON"}}
+        return response.status_code, response.headers, body
+
+    def to_result(
+        self,
+        index: int,
+        req: Request,
+        attempts: int,
+        status: int | None,
+        body: Any,
+        verdict: Verdict,
+    ) -> RunResult:
+        # The batch result-line shape, parsed by the same code as a downloaded line.
+        if status is None:
+            err = body["error"]
+            line = {"custom_id": req.custom_id, "response": None, "error": err}
+        else:
+            response = {"status_code": status, "body": body if isinstance(body, dict) else None}
+            line = {"custom_id": req.custom_id, "response": response, "error": None}
+        raw = orjson.dumps(line)
+        row = parse_result_line(raw)
+        error = row.error
+        parsed = None
+        model = self.parse_models.get(req.custom_id) if self.parse_models else None
+        if model is not None and verdict.outcome is Outcome.SUCCEEDED:
+            parsed, error = _parse(model, row.body)
+        elif error is None and not verdict.outcome.ok and verdict.error_code:
+            error = RowError(verdict.error_code, verdict.error_message or verdict.error_code)
+        usage = row.usage() or Usage()
+        return RunResult(
+            index, req.custom_id, verdict.outcome, status, row.body, error, attempts, usage,
+            parsed, raw,
+        )  # fmt: skip
+
+
+def _verdict(status: int | None, body: Any) -> Verdict:
+    if status is None:  # no answer at all: worth another attempt, like a 5xx
+        return Verdict(Outcome.FAILED, True, "connection_error", "no answer")
+    return classify(status, body if isinstance(body, Mapping) else None)
+
+
+def _parse(model: type, body: Mapping[str, Any] | None) -> tuple[Any, RowError | None]:
+    text = output_text(body)
+    if text is None:
+        return None, RowError("parse_error", "the response holds no output text to parse")
+    try:
+        return pydantic.TypeAdapter(model).validate_json(text), None
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]["msg"] if exc.errors() else str(exc)
+        return None, RowError("parse_error", f"output does not fit {model.__name__}: {first}")
+
+
+async def run_realtime(
+    requests: Iterable[Request],
+    *,
+    client: AsyncOpenAI,
+    options: RealtimeOptions | None = None,
+    clock: Clock | None = None,
+    prices: PriceTable | None = None,
+    on_result: Callable[[RunResult], None] | None = None,
+    **option_fields: Any,
+) -> RealtimeRun:
+    """Send every request to its synchronous endpoint and return one row per request.
+
+    ``requests`` is a :class:`~batchport.BatchBuilder` or any iterable of
+    :class:`~batchport.Request`; requests built with ``parse(...)`` get ``parsed`` like
+    batch rows do. ``client`` is an ``AsyncOpenAI`` (or ``AsyncAzureOpenAI``) pointed at
+    the provider or an emulator; its own retries are switched off per call, since this
+    executor retries on ``clock``. ``options`` is a :class:`RealtimeOptions` or its fields
+    as keywords. ``on_result`` is called with each row as it settles.
+
+    Raises:
+        ConfigError: invalid options.
+    """
+    opts = options or RealtimeOptions(**option_fields)
+    clock = clock or SystemClock()
+    models = getattr(requests, "output_models", None)
+    ex = _Executor(client, opts, clock, models if isinstance(models, Mapping) else None, on_result)
+    queue = iter(enumerate(requests))
+    started = clock.now()
+    async with asyncio.TaskGroup() as tg:
+        for _ in range(opts.concurrency):
+            tg.create_task(ex.worker(queue))
+    finished = clock.now()
+    return RealtimeRun(
+        results=[ex.results[i] for i in sorted(ex.results)],
+        started_at=started,
+        finished_at=finished,
+        landed_at=ex.landed_at,
+        rate_limited=ex.rate_limited,
+        server_errors=ex.server_errors,
+        limiter_wait_s=ex.limiter.waited_s,
+        prices=prices,
+        models=ex.models,
+    )

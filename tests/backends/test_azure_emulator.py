@@ -1,0 +1,107 @@
+"""The conformance suite for ``azure`` against the emulator's Azure dialect, on the
+classic API (``api-version``) and on ``/openai/v1/`` (runs in ``make test``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from batchport.backends.azure import AzureBackend
+from batchport.backends.base import Backend, BatchStatus
+from batchport_emulator import Emulator
+
+from .conformance import BackendConformance, Harness, chat_line, read_rows
+
+# Each stage lasts a few polls (every status observable, a batch can be held half-way);
+# uploads stay pending for one read, so every upload exercises the wait for processed.
+CONFIG: dict[str, Any] = {
+    "progression": {"kind": "after_polls", "polls": 3},
+    "azure": {"file_processing_polls": 1},
+}
+
+
+class AzureEmulatorHarness(Harness):
+    forces_row_failures = True
+    holds_progress = True
+    shuffles_output = True
+    shows_every_stage = True
+    strict_list_order = True
+    model = "gpt-4o-mini-batch"  # quick start: any deployment name is a GlobalBatch one
+
+    def __init__(self, emulator: Emulator, *, v1: bool) -> None:
+        self.emulator = emulator
+        self.endpoint = self.url = "/v1/chat/completions" if v1 else "/chat/completions"
+
+    async def tick(self) -> None:
+        self.emulator.advance_clock(1.0)
+
+
+async def _no_wait(seconds: float) -> None:
+    return None
+
+
+class AzureConformance(BackendConformance):
+    v1 = False
+
+    @pytest.fixture
+    async def emulator(self) -> AsyncIterator[Emulator]:
+        async with Emulator(CONFIG) as emulator:
+            yield emulator
+
+    @pytest.fixture
+    async def backend(self, emulator: Emulator) -> AsyncIterator[AzureBackend]:
+        async with AzureBackend(
+            endpoint=emulator.url,
+            api_key="azk-conformance",
+            use_v1=self.v1,
+            max_retries=0,
+            sleep=_no_wait,
+        ) as backend:
+            yield backend
+
+    @pytest.fixture
+    def harness(self, emulator: Emulator) -> Harness:
+        return AzureEmulatorHarness(emulator, v1=self.v1)
+
+    async def test_validation_failure_is_failed_with_line_numbers(
+        self, backend: Backend, harness: Harness, tmp_path: Path
+    ) -> None:
+        # Same case as the shared suite; Azure's code for a url that differs is url_mismatch.
+        lines = [
+            chat_line(harness, "v1", "Say hi"),
+            chat_line(harness, "v2", "Say hi", url="/v1/embeddings"),
+            chat_line(harness, "v3", "Say hi"),
+        ]
+        job, _ = await harness.settle(
+            backend, (await self._submit(backend, harness, tmp_path, lines)).id
+        )
+        assert job.status is BatchStatus.FAILED
+        assert job.failed_at is not None
+        assert job.output_file_id is None
+        assert [(e.code, e.line) for e in job.errors] == [("url_mismatch", 2)]
+
+    async def test_success_leaves_an_empty_error_file(
+        self, backend: Backend, harness: Harness, tmp_path: Path
+    ) -> None:
+        lines = [chat_line(harness, f"ok{i}", "Say hi") for i in range(3)]
+        job, _ = await harness.settle(
+            backend, (await self._submit(backend, harness, tmp_path, lines)).id
+        )
+        assert job.status is BatchStatus.COMPLETED
+        assert job.error_file_id is not None
+        assert (await backend.retrieve_file(job.error_file_id)).bytes == 0
+        rows = await read_rows(backend, job.output_file_id, "output")
+        assert sorted(r.custom_id for r in rows) == ["ok0", "ok1", "ok2"]
+        assert all("id" not in orjson.loads(r.raw) for r in rows)  # Azure lines carry no id
+
+
+class TestAzureClassic(AzureConformance):
+    v1 = False
+
+
+class TestAzureV1(AzureConformance):
+    v1 = True

@@ -1,0 +1,142 @@
+"""A run on the ``azure`` backend whose batches exceed the deployment's enqueued-token
+quota, against the emulator's Azure dialect, on the injected InstantClock.
+
+The emulator's deployment takes one shard's tokens at a time. Refusals come either as a
+batch that fails validation with ``token_limit_exceeded`` (the default) or as a 400 at
+create (fail-fast regions); either way the runner backs off on its clock and resubmits
+until every row has succeeded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import batchport
+from batchport.backends.azure import AzureBackend, Deployment
+from batchport.backends.base import BatchJob
+from batchport.errors import QuotaExceededError
+from batchport.requests import Request
+from batchport.runner import InstantClock
+from batchport_emulator import Emulator
+
+DEP = "gpt-4o-batch"
+ROWS, PER_SHARD = 24, 4
+# Each shard holds ~2,000 tokens by the emulator's estimate; the deployment takes 3,000.
+LIMIT = 3_000
+
+
+def requests() -> list[Request]:
+    return [
+        Request(
+            custom_id=f"r{i:03d}",
+            url="/v1/chat/completions",
+            body={"model": "gpt-4o", "messages": [{"role": "user", "content": f"w{i} " * 600}]},
+        )
+        for i in range(ROWS)
+    ]
+
+
+class RecordingAzure(AzureBackend):
+    """Records every create attempt as (shard, outcome)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.attempts: list[tuple[str, str]] = []
+
+    async def create_batch(self, **kwargs: Any) -> BatchJob:
+        shard = kwargs["metadata"]["batchport_shard"]
+        try:
+            job = await super().create_batch(**kwargs)
+        except QuotaExceededError:
+            self.attempts.append((shard, "refused"))
+            raise
+        self.attempts.append((shard, "created"))
+        return job
+
+
+async def _no_wait(seconds: float) -> None:
+    return None
+
+
+@pytest.fixture
+async def emulator(request: pytest.FixtureRequest) -> AsyncIterator[Emulator]:
+    mode = getattr(request, "param", "fail_batch")
+    config = {
+        "azure": {
+            "deployments": [{"name": DEP, "enqueued_token_limit": LIMIT}],
+            "token_limit_mode": mode,
+        }
+    }
+    async with Emulator(config) as emu:
+        yield emu
+
+
+async def run(
+    emulator: Emulator, home: Path, deployment: Deployment
+) -> tuple[Any, RecordingAzure, float, float]:
+    backend = RecordingAzure(
+        endpoint=emulator.url,
+        api_key="azk-quota",
+        deployments={"gpt-4o": deployment},
+        sleep=_no_wait,
+    )
+    clock = InstantClock(real_sleep=0.001)
+    started = time.perf_counter()
+    async with backend:
+        result = await batchport.run(
+            requests(),
+            backend=backend,
+            home=home,
+            clock=clock,
+            progress=False,
+            max_rows_per_shard=PER_SHARD,
+            max_concurrent_shards=6,
+        )
+    return result, backend, time.perf_counter() - started, clock.now()
+
+
+def accepted_shards(emulator: Emulator) -> list[str]:
+    return [
+        b["metadata"]["batchport_shard"] for b in emulator.batches() if b["status"] == "completed"
+    ]
+
+
+def first_attempts(backend: RecordingAzure) -> list[str]:
+    order: list[str] = []
+    for shard, _ in backend.attempts:
+        if shard not in order:
+            order.append(shard)
+    return order
+
+
+@pytest.mark.parametrize("emulator", ["fail_batch", "fail_fast"], indirect=True)
+async def test_over_quota_run_completes_by_backing_off(emulator: Emulator, home: Path) -> None:
+    result, backend, wall_s, virtual_s = await run(emulator, home, Deployment(DEP))
+    assert result.outcomes == {"succeeded": ROWS}
+    assert [r.custom_id for r in result.results()] == [q.custom_id for q in requests()]
+    assert sorted(accepted_shards(emulator)) == [f"s{i:04d}" for i in range(ROWS // PER_SHARD)]
+    refused = [b for b in emulator.batches() if b["status"] == "failed"]
+    if emulator.config.azure.token_limit_mode == "fail_fast":
+        assert not refused  # refused at create: no batch exists
+        assert any(outcome == "refused" for _, outcome in backend.attempts)
+    else:
+        assert refused, "the deployment should have refused some batches"
+    shards = result.store.shards(result.id)
+    assert sum(s.requeues for s in shards) >= 1
+    assert virtual_s >= 15.0  # at least one backoff (base 30 s, jittered down to half)
+    assert wall_s < 1.5, f"took {wall_s:.2f}s of real time"
+
+
+async def test_a_known_limit_submits_in_order_without_refusals(
+    emulator: Emulator, home: Path
+) -> None:
+    result, backend, _, _ = await run(emulator, home, Deployment(DEP, enqueued_token_limit=LIMIT))
+    assert result.outcomes == {"succeeded": ROWS}
+    assert all(outcome == "created" for _, outcome in backend.attempts)
+    assert [b["status"] for b in emulator.batches()] == ["completed"] * (ROWS // PER_SHARD)
+    assert accepted_shards(emulator) == first_attempts(backend)

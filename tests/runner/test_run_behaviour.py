@@ -1,0 +1,283 @@
+"""Stalls, polling, progress, prices and the CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+import batchport as bp
+from batchport.cli import main
+from batchport.pricing import PriceTable
+from batchport.runner import InstantClock, PollPolicy
+from batchport.runner.progress import NullProgress, RichProgress, ShardView, choose_progress
+from batchport_emulator import EmulatorThread
+
+from .conftest import assert_one_outcome_each, chat
+
+
+class _Unstick(NullProgress):
+    def __init__(self, backend: Any) -> None:
+        self.backend = backend
+        self.notes: list[str] = []
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+        self.backend.emulator.configure({"faults": {"stuck_validating_rate": 0.0}})
+
+
+async def test_stalled_shard_is_reported_cancelled_and_resubmitted(
+    backend_factory: Any, home: Path
+) -> None:
+    be = backend_factory({"faults": {"stuck_validating_rate": 1.0}})
+    sink = _Unstick(be)
+    reqs = [chat(i) for i in range(10)]
+    run = await bp.run(
+        reqs,
+        backend=be,
+        home=home,
+        clock=InstantClock(real_sleep=0.002),
+        progress=sink,
+        on_stall="cancel",
+        poll=PollPolicy(interval=10, max_interval=60, stall_timeout=300),
+    )
+    assert any("stalled in validating" in n for n in sink.notes)
+    assert_one_outcome_each(run, reqs)
+    assert run.outcomes == {"succeeded": 10}
+    assert {r.attempts for r in run.results()} == {2}
+    statuses = sorted(b["status"] for b in be.emulator.batches())
+    assert statuses == ["cancelled", "completed"]
+
+
+class _Notes(NullProgress):
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+
+async def test_stalled_shard_waits_when_asked(backend_factory: Any, home: Path) -> None:
+    # validation takes 30 emulated seconds (0.3 s real); the runner calls that a stall
+    # after 60 of its own virtual seconds, reports it, and keeps waiting
+    be = backend_factory(
+        {"clock": {"scale": 100.0}, "progression": {"kind": "throughput", "validating_s": 30.0}}
+    )
+    sink = _Notes()
+    reqs = [chat(i) for i in range(5)]
+    run = await bp.run(
+        reqs,
+        backend=be,
+        home=home,
+        clock=InstantClock(real_sleep=0.002),
+        progress=sink,
+        poll=PollPolicy(interval=10, max_interval=10, stall_timeout=60),
+    )
+    assert len(sink.notes) == 1
+    assert "stalled in validating" in sink.notes[0]
+    assert run.outcomes == {"succeeded": 5}
+    assert [b["status"] for b in be.emulator.batches()] == ["completed"]
+
+
+def test_poll_interval_backs_off_and_resets() -> None:
+    p = PollPolicy(interval=2, max_interval=10, factor=2)
+    seq = [p.next_interval(None, changed=False)]
+    for _ in range(4):
+        seq.append(p.next_interval(seq[-1], changed=False))
+    assert seq == [2, 4, 8, 10, 10]
+    assert p.next_interval(10, changed=True) == 2
+
+
+async def test_api_errors_are_retried(backend_factory: Any, home: Path) -> None:
+    be = backend_factory({"faults": {"api_error_rate": 0.3, "api_error_kinds": ["429", "500"]}})
+    reqs = [chat(i) for i in range(10)]
+    run = await bp.run(
+        reqs,
+        backend=be,
+        home=home,
+        clock=InstantClock(real_sleep=0.002),
+        progress=False,
+        api_retries=30,
+    )
+    assert run.outcomes == {"succeeded": 10}
+    assert len(be.emulator.batches()) == 1
+
+
+async def test_engine_call_waits_at_least_retry_after(home: Path) -> None:
+    from batchport.errors import RateLimitError, ServerError
+    from batchport.runner.engine import Engine
+    from batchport.store import Store
+
+    clock = InstantClock()
+    engine = Engine(
+        Store(home),
+        "r",
+        bp.EmulatorBackend(),
+        bp.RunOptions(api_retries=3),
+        clock=clock,
+        progress=NullProgress(),
+    )
+    errors: list[Exception] = [RateLimitError("slow down", retry_after=42.0), ServerError("boom")]
+
+    async def flaky() -> str:
+        if errors:
+            raise errors.pop(0)
+        return "ok"
+
+    assert await engine.call("test", flaky) == "ok"
+    assert clock.slept[0] >= 42.0  # the provider's retry-after wins over the backoff
+    assert len(clock.slept) == 2
+
+    async def never() -> str:
+        raise ServerError("down")
+
+    with pytest.raises(ServerError):
+        await engine.call("test", never)
+    assert len(clock.slept) == 2 + 3  # api_retries, then it gives up
+
+
+def test_rich_progress_renders_rows_and_eta() -> None:
+    out = io.StringIO()
+    sink = RichProgress(Console(file=out, width=100, force_terminal=False))
+    sink.start("run-x", 100, 0)
+    sink.shard(ShardView("s0000", 100, "in_progress", 40, 2))
+    sink.settled(42)
+    sink.note("s0000: quota full, waiting 30s")
+    sink.finish()
+    text = out.getvalue()
+    assert "run run-x: 42/100 rows settled" in text
+    assert "in_progress" in text and "quota full" in text
+
+
+def test_progress_is_silent_off_a_terminal() -> None:
+    assert isinstance(choose_progress(None), NullProgress)  # pytest's stderr is not a TTY
+    assert isinstance(choose_progress(False), NullProgress)
+    assert isinstance(choose_progress(True), RichProgress)
+
+
+def test_price_table_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "prices.json"
+    path.write_text(
+        json.dumps({"batch_discount": 0.5, "models": {"my-model": {"input": 2, "output": 4}}})
+    )
+    monkeypatch.setenv("BATCHPORT_PRICES", str(path))
+    table = PriceTable.default()
+    cost = table.cost("my-model-2025-01-01", input_tokens=1_000_000, output_tokens=500_000)
+    assert (cost.realtime_usd, cost.batch_usd, cost.saved_usd) == (4.0, 2.0, 2.0)
+    assert table.lookup("gpt-4o") is None
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    with pytest.raises(bp.InputError, match="price table"):
+        PriceTable.from_file(bad)
+
+
+async def test_results_as_they_land_cover_every_row(backend_factory: Any, home: Path) -> None:
+    reqs = [chat(i) for i in range(12)]
+    run = await bp.run(
+        reqs,
+        backend=backend_factory(
+            {"faults": {"row_failure_rate": 0.3, "row_failure_statuses": [500]}}
+        ),
+        home=home,
+        clock=InstantClock(real_sleep=0.002),
+        progress=False,
+        max_attempts=6,
+    )
+    landed = [r.custom_id for r in run.results(order="landed")]
+    assert sorted(landed) == sorted(q.custom_id for q in reqs)
+    retried = {r.custom_id for r in run.results() if r.retried}
+    # retried rows settle later than first-attempt ones
+    assert retried and set(landed[-len(retried) :]) == retried
+
+
+def _write_input(tmp_path: Path, n: int = 6) -> Path:
+    path = tmp_path / "in.jsonl"
+    reqs = [chat(i) for i in range(n)]
+    reqs.append(chat(n, "fails [[emulator:status=400]]"))
+    bp.write_requests(path, reqs)
+    return path
+
+
+def test_cli_run_status_results_runs_against_served_emulator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = _write_input(tmp_path)
+    home = tmp_path / "home"
+    with EmulatorThread() as emu:
+        monkeypatch.setenv("OPENAI_BASE_URL", emu.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-cli-test")
+        code = main(
+            [
+                "run",
+                str(src),
+                "--backend",
+                "openai",
+                "--home",
+                str(home),
+                "--run-id",
+                "run-cli",
+                "--poll-interval",
+                "0.01",
+                "-o",
+                str(tmp_path / "out.jsonl"),
+                "--no-progress",
+            ]
+        )
+        assert code == 1  # one row failed permanently: partial failure
+        assert len(emu.batches()) == 1
+    out = capsys.readouterr()
+    assert "run id: run-cli" in out.err
+    assert "succeeded 6" in out.out and "failed 1" in out.out
+    rows = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [r["outcome"] for r in rows] == ["succeeded"] * 6 + ["failed"]
+
+    assert main(["status", "run-cli", "--home", str(home)]) == 0
+    assert "reconciled" in capsys.readouterr().out
+    assert (
+        main(
+            [
+                "results",
+                "run-cli",
+                "--home",
+                str(home),
+                "-o",
+                str(tmp_path / "o.csv"),
+                "--format",
+                "csv",
+            ]
+        )
+        == 1
+    )
+    assert (tmp_path / "o.csv").read_text().count("\n") == 8
+    assert main(["runs", "--home", str(home)]) == 0
+    assert "run-cli" in capsys.readouterr().out
+    assert main(["status", "run-nope", "--home", str(home)]) == 3
+    assert "no run 'run-nope'" in capsys.readouterr().err
+
+
+def test_cli_submit_then_wait(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = _write_input(tmp_path, 3)
+    home = str(tmp_path / "home")
+    with EmulatorThread() as emu:
+        common = ["--emulator-url", emu.url, "--home", home, "--no-progress"]
+        assert (
+            main(["submit", str(src), "--run-id", "run-sw", "--poll-interval", "0.01", *common])
+            == 0
+        )
+        assert "batchport wait run-sw" in capsys.readouterr().out
+        assert len(emu.batches()) == 1
+        assert main(["wait", "run-sw", *common]) == 1
+        assert "failed 1, succeeded 3" in capsys.readouterr().out
+        assert len(emu.batches()) == 1
+
+
+def test_cli_plan_prints_shards(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = _write_input(tmp_path, 20)
+    assert main(["plan", str(src), "--provider", "azure", "--max-rows", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "21 rows in 3 shard(s)" in out
+    assert "caveat: Azure" in out
