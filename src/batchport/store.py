@@ -15,14 +15,23 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from batchport.errors import ConfigError
 
-__all__ = ["SCHEMA_VERSION", "RowRecord", "RunRecord", "ShardRecord", "Store", "default_home"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "PendingRow",
+    "RowRecord",
+    "RunRecord",
+    "Settlement",
+    "ShardRecord",
+    "Store",
+    "default_home",
+]
 
 SCHEMA_VERSION = 1
 
@@ -161,6 +170,30 @@ class RowRecord:
     settled_at: float | None
 
 
+class Settlement(NamedTuple):
+    """One row's outcome, in the column order :meth:`Store.settle_rows` writes."""
+
+    idx: int
+    outcome: str
+    status_code: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    result_path: str | None = None
+    result_offset: int | None = None
+    result_length: int | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+
+class PendingRow(NamedTuple):
+    idx: int
+    custom_id: str
+    pos: int
+    attempt: int
+
+
 def _columns(cls: type[Any]) -> str:
     return ", ".join(f.name for f in fields(cls))
 
@@ -297,6 +330,21 @@ class Store:
                 ((run_id, *r) for r in rows),
             )
 
+    def shard_custom_ids(self, run_id: str, shard_id: str) -> set[str]:
+        cur = self._db.execute(
+            "SELECT custom_id FROM rows WHERE run_id=? AND shard_id=?", (run_id, shard_id)
+        )
+        return {r[0] for r in cur}
+
+    def unsettled_of_shard(self, run_id: str, shard_id: str) -> list[PendingRow]:
+        """The shard's rows without an outcome: just what reconciliation needs."""
+        cur = self._db.execute(
+            "SELECT idx, custom_id, pos, attempt FROM rows "
+            "WHERE run_id=? AND shard_id=? AND outcome IS NULL ORDER BY pos",
+            (run_id, shard_id),
+        )
+        return [PendingRow(*r) for r in cur]
+
     def rows_of_shard(self, run_id: str, shard_id: str) -> Iterator[RowRecord]:
         cur = self._db.execute(
             f"SELECT {_ROW_COLS} FROM rows WHERE run_id=? AND shard_id=? ORDER BY pos",
@@ -322,23 +370,19 @@ class Store:
             raise KeyError(custom_id)
         return RowRecord(*row)
 
-    def settle_rows(self, run_id: str, updates: Iterable[Mapping[str, Any]]) -> int:
-        """Record outcomes. Each mapping has ``custom_id`` and ``outcome`` plus any of
-        status_code, error_code, error_message, result_path, result_offset,
-        result_length and the token counts. A row already settled is left as it is, so
-        replaying a download after a crash never changes or doubles an outcome."""
+    def settle_rows(self, run_id: str, settlements: Iterable[Settlement]) -> int:
+        """Record outcomes. A row already settled is left as it is, so replaying a
+        reconciliation after a crash never changes or doubles an outcome. Returns the
+        number of rows settled now."""
         sql = (
-            "UPDATE rows SET outcome=:outcome, status_code=:status_code, "
-            "error_code=:error_code, error_message=:error_message, result_path=:result_path, "
-            "result_offset=:result_offset, result_length=:result_length, "
-            "input_tokens=:input_tokens, output_tokens=:output_tokens, "
-            "cached_tokens=:cached_tokens, reasoning_tokens=:reasoning_tokens, "
-            "settled_at=:settled_at "
-            "WHERE run_id=:run_id AND custom_id=:custom_id AND outcome IS NULL"
+            "UPDATE rows SET outcome=?, status_code=?, error_code=?, error_message=?, "
+            "result_path=?, result_offset=?, result_length=?, input_tokens=?, "
+            "output_tokens=?, cached_tokens=?, reasoning_tokens=?, settled_at=? "
+            "WHERE run_id=? AND idx=? AND outcome IS NULL"
         )
         now = time.time()
         with self.transaction():
-            cur = self._db.executemany(sql, (_settle_params(run_id, u, now) for u in updates))
+            cur = self._db.executemany(sql, ((*st[1:], now, run_id, st[0]) for st in settlements))
             return cur.rowcount
 
     def move_rows(self, run_id: str, moves: Iterable[tuple[str, str, int, int]]) -> None:
@@ -370,26 +414,6 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-_SETTLE_DEFAULTS: dict[str, Any] = {
-    "status_code": None,
-    "error_code": None,
-    "error_message": None,
-    "result_path": None,
-    "result_offset": None,
-    "result_length": None,
-    "input_tokens": 0,
-    "output_tokens": 0,
-    "cached_tokens": 0,
-    "reasoning_tokens": 0,
-}
-
-
-def _settle_params(run_id: str, update: Mapping[str, Any], now: float) -> dict[str, Any]:
-    params = {**_SETTLE_DEFAULTS, **update, "run_id": run_id}
-    params.setdefault("settled_at", now)
-    return params
 
 
 class _Transaction:

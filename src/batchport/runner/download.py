@@ -41,7 +41,7 @@ async def download_results(engine: Engine, shard: ShardRecord) -> None:
     wanted = [(kind, fid) for kind, fid in files if fid]
     if not wanted:
         return
-    ids = {r.custom_id for r in engine.store.rows_of_shard(engine.run_id, shard.shard_id)}
+    ids = engine.store.shard_custom_ids(engine.run_id, shard.shard_id)
     for kind, fid in wanted:
         dest = result_path(run_dir, shard.shard_id, kind)
         if dest.exists():

@@ -16,14 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from batchport.backends.base import BatchJob, BatchStatus
+from batchport.backends.base import BatchJob, BatchStatus, Usage
 from batchport.backends.results import Source, parse_result_line
 from batchport.errors import BackendError, InputError
 from batchport.runner.download import result_path
 from batchport.runner.options import RunOptions
 from batchport.runner.outcomes import Outcome, Verdict, classify
 from batchport.runner.progress import ProgressSink
-from batchport.store import RowRecord, ShardRecord, Store
+from batchport.store import PendingRow, Settlement, ShardRecord, Store
 
 __all__ = ["Reconciler"]
 
@@ -47,18 +47,18 @@ class Reconciler:
         pending = {r.custom_id: r for r in self._unsettled(shard)}
         run_cancelled = self.store.get_run(self.run_id).state in ("cancelling", "cancelled")
         no_retry = run_cancelled or shard.cancel_reason == "user"
-        retry: list[RowRecord] = []
-        updates: list[dict[str, Any]] = []
+        retry: list[PendingRow] = []
+        updates: list[Settlement] = []
         kinds: tuple[Source, Source] = ("output", "error")
         for kind in kinds:
             path = result_path(self.store.run_dir(self.run_id), shard.shard_id, kind)
             if not path.exists():
                 continue
-            for row_rec, verdict, extra in self._read(path, kind, pending, shard):
+            for row_rec, verdict, settled in self._read(path, kind, pending, shard):
                 if verdict.retryable and not no_retry and row_rec.attempt < self.opts.max_attempts:
                     retry.append(row_rec)
                 else:
-                    updates.append(_settlement(row_rec, verdict, extra))
+                    updates.append(settled)
                 if len(updates) >= _CHUNK:
                     self._settle(updates)
         line_errors = {e.line: e for e in job.errors if e.line is not None}
@@ -67,7 +67,7 @@ class Reconciler:
             if verdict.retryable and row_rec.attempt < self.opts.max_attempts:
                 retry.append(row_rec)
             else:
-                updates.append(_settlement(row_rec, verdict, {}))
+                updates.append(_settlement(row_rec, verdict))
         self._settle(updates)
         with self.store.transaction():
             if retry:
@@ -77,7 +77,7 @@ class Reconciler:
     def fail_shard(self, shard: ShardRecord, exc: BackendError) -> ShardRecord:
         """The provider refused the shard for good (a non-retryable create error)."""
         verdict = Verdict(Outcome.FAILED, False, exc.code or "batch_rejected", exc.message)
-        self._settle([_settlement(r, verdict, {}) for r in self._unsettled(shard)])
+        self._settle([_settlement(r, verdict) for r in self._unsettled(shard)])
         return self.store.update_shard(
             self.run_id, shard.shard_id, state="reconciled", last_error=str(exc)
         )
@@ -85,7 +85,7 @@ class Reconciler:
     def abandon(self, shard: ShardRecord) -> ShardRecord:
         """The run was cancelled before this shard was submitted."""
         verdict = Verdict(Outcome.CANCELLED, False, "run_cancelled", "the run was cancelled")
-        self._settle([_settlement(r, verdict, {}) for r in self._unsettled(shard)])
+        self._settle([_settlement(r, verdict) for r in self._unsettled(shard)])
         return self.store.update_shard(self.run_id, shard.shard_id, state="abandoned")
 
     def children_of(self, shard: ShardRecord) -> list[str]:
@@ -96,20 +96,18 @@ class Reconciler:
         ]
 
     # -- internals -------------------------------------------------------------------
-    def _unsettled(self, shard: ShardRecord) -> list[RowRecord]:
-        return [
-            r for r in self.store.rows_of_shard(self.run_id, shard.shard_id) if r.outcome is None
-        ]
+    def _unsettled(self, shard: ShardRecord) -> list[PendingRow]:
+        return self.store.unsettled_of_shard(self.run_id, shard.shard_id)
 
-    def _settle(self, updates: list[dict[str, Any]]) -> None:
+    def _settle(self, updates: list[Settlement]) -> None:
         if updates:
             n = self.store.settle_rows(self.run_id, updates)
             self.progress.settled(n)
             updates.clear()
 
     def _read(
-        self, path: Path, kind: Source, pending: dict[str, RowRecord], shard: ShardRecord
-    ) -> Iterator[tuple[RowRecord, Verdict, dict[str, Any]]]:
+        self, path: Path, kind: Source, pending: dict[str, PendingRow], shard: ShardRecord
+    ) -> Iterator[tuple[PendingRow, Verdict, Settlement]]:
         offset = 0
         cancelled_by_runner = shard.cancel_reason == "stalled"
         with path.open("rb") as f:
@@ -135,25 +133,27 @@ class Reconciler:
                     err.message if err else None,
                     cancelled_by_runner=cancelled_by_runner,
                 )
-                usage = row.usage()
-                extra: dict[str, Any] = {
-                    "status_code": row.status_code,
-                    "result_path": str(path),
-                    "result_offset": start,
-                    "result_length": len(line),
-                }
-                if usage is not None:
-                    extra.update(
-                        input_tokens=usage.input_tokens,
-                        output_tokens=usage.output_tokens,
-                        cached_tokens=usage.cached_tokens,
-                        reasoning_tokens=usage.reasoning_tokens,
-                    )
-                yield rec, verdict, extra
+                usage = row.usage() or _NO_USAGE
+                ok = verdict.outcome.ok
+                settled = Settlement(
+                    rec.idx,
+                    verdict.outcome.value,
+                    row.status_code,
+                    None if ok else verdict.error_code,
+                    None if ok else verdict.error_message,
+                    str(path),
+                    start,
+                    len(line),
+                    usage.input_tokens,
+                    usage.output_tokens,
+                    usage.cached_tokens,
+                    usage.reasoning_tokens,
+                )
+                yield rec, verdict, settled
 
     def _unseen(
         self,
-        rec: RowRecord,
+        rec: PendingRow,
         job: BatchJob,
         shard: ShardRecord,
         line_errors: dict[int, Any],
@@ -179,7 +179,7 @@ class Reconciler:
             Outcome.MISSING, not no_retry, "missing", "the provider returned no result for it"
         )
 
-    def _spawn_child(self, parent: ShardRecord, rows: list[RowRecord]) -> None:
+    def _spawn_child(self, parent: ShardRecord, rows: list[PendingRow]) -> None:
         attempt = max(r.attempt for r in rows) + 1
         base = parent.shard_id.split("-")[0]
         child_id = f"{base}-{attempt}"
@@ -232,11 +232,15 @@ class Reconciler:
         log.info("shard %s: %d row(s) resubmitted as %s", parent.shard_id, len(moves), child_id)
 
 
-def _settlement(rec: RowRecord, verdict: Verdict, extra: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "custom_id": rec.custom_id,
-        "outcome": verdict.outcome.value,
-        "error_code": None if verdict.outcome.ok else verdict.error_code,
-        "error_message": None if verdict.outcome.ok else verdict.error_message,
-        **extra,
-    }
+_NO_USAGE = Usage()
+
+
+def _settlement(rec: PendingRow, verdict: Verdict) -> Settlement:
+    """The outcome of a row that has no result line."""
+    ok = verdict.outcome.ok
+    return Settlement(
+        rec.idx,
+        verdict.outcome.value,
+        error_code=None if ok else verdict.error_code,
+        error_message=None if ok else verdict.error_message,
+    )
