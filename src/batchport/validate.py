@@ -22,7 +22,7 @@ from batchport.limits import ProviderProfile, Rule, get_profile
 from batchport.requests import Endpoint, required_body_fields
 from batchport.tokens import estimate_input_tokens, estimate_output_tokens, tokenizer_name
 
-__all__ = ["Problem", "ValidationReport", "validate_file"]
+__all__ = ["Problem", "RequestChecker", "ValidationReport", "validate_file"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +188,9 @@ def _expected_endpoint(
 
 
 _MISSING: Any = object()
+# "not seen yet" for the fast-path url/model: distinct from _MISSING, so a line that
+# lacks its url never takes the fast path
+_UNSET: Any = object()
 _KEYS = ("custom_id", "method", "url", "body")
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
@@ -207,8 +210,8 @@ class _Scan:
         self.first_model: tuple[str, int] | None = None
         # The batch's url and model once seen: most lines repeat them, and the fast path
         # skips every other check for those fields.
-        self.good_url: object = _MISSING
-        self.good_model: object = _MISSING
+        self.good_url: object = _UNSET
+        self.good_model: object = _UNSET
         self.limit = limit
         self.head: list[Problem] = []
         self.problems: list[Problem] = []
@@ -218,6 +221,7 @@ class _Scan:
         self.endpoints: dict[str, int] = {}
         self.models: dict[str, int] = {}
         self.embedding_inputs = self.input_tokens = self.output_tokens = 0
+        self.count_tokens = True
 
     def report(self, rule: Rule, line: int | None, message: str, param: str | None = None) -> None:
         self.count += 1
@@ -434,8 +438,9 @@ class _Scan:
                 )
         elif endpoint is Endpoint.EMBEDDINGS:
             self.embedding_inputs += _embedding_inputs(body.get("input"))
-        self.input_tokens += estimate_input_tokens(body, endpoint)
-        self.output_tokens += estimate_output_tokens(body, endpoint)
+        if self.count_tokens:
+            self.input_tokens += estimate_input_tokens(body, endpoint)
+            self.output_tokens += estimate_output_tokens(body, endpoint)
 
     def _model(self, number: int, model: object) -> None:
         if type(model) is not str or not model:
@@ -529,3 +534,35 @@ def _short(value: object) -> str:
     except (TypeError, RecursionError):  # nested deeper than orjson writes
         text = _json_kind(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+class RequestChecker:
+    """The rules of :func:`validate_file`, applied to requests one at a time.
+
+    For callers that already hold each request (the runner checks every shard as it
+    writes it, instead of reading the file back). One checker stands for one batch
+    file: mixed urls or models within it are reported as they would be in a file.
+    Token estimates are left at 0 (the caller counts them).
+    """
+
+    def __init__(self, label: str, provider: str | ProviderProfile = "openai") -> None:
+        profile = get_profile(provider)
+        self._scan = _Scan(label, profile, None, None)
+        self._scan.count_tokens = False
+
+    def check(self, number: int, line: bytes, request: dict[str, Any]) -> None:
+        """Check the request on 1-based line ``number`` (``line`` is its JSON)."""
+        scan = self._scan
+        scan.lines = number
+        scan.size += len(line) + 1
+        if len(line) > scan.max_line:
+            scan.max_line = len(line)
+        scan.requests += 1
+        scan._request(number, request)
+
+    def report(self) -> ValidationReport:
+        """The problems found so far, and file-level checks (count, size, inputs)."""
+        scan = self._scan
+        if scan.size > scan.profile.max_file_bytes:
+            scan.start(scan.size)
+        return scan.finish()

@@ -150,13 +150,15 @@ def _numbers(draw: st.DrawFn) -> dict[str, Any]:
     kind = draw(st.sampled_from(["integer", "number"]))
     schema: dict[str, Any] = {"type": kind}
     low = draw(st.none() | st.integers(-10_000, 10_000))
-    span = draw(st.integers(2, 1000))
+    step = draw(st.integers(1, 7)) if kind == "integer" and draw(st.booleans()) else None
+    # only satisfiable schemas: the range must hold a multiple of the step
+    span = draw(st.integers(2 * (step or 1) + 2, 1000))
     if low is not None:
         schema["exclusiveMinimum" if draw(st.booleans()) else "minimum"] = low
     if draw(st.booleans()):
         schema["exclusiveMaximum" if draw(st.booleans()) else "maximum"] = (low or 0) + span
-    if kind == "integer" and draw(st.booleans()):
-        schema["multipleOf"] = draw(st.integers(1, 7))
+    if step is not None:
+        schema["multipleOf"] = step
         schema.setdefault("maximum", (low or 0) + span + 50)
     return schema
 

@@ -67,10 +67,12 @@ async def _no_wait(seconds: float) -> None:
 async def emulator(request: pytest.FixtureRequest) -> AsyncIterator[Emulator]:
     mode = getattr(request, "param", "fail_batch")
     config = {
+        # each stage lasts two polls, so accepted batches hold their tokens for a while
+        "progression": {"kind": "after_polls", "polls": 2},
         "azure": {
             "deployments": [{"name": DEP, "enqueued_token_limit": LIMIT}],
             "token_limit_mode": mode,
-        }
+        },
     }
     async with Emulator(config) as emu:
         yield emu
@@ -124,6 +126,8 @@ async def test_over_quota_run_completes_by_backing_off(emulator: Emulator, home:
     if emulator.config.azure.token_limit_mode == "fail_fast":
         assert not refused  # refused at create: no batch exists
         assert any(outcome == "refused" for _, outcome in backend.attempts)
+        # a refused shard keeps its place: shards are accepted in order of submission
+        assert accepted_shards(emulator) == [f"s{i:04d}" for i in range(ROWS // PER_SHARD)]
     else:
         assert refused, "the deployment should have refused some batches"
     shards = result.store.shards(result.id)

@@ -187,7 +187,7 @@ def _timed(concurrency: int) -> float:
                     [chat(i) for i in range(8)], client=client, clock=LoopClock(), options=opts
                 )
                 assert rt.outcomes == {"succeeded": 8}
-                assert emu.state.clock.now() - t0 == pytest.approx(rt.wall_s, abs=0.5)
+                assert emu.state.clock.now() - t0 == pytest.approx(rt.wall_s, abs=1.0)
                 return rt.wall_s
             finally:
                 await client.close()
@@ -198,5 +198,6 @@ def _timed(concurrency: int) -> float:
 
 def test_concurrency_overlaps_latency_on_the_warped_clock() -> None:
     """8 requests of 2 s modelled latency: 16 s one by one, 4 s four at a time."""
-    assert _timed(1) == pytest.approx(16.0, abs=0.5)
-    assert _timed(4) == pytest.approx(4.0, abs=0.5)
+    # modelled waits are exact lower bounds; real processing time (load-dependent) adds on
+    assert 16.0 <= _timed(1) < 18.0
+    assert 4.0 <= _timed(4) < 6.0

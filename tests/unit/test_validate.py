@@ -289,3 +289,10 @@ def test_memory_keeps_ids_not_lines(tmp_path: Path) -> None:
     assert report.ok
     assert path.stat().st_size > 6_000_000
     assert peak < 1_000_000  # a few lines at a time, never the file
+
+
+def test_a_first_line_without_url_is_reported_not_crashed(tmp_path: Path) -> None:
+    path = tmp_path / "no-url.jsonl"
+    path.write_bytes(b'{"custom_id": "a", "body": {}, "method": "POST"}\n')
+    report = validate_file(path)
+    assert "missing_required_parameter" in [p.code for p in report.problems]

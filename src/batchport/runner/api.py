@@ -17,7 +17,7 @@ from typing import Any
 
 from batchport.backends import get_backend
 from batchport.backends.base import Backend, Usage
-from batchport.errors import ConflictError, RunError, ValidationFailed
+from batchport.errors import ConflictError, InputError, RunError
 from batchport.jsonl import read_requests
 from batchport.limits import ProviderProfile, get_profile
 from batchport.pricing import Cost, PriceTable
@@ -31,7 +31,6 @@ from batchport.runner.prepare import prepare_run
 from batchport.runner.progress import ProgressSink, choose_progress
 from batchport.runner.results import RunResult, iter_results, write_results
 from batchport.store import Store
-from batchport.validate import validate_file
 
 __all__ = ["Run", "cancel", "new_run_id", "plan", "resume", "run"]
 
@@ -235,16 +234,20 @@ async def run(
             run_id, backend=be.name, provider=profile.name, fingerprint="", options=opts.to_json()
         )
         log.info("run %s: preparing", run_id)
-        shards, fingerprint = prepare_run(
-            store,
-            run_id,
-            (be.prepare_request(r) for r in _requests(requests)),
-            profile,
-            max_rows=opts.max_rows_per_shard,
-            max_tokens=opts.max_tokens_per_shard,
-        )
+        try:
+            shards, fingerprint = prepare_run(
+                store,
+                run_id,
+                (be.prepare_request(r) for r in _requests(requests)),
+                profile,
+                max_rows=opts.max_rows_per_shard,
+                max_tokens=opts.max_tokens_per_shard,
+                label=str(requests) if isinstance(requests, str | os.PathLike) else "<requests>",
+            )
+        except InputError as exc:
+            store.update_run(run_id, state="invalid", error=str(exc)[:500])
+            raise
         store.update_run(run_id, fingerprint=fingerprint)
-        _check_shards(store, run_id, profile)
         _check_cost(store, run_id, shards, opts, prices or PriceTable.default())
         until = "created" if submit_only else None
         await _execute(store, run_id, be, opts, clock, progress, until=until)
@@ -252,14 +255,6 @@ async def run(
         if owned:
             await be.aclose()
     return Run(store, run_id, models=_models(requests), prices=prices)
-
-
-def _check_shards(store: Store, run_id: str, profile: ProviderProfile) -> None:
-    for shard in store.shards(run_id):
-        report = validate_file(shard.input_path, provider=profile, max_problems=50)
-        if not report.ok:
-            store.update_run(run_id, state="invalid", error=f"{report.problem_count} problem(s)")
-            raise ValidationFailed(shard.input_path, list(report.problems))
 
 
 def _check_cost(

@@ -70,6 +70,8 @@ class Engine:
             base=options.requeue_base_s, factor=2.0, cap=options.requeue_cap_s
         )
         self._held: dict[str, tuple[str, int]] = {}
+        # admission order per shard: planned shards first, children as they are made
+        self._order = {s.shard_id: i for i, s in enumerate(store.shards(run_id))}
         self._tg: asyncio.TaskGroup | None = None
         self._until: str | None = None
         self.reconciler = Reconciler(store, run_id, options, progress)
@@ -90,6 +92,7 @@ class Engine:
 
     def _spawn(self, shard_id: str) -> None:
         assert self._tg is not None
+        self._order.setdefault(shard_id, len(self._order))
         self._tg.create_task(self._drive(shard_id))
 
     async def _drive(self, shard_id: str) -> None:
@@ -208,11 +211,20 @@ class Engine:
 
     async def _create(self, shard: ShardRecord) -> ShardRecord:
         await self._acquire(shard)
+        key, order = shard.model or shard.endpoint, self._order.get(shard.shard_id, 0)
+        # one create at a time per model, in shard order: a refused shard keeps its place
+        async with self.quota.turn(key, order):
+            result = await self._submit(shard)
+        if isinstance(result, QuotaExceededError):
+            return await self._requeue(shard, str(result), result.retry_after)
+        return result
+
+    async def _submit(self, shard: ShardRecord) -> ShardRecord | QuotaExceededError:
         if shard.state == "creating":
             found = await self.call("list batches", lambda: self._find_batch(shard))
             if found is not None:
                 log.info("shard %s: adopted batch %s", shard.shard_id, found.id)
-                return self._created(shard, found)
+                return await self._created(shard, found)
         shard = self.store.update_shard(self.run_id, shard.shard_id, state="creating")
         attempt = 0
         while True:
@@ -223,24 +235,30 @@ class Engine:
                     metadata=self._tags(shard),
                     completion_window=self.opts.completion_window,
                 )
-                return self._created(shard, job)
+                return await self._created(shard, job)
             except QuotaExceededError as exc:
-                await self._release(shard)
-                return await self._requeue(shard, str(exc), exc.retry_after)
+                # the shard keeps its tokens and its place; later shards wait behind it
+                self.quota.block(shard.model or shard.endpoint, self._order.get(shard.shard_id, 0))
+                return exc
             except BackendError as exc:
                 if not exc.retryable or attempt >= self.opts.api_retries:
                     if exc.retryable:
                         raise
                     await self._release(shard)
+                    await self._unblock(shard)
                     return self.reconciler.fail_shard(shard, exc)
                 await self.clock.sleep(self._api_backoff.delay(attempt, at_least=exc.retry_after))
                 attempt += 1
                 # The failed call may have created the batch after all: adopt, never duplicate.
                 found = await self.call("list batches", lambda: self._find_batch(shard))
                 if found is not None:
-                    return self._created(shard, found)
+                    return await self._created(shard, found)
 
-    def _created(self, shard: ShardRecord, job: BatchJob) -> ShardRecord:
+    async def _unblock(self, shard: ShardRecord) -> None:
+        await self.quota.unblock(shard.model or shard.endpoint, self._order.get(shard.shard_id, 0))
+
+    async def _created(self, shard: ShardRecord, job: BatchJob) -> ShardRecord:
+        await self._unblock(shard)
         self._view(shard, job.status.value)
         return self.store.update_shard(
             self.run_id, shard.shard_id, state="created", batch_id=job.id, batch_status=job.status
@@ -250,7 +268,10 @@ class Engine:
         self, shard: ShardRecord, reason: str, retry_after: float | None
     ) -> ShardRecord:
         if shard.requeues >= self.opts.max_requeues:
+            await self._release(shard)
+            await self._unblock(shard)
             return self.reconciler.fail_shard(shard, QuotaExceededError(reason))
+        self.quota.block(shard.model or shard.endpoint, self._order.get(shard.shard_id, 0))
         delay = self._requeue_backoff.delay(shard.requeues, at_least=retry_after)
         log.warning(
             "shard %s: quota full (%s); resubmitting in %.0fs", shard.shard_id, reason, delay
@@ -273,7 +294,7 @@ class Engine:
         if shard.shard_id in self._held:
             return
         key = shard.model or shard.endpoint
-        await self.quota.acquire(key, shard.est_tokens)
+        await self.quota.acquire(key, shard.est_tokens, self._order.get(shard.shard_id, 0))
         self._held[shard.shard_id] = (key, shard.est_tokens)
 
     async def _release(self, shard: ShardRecord) -> None:

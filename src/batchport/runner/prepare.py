@@ -14,11 +14,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
-from batchport.errors import InputError
+from batchport.errors import InputError, ValidationFailed
 from batchport.limits import ProviderProfile
 from batchport.requests import Request
 from batchport.runner.plan import Sharder, ShardPlan
 from batchport.store import ShardRecord, Store
+from batchport.validate import Problem, RequestChecker
 
 __all__ = ["prepare_run", "shard_path"]
 
@@ -32,9 +33,13 @@ def shard_path(store: Store, run_id: str, shard_id: str) -> Path:
 
 
 class _FileSink:
-    def __init__(self, store: Store, run_id: str) -> None:
+    def __init__(self, store: Store, run_id: str, profile: ProviderProfile, label: str) -> None:
         self.store = store
         self.run_id = run_id
+        self.profile = profile
+        self.label = label
+        self.checkers: dict[int, RequestChecker] = {}
+        self.problems: list[Problem] = []
         self.files: dict[int, BinaryIO] = {}
         self.pending: list[tuple[int, str, str, int]] = []
         self.idx = 0
@@ -48,6 +53,11 @@ class _FileSink:
         return f
 
     def row(self, shard_index: int, pos: int, request: Request, line: bytes) -> None:
+        checker = self.checkers.get(shard_index)
+        if checker is None:
+            checker = self.checkers[shard_index] = RequestChecker(self.label, self.profile)
+        # lines are numbered in input order, so problems point at the caller's input
+        checker.check(self.idx + 1, line, request.to_dict())
         f = self._file(shard_index)
         f.write(line)
         f.write(b"\n")
@@ -71,6 +81,8 @@ class _FileSink:
         os.fsync(f.fileno())
         f.close()
         self.closed.append(shard)
+        report = self.checkers.pop(shard.index).report()
+        self.problems.extend(report.problems)
 
     def abort(self) -> None:
         for f in self.files.values():
@@ -104,13 +116,18 @@ def prepare_run(
     *,
     max_rows: int | None = None,
     max_tokens: int | None = None,
+    label: str = "<requests>",
 ) -> tuple[list[ShardPlan], str]:
     """Write shard files and ledger rows for ``requests``; return (shards, fingerprint).
 
+    Every request is checked against the provider's rules as it is written; problems
+    are reported with ``label`` and the request's 1-based position in the input.
+
     Raises:
+        ValidationFailed: a request breaks the provider's rules (nothing is recorded).
         InputError: two requests share a custom_id, or the input is empty.
     """
-    sink = _FileSink(store, run_id)
+    sink = _FileSink(store, run_id, profile, label)
     sharder = Sharder(profile, max_rows=max_rows, max_tokens=max_tokens, sink=sink)
     with store.transaction():
         try:
@@ -122,6 +139,8 @@ def prepare_run(
             sink.abort()
         if not shards:
             raise InputError("the run has no requests", rule="empty_file")
+        if sink.problems:
+            raise ValidationFailed(label, sink.problems)
         for s in shards:
             store.add_shard(_record(store, run_id, s))
         store.update_run(run_id, state="running", total_rows=sink.idx)
