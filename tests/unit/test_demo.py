@@ -49,3 +49,27 @@ def test_demo_out_keeps_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[s
     texts = [r.body["input"][0]["content"][0]["text"] for r in requests]
     assert texts == list(REVIEWS)  # braces and non-ASCII survive unchanged
     assert str(path) in capsys.readouterr().out
+
+
+def test_demo_runs_the_batch_with_visible_partial_failures(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    table = [line.split() for line in out.splitlines() if line.startswith("review-")]
+    assert [row[0] for row in table] == [f"review-{n:02d}" for n in range(1, 13)]
+    outcomes = {row[1] for row in table}
+    assert outcomes == {"succeeded", "failed"}  # the seeded 400s are not retried
+    assert any(row[1] == "succeeded" and row[2] == "2" for row in table)  # a 429/500 retried
+    for row in table:
+        if row[1] == "succeeded":
+            assert row[3] in {"positive", "negative", "mixed", "neutral"}
+            assert 0 <= float(row[4].strip("()")) <= 1
+    assert "12 rows: failed 2, succeeded 10" in out
+
+
+def test_demo_plan_only_sends_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--plan-only"]) == 0
+    out = capsys.readouterr().out
+    assert "on the emulator" not in out
+    assert "rows          12" in out

@@ -1,14 +1,17 @@
-"""``batchport demo``: build a small structured-output batch, validate it, print the plan.
+"""``batchport demo``: a small structured-output batch, end to end on the emulator.
 
 Twelve product reviews (some not in English, some with literal braces) become
 ``responses.parse`` requests with a ``Sentiment`` output type. The batch file is written,
-validated under every provider profile, and summarised: rows, endpoint, model, bytes,
-token estimates, and how many files each provider needs.
+validated under every provider profile and summarised; then the same requests run as a
+batch on the embedded emulator, with some rows made to fail (429 and 500, which are
+retried, and a 400, which is not), and the reconciled results are printed as a table.
+``--plan-only`` stops after the plan.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -22,6 +25,7 @@ from batchport.builder import BatchBuilder
 from batchport.cli import EXIT_OK, EXIT_PROBLEMS
 from batchport.jsonl import WriteStats
 from batchport.limits import PROVIDERS
+from batchport.runner import Run
 from batchport.validate import ValidationReport, validate_file
 
 __all__ = ["DEMO_MODEL", "REVIEWS", "Sentiment", "build_demo_batch", "register", "run"]
@@ -50,7 +54,7 @@ class Sentiment(BaseModel):
     """The structured output each demo request asks for."""
 
     label: Literal["positive", "negative", "mixed", "neutral"]
-    confidence: float = Field(description="0 to 1")
+    confidence: float = Field(ge=0, le=1, description="0 to 1")
     evidence: list[str] = Field(description="phrases from the review that decided the label")
 
 
@@ -76,6 +80,9 @@ def register(subparsers: Any) -> None:
         metavar="DIR",
         default=None,
         help="write the batch file into DIR and keep it (default: a temporary directory)",
+    )
+    parser.add_argument(
+        "--plan-only", action="store_true", help="build, validate and plan; send nothing"
     )
     parser.set_defaults(handler=run)
 
@@ -151,4 +158,50 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
             stream.write(render_plan(plan) + "\n")
             stream.write("(temporary file, removed on exit; pass --out DIR to keep it)\n")
     clean = all(report.ok for report in plan.reports.values())
-    return EXIT_OK if clean else EXIT_PROBLEMS
+    if not clean:
+        return EXIT_PROBLEMS
+    if not getattr(args, "plan_only", False):
+        with tempfile.TemporaryDirectory(prefix="batchport-demo-home-") as home:
+            result = asyncio.run(run_demo(builder, Path(args.out or home)))
+            stream.write("\n" + render_results(result) + "\n")
+    return EXIT_OK
+
+
+#: Seeded faults for the demo: some rows answer 429 or 500 (retried) or 400 (not).
+DEMO_EMULATOR = {
+    "seed": 3,
+    "faults": {"row_failure_rate": 0.3, "row_failure_statuses": [429, 500, 400]},
+}
+
+
+async def run_demo(builder: BatchBuilder, home: Path) -> Run:
+    """Run ``builder`` as a batch on the embedded emulator (partial failures included)."""
+    from batchport.backends.emulator import EmulatorBackend
+    from batchport.runner import PollPolicy, run
+
+    async with EmulatorBackend(DEMO_EMULATOR) as backend:
+        return await run(
+            builder,
+            backend=backend,
+            home=home,
+            poll=PollPolicy(interval=0.05, max_interval=0.5),
+            max_attempts=3,
+        )
+
+
+def render_results(result: Run) -> str:
+    """One line per review: outcome, attempts, and the parsed label or the error."""
+    rows = [
+        f"run {result.id} on the emulator",
+        f"{'custom_id':<11} {'outcome':<10} {'tries':>5}  result",
+    ]
+    for r in result.results():
+        if r.parsed is not None:
+            detail = f"{r.parsed.label} ({r.parsed.confidence:.2f})"
+        elif r.error is not None:
+            detail = f"HTTP {r.status_code}: {r.error.message}"
+        else:
+            detail = r.text or ""
+        rows.append(f"{r.custom_id:<11} {r.outcome.value:<10} {r.attempts:>5}  {detail[:70]}")
+    rows.append(result.summary())
+    return "\n".join(rows)
