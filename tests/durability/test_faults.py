@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import batchport as bp
 from batchport.backends.emulator import EmulatorBackend
 from batchport.runner import InstantClock
@@ -103,3 +105,46 @@ async def test_cleanup_deletes_provider_files(tmp_path: Path) -> None:
     assert names == []
     # results stay readable from the local copies
     assert all(r.text for r in run.results())
+
+
+def _half_write(part: Path) -> None:
+    part.write_bytes(b"partial")
+
+
+async def test_disk_full_during_download_is_retried_then_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from batchport.runner import download
+
+    real = download._fetch
+    failures = {"left": 1}
+
+    async def flaky_disk(engine: Any, file_id: str, part: Path) -> None:
+        if failures["left"] > 0:
+            failures["left"] -= 1
+            _half_write(part)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        await real(engine, file_id, part)
+
+    monkeypatch.setattr(download, "_fetch", flaky_disk)
+    async with EmulatorBackend() as backend:
+        run = await bp.run(
+            requests(), backend=backend, home=tmp_path / "a", clock=InstantClock(), progress=False
+        )
+    assert run.ok
+    assert failures["left"] == 0
+
+    failures["left"] = 99  # the disk stays full: the run stops with a clear error
+    async with EmulatorBackend() as backend:
+        with pytest.raises(bp.RunError, match="disk full"):
+            await bp.run(
+                requests(),
+                backend=backend,
+                home=tmp_path / "b",
+                clock=InstantClock(),
+                progress=False,
+                run_id="run-full",
+            )
+    assert not list((tmp_path / "b" / "runs" / "run-full" / "results").glob("*.part"))

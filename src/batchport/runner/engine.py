@@ -82,11 +82,17 @@ class Engine:
         only until each is in state ``until`` (``"created"``: submit and return)."""
         self._until = until
         pending = [s for s in self.store.shards(self.run_id) if s.state not in FINAL_STATES]
-        async with asyncio.TaskGroup() as tg:
-            self._tg = tg
-            for shard in pending:
-                tg.create_task(self._drive(shard.shard_id))
-        self._tg = None
+        try:
+            async with asyncio.TaskGroup() as tg:
+                self._tg = tg
+                for shard in pending:
+                    tg.create_task(self._drive(shard.shard_id))
+        except BaseExceptionGroup as group:
+            # one shard's failure stops the run (it can be resumed); report that error
+            # itself rather than a group around it
+            raise group.exceptions[0] from None
+        finally:
+            self._tg = None
         if until is None and pending:
             await self.sweep_orphan_files()
 
