@@ -147,6 +147,28 @@ class ShardRecord:
     last_error: str | None
     updated_at: float
 
+    @classmethod
+    def planned(
+        cls,
+        run_id: str,
+        shard_id: str,
+        *,
+        endpoint: str,
+        model: str | None,
+        input_path: str,
+        rows: int,
+        bytes: int,
+        est_tokens: int,
+        content_hash: str,
+        parent_id: str | None = None,
+        attempt: int = 1,
+    ) -> ShardRecord:
+        """A shard written to disk and not yet sent anywhere."""
+        return cls(
+            run_id, shard_id, parent_id, attempt, endpoint, model, input_path, rows, bytes,
+            est_tokens, content_hash, "planned", None, None, None, None, None, 0, None, None, 0.0,
+        )  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True)
 class RowRecord:

@@ -148,11 +148,9 @@ def prepare_run(
 
 
 def _record(store: Store, run_id: str, s: ShardPlan) -> ShardRecord:
-    return ShardRecord(
-        run_id=run_id,
-        shard_id=s.shard_id,
-        parent_id=None,
-        attempt=1,
+    return ShardRecord.planned(
+        run_id,
+        s.shard_id,
         endpoint=s.endpoint,
         model=s.model,
         input_path=str(shard_path(store, run_id, s.shard_id)),
@@ -160,14 +158,4 @@ def _record(store: Store, run_id: str, s: ShardPlan) -> ShardRecord:
         bytes=s.bytes,
         est_tokens=s.est_input_tokens,
         content_hash=s.content_hash,
-        state="planned",
-        file_id=None,
-        batch_id=None,
-        batch_status=None,
-        output_file_id=None,
-        error_file_id=None,
-        requeues=0,
-        cancel_reason=None,
-        last_error=None,
-        updated_at=0.0,
     )

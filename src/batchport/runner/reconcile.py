@@ -204,11 +204,9 @@ class Reconciler:
         os.replace(tmp, dest)
         share = max(1, parent.est_tokens * len(moves) // max(1, parent.rows))
         self.store.add_shard(
-            ShardRecord(
-                run_id=self.run_id,
-                shard_id=child_id,
-                parent_id=parent.shard_id,
-                attempt=attempt,
+            ShardRecord.planned(
+                self.run_id,
+                child_id,
                 endpoint=parent.endpoint,
                 model=parent.model,
                 input_path=str(dest),
@@ -216,16 +214,8 @@ class Reconciler:
                 bytes=size,
                 est_tokens=share,
                 content_hash=digest.hexdigest()[:16],
-                state="planned",
-                file_id=None,
-                batch_id=None,
-                batch_status=None,
-                output_file_id=None,
-                error_file_id=None,
-                requeues=0,
-                cancel_reason=None,
-                last_error=None,
-                updated_at=0.0,
+                parent_id=parent.shard_id,
+                attempt=attempt,
             )
         )
         self.store.move_rows(self.run_id, moves)
