@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from batchport.cli import main
 from batchport.pricing import PriceTable
 from batchport.runner import InstantClock, PollPolicy
 from batchport.runner.progress import NullProgress, RichProgress, ShardView, choose_progress
+from batchport.store import Store
 from batchport_emulator import EmulatorThread
 
 from .conftest import assert_one_outcome_each, chat
@@ -281,3 +283,37 @@ def test_cli_plan_prints_shards(tmp_path: Path, capsys: pytest.CaptureFixture[st
     out = capsys.readouterr().out
     assert "21 rows in 3 shard(s)" in out
     assert "caveat: Azure" in out
+
+
+def test_cli_cancel_keeps_finished_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "in.jsonl"
+    bp.write_requests(src, [chat(i) for i in range(60)])
+    home = str(tmp_path / "home")
+    slow = {
+        "progression": {
+            "kind": "throughput",
+            "requests_per_s": 40.0,
+            "validating_s": 0.0,
+            "cancelling_s": 0.1,
+        }
+    }
+    with EmulatorThread(slow) as emu:
+        common = ["--emulator-url", emu.url, "--home", home, "--no-progress"]
+        assert (
+            main(["submit", str(src), "--run-id", "run-cx", "--poll-interval", "0.01", *common])
+            == 0
+        )
+        for _ in range(200):  # let a few rows finish at the emulator
+            if emu.batches()[0]["request_counts"]["completed"] >= 3:
+                break
+            time.sleep(0.02)
+        assert main(["cancel", "run-cx", *common]) == 0
+        assert [b["status"] for b in emu.batches()] == ["cancelled"]
+    out = capsys.readouterr().out
+    assert "cancelled" in out
+    run = bp.Run(Store(home), "run-cx")
+    outcomes = run.outcomes
+    assert outcomes.get("succeeded", 0) >= 3
+    assert outcomes.get("cancelled", 0) > 0
+    assert sum(outcomes.values()) == 60
+    assert run.state == "cancelled"
