@@ -13,11 +13,6 @@ from batchport.backends.emulator import EmulatorBackend
 
 from .conformance import BackendConformance, Harness, chat_line, read_rows
 
-try:
-    from batchport_emulator import Emulator  # noqa: F401
-except ImportError as exc:  # pragma: no cover - only while the package is incomplete
-    pytest.skip(f"the embedded emulator is not importable: {exc}", allow_module_level=True)
-
 # Each stage lasts a few polls, so every status is observable and a batch can be held
 # half-way with some rows done; no real time passes.
 CONFIG: dict[str, Any] = {"progression": {"kind": "after_polls", "polls": 3}}
