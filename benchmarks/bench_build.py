@@ -15,23 +15,17 @@ timing, schema caches cold), interleaved across libraries; the median is reporte
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
 import json
-import os
-import platform
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Literal
 
+from _common import child_bench_main, machine_with_cpu_model, measure_in_child, section
 from pydantic import BaseModel, Field
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "_data"
-RESULTS = HERE / "RESULTS.md"
 N = 50_000
 MODEL = "gpt-4o-mini"
 MARK = "bench_build"
@@ -107,35 +101,15 @@ def child(library: str, workload: str) -> None:
     )
 
 
-def measure(library: str, workload: str) -> dict[str, float]:
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", library, workload],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(proc.stdout)
-
-
-def machine() -> str:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPUs (nproc), {cpu}, Python {platform.python_version()}, {platform.system()} {platform.release()}"
-
-
 def run(repeats: int) -> str:
     workloads = {"responses.parse": 3.0, "chat.completions.create": 1.5}  # target speed-ups
     results: dict[tuple[str, str], list[dict[str, float]]] = {}
     for _ in range(repeats):
         for workload in workloads:
             for library in ("batchport", "openbatch"):
-                results.setdefault((library, workload), []).append(measure(library, workload))
+                results.setdefault((library, workload), []).append(
+                    measure_in_child(__file__, library, workload)
+                )
     rows, verdicts = [], []
     for workload, target in workloads.items():
         ours = statistics.median(r["seconds"] for r in results[("batchport", workload)])
@@ -150,15 +124,14 @@ def run(repeats: int) -> str:
         verdicts.append(
             f"- `{workload}`: {speedup:.1f}x faster, target {target:.1f}x: {'met' if speedup >= target else 'MISSED'}"
         )
-    return "\n".join(
+    return section(
+        MARK,
+        f"Building {N:,} requests: BatchBuilder vs openbatch 0.0.4 BatchCollector",
+        ".venv/bin/python benchmarks/bench_build.py"
+        + (f" --repeats {repeats}" if repeats != 3 else "")
+        + " --update-results",
+        machine_with_cpu_model(),
         [
-            f"<!-- {MARK}:start -->",
-            f"## Building {N:,} requests: BatchBuilder vs openbatch 0.0.4 BatchCollector",
-            "",
-            "Command: `.venv/bin/python benchmarks/bench_build.py"
-            + (f" --repeats {repeats}" if repeats != 3 else "")
-            + " --update-results`",
-            f"Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC. Machine: {machine()}.",
             f"Median of {repeats} runs, each in a fresh subprocess (imports excluded, schema caches cold). "
             "Both sides end with the JSONL file on disk.",
             "",
@@ -167,39 +140,12 @@ def run(repeats: int) -> str:
             *rows,
             "",
             *verdicts,
-            f"<!-- {MARK}:end -->",
-        ]
+        ],
     )
-
-
-def update_results(section: str) -> None:
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
-    start, end = f"<!-- {MARK}:start -->", f"<!-- {MARK}:end -->"
-    if start in text and end in text:
-        before, rest = text.split(start, 1)
-        text = before + section + rest.split(end, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(text, encoding="utf-8")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument(
-        "--update-results", action="store_true", help="write the section into RESULTS.md"
-    )
-    parser.add_argument("--child", nargs=2, metavar=("LIBRARY", "WORKLOAD"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        child(*args.child)
-        return
-    section = run(args.repeats)
-    print(section)
-    if args.update_results:
-        update_results(section)
+    child_bench_main(__doc__, MARK, ("LIBRARY", "WORKLOAD"), child, run)
 
 
 if __name__ == "__main__":

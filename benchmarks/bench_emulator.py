@@ -14,59 +14,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
+from _common import TERMINAL, chat_line, emulator_process, machine
 from openai import OpenAI
-
-TERMINAL = {"completed", "failed", "expired", "cancelled"}
-
-
-@contextmanager
-def emulator_process(*extra: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "batchport_emulator", "--port", "0", *extra],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        url = line.strip().rsplit(" ", 1)[-1]
-        yield url, proc
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def write_input(path: Path, rows: int) -> None:
     with path.open("w") as fh:
         for i in range(rows):
-            body = {
-                "model": "gpt-4o-mini",
-                "messages": [{"role": "user", "content": f"Classify review number {i}."}],
-                "max_tokens": 50,
-            }
-            fh.write(
-                json.dumps(
-                    {
-                        "custom_id": f"req-{i}",
-                        "method": "POST",
-                        "url": "/v1/chat/completions",
-                        "body": body,
-                    }
-                )
-                + "\n"
-            )
+            line = chat_line(f"req-{i}", f"Classify review number {i}.", max_tokens=50)
+            fh.write(json.dumps(line) + "\n")
 
 
 def run_batch(rows: int) -> dict[str, float]:
@@ -166,9 +129,7 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--upload-mb", type=int, default=0, help="also measure RSS for an upload")
     args = parser.parse_args()
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
-    )
+    print(f"machine: {machine()}")
     for name, value in run_batch(args.rows).items():
         print(f"{name:40s} {value:10.3f}")
     if args.upload_mb:

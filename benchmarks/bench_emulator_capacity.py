@@ -16,61 +16,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import json
-import os
-import platform
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+from _common import TERMINAL, chat_line, emulator_process, machine, publish, section
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
 MARK = "bench_emulator_capacity"
-TERMINAL = {"completed", "failed", "expired", "cancelled"}
 HEADERS = {"Authorization": "Bearer bench"}
-
-
-@contextmanager
-def emulator_process() -> Iterator[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "batchport_emulator", "--port", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        yield proc.stdout.readline().strip().rsplit(" ", 1)[-1]
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def write_input(path: Path, rows: int) -> None:
     with path.open("w") as fh:
         for i in range(rows):
-            body = {
-                "model": "gpt-4o-mini",
-                "messages": [{"role": "user", "content": f"Summarize ticket {i}."}],
-                "max_tokens": 64,
-            }
-            fh.write(
-                json.dumps(
-                    {
-                        "custom_id": f"r{i}",
-                        "method": "POST",
-                        "url": "/v1/chat/completions",
-                        "body": body,
-                    }
-                )
-                + "\n"
-            )
+            fh.write(json.dumps(chat_line(f"r{i}", f"Summarize ticket {i}.", max_tokens=64)) + "\n")
 
 
 async def submit(session: aiohttp.ClientSession, url: str, data: bytes) -> str:
@@ -119,7 +81,7 @@ async def hammer(
 
 async def measure(rows: int, pollers: int) -> dict[str, float]:
     out: dict[str, float] = {"rows": rows, "pollers": pollers}
-    with tempfile.TemporaryDirectory() as tmp, emulator_process() as url:
+    with tempfile.TemporaryDirectory() as tmp, emulator_process() as (url, _proc):
         path = Path(tmp) / "input.jsonl"
         write_input(path, rows)
         raw = path.read_bytes()
@@ -143,18 +105,13 @@ async def measure(rows: int, pollers: int) -> dict[str, float]:
     return out
 
 
-def machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
-
-
-def section(r: dict[str, float]) -> str:
-    return "\n".join(
+def capacity_section(r: dict[str, float]) -> str:
+    return section(
+        MARK,
+        "Emulator capacity: rows generated and status polls answered per second",
+        ".venv/bin/python benchmarks/bench_emulator_capacity.py --update-results",
+        machine(),
         [
-            f"<!-- {MARK}:start -->",
-            "## Emulator capacity: rows generated and status polls answered per second",
-            "",
-            "Command: `.venv/bin/python benchmarks/bench_emulator_capacity.py --update-results`",
-            f"Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC. Machine: {machine()}.",
             "Emulator: `python -m batchport_emulator --port 0` (instant profile, fake responder) in its "
             f"own process; the load comes from this process over loopback (aiohttp). Batch of {int(r['rows']):,} "
             "chat rows (upload excluded; wall time from `batches.create` answered to `completed` seen).",
@@ -164,20 +121,8 @@ def section(r: dict[str, float]) -> str:
             f"| result rows generated per second (polled every 50 ms) | {r['rows_per_s_light']:,.0f} rows/s ({r['light_wall_s']:.2f} s) |",
             f"| status polls answered per second while processing ({int(r['pollers'])} concurrent pollers) | {r['polls_per_s']:,.0f} polls/s ({int(r['polls']):,} polls) |",
             f"| result rows per second under that poll load | {r['rows_per_s_loaded']:,.0f} rows/s ({r['loaded_wall_s']:.2f} s) |",
-            f"<!-- {MARK}:end -->",
-        ]
+        ],
     )
-
-
-def update_results(text_section: str) -> None:
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
-    start, end = f"<!-- {MARK}:start -->", f"<!-- {MARK}:end -->"
-    if start in text and end in text:
-        head, rest = text.split(start, 1)
-        text = head + text_section + rest.split(end, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + text_section + "\n"
-    RESULTS.write_text(text, encoding="utf-8")
 
 
 def main() -> None:
@@ -187,10 +132,8 @@ def main() -> None:
     parser.add_argument("--update-results", action="store_true")
     args = parser.parse_args()
     r = asyncio.run(measure(args.rows, args.pollers))
-    text = section(r)
-    print(text)
-    if args.update_results:
-        update_results(text)
+    text = capacity_section(r)
+    publish(MARK, text, args.update_results)
 
 
 if __name__ == "__main__":

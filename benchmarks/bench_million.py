@@ -16,44 +16,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
-import os
-import platform
 import resource
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 import tracemalloc
 from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import psutil
+from _common import emulator_process, machine, section, update_results
 
 import batchport as bp
 from batchport.backends.emulator import EmulatorBackend
 from batchport.runner.policy import PollPolicy
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
 MARK = "bench_million"
 TARGET_MB = 400
-
-
-@contextmanager
-def emulator_process() -> Iterator[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "batchport_emulator", "--port", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        yield proc.stdout.readline().strip().rsplit(" ", 1)[-1]
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def requests(n: int) -> Iterator[bp.Request]:
@@ -94,7 +72,7 @@ def top_allocations(label: str, limit: int = 8) -> None:
 
 
 async def main_async(rows: int, trace: bool) -> dict[str, object]:
-    with emulator_process() as url, tempfile.TemporaryDirectory() as home:
+    with emulator_process() as (url, _proc), tempfile.TemporaryDirectory() as home:
         backend = EmulatorBackend(url=url, max_retries=8, timeout=600)
         sampler = RssSampler()
         sampler.start()
@@ -128,20 +106,14 @@ async def main_async(rows: int, trace: bool) -> dict[str, object]:
     }
 
 
-def machine() -> str:
-    mem = psutil.virtual_memory().total / 2**30
-    return f"{platform.machine()}, {os.cpu_count()} CPUs, {mem:.0f} GiB RAM, Python {platform.python_version()}"
-
-
-def section(r: dict[str, object]) -> str:
+def million_section(r: dict[str, object]) -> str:
     peak = float(r["peak_rss_mb"])  # type: ignore[arg-type]
-    return "\n".join(
+    return section(
+        MARK,
+        f"Runner at scale: {int(r['rows']):,} requests, {r['shards']} shards, against the emulator",  # type: ignore[call-overload]
+        ".venv/bin/python benchmarks/bench_million.py --update-results",
+        machine(ram=True),
         [
-            f"<!-- {MARK}:start -->",
-            f"## Runner at scale: {int(r['rows']):,} requests, {r['shards']} shards, against the emulator",  # type: ignore[call-overload]
-            "",
-            "Command: `.venv/bin/python benchmarks/bench_million.py --update-results`",
-            f"Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC. Machine: {machine()}.",
             "Emulator: `python -m batchport_emulator --port 0` (instant profile) in its own process; "
             "the client (this process) runs `batchport.run` with the emulator backend, polling every 0.5-2 s, "
             "4 shards in flight.",
@@ -154,20 +126,8 @@ def section(r: dict[str, object]) -> str:
             f"| outcomes | {r['outcomes']} |",
             "",
             f"- peak RSS under {TARGET_MB} MB: {'yes' if peak < TARGET_MB else 'no'}",
-            f"<!-- {MARK}:end -->",
-        ]
+        ],
     )
-
-
-def update_results(text_section: str) -> None:
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
-    start, end = f"<!-- {MARK}:start -->", f"<!-- {MARK}:end -->"
-    if start in text and end in text:
-        head, rest = text.split(start, 1)
-        text = head + text_section + rest.split(end, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + text_section + "\n"
-    RESULTS.write_text(text, encoding="utf-8")
 
 
 def main() -> None:
@@ -182,7 +142,7 @@ def main() -> None:
     for k, v in r.items():
         print(f"{k}: {v}")
     if args.update_results:
-        update_results(section(r))
+        update_results(MARK, million_section(r))
 
 
 if __name__ == "__main__":

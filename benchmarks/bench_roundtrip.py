@@ -20,61 +20,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import json
-import os
-import platform
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from _common import TERMINAL, chat_line, emulator_process, machine, publish, section
 from openai import OpenAI
 
 import batchport as bp
 from batchport.backends.emulator import EmulatorBackend
 from batchport.runner.policy import PollPolicy
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
 MARK = "bench_roundtrip"
-TERMINAL = {"completed", "failed", "expired", "cancelled"}
 POLL_S = 0.1
 TARGET = 1.3
 
 
-@contextmanager
-def emulator_process() -> Iterator[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "batchport_emulator", "--port", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        yield proc.stdout.readline().strip().rsplit(" ", 1)[-1]
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
 def bodies(rows: int) -> list[dict[str, Any]]:
     return [
-        {
-            "custom_id": f"req-{i}",
-            "method": "POST",
-            "url": "/v1/chat/completions",
-            "body": {
-                "model": "gpt-4o-mini",
-                "messages": [{"role": "user", "content": f"Classify review number {i}."}],
-                "max_tokens": 64,
-            },
-        }
-        for i in range(rows)
+        chat_line(f"req-{i}", f"Classify review number {i}.", max_tokens=64) for i in range(rows)
     ]
 
 
@@ -138,7 +105,7 @@ def measure(rows: int, repeats: int) -> dict[str, list[float]]:
     for i in range(repeats):
         order = ("sdk", "batchport") if i % 2 == 0 else ("batchport", "sdk")
         for side in order:
-            with emulator_process() as url, tempfile.TemporaryDirectory() as tmp:
+            with emulator_process() as (url, _proc), tempfile.TemporaryDirectory() as tmp:
                 fn = sdk_round_trip if side == "sdk" else batchport_round_trip
                 seconds, n = fn(url, lines, Path(tmp))
                 assert n == rows, (side, n)
@@ -147,21 +114,16 @@ def measure(rows: int, repeats: int) -> dict[str, list[float]]:
     return times
 
 
-def machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
-
-
-def section(rows: int, times: dict[str, list[float]]) -> str:
+def roundtrip_section(rows: int, times: dict[str, list[float]]) -> str:
     sdk, ours = statistics.median(times["sdk"]), statistics.median(times["batchport"])
     ratio = ours / sdk
     fmt = ", ".join
-    return "\n".join(
+    return section(
+        MARK,
+        f"Round trip: {rows:,} requests, batchport's runner vs the bare SDK",
+        ".venv/bin/python benchmarks/bench_roundtrip.py --update-results",
+        machine(),
         [
-            f"<!-- {MARK}:start -->",
-            f"## Round trip: {rows:,} requests, batchport's runner vs the bare SDK",
-            "",
-            "Command: `.venv/bin/python benchmarks/bench_roundtrip.py --update-results`",
-            f"Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC. Machine: {machine()}.",
             "A fresh `python -m batchport_emulator --port 0` (instant profile) per run; both sides "
             f"poll every {POLL_S} s and end with every result read. Median of {len(times['sdk'])} "
             "alternating runs.",
@@ -172,20 +134,8 @@ def section(rows: int, times: dict[str, list[float]]) -> str:
             f"| `batchport.run` (also validates, ledger, reconciles) | {ours:.2f} | {fmt(f'{t:.2f}' for t in times['batchport'])} |",
             "",
             f"- batchport / SDK: {ratio:.2f}x, target {TARGET}x: {'met' if ratio <= TARGET else 'NOT met'}",
-            f"<!-- {MARK}:end -->",
-        ]
+        ],
     )
-
-
-def update_results(text_section: str) -> None:
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
-    start, end = f"<!-- {MARK}:start -->", f"<!-- {MARK}:end -->"
-    if start in text and end in text:
-        head, rest = text.split(start, 1)
-        text = head + text_section + rest.split(end, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + text_section + "\n"
-    RESULTS.write_text(text, encoding="utf-8")
 
 
 def main() -> None:
@@ -195,10 +145,8 @@ def main() -> None:
     parser.add_argument("--update-results", action="store_true")
     args = parser.parse_args()
     times = measure(args.rows, args.repeats)
-    text = section(args.rows, times)
-    print(text)
-    if args.update_results:
-        update_results(text)
+    text = roundtrip_section(args.rows, times)
+    publish(MARK, text, args.update_results)
 
 
 if __name__ == "__main__":

@@ -15,24 +15,19 @@ only, imports excluded) and its peak RSS. The file is generated under benchmarks
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
 import json
 import os
-import platform
 import random
 import resource
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import orjson
+from _common import child_bench_main, machine_with_cpu_model, measure_in_child, section
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "_data"
-RESULTS = HERE / "RESULTS.md"
 LINES = 50_000
 LINE_BYTES = 4_150  # 50,000 x 4,150 B = 207.5 MB = 197.9 MiB, just under the 200 MB limit
 MARK = "bench_validate"
@@ -148,28 +143,6 @@ def child(kind: str, path: str) -> None:
     print(json.dumps({"seconds": seconds, "maxrss_mb": maxrss_mb, "summary": summary}))
 
 
-def measure(kind: str, path: Path) -> dict[str, object]:
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", kind, str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(proc.stdout)
-
-
-def machine() -> str:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPUs (nproc), {cpu}, Python {platform.python_version()}, {platform.system()} {platform.release()}"
-
-
 def run(repeats: int) -> str:
     path = make_file(DATA / "chat_200mb.jsonl")
     size = path.stat().st_size
@@ -180,7 +153,7 @@ def run(repeats: int) -> str:
     runs: dict[str, list[dict[str, object]]] = {k: [] for k in kinds}
     for _ in range(repeats):
         for kind in kinds:  # interleaved, so drift in machine load hits all three alike
-            runs[kind].append(measure(kind, path))
+            runs[kind].append(measure_in_child(__file__, kind, str(path)))
     med = {k: statistics.median(float(r["seconds"]) for r in runs[k]) for k in kinds}  # type: ignore[arg-type]
     rss = {k: max(float(r["maxrss_mb"]) for r in runs[k]) for k in kinds}  # type: ignore[arg-type]
     summary = {k: runs[k][0]["summary"] for k in kinds}
@@ -200,15 +173,14 @@ def run(repeats: int) -> str:
         f"({med['batchport'] / med['orjson']:.2f}x)",
         f"- peak RSS under 100 MB: {'yes' if rss['batchport'] < 100 else 'NO'} ({rss['batchport']:.0f} MB)",
     ]
-    return "\n".join(
+    return section(
+        MARK,
+        "Validation: 200 MB, 50,000-line chat file",
+        ".venv/bin/python benchmarks/bench_validate.py"
+        + (f" --repeats {repeats}" if repeats != 3 else "")
+        + " --update-results",
+        machine_with_cpu_model(),
         [
-            f"<!-- {MARK}:start -->",
-            "## Validation: 200 MB, 50,000-line chat file",
-            "",
-            "Command: `.venv/bin/python benchmarks/bench_validate.py"
-            + (f" --repeats {repeats}" if repeats != 3 else "")
-            + " --update-results`",
-            f"Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC. Machine: {machine()}.",
             f"File: {LINES:,} lines, {size:,} bytes ({size / 2**20:.1f} MiB), page cache warm; "
             "each line is a system and a user message whose text mixes ASCII with accents, CJK "
             "and emoji (the costlier case for orjson and for the token heuristic alike). "
@@ -220,40 +192,12 @@ def run(repeats: int) -> str:
             *rows,
             "",
             *verdicts,
-            f"<!-- {MARK}:end -->",
-        ]
+        ],
     )
-
-
-def update_results(section: str) -> None:
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
-    start, end = f"<!-- {MARK}:start -->", f"<!-- {MARK}:end -->"
-    if start in text and end in text:
-        before, rest = text.split(start, 1)
-        after = rest.split(end, 1)[1]
-        text = before + section + after
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(text, encoding="utf-8")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument(
-        "--update-results", action="store_true", help="write the section into RESULTS.md"
-    )
-    parser.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        child(*args.child)
-        return
-    section = run(args.repeats)
-    print(section)
-    if args.update_results:
-        update_results(section)
+    child_bench_main(__doc__, MARK, ("KIND", "PATH"), child, run)
 
 
 if __name__ == "__main__":

@@ -49,7 +49,8 @@ class CreateParams:
     output_expires_after_s: int | None
 
 
-def _required_string(body: Mapping[str, Any], name: str) -> str:
+def required_string(body: Mapping[str, Any], name: str) -> str:
+    """``body[name]`` as a string; raises :class:`ApiError` 400 when missing or not one."""
     value = body.get(name)
     if value is None:
         raise missing_parameter(name)
@@ -58,23 +59,30 @@ def _required_string(body: Mapping[str, Any], name: str) -> str:
     return value
 
 
-def parse_create_params(body: Any) -> CreateParams:
-    """Validate a create-batch JSON body; raises :class:`ApiError` (400) on the first fault."""
+def check_create_keys(body: Any, note: str = "") -> Mapping[str, Any]:
+    """``body`` if it is an object of known create-batch parameters; raises
+    :class:`ApiError` 400 otherwise. ``note`` is appended to the unknown-parameter message."""
     if not isinstance(body, Mapping):
         raise invalid_type("body", "an object", body)
     for key in body:
         if key not in _KNOWN:
             raise ApiError(
                 400,
-                f"Unknown parameter: '{str(key)[:64]}'.",
+                f"Unknown parameter: '{str(key)[:64]}'.{note}",
                 param=str(key)[:64],
                 code="unknown_parameter",
             )
-    input_file_id = _required_string(body, "input_file_id")
-    endpoint = _required_string(body, "endpoint")
+    return body
+
+
+def parse_create_params(body: Any) -> CreateParams:
+    """Validate a create-batch JSON body; raises :class:`ApiError` (400) on the first fault."""
+    body = check_create_keys(body)
+    input_file_id = required_string(body, "input_file_id")
+    endpoint = required_string(body, "endpoint")
     if endpoint not in ENDPOINTS:
         raise invalid_value("endpoint", endpoint[:256], ENDPOINTS)
-    window = _required_string(body, "completion_window")
+    window = required_string(body, "completion_window")
     if window not in COMPLETION_WINDOWS:
         raise invalid_value("completion_window", window[:64], COMPLETION_WINDOWS)
     return CreateParams(

@@ -9,8 +9,15 @@ here imports aiohttp.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+
+def error_envelope(
+    message: str, *, type: str, param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
+    """OpenAI's error envelope; all four keys are always present."""
+    return {"error": {"message": message, "type": type, "param": param, "code": code}}
 
 
 class ApiError(Exception):
@@ -40,14 +47,7 @@ class ApiError(Exception):
 
     def envelope(self) -> dict[str, Any]:
         """The OpenAI error envelope for this error."""
-        return {
-            "error": {
-                "message": self.message,
-                "type": self.type,
-                "param": self.param,
-                "code": self.code,
-            }
-        }
+        return error_envelope(self.message, type=self.type, param=self.param, code=self.code)
 
     def __repr__(self) -> str:
         return f"ApiError({self.status}, {self.message!r}, code={self.code!r})"
@@ -69,10 +69,19 @@ def invalid_value(param: str, value: object, supported: Sequence[str] | None = N
     return ApiError(400, message, param=param, code="invalid_value")
 
 
-def invalid_type(param: str, expected: str, got: object) -> ApiError:
+def invalid_type(
+    param: str,
+    expected: str,
+    got: object,
+    *,
+    type_name: Callable[[object], str] | None = None,
+) -> ApiError:
+    """400 ``invalid_type``; ``type_name`` names ``got``'s JSON type (default
+    :func:`json_type_name`)."""
+    got_name = (type_name or json_type_name)(got)
     return ApiError(
         400,
-        f"Invalid type for '{param}': expected {expected}, but got {json_type_name(got)} instead.",
+        f"Invalid type for '{param}': expected {expected}, but got {got_name} instead.",
         param=param,
         code="invalid_type",
     )

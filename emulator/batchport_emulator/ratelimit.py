@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from batchport_emulator.errors import error_envelope
+
 __all__ = [
     "Clock",
     "Decision",
@@ -219,6 +221,4 @@ def rate_limit_error_body(
             f"Please try again in {format_duration(decision.retry_after_s)}. "
             f"Visit {_RATE_LIMIT_DOCS} to learn more."
         )
-    return {
-        "error": {"message": message, "type": kind, "param": None, "code": "rate_limit_exceeded"}
-    }
+    return error_envelope(message, type=kind, code="rate_limit_exceeded")

@@ -38,6 +38,10 @@ _BODY_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "/v1/moderations": (("input", "Input parameter is required."),),
 }
+_DUPLICATE = (
+    "The custom_id '{custom_id}' for this request is a duplicate of another request. "
+    "The custom_id parameter must be unique for each request in a batch."
+)
 _STREAM_NAMES = {"/v1/chat/completions": "Chat Completions", "/v1/responses": "Responses"}
 
 
@@ -62,25 +66,83 @@ class InputPlan:
         return len(self.offsets)
 
 
-class _Checker:
-    def __init__(self, endpoint: str, rules: ValidationRules) -> None:
-        self.endpoint = endpoint
-        self.rules = rules
+class LineChecker:
+    """What the OpenAI and the Azure input checkers share: collecting at most
+    ``max_errors`` entries into ``plan``, parsing a line, and the streaming scan.
+
+    Subclasses implement :meth:`check_line`, which reports through :meth:`error`.
+    """
+
+    def __init__(self, max_errors: int) -> None:
+        self.max_errors = max_errors
         self.plan = InputPlan()
-        self.seen: set[str] = set()
-        self.embedding_inputs = 0
+        self.seen: set[str] = set()  # custom_ids so far
 
     def error(self, code: str, message: str, param: str | None, line: int | None) -> None:
-        if len(self.plan.errors) < self.rules.max_errors:
+        if len(self.plan.errors) < self.max_errors:
             self.plan.errors.append(BatchErrorEntry(code, message, param, line))
 
-    def check_line(self, raw: bytes, line: int) -> None:
+    def parse_row(self, raw: bytes, line: int) -> dict[str, Any] | None:
+        """The line as a JSON object, or ``None`` after reporting ``invalid_json_line``."""
         try:
             row = orjson.loads(raw)
         except orjson.JSONDecodeError:
             row = None
         if not isinstance(row, dict):
             self.error("invalid_json_line", "This line is not parseable as valid JSON.", None, line)
+            return None
+        return row
+
+    def check_custom_id(self, custom_id: object, line: int, duplicate: str) -> None:
+        """Report an empty or non-string ``custom_id``, or a repeated one with the
+        ``duplicate`` message (``{custom_id}`` is filled in)."""
+        if not isinstance(custom_id, str) or not custom_id:
+            self.error(
+                "invalid_request", "custom_id must be a non-empty string.", "custom_id", line
+            )
+        elif custom_id in self.seen:
+            message = duplicate.format(custom_id=custom_id)
+            self.error("duplicate_custom_id", message, "custom_id", line)
+        else:
+            self.seen.add(custom_id)
+
+    def check_line(self, raw: bytes, line: int) -> None:
+        raise NotImplementedError
+
+    def scan(self, fp: IO[bytes]) -> None:
+        """Check every non-blank line of ``fp`` from its current position, recording the
+        offset and length of each that passes; stop once ``max_errors`` are collected.
+
+        Line numbers are physical and 1-based; offsets count from the current position
+        (callers start at 0).
+        """
+        plan = self.plan
+        offset = 0
+        for number, raw in enumerate(fp, start=1):
+            length = len(raw)
+            stripped = raw.strip()
+            if stripped:
+                before = len(plan.errors)
+                self.check_line(stripped, number)
+                if len(plan.errors) == before:
+                    plan.offsets.append(offset)
+                    plan.lengths.append(length)
+                    plan.estimated_tokens += length // 4
+                elif len(plan.errors) >= self.max_errors:
+                    break
+            offset += length
+
+
+class _Checker(LineChecker):
+    def __init__(self, endpoint: str, rules: ValidationRules) -> None:
+        super().__init__(rules.max_errors)
+        self.endpoint = endpoint
+        self.rules = rules
+        self.embedding_inputs = 0
+
+    def check_line(self, raw: bytes, line: int) -> None:
+        row = self.parse_row(raw, line)
+        if row is None:
             return
         missing = [k for k in REQUIRED_LINE_KEYS if k not in row]
         for key in missing:
@@ -93,20 +155,7 @@ class _Checker:
 
     def _check_envelope(self, row: dict[str, Any], line: int) -> None:
         custom_id, method, url, body = (row[k] for k in REQUIRED_LINE_KEYS)
-        if not isinstance(custom_id, str) or not custom_id:
-            self.error(
-                "invalid_request", "custom_id must be a non-empty string.", "custom_id", line
-            )
-        elif custom_id in self.seen:
-            self.error(
-                "duplicate_custom_id",
-                f"The custom_id '{custom_id}' for this request is a duplicate of another "
-                "request. The custom_id parameter must be unique for each request in a batch.",
-                "custom_id",
-                line,
-            )
-        else:
-            self.seen.add(custom_id)
+        self.check_custom_id(custom_id, line, _DUPLICATE)
         if method != "POST":
             self.error(
                 "invalid_request",
@@ -195,21 +244,7 @@ def validate_input(fp: IO[bytes], *, endpoint: str, rules: ValidationRules) -> I
     physical, 1-based. ``plan.errors`` is empty when the batch may run.
     """
     checker = _Checker(endpoint, rules)
-    plan = checker.plan
-    offset = 0
-    for number, raw in enumerate(fp, start=1):
-        length = len(raw)
-        stripped = raw.strip()
-        if stripped:
-            before = len(plan.errors)
-            checker.check_line(stripped, number)
-            if len(plan.errors) == before:
-                plan.offsets.append(offset)
-                plan.lengths.append(length)
-                plan.estimated_tokens += length // 4
-            elif len(plan.errors) >= rules.max_errors:
-                break
-        offset += length
+    checker.scan(fp)
     return checker.finish()
 
 

@@ -45,7 +45,25 @@ def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
     loop.run_forever()
 
 
-class Portal:
+class _ClosedOnExit:
+    """``with`` support for a class whose :meth:`close` releases all it holds."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class Portal(_ClosedOnExit):
     """One event loop on a daemon thread; :meth:`call` blocks until a coroutine is done.
 
     Close it (or use ``with``) to shut the loop down; an unclosed portal is stopped when
@@ -113,17 +131,6 @@ class Portal:
         finally:
             self._finalizer()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
 
 def run_sync(fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
     """Run ``await fn(*args, **kwargs)`` to completion from synchronous code.
@@ -143,7 +150,7 @@ def run_sync(fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
         return portal.call(fn, *args, **kwargs)
 
 
-class SyncBackend:
+class SyncBackend(_ClosedOnExit):
     """Blocking twin of a :class:`Backend`: the same methods, run on a private loop.
 
     ``backend`` is anything :func:`~batchport.backends.get_backend` accepts (a name, an
@@ -221,14 +228,3 @@ class SyncBackend:
             self.call(self._backend.aclose)
         finally:
             self._portal.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

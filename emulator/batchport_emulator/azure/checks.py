@@ -13,7 +13,6 @@ parameter is not compared with them, because the service reads the file to decid
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import IO, Any
 
 import orjson
@@ -21,12 +20,13 @@ import orjson
 from batchport_emulator.azure.config import BATCH_TYPES, AzureConfig
 from batchport_emulator.batch_params import (
     CreateParams,
+    check_create_keys,
     check_metadata,
     parse_expires_after,
+    required_string,
 )
-from batchport_emulator.batches import BatchErrorEntry
-from batchport_emulator.errors import ApiError, invalid_type, invalid_value, missing_parameter
-from batchport_emulator.validation import REQUIRED_LINE_KEYS, InputPlan
+from batchport_emulator.errors import ApiError, invalid_value
+from batchport_emulator.validation import REQUIRED_LINE_KEYS, InputPlan, LineChecker
 
 BOM = b"\xef\xbb\xbf"
 ENDPOINTS: tuple[str, ...] = (
@@ -37,15 +37,16 @@ ENDPOINTS: tuple[str, ...] = (
 )
 OUTPUT_EXPIRY_MIN_S = 1_209_600  # 14 days
 OUTPUT_EXPIRY_MAX_S = 2_592_000  # 30 days
-_KNOWN = frozenset(
-    {"input_file_id", "endpoint", "completion_window", "metadata", "output_expires_after"}
-)
 _BODY_FIELDS = {"/chat/completions": ("model", "messages"), "/responses": ("model", "input")}
 BOM_MESSAGE = (
     "Validation failed: A valid model deployment name couldn't be extracted from the input "
     "file. Please ensure that each row in the input file has a valid deployment name "
     "specified in the 'model' field, and that the deployment name is consistent across "
     "all rows."
+)
+_DUPLICATE = (
+    "The custom_id '{custom_id:.128}' is a duplicate of another request in the input file. "
+    "Each custom_id must be unique."
 )
 EMPTY_MESSAGE = (
     "The input file is empty. Please ensure that the batch contains at least one request."
@@ -71,32 +72,14 @@ def check_expiry_range(seconds: int | None, param: str) -> None:
         )
 
 
-def _string(body: Mapping[str, Any], name: str) -> str:
-    value = body.get(name)
-    if value is None:
-        raise missing_parameter(name)
-    if not isinstance(value, str):
-        raise invalid_type(name, "a string", value)
-    return value
-
-
 def parse_create_params(body: Any) -> CreateParams:
     """Validate an Azure create-batch body; raises :class:`ApiError` 400 on the first fault.
 
     Any ``completion_window`` string passes here: Azure fails the job afterwards.
     """
-    if not isinstance(body, Mapping):
-        raise invalid_type("body", "an object", body)
-    for key in body:
-        if key not in _KNOWN:
-            raise ApiError(
-                400,
-                f"Unknown parameter: '{str(key)[:64]}'. (Blob storage input is not emulated.)",
-                param=str(key)[:64],
-                code="unknown_parameter",
-            )
-    input_file_id = _string(body, "input_file_id")
-    endpoint = _string(body, "endpoint")
+    body = check_create_keys(body, note=" (Blob storage input is not emulated.)")
+    input_file_id = required_string(body, "input_file_id")
+    endpoint = required_string(body, "endpoint")
     if endpoint not in ENDPOINTS:
         raise invalid_value("endpoint", endpoint[:256], ENDPOINTS)
     output_expiry = parse_expires_after(body.get("output_expires_after"), "output_expires_after")
@@ -104,31 +87,21 @@ def parse_create_params(body: Any) -> CreateParams:
     return CreateParams(
         input_file_id=input_file_id,
         endpoint=endpoint,
-        completion_window=_string(body, "completion_window"),
+        completion_window=required_string(body, "completion_window"),
         metadata=check_metadata(body.get("metadata")),
         output_expires_after_s=output_expiry,
     )
 
 
-@dataclass(slots=True)
-class _Checker:
-    config: AzureConfig
-    max_errors: int
-    plan: InputPlan
-    url: str | None = None
-    seen: set[str] = field(default_factory=set)
-
-    def error(self, code: str, message: str, param: str | None, line: int | None) -> None:
-        if len(self.plan.errors) < self.max_errors:
-            self.plan.errors.append(BatchErrorEntry(code, message, param, line))
+class _Checker(LineChecker):
+    def __init__(self, config: AzureConfig, max_errors: int) -> None:
+        super().__init__(max_errors)
+        self.config = config
+        self.url: str | None = None
 
     def check_line(self, raw: bytes, line: int) -> None:
-        try:
-            row = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            row = None
-        if not isinstance(row, dict):
-            self.error("invalid_json_line", "This line is not parseable as valid JSON.", None, line)
+        row = self.parse_row(raw, line)
+        if row is None:
             return
         missing = [k for k in REQUIRED_LINE_KEYS if k not in row]
         if missing:
@@ -140,20 +113,7 @@ class _Checker:
 
     def _check_envelope(self, row: dict[str, Any], line: int) -> None:
         custom_id, method, url, body = (row[k] for k in REQUIRED_LINE_KEYS)
-        if not isinstance(custom_id, str) or not custom_id:
-            self.error(
-                "invalid_request", "custom_id must be a non-empty string.", "custom_id", line
-            )
-        elif custom_id in self.seen:
-            self.error(
-                "duplicate_custom_id",
-                f"The custom_id '{custom_id[:128]}' is a duplicate of another request in the "
-                "input file. Each custom_id must be unique.",
-                "custom_id",
-                line,
-            )
-        else:
-            self.seen.add(custom_id)
+        self.check_custom_id(custom_id, line, _DUPLICATE)
         if method != "POST":
             self.error("invalid_request", "Only POST requests are supported.", "method", line)
         self._check_url(url, line)
@@ -258,26 +218,12 @@ def validate_input(
     A file starting with a UTF-8 byte order mark fails at once with Azure's misleading
     message. Blank lines are skipped; line numbers are physical and 1-based.
     """
-    checker = _Checker(config, max_errors, InputPlan())
-    plan = checker.plan
+    checker = _Checker(config, max_errors)
     if fp.read(len(BOM)) == BOM:
         checker.error("invalid_request", BOM_MESSAGE, None, None)
-        return plan
+        return checker.plan
     fp.seek(0)
-    offset = 0
-    for number, raw in enumerate(fp, start=1):
-        length = len(raw)
-        stripped = raw.strip()
-        if stripped:
-            before = len(plan.errors)
-            checker.check_line(stripped, number)
-            if len(plan.errors) == before:
-                plan.offsets.append(offset)
-                plan.lengths.append(length)
-                plan.estimated_tokens += length // 4
-            elif len(plan.errors) >= max_errors:
-                break
-        offset += length
+    checker.scan(fp)
     return checker.finish(completion_window)
 
 

@@ -17,7 +17,6 @@ Differences from the OpenAI dialect, each from the Azure reference:
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,6 +24,12 @@ import orjson
 
 from batchport_emulator.azure.auth import TokenValidator, accept_any
 from batchport_emulator.batches import Batch
+from batchport_emulator.dialects.common import (
+    batch_object,
+    bearer_token,
+    file_object,
+    key_matches,
+)
 from batchport_emulator.errors import ApiError
 from batchport_emulator.files import FileRecord
 
@@ -62,10 +67,6 @@ def resource_not_found() -> ApiError:
     return ApiError(404, "Resource not found", code="404")
 
 
-def _matches(value: str, accepted: Sequence[str]) -> bool:
-    return any(hmac.compare_digest(value.encode(), ok.encode()) for ok in accepted)
-
-
 class AzureDialect:
     name = "azure"
     prefix = "/openai"
@@ -78,14 +79,13 @@ class AzureDialect:
     def check_auth(self, headers: Mapping[str, str], accepted: Sequence[str]) -> None:
         key = headers.get("api-key", "").strip()
         if key:
-            if accepted and not _matches(key, accepted):
+            if accepted and not key_matches(key, accepted):
                 raise ApiError(401, _BAD_KEY, code="401")
             return
-        scheme, _, token = headers.get("Authorization", "").partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
+        token = bearer_token(headers)
+        if token is None:
             raise ApiError(401, _NO_KEY, code="401")
-        if accepted and _matches(token, accepted):
+        if accepted and key_matches(token, accepted):
             return
         if not self._validator(token):
             raise ApiError(401, _BAD_TOKEN, code="401")
@@ -100,48 +100,10 @@ class AzureDialect:
         return {"error": body}
 
     def file_object(self, record: FileRecord) -> dict[str, Any]:
-        return {
-            "id": record.id,
-            "object": "file",
-            "bytes": record.bytes,
-            "created_at": record.created_at,
-            "filename": record.filename,
-            "purpose": record.purpose,
-            "status": record.status,
-            "expires_at": record.expires_at,
-            "status_details": record.status_details,
-        }
+        return file_object(record)
 
     def batch_object(self, batch: Batch) -> dict[str, Any]:
-        errors = None
-        if batch.errors is not None:
-            errors = {
-                "object": "list",
-                "data": [
-                    {"code": e.code, "message": e.message, "param": e.param, "line": e.line}
-                    for e in batch.errors
-                ],
-            }
-        return {
-            "id": batch.id,
-            "object": "batch",
-            "endpoint": batch.endpoint,
-            "errors": errors,
-            "input_file_id": batch.input_file_id,
-            "completion_window": batch.completion_window,
-            "status": batch.status.value,
-            "output_file_id": batch.output_file_id,
-            "error_file_id": batch.error_file_id,
-            "created_at": batch.created_at,
-            "expires_at": batch.created_at + DAY_S,
-            **batch.timestamps,
-            "request_counts": {
-                "total": batch.counts.total,
-                "completed": batch.counts.completed,
-                "failed": batch.counts.failed,
-            },
-            "metadata": batch.metadata,
-        }
+        return batch_object(batch, expires_at=batch.created_at + DAY_S, with_model=False)
 
     def result_line(
         self,

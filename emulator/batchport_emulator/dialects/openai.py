@@ -7,13 +7,18 @@ object, 3.2 result lines, 4.1 errors, 5 usage); every field is present, with
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
 
 from batchport_emulator.batches import Batch
+from batchport_emulator.dialects.common import (
+    batch_object,
+    bearer_token,
+    file_object,
+    key_matches,
+)
 from batchport_emulator.errors import ApiError
 from batchport_emulator.files import FileRecord
 
@@ -37,61 +42,22 @@ class OpenAIDialect:
     empty_error_file = False
 
     def check_auth(self, headers: Mapping[str, str], accepted: Sequence[str]) -> None:
-        auth = headers.get("Authorization", "")
-        scheme, _, key = auth.partition(" ")
-        key = key.strip()
-        if scheme.lower() != "bearer" or not key:
+        key = bearer_token(headers)
+        if key is None:
             raise ApiError(401, _NO_KEY)
-        if accepted and not any(hmac.compare_digest(key.encode(), ok.encode()) for ok in accepted):
+        if accepted and not key_matches(key, accepted):
             raise ApiError(401, _BAD_KEY, code="invalid_api_key")
 
     def error_body(self, error: ApiError) -> dict[str, Any]:
         return error.envelope()
 
     def file_object(self, record: FileRecord) -> dict[str, Any]:
-        return {
-            "id": record.id,
-            "object": "file",
-            "bytes": record.bytes,
-            "created_at": record.created_at,
-            "filename": record.filename,
-            "purpose": record.purpose,
-            "status": record.status,
-            "expires_at": record.expires_at,
-            "status_details": record.status_details,
-        }
+        return file_object(record)
 
     def batch_object(self, batch: Batch) -> dict[str, Any]:
         u = batch.usage
-        errors = None
-        if batch.errors is not None:
-            errors = {
-                "object": "list",
-                "data": [
-                    {"code": e.code, "message": e.message, "param": e.param, "line": e.line}
-                    for e in batch.errors
-                ],
-            }
         return {
-            "id": batch.id,
-            "object": "batch",
-            "endpoint": batch.endpoint,
-            "model": batch.model,
-            "errors": errors,
-            "input_file_id": batch.input_file_id,
-            "completion_window": batch.completion_window,
-            "status": batch.status.value,
-            "output_file_id": batch.output_file_id,
-            "error_file_id": batch.error_file_id,
-            "created_at": batch.created_at,
-            "expires_at": batch.expires_at,
-            **batch.timestamps,
-            "request_counts": {
-                "total": batch.counts.total,
-                "completed": batch.counts.completed,
-                "failed": batch.counts.failed,
-            },
-            "metadata": batch.metadata,
+            **batch_object(batch, expires_at=batch.expires_at, with_model=True),
             "usage": {
                 "input_tokens": u.input_tokens,
                 "input_tokens_details": {"cached_tokens": u.cached_tokens},

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..errors import ApiError, invalid_type, json_type_name, missing_parameter
+from ..errors import error_envelope as error_body
 from ..ratelimit import Decision, rate_limit_error_body
 from .base import RespondResult
 
@@ -53,13 +55,6 @@ _STATUS_ERRORS: dict[int, tuple[str, str | None, str]] = {
 }
 
 
-def error_body(
-    message: str, *, type: str, param: str | None = None, code: str | None = None
-) -> dict[str, Any]:
-    """The OpenAI error envelope; all four keys are always present."""
-    return {"error": {"message": message, "type": type, "param": param, "code": code}}
-
-
 def error_result(
     status_code: int,
     message: str,
@@ -91,34 +86,24 @@ def status_error(status_code: int, model: str = "unknown") -> RespondResult:
     return error_result(status_code, message.replace("{model}", model), type=type_, code=code)
 
 
+def _from_error(error: ApiError) -> RespondResult:
+    """The answer carrying ``error``'s envelope and status (no tokens billed)."""
+    return RespondResult(error.status, error.envelope())
+
+
 def _missing(param: str) -> RespondResult:
-    return error_result(
-        400,
-        f"Missing required parameter: '{param}'.",
-        param=param,
-        code="missing_required_parameter",
-    )
+    return _from_error(missing_parameter(param))
 
 
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return "an array" if isinstance(value, list) else "an object"
+def _json_type(value: object) -> str:
+    # The endpoints say "a number" for any JSON number, where the Batch API's own
+    # parameter checks tell integers and decimals apart.
+    name = json_type_name(value)
+    return "a number" if name in ("an integer", "a decimal") else name
 
 
 def _invalid_type(param: str, expected: str, value: Any) -> RespondResult:
-    return error_result(
-        400,
-        f"Invalid type for '{param}': expected {expected}, but got {_json_type(value)} instead.",
-        param=param,
-        code="invalid_type",
-    )
+    return _from_error(invalid_type(param, expected, value, type_name=_json_type))
 
 
 def check_body(path: str, body: Mapping[str, Any]) -> RespondResult | None:

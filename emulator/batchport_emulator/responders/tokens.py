@@ -37,6 +37,14 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+def _detail(details: Any, key: str) -> int:
+    return _int(details.get(key)) if isinstance(details, Mapping) else 0
+
+
+# Input and output count names, responses shape first; each has a ``*_details`` twin.
+_USAGE_KEYS = (("input_tokens", "output_tokens"), ("prompt_tokens", "completion_tokens"))
+
+
 def usage_tokens(body: Mapping[str, Any]) -> TokenCounts | None:
     """Token counts from a response body's ``usage``, or ``None`` if it has none.
 
@@ -48,24 +56,14 @@ def usage_tokens(body: Mapping[str, Any]) -> TokenCounts | None:
     usage = body.get("usage")
     if not isinstance(usage, Mapping):
         return None
-    if "input_tokens" in usage or "output_tokens" in usage:
-        in_details = usage.get("input_tokens_details")
-        out_details = usage.get("output_tokens_details")
-        return TokenCounts(
-            _int(usage.get("input_tokens")),
-            _int(usage.get("output_tokens")),
-            _int(in_details.get("cached_tokens")) if isinstance(in_details, Mapping) else 0,
-            _int(out_details.get("reasoning_tokens")) if isinstance(out_details, Mapping) else 0,
-        )
-    if "prompt_tokens" in usage or "completion_tokens" in usage:
-        in_details = usage.get("prompt_tokens_details")
-        out_details = usage.get("completion_tokens_details")
-        return TokenCounts(
-            _int(usage.get("prompt_tokens")),
-            _int(usage.get("completion_tokens")),
-            _int(in_details.get("cached_tokens")) if isinstance(in_details, Mapping) else 0,
-            _int(out_details.get("reasoning_tokens")) if isinstance(out_details, Mapping) else 0,
-        )
+    for input_key, output_key in _USAGE_KEYS:
+        if input_key in usage or output_key in usage:
+            return TokenCounts(
+                _int(usage.get(input_key)),
+                _int(usage.get(output_key)),
+                _detail(usage.get(f"{input_key}_details"), "cached_tokens"),
+                _detail(usage.get(f"{output_key}_details"), "reasoning_tokens"),
+            )
     return None
 
 
