@@ -15,7 +15,7 @@ import orjson
 
 from batchport.errors import ValidationFailed
 from batchport.limits import ProviderProfile, Rule
-from batchport.requests import Endpoint, required_body_fields
+from batchport.requests import Endpoint, embedding_inputs, required_body_fields
 from batchport.tokens import estimate_input_tokens, estimate_output_tokens, tokenizer_name
 
 __all__ = ["Problem", "Scan", "ValidationReport"]
@@ -379,7 +379,7 @@ class Scan:
                     "body.messages",
                 )
         elif endpoint is Endpoint.EMBEDDINGS:
-            self.embedding_inputs += _embedding_inputs(body.get("input"))
+            self.embedding_inputs += embedding_inputs(body.get("input"))
         if self.count_tokens:
             self.input_tokens += estimate_input_tokens(body, endpoint)
             self.output_tokens += estimate_output_tokens(body, endpoint)
@@ -452,15 +452,6 @@ class Scan:
             estimated_output_tokens=self.output_tokens,
             tokenizer=tokenizer_name(),
         )
-
-
-def _embedding_inputs(value: object) -> int:
-    """Inputs in one embeddings request: a string or token array is one, a list is many."""
-    if isinstance(value, list):
-        if value and isinstance(value[0], int) and not isinstance(value[0], bool):
-            return 1
-        return len(value)
-    return 1 if value is not None else 0
 
 
 _KINDS = {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}

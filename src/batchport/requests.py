@@ -23,6 +23,7 @@ __all__ = [
     "REQUIRED_BODY_FIELDS",
     "Endpoint",
     "Request",
+    "embedding_inputs",
     "required_body_fields",
 ]
 
@@ -74,6 +75,16 @@ REQUIRED_BODY_FIELDS: Mapping[Endpoint, tuple[tuple[str, ...], ...]] = {
     Endpoint.IMAGES_EDITS: (("image",), ("prompt",)),
     Endpoint.VIDEOS: (("prompt",),),
 }
+
+
+def embedding_inputs(value: object) -> int:
+    """Inputs in one embeddings request's ``input``: a string or one token array is one,
+    a list of strings or of token arrays is one per item; absent is none."""
+    if isinstance(value, list):
+        if value and isinstance(value[0], int) and not isinstance(value[0], bool):
+            return 1
+        return len(value)
+    return 1 if value is not None else 0
 
 
 def required_body_fields(endpoint: Endpoint) -> tuple[tuple[str, ...], ...]:

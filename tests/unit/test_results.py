@@ -198,7 +198,7 @@ async def test_splitter_recovers_lines_for_any_chunking(
 
 
 _text = st.text(max_size=20)
-_json_scalar = st.none() | st.booleans() | st.integers() | _text
+_json_scalar = st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | _text
 _body = st.dictionaries(_text, _json_scalar, max_size=4)
 
 

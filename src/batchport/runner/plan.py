@@ -16,7 +16,7 @@ from typing import Protocol
 
 from batchport.limits import ProviderProfile
 from batchport.pricing import Cost, PriceTable
-from batchport.requests import Request
+from batchport.requests import Request, embedding_inputs
 from batchport.tokens import estimate_input_tokens, estimate_output_tokens
 
 __all__ = ["Plan", "ShardPlan", "ShardSink", "Sharder", "plan_requests"]
@@ -138,7 +138,9 @@ class Sharder:
         endpoint = str(request.endpoint or request.url)
         key = (endpoint, request.model)
         size = len(line) + 1
-        inputs = _embedding_inputs(request) if endpoint.endswith("/embeddings") else 0
+        inputs = (
+            embedding_inputs(request.body.get("input")) if endpoint.endswith("/embeddings") else 0
+        )
         tokens_in = estimate_input_tokens(request.body, endpoint)
         cur = self._open.get(key)
         if cur is not None and self._full(cur, size, inputs, tokens_in):
@@ -185,13 +187,6 @@ class Sharder:
             self._close(key)
         self.shards.sort(key=lambda s: s.index)
         return self.shards
-
-
-def _embedding_inputs(request: Request) -> int:
-    value = request.body.get("input")
-    if isinstance(value, list) and value and not isinstance(value[0], int):
-        return len(value)
-    return 1
 
 
 def estimate_cost(shards: Iterable[ShardPlan], prices: PriceTable) -> Cost:
