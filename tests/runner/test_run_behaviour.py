@@ -317,3 +317,23 @@ def test_cli_cancel_keeps_finished_rows(tmp_path: Path, capsys: pytest.CaptureFi
     assert outcomes.get("cancelled", 0) > 0
     assert sum(outcomes.values()) == 60
     assert run.state == "cancelled"
+
+
+async def test_emulator_backend_polls_fast_unless_told_otherwise(
+    backend_factory: Any, home: Path
+) -> None:
+    cfg = {"progression": {"kind": "after_polls", "polls": 2}}
+    fast = InstantClock(real_sleep=0.002)
+    await bp.run([chat(0)], backend=backend_factory(cfg), home=home, clock=fast, progress=False)
+    assert fast.slept
+    assert max(fast.slept) <= 1.0  # the emulator's hint, not the 5 s default
+    told = InstantClock(real_sleep=0.002)
+    await bp.run(
+        [chat(0)],
+        backend=backend_factory(cfg),
+        home=home,
+        clock=told,
+        progress=False,
+        poll=PollPolicy(interval=7, max_interval=7),
+    )
+    assert set(told.slept) == {7}

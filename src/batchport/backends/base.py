@@ -180,6 +180,9 @@ class Backend(abc.ABC):
     name: ClassVar[str]
     #: provider profile name in :data:`batchport.limits.PROVIDERS` ("openai" or "azure")
     provider: ClassVar[str]
+    #: a first poll interval (seconds) that suits this backend, when the run sets none;
+    #: a local emulator answers in milliseconds where a real provider takes minutes
+    poll_interval_hint: ClassVar[float | None] = None
 
     @abc.abstractmethod
     async def upload_file(self, path: Path, *, expires_after_s: int | None = None) -> FileRef:

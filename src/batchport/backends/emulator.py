@@ -40,6 +40,7 @@ class EmulatorBackend(Backend):
 
     name: ClassVar[str] = "emulator"
     provider: ClassVar[str] = "openai"
+    poll_interval_hint: ClassVar[float | None] = 0.05
 
     def __init__(
         self,

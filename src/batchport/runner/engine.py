@@ -15,6 +15,7 @@ up to ``max_attempts`` submissions per row.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
@@ -26,7 +27,7 @@ from batchport.errors import BackendError, QuotaExceededError
 from batchport.runner.clock import Clock
 from batchport.runner.download import download_results
 from batchport.runner.options import RunOptions
-from batchport.runner.policy import Backoff, QuotaGate
+from batchport.runner.policy import Backoff, PollPolicy, QuotaGate
 from batchport.runner.progress import ProgressSink, ShardView
 from batchport.runner.reconcile import Reconciler
 from batchport.store import ShardRecord, Store
@@ -60,6 +61,10 @@ class Engine:
         self.store = store
         self.run_id = run_id
         self.backend = backend
+        hint = backend.poll_interval_hint
+        if hint is not None and options.poll == PollPolicy():  # the run left polling default
+            poll = PollPolicy(interval=hint, max_interval=max(1.0, hint * 20))
+            options = dataclasses.replace(options, poll=poll)
         self.opts = options
         self.clock = clock
         self.progress = progress
