@@ -431,6 +431,16 @@ class Store:
         ).fetchone()
         return int(row[0]), int(row[1]), int(row[2]), int(row[3])
 
+    def usage_by_model(self, run_id: str) -> dict[str | None, tuple[int, int, int]]:
+        """(input, output, cached) tokens per shard model, summed in the database."""
+        cur = self._db.execute(
+            "SELECT s.model, COALESCE(SUM(r.input_tokens),0), COALESCE(SUM(r.output_tokens),0), "
+            "COALESCE(SUM(r.cached_tokens),0) FROM rows r JOIN shards s "
+            "ON s.run_id = r.run_id AND s.shard_id = r.shard_id WHERE r.run_id=? GROUP BY s.model",
+            (run_id,),
+        )
+        return {m: (int(i), int(o), int(c)) for m, i, o, c in cur}
+
     def __enter__(self) -> Store:
         return self
 

@@ -248,3 +248,21 @@ async def test_results_can_be_written_as_jsonl_and_csv(
     lines = (tmp_path / "out.jsonl").read_text().splitlines()
     assert len(lines) == 4 and '"outcome":"succeeded"' in lines[0]
     assert (tmp_path / "out.csv").read_text().splitlines()[0].startswith("index,custom_id,outcome")
+
+
+async def test_cost_prices_each_model_from_its_own_usage(
+    backend_factory: Any, home: Path, clock: InstantClock
+) -> None:
+    reqs = [chat(i, model="gpt-4o") for i in range(3)]
+    reqs += [chat(i + 3, model="gpt-4o-mini") for i in range(4)]
+    run = await bp.run(reqs, backend=backend_factory(), home=home, clock=clock, progress=False)
+    table = bp.PriceTable.default()
+    expected = bp.Cost()
+    for r in run.results():
+        model = "gpt-4o" if int(r.custom_id[1:]) < 3 else "gpt-4o-mini"
+        expected = expected + table.cost(
+            model, input_tokens=r.usage.input_tokens, output_tokens=r.usage.output_tokens
+        )
+    assert run.cost.batch_usd == pytest.approx(expected.batch_usd)
+    assert run.cost.realtime_usd == pytest.approx(expected.realtime_usd)
+    assert run.cost.saved_usd == pytest.approx(expected.realtime_usd / 2)

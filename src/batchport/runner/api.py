@@ -102,18 +102,9 @@ class Run:
     def cost(self) -> Cost:
         """Cost of the tokens used, priced per shard model (batch and realtime)."""
         total = Cost()
-        models = {s.shard_id: s.model for s in self.store.shards(self.id)}
-        by_model: dict[str | None, Usage] = {}
-        for rec in self.store.iter_rows(self.id):
-            m = models.get(rec.shard_id)
-            u = Usage(rec.input_tokens, rec.output_tokens, rec.cached_tokens, 0)
-            by_model[m] = by_model.get(m, Usage()) + u
-        for m, u in by_model.items():
+        for model, (inp, out, cached) in self.store.usage_by_model(self.id).items():
             total = total + self._prices.cost(
-                m,
-                input_tokens=u.input_tokens,
-                output_tokens=u.output_tokens,
-                cached_tokens=u.cached_tokens,
+                model, input_tokens=inp, output_tokens=out, cached_tokens=cached
             )
         return total
 
