@@ -44,6 +44,8 @@ class Harness:
     shows_every_stage = False
     #: list_batches order is exactly newest-first even within one second
     strict_list_order = False
+    #: the provider's code for a line whose url differs from the batch endpoint
+    url_error_code = "invalid_url"
     model = "gpt-4o-mini"
     endpoint = "/v1/chat/completions"
     url = "/v1/chat/completions"
@@ -217,7 +219,7 @@ class BackendConformance:
         assert job.status is BatchStatus.FAILED
         assert job.failed_at is not None
         assert job.output_file_id is None
-        assert [(e.code, e.line) for e in job.errors] == [("invalid_url", 2)]
+        assert [(e.code, e.line) for e in job.errors] == [(harness.url_error_code, 2)]
         assert job.errors[0].message
 
     async def test_cancel_keeps_finished_rows(

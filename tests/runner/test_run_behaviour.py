@@ -22,13 +22,23 @@ from batchport_emulator import EmulatorThread
 from .conftest import assert_one_outcome_each, chat
 
 
-class _Unstick(NullProgress):
-    def __init__(self, backend: Any) -> None:
-        self.backend = backend
+class _Notes(NullProgress):
+    def __init__(self) -> None:
         self.notes: list[str] = []
 
     def note(self, text: str) -> None:
         self.notes.append(text)
+
+
+class _Unstick(_Notes):
+    """Records notes; the first stall note lets the emulator's stuck batches go."""
+
+    def __init__(self, backend: Any) -> None:
+        super().__init__()
+        self.backend = backend
+
+    def note(self, text: str) -> None:
+        super().note(text)
         self.backend.emulator.configure({"faults": {"stuck_validating_rate": 0.0}})
 
 
@@ -53,14 +63,6 @@ async def test_stalled_shard_is_reported_cancelled_and_resubmitted(
     assert {r.attempts for r in run.results()} == {2}
     statuses = sorted(b["status"] for b in be.emulator.batches())
     assert statuses == ["cancelled", "completed"]
-
-
-class _Notes(NullProgress):
-    def __init__(self) -> None:
-        self.notes: list[str] = []
-
-    def note(self, text: str) -> None:
-        self.notes.append(text)
 
 
 async def test_stalled_shard_waits_when_asked(backend_factory: Any, home: Path) -> None:
