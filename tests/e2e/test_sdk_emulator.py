@@ -7,6 +7,7 @@ import json
 import time
 from typing import Any
 
+import httpx2
 import openai
 import pytest
 from openai import AsyncOpenAI, OpenAI
@@ -96,11 +97,18 @@ def test_sdk_errors_map_to_exception_classes(client: OpenAI) -> None:
         input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
     )
     wait(client, batch.id)
-    retrying = client.with_options(max_retries=2)
-    start = time.perf_counter()
-    with pytest.raises(openai.ConflictError):
-        retrying.batches.cancel(batch.id)
-    assert time.perf_counter() - start < 0.4  # x-should-retry: false stops the 2 retries
+    # The SDK retries a 409 by default; x-should-retry: false stops the 2 retries, so the
+    # emulator sees exactly one attempt.
+    attempts: list[str] = []
+    counting = httpx2.Client(
+        event_hooks={"request": [lambda r: attempts.append(f"{r.method} {r.url.path}")]}
+    )
+    with counting:
+        retrying = client.with_options(max_retries=2, http_client=counting)
+        with pytest.raises(openai.ConflictError) as conflict:
+            retrying.batches.cancel(batch.id)
+    assert conflict.value.response.headers["x-should-retry"] == "false"
+    assert attempts == [f"POST /v1/batches/{batch.id}/cancel"]
 
 
 def test_sdk_pagination_walks_every_page(client: OpenAI) -> None:

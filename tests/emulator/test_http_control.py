@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import aiohttp
@@ -142,15 +141,27 @@ async def test_realtime_tpm_limit(make_client: MakeClient) -> None:
     assert (await resp.json())["error"]["type"] == "tokens"
 
 
-async def test_realtime_latency_follows_the_clock_scale(make_client: MakeClient) -> None:
+async def test_realtime_latency_follows_the_clock_scale(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The latency is a real sleep of (virtual latency / clock scale): record the sleeps the
+    # server asks for instead of timing them.
+    slept: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def recording_sleep(delay: float, result: Any = None) -> Any:
+        if delay > 0:
+            slept.append(delay)
+        return await real_sleep(0, result)
+
     slow = await make_client(realtime={"latency_base_s": 0.3}, clock={"scale": 1})
-    start = time.perf_counter()
-    await slow.post("/v1/chat/completions", json=CHAT, headers=AUTH)
-    assert time.perf_counter() - start >= 0.3
     fast = await make_client(realtime={"latency_base_s": 30}, clock={"scale": 1000})
-    start = time.perf_counter()
+    monkeypatch.setattr(asyncio, "sleep", recording_sleep)
+    assert (await slow.post("/v1/chat/completions", json=CHAT, headers=AUTH)).status == 200
+    assert slept == [pytest.approx(0.3)]  # 0.3 virtual s at scale 1
+    slept.clear()
     assert (await fast.post("/v1/chat/completions", json=CHAT, headers=AUTH)).status == 200
-    assert time.perf_counter() - start < 0.3
+    assert slept == [pytest.approx(0.03)]  # 30 virtual s at scale 1000
 
 
 async def test_realtime_junk(make_client: MakeClient) -> None:

@@ -9,15 +9,17 @@ until every row has succeeded.
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
+from openai import AsyncAzureOpenAI
 
 import batchport
-from batchport.backends.azure import AzureBackend, Deployment
+from batchport.backends.azure import DEFAULT_API_VERSION, AzureBackend, Deployment
 from batchport.backends.base import BatchJob
 from batchport.errors import QuotaExceededError
 from batchport.requests import Request
@@ -78,18 +80,39 @@ async def emulator(request: pytest.FixtureRequest) -> AsyncIterator[Emulator]:
         yield emu
 
 
-async def run(
-    emulator: Emulator, home: Path, deployment: Deployment
-) -> tuple[Any, RecordingAzure, float, float]:
-    backend = RecordingAzure(
-        endpoint=emulator.url,
+@dataclass
+class Run:
+    result: Any
+    backend: RecordingAzure
+    clock: InstantClock
+    # every HTTP request the SDK sent, as (method, path, x-stainless-retry-count)
+    sent: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def sdk_retries(self) -> list[tuple[str, str, str]]:
+        """Requests the SDK resent after a real-time retry sleep."""
+        return [r for r in self.sent if r[2] != "0"]
+
+    def creates(self) -> int:
+        return sum(1 for m, path, _ in self.sent if m == "POST" and path.endswith("/batches"))
+
+
+async def run(emulator: Emulator, home: Path, deployment: Deployment) -> Run:
+    sent: list[tuple[str, str, str]] = []
+
+    async def record(request: httpx2.Request) -> None:
+        retry = request.headers.get("x-stainless-retry-count", "?")
+        sent.append((request.method, request.url.path, retry))
+
+    http = httpx2.AsyncClient(event_hooks={"request": [record]})
+    client = AsyncAzureOpenAI(
+        azure_endpoint=emulator.url,
         api_key="azk-quota",
-        deployments={"gpt-4o": deployment},
-        sleep=_no_wait,
+        api_version=DEFAULT_API_VERSION,
+        http_client=http,
     )
+    backend = RecordingAzure(client, deployments={"gpt-4o": deployment}, sleep=_no_wait)
     clock = InstantClock(real_sleep=0.001)
-    started = time.perf_counter()
-    async with backend:
+    async with client, backend:
         result = await batchport.run(
             requests(),
             backend=backend,
@@ -99,7 +122,7 @@ async def run(
             max_rows_per_shard=PER_SHARD,
             max_concurrent_shards=6,
         )
-    return result, backend, time.perf_counter() - started, clock.now()
+    return Run(result, backend, clock, sent)
 
 
 def accepted_shards(emulator: Emulator) -> list[str]:
@@ -118,7 +141,8 @@ def first_attempts(backend: RecordingAzure) -> list[str]:
 
 @pytest.mark.parametrize("emulator", ["fail_batch", "fail_fast"], indirect=True)
 async def test_over_quota_run_completes_by_backing_off(emulator: Emulator, home: Path) -> None:
-    result, backend, wall_s, virtual_s = await run(emulator, home, Deployment(DEP))
+    done = await run(emulator, home, Deployment(DEP))
+    result, backend = done.result, done.backend
     assert result.outcomes == {"succeeded": ROWS}
     assert [r.custom_id for r in result.results()] == [q.custom_id for q in requests()]
     assert sorted(accepted_shards(emulator)) == [f"s{i:04d}" for i in range(ROWS // PER_SHARD)]
@@ -132,14 +156,20 @@ async def test_over_quota_run_completes_by_backing_off(emulator: Emulator, home:
         assert refused, "the deployment should have refused some batches"
     shards = result.store.shards(result.id)
     assert sum(s.requeues for s in shards) >= 1
-    assert virtual_s >= 15.0  # at least one backoff (base 30 s, jittered down to half)
-    assert wall_s < 1.5, f"took {wall_s:.2f}s of real time"
+    # The waits were all virtual: at least one backoff (base 30 s, jittered down to half)
+    # was a sleep on the runner's clock, and no refusal was retried by the SDK (whose
+    # retries sleep for real): each create the backend made reached the emulator once.
+    assert max(done.clock.slept) >= 15.0
+    assert done.clock.now() >= 15.0
+    assert done.sdk_retries() == []
+    assert done.creates() == len(backend.attempts)
 
 
 async def test_a_known_limit_submits_in_order_without_refusals(
     emulator: Emulator, home: Path
 ) -> None:
-    result, backend, _, _ = await run(emulator, home, Deployment(DEP, enqueued_token_limit=LIMIT))
+    done = await run(emulator, home, Deployment(DEP, enqueued_token_limit=LIMIT))
+    result, backend = done.result, done.backend
     assert result.outcomes == {"succeeded": ROWS}
     assert all(outcome == "created" for _, outcome in backend.attempts)
     assert [b["status"] for b in emulator.batches()] == ["completed"] * (ROWS // PER_SHARD)
