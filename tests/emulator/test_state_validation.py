@@ -1,10 +1,8 @@
-"""Input validation without HTTP, and the no-aiohttp rule for the state model."""
+"""Input validation without HTTP."""
 
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
 
 from emu_jsonl import chat_file, chat_row, jsonl
 from hypothesis import given
@@ -79,53 +77,3 @@ def test_never_raises_on_arbitrary_bytes(data: bytes) -> None:
     assert plan.errors or plan.total > 0
     for error in plan.errors:
         assert error.line is None or error.line >= 1
-
-
-STATE_MODULES = (
-    "batch_params",
-    "batches",
-    "clock",
-    "config",
-    "errors",
-    "faults",
-    "files",
-    "ids",
-    "lifecycle",
-    "pagination",
-    "processing",
-    "progression",
-    "state",
-    "storage",
-    "validation",
-    "dialects/__init__",
-    "dialects/openai",
-)
-
-
-def test_state_model_does_not_import_aiohttp() -> None:
-    import ast
-    from pathlib import Path
-
-    import batchport_emulator
-
-    root = Path(batchport_emulator.__file__).parent
-    for name in STATE_MODULES:
-        tree = ast.parse((root / f"{name}.py").read_text())
-        imported = {
-            alias.name
-            for node in ast.walk(tree)
-            if isinstance(node, ast.Import)
-            for alias in node.names
-        } | {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-        assert not any(m.split(".")[0] == "aiohttp" for m in imported), name
-        assert not any(m.startswith("batchport_emulator.app") for m in imported), name
-
-
-def test_emulator_does_not_import_the_library() -> None:
-    code = (
-        "import sys\n"
-        "import batchport_emulator.server, batchport_emulator.cli\n"
-        "sys.exit(1 if any(m == 'batchport' or m.startswith('batchport.') "
-        "for m in sys.modules) else 0)\n"
-    )
-    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
