@@ -1,5 +1,5 @@
-"""batchport_emulator: a local server that speaks the OpenAI Files and Batch APIs
-(the Azure dialect is planned), for offline development and testing.
+"""batchport_emulator: a local server that speaks the OpenAI and Azure OpenAI Files and
+Batch APIs (one dialect object each), for offline development and testing.
 
 Public names are imported lazily, so ``import batchport_emulator`` (which the
 pytest plugin does for every test session) stays cheap.

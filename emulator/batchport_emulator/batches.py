@@ -144,6 +144,11 @@ class BatchStore:
             raise batch_not_found(batch_id)
         return batch
 
+    def finished(self, batch_id: str) -> bool:
+        """Whether ``batch_id`` is unknown (reset or never made) or terminal."""
+        batch = self._batches.get(batch_id)
+        return batch is None or batch.terminal
+
     def all(self) -> list[Batch]:
         """Every batch, oldest first."""
         return sorted(self._batches.values(), key=lambda b: b.seq)

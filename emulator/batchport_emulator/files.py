@@ -229,6 +229,14 @@ class FileStore:
     def all(self) -> list[FileRecord]:
         return sorted(self._files.values(), key=lambda r: r.seq)
 
+    def live(self, *, purpose: str, dialect: str) -> list[FileRecord]:
+        """Unexpired files of one purpose uploaded through one dialect (for its quotas)."""
+        return [
+            r
+            for r in self._files.values()
+            if r.purpose == purpose and r.dialect == dialect and self._alive(r)
+        ]
+
     # -- deleting ----------------------------------------------------------------
 
     def delete(self, file_id: str) -> FileRecord:

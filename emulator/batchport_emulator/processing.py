@@ -9,7 +9,12 @@ Rows run in a seeded shuffled order, read one by one from the input file by
 byte offset (no whole-file read), and their result lines are appended to the
 output or error work file as they finish; so the files come out shuffled and
 are written streaming. Work files become stored files (purpose
-``batch_output``) at the end, and only when non-empty.
+``batch_output``) at the end, and only when non-empty (or when the dialect's
+rules publish empty error files).
+
+Where providers differ (the input checker, quota admission, the result-line
+form) the processor asks the batch's dialect, found by the name the batch
+stores, so a batch read back from ``--data-dir`` keeps its dialect.
 """
 
 from __future__ import annotations
@@ -18,16 +23,17 @@ import asyncio
 import logging
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from batchport_emulator.batches import Batch, BatchErrorEntry, RequestCounts, UsageTotals
+from batchport_emulator.dialects import Dialect
 from batchport_emulator.errors import error_for_status
 from batchport_emulator.faults import row_error_body
 from batchport_emulator.lifecycle import Status
 from batchport_emulator.responders import RespondRequest, RespondResult
-from batchport_emulator.validation import InputPlan, ValidationRules, read_row, validate_input
+from batchport_emulator.runs import BatchRun, WorkFile
+from batchport_emulator.validation import InputPlan, read_row
 
 if TYPE_CHECKING:
     from batchport_emulator.state import EmulatorState
@@ -37,42 +43,6 @@ log = logging.getLogger(__name__)
 ROWS_PER_STEP = 512
 EXPIRED_MESSAGE = "This request could not be executed before the completion window expired."
 CANCELLED_MESSAGE = "This request was not executed because the batch was cancelled."
-
-
-@dataclass(slots=True)
-class _Sink:
-    path: Path
-    fh: IO[bytes] | None = None
-    size: int = 0
-
-    def write(self, data: bytes) -> None:
-        if self.fh is None:
-            self.fh = open(self.path, "ab", buffering=1 << 20)  # noqa: SIM115 - closed in close()
-        self.fh.write(data)
-        self.size += len(data)
-
-    def close(self) -> None:
-        if self.fh is not None:
-            self.fh.close()
-            self.fh = None
-
-
-@dataclass(slots=True)
-class BatchRun:
-    """Live work of one validated batch: its plan, row order and work files."""
-
-    plan: InputPlan
-    order: list[int]
-    input: IO[bytes]
-    output: _Sink
-    error: _Sink
-    tokens: int = 0
-    model: str | None = None
-
-    def close(self) -> None:
-        self.input.close()
-        self.output.close()
-        self.error.close()
 
 
 class Processor:
@@ -186,15 +156,17 @@ class Processor:
         else:
             self._start(batch, path, plan)
 
+    def _dialect(self, batch: Batch) -> Dialect:
+        return self.state.dialects[batch.dialect]
+
     def _check_input(self, batch: Batch, path: Path) -> InputPlan:
-        if batch.dialect == "azure":
-            with open(path, "rb") as fh:
-                return self.state.azure.validate(fh, batch)
-        return _validate_path(path, batch.endpoint, self.state.validation_rules())
+        rules = self._dialect(batch).rules
+        with open(path, "rb") as fh:
+            return rules.validate(fh, batch)
 
     def _start(self, batch: Batch, path: Path, plan: InputPlan) -> None:
         state = self.state
-        refusal = state.azure.admit(batch, plan) if batch.dialect == "azure" else None
+        refusal = self._dialect(batch).rules.admit(batch, plan)
         if refusal is not None:
             batch.model = plan.model
             self._fail(batch, [refusal])
@@ -219,8 +191,8 @@ class Processor:
             plan=plan,
             order=order,
             input=open(path, "rb"),  # noqa: SIM115 - closed by BatchRun.close
-            output=_Sink(files.scratch_path(f"{batch.id}-output")),
-            error=_Sink(files.scratch_path(f"{batch.id}-error")),
+            output=WorkFile(files.scratch_path(f"{batch.id}-output")),
+            error=WorkFile(files.scratch_path(f"{batch.id}-error")),
             tokens=plan.estimated_tokens,
             model=plan.model,
         )
@@ -275,7 +247,7 @@ class Processor:
             url=str(row.get("url") or batch.endpoint),
             body=row["body"],
             custom_id=custom_id,
-            dialect="azure" if batch.dialect == "azure" else "openai",
+            dialect=batch.dialect,
         )
         try:
             return await self.state.responder.respond(request)
@@ -290,11 +262,11 @@ class Processor:
         rows: Sequence[dict[str, Any]],
         results: Sequence[RespondResult],
     ) -> None:
-        dialect = self.state.dialect(batch.dialect)
+        lines = self._dialect(batch).lines
         ids = self.state.ids
         counts, usage = batch.counts, batch.usage
         for row, result in zip(rows, results, strict=True):
-            line = dialect.result_line(
+            line = lines.ran(
                 line_id=ids.batch_request_id(),
                 custom_id=row["custom_id"],
                 status_code=result.status_code,
@@ -338,16 +310,16 @@ class Processor:
         run = self.runs.pop(batch.id, None)
         if run is None:  # after a restart: publish whatever work files survived
             for kind in ("output", "error"):
-                sink = _Sink(state.files.scratch_path(f"{batch.id}-{kind}"))
+                sink = WorkFile(state.files.scratch_path(f"{batch.id}-{kind}"))
                 sink.size = sink.path.stat().st_size if sink.path.exists() else 0
                 setattr(batch, f"{kind}_file_id", self._publish(batch, sink, kind))
         else:
             if unrun_code is not None and message is not None:
-                dialect = state.dialect(batch.dialect)
+                lines = self._dialect(batch).lines
                 for index in run.order[batch.executed :]:
                     custom_id = read_row(run.input, run.plan, index).get("custom_id", "")
                     run.error.write(
-                        dialect.unrun_line(
+                        lines.unrun(
                             line_id=state.ids.batch_request_id(),
                             custom_id=custom_id,
                             code=unrun_code,
@@ -359,12 +331,8 @@ class Processor:
             batch.error_file_id = self._publish(batch, run.error, "error")
         state.batches.transition(batch, target, state.clock.now())
 
-    def _publish(self, batch: Batch, sink: _Sink, kind: str) -> str | None:
-        if (
-            sink.size == 0
-            and kind == "error"
-            and self.state.dialect(batch.dialect).empty_error_file
-        ):
+    def _publish(self, batch: Batch, sink: WorkFile, kind: str) -> str | None:
+        if sink.size == 0 and kind == "error" and self._dialect(batch).rules.empty_error_file:
             sink.close()
             sink.path.touch()
         elif sink.size == 0:
@@ -384,11 +352,6 @@ class Processor:
         for run in self.runs.values():
             run.close()
         self.runs.clear()
-
-
-def _validate_path(path: Path, endpoint: str, rules: ValidationRules) -> InputPlan:
-    with open(path, "rb") as fh:
-        return validate_input(fh, endpoint=endpoint, rules=rules)
 
 
 def missing_file_error(file_id: str) -> BatchErrorEntry:

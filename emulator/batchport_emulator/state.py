@@ -1,9 +1,11 @@
 """The emulator's whole state behind one facade, with no HTTP in sight.
 
-:class:`EmulatorState` owns the clock, ids, file and batch stores, the fault
-and progression policies, the responder and the background processor. HTTP
-handlers, the control endpoints and the ``Emulator`` conveniences all call the
-methods here, so each behaviour has exactly one implementation.
+:class:`EmulatorState` owns the clock, ids, file and batch stores, the dialects,
+the fault and progression policies, the responder and the background processor.
+HTTP handlers, the control endpoints and the ``Emulator`` conveniences all call
+the methods here, so each behaviour has exactly one implementation. Methods that
+behave per provider take the request's :class:`~batchport_emulator.dialects.Dialect`
+and consult its rules; none compares dialect names.
 """
 
 from __future__ import annotations
@@ -14,26 +16,23 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from batchport_emulator.azure.rules import AzureRules
 from batchport_emulator.batch_params import CreateParams
 from batchport_emulator.batches import Batch, BatchStore
 from batchport_emulator.clock import VirtualClock
 from batchport_emulator.config import EmulatorConfig
-from batchport_emulator.dialects import Dialect, get_dialect
+from batchport_emulator.dialects import Dialect
+from batchport_emulator.dialects.registry import Dialects, build_dialects
+from batchport_emulator.dialects.rules import DialectContext
 from batchport_emulator.errors import ApiError, cancel_conflict, file_not_found
 from batchport_emulator.faults import FaultPolicy
 from batchport_emulator.files import PURPOSES, FileRecord, FileStore, UploadSink
 from batchport_emulator.ids import IdFactory
 from batchport_emulator.lifecycle import Status, can_cancel
+from batchport_emulator.pagination import Page
 from batchport_emulator.processing import Processor
 from batchport_emulator.progression import ProgressionModel
 from batchport_emulator.ratelimit import LatencyModel, RateLimiter
 from batchport_emulator.responders import Responder, make_responder
-from batchport_emulator.validation import ValidationRules
-
-BAD_JSONL = "Invalid file format for Batch API. Must be .jsonl"
 
 
 class EmulatorState:
@@ -63,7 +62,14 @@ class EmulatorState:
             config.responder, clock=self.clock.now
         )
         self._apply_policies()
-        self.azure = AzureRules(self)
+        self.dialects: Dialects = build_dialects(
+            DialectContext(
+                config=lambda: self.config,
+                now=self.clock.now,
+                files=self.files,
+                batch_finished=self.batches.finished,
+            )
+        )
         self.processor = Processor(self)
         self.clock.subscribe(self.processor.wake)
 
@@ -79,21 +85,8 @@ class EmulatorState:
             seed=c.seed,
         )
 
-    def dialect(self, name: str) -> Dialect:
-        """The dialect called ``name``, configured (Azure's bearer-token validator)."""
-        return self.azure.dialect if name == "azure" else get_dialect(name)
-
     def accepted_keys(self) -> list[str]:
         return [k.get_secret_value() for k in self.config.api_keys]
-
-    def validation_rules(self) -> ValidationRules:
-        limits, models = self.config.limits, self.config.batches.models
-        return ValidationRules(
-            max_requests=limits.max_requests_per_batch,
-            max_embedding_inputs=limits.max_embedding_inputs,
-            max_errors=limits.max_validation_errors,
-            models=None if models is None else frozenset(models),
-        )
 
     # -- files ----------------------------------------------------------------
 
@@ -108,79 +101,68 @@ class EmulatorState:
         filename: str | None,
         purpose: str | None,
         expires_after_s: int | None,
-        dialect: str,
+        dialect: Dialect,
     ) -> FileRecord:
         """Check a received upload against the purpose's rules and store it.
 
         Raises :class:`ApiError` 400 (and removes the data) for a missing file or
-        purpose, an unknown purpose, and for batch files that are too large, not
-        ``.jsonl``, empty or not JSON Lines.
+        purpose, an unknown purpose, and for batch files the dialect's rules refuse
+        (OpenAI: too large, not ``.jsonl``, empty or not JSON Lines).
         """
+        rules = dialect.rules
         sink.close()
         try:
-            if filename is None:
-                raise ApiError(
-                    400,
-                    "Missing required parameter: 'file'.",
-                    param="file",
-                    code="missing_required_parameter",
-                )
-            if purpose is None:
-                raise ApiError(
-                    400,
-                    "Missing required parameter: 'purpose'.",
-                    param="purpose",
-                    code="missing_required_parameter",
-                )
-            if purpose not in PURPOSES:
-                raise ApiError(
-                    400,
-                    f"Invalid value: '{purpose[:64]}'. Supported values are: "
-                    + ", ".join(f"'{p}'" for p in PURPOSES)
-                    + ".",
-                    param="purpose",
-                    code="invalid_value",
-                )
-            # Azure checks batch files only when a batch runs them (empty and BOM files
-            # fail validation there), but limits how many files a resource keeps.
-            if purpose == "batch" and dialect == "azure":
-                self.azure.check_upload(sink, expires_after_s)
-            elif purpose == "batch":
-                self._check_batch_upload(sink, filename)
+            filename, purpose = _required_fields(filename, purpose)
+            if purpose == "batch":
+                rules.check_upload(sink, filename, expires_after_s)
         except ApiError:
             sink.abort()
             raise
-        azure = dialect == "azure"
         return self.files.commit(
             sink.path,
             filename=filename,
             purpose=purpose,
-            dialect=dialect,
+            dialect=dialect.name,
             expires_after_s=expires_after_s,
-            status="pending" if azure else "processed",
-            default_expiry=not azure,
+            status=rules.initial_file_status,
+            default_expiry=rules.default_file_expiry,
         )
 
-    def poll_file(self, file_id: str) -> FileRecord:
-        """Read a file as a client's retrieve does (an Azure upload may become processed)."""
-        return self.azure.refresh(self.files.get(file_id), read=True)
+    def poll_file(self, file_id: str, dialect: Dialect) -> FileRecord:
+        """Read a file as a client's retrieve does (an Azure upload may become processed);
+        raises :class:`ApiError` 404 for unknown, deleted or expired ids."""
+        return dialect.rules.refresh(self.files.get(file_id), read=True)
 
-    def _check_batch_upload(self, sink: UploadSink, filename: str) -> None:
-        if sink.size > self.config.limits.batch_file_max_bytes:
-            raise ApiError(400, "File is too large.")
-        if not filename.lower().endswith(".jsonl"):
-            raise ApiError(400, BAD_JSONL)
-        first = sink.first_line()
-        if sink.size == 0 or (first is not None and not _looks_like_json_object(first)):
-            raise ApiError(400, BAD_JSONL)
+    def list_files(
+        self,
+        dialect: Dialect,
+        *,
+        after: str | None,
+        limit: int,
+        descending: bool,
+        purpose: str | None,
+    ) -> Page[FileRecord]:
+        """A page of live files (of every dialect), oldest first unless ``descending``."""
+        page = self.files.list_files(
+            after=after, limit=limit, descending=descending, purpose=purpose
+        )
+        for record in page.items:
+            dialect.rules.refresh(record)
+        return page
+
+    def file_content_path(self, file_id: str) -> Path:
+        """Where a file's content is; raises :class:`ApiError` 404, or 400 for a purpose
+        whose content cannot be downloaded."""
+        return self.files.downloadable_path(file_id)
 
     def delete_file(self, file_id: str) -> FileRecord:
         return self.files.delete(file_id)
 
     # -- batches ------------------------------------------------------------------
 
-    def create_batch(self, params: CreateParams, *, dialect: str) -> Batch:
-        """Create a batch in ``validating``; raises :class:`ApiError` for a bad input file."""
+    def create_batch(self, params: CreateParams, *, dialect: Dialect) -> Batch:
+        """Create a batch in ``validating``; raises :class:`ApiError` for a bad input file
+        or a refusal of the dialect's rules (an Azure file still ``pending``, ...)."""
         record = self.files.find(params.input_file_id)
         missing = record is None
         if missing and self.config.batches.missing_input_file == "not_found":
@@ -193,9 +175,9 @@ class EmulatorState:
                 param="input_file_id",
                 code="invalid_value",
             )
-        admission = self.azure.check_create(params, record) if dialect == "azure" else None
+        rules = dialect.rules
+        admission = rules.check_create(params, record)
         now = self.clock.now()
-        window_s = self.config.batches.completion_window_s
         self.batches.seq += 1
         batch_id = self.ids.batch_id()
         while batch_id in self.batches:
@@ -203,22 +185,20 @@ class EmulatorState:
         batch = Batch(
             id=batch_id,
             seq=self.batches.seq,
-            dialect=dialect,
+            dialect=dialect.name,
             endpoint=params.endpoint,
             input_file_id=params.input_file_id,
             completion_window=params.completion_window,
             metadata=params.metadata,
             output_expires_after_s=params.output_expires_after_s,
             created_at=int(now),
-            expires_at=int(
-                self.azure.deadline(now, window_s) if dialect == "azure" else now + window_s
-            ),
+            expires_at=int(rules.deadline(now)),
             faults=self.faults.plan_batch(self.batches.seq),
             stage_since=now,
             input_missing=missing,
         )
         self.batches.add(batch)
-        self.azure.admitted(batch.id, admission)
+        rules.admitted(batch.id, admission)
         self.processor.wake()
         return batch
 
@@ -232,6 +212,10 @@ class EmulatorState:
         self.batches.record_poll(batch_id)
         self.processor.wake()
         return self.batches.get(batch_id)
+
+    def list_batches(self, *, after: str | None, limit: int) -> Page[Batch]:
+        """A page of batches of every dialect, newest first."""
+        return self.batches.list_batches(after=after, limit=limit)
 
     def cancel_batch(self, batch_id: str) -> Batch:
         """Start cancelling; idempotent while cancelling/cancelled; 409 once finished."""
@@ -275,7 +259,7 @@ class EmulatorState:
         self.processor.close()
         self.batches.clear()
         self.files.clear()
-        self.azure.clear()
+        self.dialects.clear()
 
     def batch_summaries(self) -> list[dict[str, Any]]:
         """Every batch of every dialect, oldest first, in the control endpoint's shape."""
@@ -308,8 +292,30 @@ class EmulatorState:
             shutil.rmtree(self._tempdir, ignore_errors=True)
 
 
-def _looks_like_json_object(line: bytes) -> bool:
-    try:
-        return isinstance(orjson.loads(line), dict)
-    except orjson.JSONDecodeError:
-        return False
+def _required_fields(filename: str | None, purpose: str | None) -> tuple[str, str]:
+    """The upload's file name and purpose; raises :class:`ApiError` 400 for a missing
+    one or an unknown purpose."""
+    if filename is None:
+        raise ApiError(
+            400,
+            "Missing required parameter: 'file'.",
+            param="file",
+            code="missing_required_parameter",
+        )
+    if purpose is None:
+        raise ApiError(
+            400,
+            "Missing required parameter: 'purpose'.",
+            param="purpose",
+            code="missing_required_parameter",
+        )
+    if purpose not in PURPOSES:
+        raise ApiError(
+            400,
+            f"Invalid value: '{purpose[:64]}'. Supported values are: "
+            + ", ".join(f"'{p}'" for p in PURPOSES)
+            + ".",
+            param="purpose",
+            code="invalid_value",
+        )
+    return filename, purpose

@@ -36,7 +36,11 @@ def store_upload(
     for start in range(0, len(data), 4096):
         sink.write(data[start : start + 4096])
     record = state.finish_upload(
-        sink, filename=filename, purpose=purpose, expires_after_s=None, dialect="openai"
+        sink,
+        filename=filename,
+        purpose=purpose,
+        expires_after_s=None,
+        dialect=state.dialects["openai"],
     )
     return record.id
 

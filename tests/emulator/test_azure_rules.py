@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from batchport_emulator.azure.checks import validate_input
 from batchport_emulator.azure.config import AzureConfig
+from batchport_emulator.azure.rules import AzureRules
 from batchport_emulator.batch_params import CreateParams
 from batchport_emulator.batches import Batch
 from batchport_emulator.errors import ApiError
@@ -40,20 +41,30 @@ def upload(state: EmulatorState, data: bytes) -> str:
     sink = state.begin_upload()
     sink.write(data)
     record = state.finish_upload(
-        sink, filename="in.jsonl", purpose="batch", expires_after_s=None, dialect="azure"
+        sink,
+        filename="in.jsonl",
+        purpose="batch",
+        expires_after_s=None,
+        dialect=state.dialects["azure"],
     )
     return record.id
 
 
 def submit(state: EmulatorState, data: bytes, window: str = "24h") -> Batch:
     params = CreateParams(upload(state, data), "/chat/completions", window, None, None)
-    return state.create_batch(params, dialect="azure")
+    return state.create_batch(params, dialect=state.dialects["azure"])
 
 
 async def run(state: EmulatorState, data: bytes, window: str = "24h") -> Batch:
     batch = submit(state, data, window)
     await state.processor.drain()
     return batch
+
+
+def azure_rules(state: EmulatorState) -> AzureRules:
+    rules = state.dialects["azure"].rules
+    assert isinstance(rules, AzureRules)
+    return rules
 
 
 def content(state: EmulatorState, file_id: str | None) -> bytes:
@@ -185,14 +196,14 @@ async def test_tokens_count_from_submission_until_terminal(make_state: StateFact
     state = await make_state(**quota_config(tokens + tokens // 2))
     first = submit(state, data)
     assert await step(state, first) is Status.IN_PROGRESS
-    assert state.azure.in_flight(DEP) == tokens
+    assert azure_rules(state).in_flight(DEP) == tokens
     second = submit(state, data)
     assert await step(state, second) is Status.FAILED
     assert second.errors is not None
     assert [e.code for e in second.errors] == ["token_limit_exceeded"]
     assert "surpassed the configured limit" in second.errors[0].message
     await finish(state, first)
-    assert state.azure.in_flight(DEP) == 0
+    assert azure_rules(state).in_flight(DEP) == 0
     third = submit(state, data)
     await finish(state, third)
     assert third.status is Status.COMPLETED

@@ -28,7 +28,9 @@ def params(file_id: str, **kw: object) -> CreateParams:
 
 
 def submit(state: EmulatorState, data: bytes) -> str:
-    return state.create_batch(params(store_upload(state, data)), dialect="openai").id
+    return state.create_batch(
+        params(store_upload(state, data)), dialect=state.dialects["openai"]
+    ).id
 
 
 async def test_completes_with_shuffled_output_usage_and_model(make_state: StateFactory) -> None:
@@ -133,7 +135,7 @@ async def test_validation_failure_lists_codes_and_lines(make_state: StateFactory
 
 async def test_unknown_input_file_fails_the_batch_or_404s(make_state: StateFactory) -> None:
     state = await make_state()
-    batch = state.create_batch(params("file-nope"), dialect="openai")
+    batch = state.create_batch(params("file-nope"), dialect=state.dialects["openai"])
     await state.processor.drain()
     assert batch.status is Status.FAILED
     (error,) = batch.errors or []
@@ -141,7 +143,7 @@ async def test_unknown_input_file_fails_the_batch_or_404s(make_state: StateFacto
     assert "file-nope" in error.message
     strict = await make_state(batches={"missing_input_file": "not_found"})
     with pytest.raises(ApiError) as info:
-        strict.create_batch(params("file-nope"), dialect="openai")
+        strict.create_batch(params("file-nope"), dialect=strict.dialects["openai"])
     assert info.value.status == 404
 
 

@@ -2,7 +2,9 @@
 
 :func:`create_app` builds an application around a fresh
 :class:`~batchport_emulator.state.EmulatorState`; the batch processor runs as a
-``cleanup_ctx`` task for the application's lifetime.
+``cleanup_ctx`` task for the application's lifetime. Files and batches routes are
+added under every prefix of every dialect, the realtime routes under the prefixes
+of the dialects that serve them.
 """
 
 from __future__ import annotations
@@ -15,9 +17,8 @@ from typing import Any
 from aiohttp import web
 
 from batchport_emulator.app import batches_routes, control, files_routes, realtime
-from batchport_emulator.app.azure import azure_middleware
 from batchport_emulator.app.keys import STATE
-from batchport_emulator.app.middleware import DIALECT_PREFIXES, api_middleware
+from batchport_emulator.app.middleware import api_middleware
 from batchport_emulator.config import EmulatorConfig, coerce_config
 from batchport_emulator.responders import CallableResponder, Responder
 from batchport_emulator.state import EmulatorState
@@ -57,15 +58,14 @@ def create_app(
     callable taking a ``RespondRequest``) replaces the configured responder.
     """
     state = EmulatorState(coerce_config(config), responder=_as_responder(responder))
-    app = web.Application(
-        middlewares=[api_middleware, azure_middleware], client_max_size=CLIENT_MAX_SIZE
-    )
+    app = web.Application(middlewares=[api_middleware], client_max_size=CLIENT_MAX_SIZE)
     app[STATE] = state
-    for prefix, name in DIALECT_PREFIXES:
-        app.router.add_routes(files_routes.routes(prefix))
-        app.router.add_routes(batches_routes.routes(prefix))
-        if name == "openai":  # Azure serves realtime calls per deployment, not emulated
-            app.router.add_routes(realtime.routes(prefix))
+    for dialect in state.dialects:
+        for prefix in dialect.prefixes:
+            app.router.add_routes(files_routes.routes(prefix))
+            app.router.add_routes(batches_routes.routes(prefix))
+            if dialect.serves_realtime:
+                app.router.add_routes(realtime.routes(prefix))
     app.router.add_routes(control.routes())
     app.cleanup_ctx.append(_processing)
     return app

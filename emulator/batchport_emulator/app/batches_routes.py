@@ -11,16 +11,13 @@ from batchport_emulator.app.helpers import (
     read_json,
     state_of,
 )
-from batchport_emulator.azure import checks as azure_checks
-from batchport_emulator.batch_params import parse_create_params
 from batchport_emulator.pagination import parse_limit
 
 
 async def create_batch(request: web.Request) -> web.Response:
     state, dialect = state_of(request), dialect_of(request)
-    parse = azure_checks.parse_create_params if dialect.name == "azure" else parse_create_params
-    params = parse(await read_json(request))
-    batch = state.create_batch(params, dialect=dialect.name)
+    params = dialect.rules.parse_create_params(await read_json(request))
+    batch = state.create_batch(params, dialect=dialect)
     return json_response(dialect.batch_object(batch))
 
 
@@ -37,7 +34,7 @@ async def cancel_batch(request: web.Request) -> web.Response:
 async def list_batches(request: web.Request) -> web.Response:
     state, dialect = state_of(request), dialect_of(request)
     limit = parse_limit(request.query, default=20, maximum=100)
-    page = state.batches.list_batches(after=request.query.get("after") or None, limit=limit)
+    page = state.list_batches(after=request.query.get("after") or None, limit=limit)
     items = [dialect.batch_object(b) for b in page.items]
     return json_response(list_body(items, page.has_more))
 

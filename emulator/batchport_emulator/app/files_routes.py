@@ -87,7 +87,7 @@ async def upload_file(request: web.Request) -> web.Response:
         filename=upload.filename,
         purpose=upload.fields.get("purpose"),
         expires_after_s=expires,
-        dialect=dialect.name,
+        dialect=dialect,
     )
     return json_response(dialect.file_object(record), status=dialect.upload_status)
 
@@ -96,19 +96,21 @@ async def list_files(request: web.Request) -> web.Response:
     state, dialect = state_of(request), dialect_of(request)
     query = request.query
     limit = parse_limit(query, default=10_000, maximum=10_000)
-    page = state.files.list_files(
+    page = state.list_files(
+        dialect,
         after=query.get("after") or None,
         limit=limit,
         descending=parse_order(query) == "desc",
         purpose=query.get("purpose") or None,
     )
-    items = [dialect.file_object(state.azure.refresh(r)) for r in page.items]
+    items = [dialect.file_object(r) for r in page.items]
     return json_response(list_body(items, page.has_more))
 
 
 async def retrieve_file(request: web.Request) -> web.Response:
-    record = state_of(request).poll_file(request.match_info["file_id"])
-    return json_response(dialect_of(request).file_object(record))
+    dialect = dialect_of(request)
+    record = state_of(request).poll_file(request.match_info["file_id"], dialect)
+    return json_response(dialect.file_object(record))
 
 
 async def delete_file(request: web.Request) -> web.Response:
@@ -117,7 +119,7 @@ async def delete_file(request: web.Request) -> web.Response:
 
 
 async def file_content(request: web.Request) -> web.FileResponse:
-    path = state_of(request).files.downloadable_path(request.match_info["file_id"])
+    path = state_of(request).file_content_path(request.match_info["file_id"])
     return web.FileResponse(
         path, chunk_size=1 << 18, headers={"Content-Type": "application/octet-stream"}
     )

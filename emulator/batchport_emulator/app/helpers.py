@@ -39,7 +39,10 @@ def state_of(request: web.Request) -> EmulatorState:
 
 
 def dialect_of(request: web.Request) -> Dialect:
-    return request.app[STATE].dialect(request.get(DIALECT, "openai"))
+    """The dialect the middleware picked for this request (the default one outside
+    every dialect's prefixes)."""
+    dialect = request.get(DIALECT)
+    return dialect if dialect is not None else request.app[STATE].dialects.default
 
 
 def list_body(items: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from batchport_emulator.dialects import Dialect
 from batchport_emulator.state import EmulatorState
 
 STATE = web.AppKey("state", EmulatorState)
 REQUEST_ID = web.RequestKey("request_id", str)
-DIALECT = web.RequestKey("dialect", str)
+#: the dialect the middleware picked from the path (absent outside every prefix)
+DIALECT: web.RequestKey[Dialect] = web.RequestKey("dialect")

@@ -1,9 +1,13 @@
-"""The one middleware: request ids, dialect auth and API faults, error envelopes.
+"""The one middleware: request ids, the dialect, its auth and checks, API faults,
+error envelopes.
 
-Every response gets an ``x-request-id``. Domain errors (:class:`ApiError`) and
-aiohttp's own HTTP errors (unknown route, wrong method, body too large) become
-the dialect's error body; anything unexpected becomes a logged 500 in the same
-shape rather than a bare traceback page.
+The request's dialect is picked once, from the path (the longest matching prefix,
+:meth:`~batchport_emulator.dialects.registry.Dialects.for_path`), and stored under
+:data:`~batchport_emulator.app.keys.DIALECT` for the handlers. Every response gets an
+``x-request-id``. Domain errors (:class:`ApiError`) and aiohttp's own HTTP errors
+(unknown route, wrong method, body too large) become the dialect's error body (the
+default dialect's outside every prefix); anything unexpected becomes a logged 500 in
+the same shape rather than a bare traceback page.
 """
 
 from __future__ import annotations
@@ -20,23 +24,13 @@ from batchport_emulator.errors import ApiError
 
 log = logging.getLogger(__name__)
 
-# URL prefix -> dialect name, most specific first.
-DIALECT_PREFIXES: tuple[tuple[str, str], ...] = (
-    ("/v1", "openai"),
-    ("/openai/v1", "azure"),
-    ("/openai", "azure"),
-)
 
-
-def dialect_for_path(path: str) -> str | None:
-    for prefix, name in DIALECT_PREFIXES:
-        if path == prefix or path.startswith(prefix + "/"):
-            return name
-    return None
-
-
-def _from_http_exception(request: web.Request, exc: web.HTTPException) -> ApiError:
-    if exc.status in (404, 405):
+def _from_http_exception(
+    request: web.Request, exc: web.HTTPException, dialect: Dialect
+) -> ApiError:
+    if exc.status == 404:
+        return dialect.unknown_route(request.method, request.path)
+    if exc.status == 405:
         return ApiError(exc.status, f"Invalid URL ({request.method} {request.path[:256]})")
     if exc.status == 413:
         return ApiError(413, "Request body too large.", code="request_too_large")
@@ -48,13 +42,13 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     state = request.app[STATE]
     request_id = state.ids.request_id()
     request[REQUEST_ID] = request_id
-    name = dialect_for_path(request.path)
-    dialect: Dialect = state.dialect(name or "openai")
+    served = state.dialects.for_path(request.path)
+    dialect = served or state.dialects.default
     response: web.StreamResponse
     try:
-        if name is not None:
-            request[DIALECT] = name
-            dialect.check_auth(request.headers, state.accepted_keys())
+        if served is not None:
+            request[DIALECT] = served
+            served.check_auth(request.headers, state.accepted_keys())
             fault = state.faults.api_fault()
             if fault == "drop":
                 if request.transport is not None:
@@ -62,13 +56,14 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
                 raise ConnectionResetError("fault injection dropped the connection")
             if fault is not None:
                 raise state.faults.api_error(fault)
+            served.check_request(request.path, request.query)
         response = await handler(request)
     except ApiError as err:
         response = json_response(dialect.error_body(err), status=err.status, headers=err.headers)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        http_err = _from_http_exception(request, exc)
+        http_err = _from_http_exception(request, exc, dialect)
         response = json_response(dialect.error_body(http_err), status=http_err.status)
     except ConnectionResetError:
         raise

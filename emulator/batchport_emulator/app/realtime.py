@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from batchport_emulator.app.helpers import json_response, read_json, state_of
+from batchport_emulator.app.helpers import dialect_of, json_response, read_json, state_of
 from batchport_emulator.app.keys import REQUEST_ID
 from batchport_emulator.errors import ApiError, invalid_type
 from batchport_emulator.ratelimit import rate_limit_error_body
@@ -60,7 +60,7 @@ def _handler(path: str) -> Any:
             error = rate_limit_error_body(decision, model=str(body.get("model", "unknown")))
             return json_response(error, status=429, headers=decision.headers)
         result = await state.responder.respond(
-            RespondRequest(url="/v1" + path, body=body, dialect="openai")
+            RespondRequest(url="/v1" + path, body=body, dialect=dialect_of(request).name)
         )
         delay = state.clock.real_delay(
             state.latency.latency(result.output_tokens, key=request[REQUEST_ID])

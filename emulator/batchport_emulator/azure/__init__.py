@@ -2,8 +2,9 @@
 
 The wire format (routes, auth headers, error bodies, object and result-line shapes)
 lives in :mod:`batchport_emulator.dialects.azure`. This package holds what Azure does
-differently in behaviour: deployments and their enqueued-token quota
-(:mod:`.rules`), input-file validation with Azure's codes (:mod:`.checks`), bearer
+differently in behaviour: :class:`~.rules.AzureRules` (the dialect's rules object:
+deployments and their enqueued-token quota, pending uploads, deadlines, the empty error
+file), input-file validation with Azure's codes (:mod:`.checks`), bearer
 token validators (:mod:`.auth`) and the ``azure`` section of the config
 (:mod:`.config`). Nothing here imports aiohttp.
 """

@@ -1,13 +1,20 @@
-"""What the Azure dialect enforces beyond its wire format, in one object per emulator.
+"""What the Azure dialect does differently in behaviour: :class:`AzureRules`.
 
-:class:`AzureRules` is consulted by the state model for Azure files and batches:
+One instance per emulator, built by the Azure dialect with only the collaborators it
+needs (the live config, the virtual clock, a few file operations, and whether a batch
+has finished); it overrides the neutral
+:class:`~batchport_emulator.dialects.rules.DialectRules` where Azure differs:
 
+- create parameters: Azure's endpoints and 14-30 day output expiry (:mod:`.checks`);
 - uploads: Azure's file-count limits (500 without expiry, 10,000 with), the 14-30 day
-  expiry range, and ``pending -> processed`` after the configured time and reads;
+  expiry range, no default expiry, and ``pending -> processed`` after the configured
+  time and reads;
 - batch create: the real 400 for a file still ``pending``; in fail-fast mode the
-  enqueued-token check with a 400 ``token_limit_exceeded``;
+  enqueued-token check with a 400 ``token_limit_exceeded``; no expiry deadline unless
+  ``azure.batch_expiry`` is on;
 - validation: Azure's own checker (:mod:`.checks`) and, in the default mode, the
-  enqueued-token check failing the batch with ``token_limit_exceeded``.
+  enqueued-token check failing the batch with ``token_limit_exceeded``;
+- results: a 0-byte error file when no row failed.
 
 Enqueued tokens are counted per deployment from the moment a batch is admitted until
 it reaches a terminal state; "in flight" is derived from the batches' statuses, so
@@ -17,23 +24,37 @@ nothing has to remember to release them. The ledger lives in memory (a restarted
 
 from __future__ import annotations
 
-from typing import IO, TYPE_CHECKING
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any, Protocol
 
-from batchport_emulator.azure.auth import make_validator
-from batchport_emulator.azure.checks import check_expiry_range, first_model, validate_input
+from batchport_emulator.azure.checks import (
+    check_expiry_range,
+    first_model,
+    parse_create_params,
+    validate_input,
+)
 from batchport_emulator.azure.config import AzureConfig
 from batchport_emulator.batch_params import CreateParams
 from batchport_emulator.batches import Batch, BatchErrorEntry
-from batchport_emulator.dialects.azure import AzureDialect
+from batchport_emulator.config import EmulatorConfig
+from batchport_emulator.dialects.rules import Admission, DialectRules
 from batchport_emulator.errors import ApiError
 from batchport_emulator.files import FileRecord, UploadSink
 from batchport_emulator.validation import InputPlan
 
-if TYPE_CHECKING:
-    from batchport_emulator.state import EmulatorState
-
 NEVER_S = 100 * 365 * 86_400.0
 TOKEN_LIMIT_CODE = "token_limit_exceeded"
+
+
+class AzureFiles(Protocol):
+    """The file operations the Azure rules use (a :class:`~.files.FileStore` has them)."""
+
+    def content_path(self, file_id: str) -> Path: ...
+
+    def set_status(self, file_id: str, status: str) -> None: ...
+
+    def live(self, *, purpose: str, dialect: str) -> list[FileRecord]: ...
 
 
 def human_count(n: int) -> str:
@@ -52,47 +73,57 @@ def token_limit_message(deployment: str, limit: int) -> str:
     )
 
 
-class AzureRules:
-    """Azure behaviour for one :class:`EmulatorState`; reads the live config each time."""
+class AzureRules(DialectRules):
+    """Azure behaviour; reads the live config each time.
 
-    def __init__(self, state: EmulatorState) -> None:
-        self._state = state
-        self._admitted: dict[str, tuple[str, int]] = {}  # batch id -> (deployment, tokens)
+    ``owner`` is the dialect name on the files whose count Azure limits;
+    ``batch_finished`` says whether a batch id is unknown or terminal.
+    """
+
+    initial_file_status = "pending"
+    default_file_expiry = False
+    empty_error_file = True
+
+    def __init__(
+        self,
+        *,
+        config: Callable[[], EmulatorConfig],
+        now: Callable[[], float],
+        files: AzureFiles,
+        batch_finished: Callable[[str], bool],
+        owner: str,
+    ) -> None:
+        super().__init__(config)
+        self._now = now
+        self._files = files
+        self._batch_finished = batch_finished
+        self._owner = owner
+        self._admitted: dict[str, Admission] = {}  # batch id -> tokens held
         self._polls: dict[str, int] = {}  # file id -> reads while pending
-        self._dialect_key: tuple[str, tuple[str, ...]] | None = None
-        self._dialect = AzureDialect()
 
     @property
     def config(self) -> AzureConfig:
-        return self._state.config.azure
-
-    @property
-    def dialect(self) -> AzureDialect:
-        """The dialect with the configured bearer-token validator."""
-        c = self.config
-        key = (c.bearer_validator, tuple(c.jwt_audiences))
-        if key != self._dialect_key:
-            self._dialect = AzureDialect(make_validator(c.bearer_validator, c.jwt_audiences))
-            self._dialect_key = key
-        return self._dialect
+        return self._config().azure
 
     def clear(self) -> None:
         self._admitted.clear()
         self._polls.clear()
 
+    def parse_create_params(self, body: Any) -> CreateParams:
+        return parse_create_params(body)
+
     # -- files ------------------------------------------------------------------------
 
-    def check_upload(self, sink: UploadSink, expires_after_s: int | None) -> None:
-        """Size, expiry range and file-count limits for an Azure batch upload."""
-        if sink.size > self._state.config.limits.batch_file_max_bytes:
+    def check_upload(self, sink: UploadSink, filename: str, expires_after_s: int | None) -> None:
+        """Size, expiry range and file-count limits for an Azure batch upload.
+
+        Empty and BOM files pass here: Azure fails them when a batch runs them.
+        """
+        if sink.size > self._config().limits.batch_file_max_bytes:
             raise ApiError(400, "File is too large.", code="invalidPayload")
         check_expiry_range(expires_after_s, "expires_after.seconds")
         c = self.config
-        live = [
-            r
-            for r in self._state.files.all()
-            if r.dialect == "azure" and r.purpose == "batch" and self._state.files.find(r.id)
-        ]
+        live = self._files.live(purpose="batch", dialect=self._owner)
         if expires_after_s is None:
             if sum(r.expires_at is None for r in live) >= c.max_files_without_expiry:
                 raise ApiError(
@@ -116,26 +147,25 @@ class AzureRules:
         polls = self._polls.get(record.id, 0) + (1 if read else 0)
         self._polls[record.id] = polls
         c = self.config
-        due = self._state.clock.now() >= record.created_at + c.file_processing_s
+        due = self._now() >= record.created_at + c.file_processing_s
         if due and polls >= c.file_processing_polls:
-            self._state.files.set_status(record.id, "processed")
+            self._files.set_status(record.id, "processed")
             self._polls.pop(record.id, None)
         return record
 
     # -- batches ----------------------------------------------------------------------
 
-    def deadline(self, now: float, window_s: float) -> float:
+    def deadline(self, now: float) -> float:
         """When the emulator expires a new batch: never, unless ``batch_expiry`` is on."""
+        window_s = self._config().batches.completion_window_s
         return now + (window_s if self.config.batch_expiry else NEVER_S)
 
-    def check_create(
-        self, params: CreateParams, record: FileRecord | None
-    ) -> tuple[str, int] | None:
+    def check_create(self, params: CreateParams, record: FileRecord | None) -> Admission | None:
         """The synchronous checks of an Azure batch create.
 
         Raises :class:`ApiError` 400 for a file still ``pending`` and, in fail-fast
-        mode, for a batch over its deployment's quota. Returns the (deployment,
-        tokens) admitted in fail-fast mode, for :meth:`admitted`.
+        mode, for a batch over its deployment's quota. Returns the tokens admitted in
+        fail-fast mode, for :meth:`admitted`.
         """
         if record is None:
             return None
@@ -150,8 +180,7 @@ class AzureRules:
             )
         if self.config.token_limit_mode != "fail_fast":
             return None
-        path = self._state.files.content_path(record.id)
-        with open(path, "rb") as fh:
+        with open(self._files.content_path(record.id), "rb") as fh:
             name = first_model(fh)
         tokens = max(1, record.bytes // 4)
         if name is None or self.config.deployment(name) is None:
@@ -159,9 +188,9 @@ class AzureRules:
         refusal = self._over_limit(name, tokens)
         if refusal is not None:
             raise ApiError(400, refusal.message, code=TOKEN_LIMIT_CODE)
-        return name, tokens
+        return Admission(name, tokens)
 
-    def admitted(self, batch_id: str, admission: tuple[str, int] | None) -> None:
+    def admitted(self, batch_id: str, admission: Admission | None) -> None:
         if admission is not None:
             self._admitted[batch_id] = admission
 
@@ -171,7 +200,7 @@ class AzureRules:
             fh,
             completion_window=batch.completion_window,
             config=self.config,
-            max_errors=self._state.config.limits.max_validation_errors,
+            max_errors=self._config().limits.max_validation_errors,
         )
 
     def admit(self, batch: Batch, plan: InputPlan) -> BatchErrorEntry | None:
@@ -180,16 +209,14 @@ class AzureRules:
             return None
         refusal = self._over_limit(plan.model, plan.estimated_tokens)
         if refusal is None:
-            self._admitted[batch.id] = (plan.model, plan.estimated_tokens)
+            self._admitted[batch.id] = Admission(plan.model, plan.estimated_tokens)
         return refusal
 
     def in_flight(self, deployment: str) -> int:
         """Tokens of admitted batches on ``deployment`` that have not finished."""
-        batches = self._state.batches
-        done = [b for b in self._admitted if b not in batches or batches.get(b).terminal]
-        for batch_id in done:
+        for batch_id in [b for b in self._admitted if self._batch_finished(b)]:
             del self._admitted[batch_id]
-        return sum(t for d, t in self._admitted.values() if d == deployment)
+        return sum(a.tokens for a in self._admitted.values() if a.model == deployment)
 
     def _over_limit(self, name: str, tokens: int) -> BatchErrorEntry | None:
         deployment = self.config.deployment(name)

@@ -1,11 +1,19 @@
-"""Dialects: how one provider's API looks on the wire.
+"""Dialects: one object per provider API the emulator speaks.
 
-The state model is shared; a dialect decides the URL prefix, how callers
-authenticate, how errors are rendered, how files, batches and result lines are
-serialized, and what an upload answers. Two exist: OpenAI (``/v1``) and Azure
-(``/openai`` and ``/openai/v1``). What Azure does differently in *behaviour*
-(deployments, enqueued-token quota, pending uploads, its validation codes) lives in
-:mod:`batchport_emulator.azure`, consulted by the state model for Azure batches.
+The state model is shared; a :class:`Dialect` carries everything that differs between
+providers, so nothing else compares dialect names:
+
+- the wire: URL prefixes, auth, per-request checks, error bodies, object shapes, the
+  upload status code, the result-line form (:class:`~.lines.ResultLines`);
+- the behaviour: its :class:`~.rules.DialectRules` (uploads, create checks, deadlines,
+  validation, quota, empty error files), consulted by the state model and processor.
+
+The middleware picks a request's dialect once, from the path, through
+:class:`~.registry.Dialects` (the longest matching prefix wins) and hands the object
+down. Batches and files remember their dialect's *name* only so that a batch read back
+from disk finds its dialect again, and for display. Two dialects exist: OpenAI
+(``/v1``, :mod:`.openai`) and Azure (``/openai`` and ``/openai/v1``, :mod:`.azure`);
+:data:`~.registry.FACTORIES` lists them.
 """
 
 from __future__ import annotations
@@ -14,16 +22,25 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from batchport_emulator.batches import Batch
+from batchport_emulator.dialects.lines import ResultLines
+from batchport_emulator.dialects.rules import DialectRules
 from batchport_emulator.errors import ApiError
 from batchport_emulator.files import FileRecord
 
 
 class Dialect(Protocol):
+    #: stored on files and batches, shown by the control endpoints, given to responders
     name: str
-    prefix: str
+    #: URL prefixes served, e.g. ``("/v1",)``; see :class:`~.registry.Dialects`
+    prefixes: tuple[str, ...]
+    #: HTTP status of a successful upload
     upload_status: int
-    #: publish a 0-byte error file when no row failed (Azure) instead of none (OpenAI)
-    empty_error_file: bool
+    #: whether the realtime endpoints (chat completions, ...) are served under the prefixes
+    serves_realtime: bool
+    lines: ResultLines
+
+    @property
+    def rules(self) -> DialectRules: ...
 
     def check_auth(self, headers: Mapping[str, str], accepted: Sequence[str]) -> None:
         """Raise :class:`ApiError` 401 unless the headers carry an accepted key.
@@ -31,31 +48,15 @@ class Dialect(Protocol):
         An empty ``accepted`` means any non-empty key is accepted.
         """
 
+    def check_request(self, path: str, query: Mapping[str, str]) -> None:
+        """Raise :class:`ApiError` for a request the dialect refuses before routing
+        (after auth), such as a missing ``api-version``."""
+
+    def unknown_route(self, method: str, path: str) -> ApiError:
+        """The 404 for a path under the dialect's prefixes that no route serves."""
+
     def error_body(self, error: ApiError) -> dict[str, Any]: ...
 
     def file_object(self, record: FileRecord) -> dict[str, Any]: ...
 
     def batch_object(self, batch: Batch) -> dict[str, Any]: ...
-
-    def result_line(
-        self,
-        *,
-        line_id: str,
-        custom_id: str,
-        status_code: int,
-        request_id: str,
-        body: Mapping[str, Any],
-    ) -> bytes:
-        """One output or error file line for a row that ran, ending in ``\\n``."""
-
-    def unrun_line(self, *, line_id: str, custom_id: str, code: str, message: str) -> bytes:
-        """One error file line for a row that never ran (expired or cancelled)."""
-
-
-def get_dialect(name: str) -> Dialect:
-    """The dialect called ``name``; raises ``KeyError`` for an unknown one."""
-    from batchport_emulator.dialects.azure import AZURE
-    from batchport_emulator.dialects.openai import OPENAI
-
-    table: dict[str, Dialect] = {"openai": OPENAI, "azure": AZURE}
-    return table[name]

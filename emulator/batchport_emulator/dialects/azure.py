@@ -1,18 +1,25 @@
 """The Azure OpenAI dialect: ``/openai`` and ``/openai/v1`` routes, ``api-key`` or Entra
-ID bearer auth, Azure's error bodies, and Azure's object and result-line shapes.
+ID bearer auth, ``api-version``, Azure's error bodies, and Azure's object and
+result-line shapes. Its behaviour is :class:`~batchport_emulator.azure.rules.AzureRules`.
 
 Differences from the OpenAI dialect, each from the Azure reference:
 
 - auth: ``api-key: <key>`` (checked against the configured keys), or
   ``Authorization: Bearer <token>`` checked by a configurable validator (any
   non-empty token by default); a 401 body ``{"error": {"code": "401", ...}}``;
+- requests: ``/openai/...`` needs an ``api-version`` among ``azure.api_versions``;
+  ``/openai/v1/...`` takes none, or ``v1``/``preview``/``latest``; anything else, and
+  any unknown path under ``/openai`` (such as files or batches under
+  ``/openai/deployments/{name}/``), is 404 ``Resource not found``;
 - errors: ``{"error": {"code", "message"}}`` with ``param`` when known; code-less
   refusals get the camelCase codes of Azure's REST spec;
 - files: uploads answer 201 and start ``pending`` (the rules move them to
   ``processed``);
 - batches: no ``model`` or ``usage`` fields; ``expires_at`` shows ``created_at +
   24 h`` even though Azure does not expire batches;
-- result lines: no top-level ``id``; a successful batch gets an empty error file.
+- result lines: no top-level ``id``, ``response`` keys in Azure's order; a successful
+  batch gets an empty error file (a rule);
+- no realtime endpoints (Azure serves them per deployment; not emulated).
 """
 
 from __future__ import annotations
@@ -20,9 +27,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import orjson
-
-from batchport_emulator.azure.auth import TokenValidator, accept_any
+from batchport_emulator.azure.auth import TokenValidator, make_validator
+from batchport_emulator.azure.config import V1_API_VERSIONS, AzureConfig
+from batchport_emulator.azure.rules import AzureRules
 from batchport_emulator.batches import Batch
 from batchport_emulator.dialects.common import (
     batch_object,
@@ -30,6 +37,8 @@ from batchport_emulator.dialects.common import (
     file_object,
     key_matches,
 )
+from batchport_emulator.dialects.lines import ResultLines
+from batchport_emulator.dialects.rules import DialectContext
 from batchport_emulator.errors import ApiError
 from batchport_emulator.files import FileRecord
 
@@ -67,14 +76,42 @@ def resource_not_found() -> ApiError:
     return ApiError(404, "Resource not found", code="404")
 
 
+def api_version_ok(path: str, version: str | None, accepted: Sequence[str]) -> bool:
+    """Whether ``version`` (the ``api-version`` query value) may be used on ``path``."""
+    if path == "/openai/v1" or path.startswith("/openai/v1/"):
+        return version is None or version in V1_API_VERSIONS
+    return version is not None and version in accepted
+
+
 class AzureDialect:
     name = "azure"
-    prefix = "/openai"
+    prefixes: tuple[str, ...] = ("/openai", "/openai/v1")
     upload_status = 201
-    empty_error_file = True
+    serves_realtime = False
+    lines = ResultLines(with_id=False, response_order=("body", "request_id", "status_code"))
 
-    def __init__(self, validator: TokenValidator = accept_any) -> None:
-        self._validator = validator
+    def __init__(self, context: DialectContext) -> None:
+        self._config = context.config
+        self.rules = AzureRules(
+            config=context.config,
+            now=context.now,
+            files=context.files,
+            batch_finished=context.batch_finished,
+            owner=self.name,
+        )
+        self._validator: tuple[tuple[str, tuple[str, ...]], TokenValidator] | None = None
+
+    @property
+    def _azure(self) -> AzureConfig:
+        return self._config().azure
+
+    def _token_validator(self) -> TokenValidator:
+        """The configured bearer-token validator, rebuilt when its settings change."""
+        c = self._azure
+        key = (c.bearer_validator, tuple(c.jwt_audiences))
+        if self._validator is None or self._validator[0] != key:
+            self._validator = (key, make_validator(c.bearer_validator, c.jwt_audiences))
+        return self._validator[1]
 
     def check_auth(self, headers: Mapping[str, str], accepted: Sequence[str]) -> None:
         key = headers.get("api-key", "").strip()
@@ -87,8 +124,15 @@ class AzureDialect:
             raise ApiError(401, _NO_KEY, code="401")
         if accepted and key_matches(token, accepted):
             return
-        if not self._validator(token):
+        if not self._token_validator()(token):
             raise ApiError(401, _BAD_TOKEN, code="401")
+
+    def check_request(self, path: str, query: Mapping[str, str]) -> None:
+        if not api_version_ok(path, query.get("api-version"), self._azure.api_versions):
+            raise resource_not_found()
+
+    def unknown_route(self, method: str, path: str) -> ApiError:
+        return resource_not_found()
 
     def error_body(self, error: ApiError) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -104,30 +148,3 @@ class AzureDialect:
 
     def batch_object(self, batch: Batch) -> dict[str, Any]:
         return batch_object(batch, expires_at=batch.created_at + DAY_S, with_model=False)
-
-    def result_line(
-        self,
-        *,
-        line_id: str,
-        custom_id: str,
-        status_code: int,
-        request_id: str,
-        body: Mapping[str, Any],
-    ) -> bytes:
-        return orjson.dumps(
-            {
-                "custom_id": custom_id,
-                "response": {"body": body, "request_id": request_id, "status_code": status_code},
-                "error": None,
-            },
-            option=orjson.OPT_APPEND_NEWLINE,
-        )
-
-    def unrun_line(self, *, line_id: str, custom_id: str, code: str, message: str) -> bytes:
-        return orjson.dumps(
-            {"custom_id": custom_id, "response": None, "error": {"code": code, "message": message}},
-            option=orjson.OPT_APPEND_NEWLINE,
-        )
-
-
-AZURE = AzureDialect()

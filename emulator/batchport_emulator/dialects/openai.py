@@ -2,15 +2,14 @@
 
 Object shapes follow the wire reference (section 1.2 file object, 1.11 batch
 object, 3.2 result lines, 4.1 errors, 5 usage); every field is present, with
-``null`` where empty.
+``null`` where empty. Its behaviour is the neutral
+:class:`~batchport_emulator.dialects.rules.DialectRules`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
-
-import orjson
 
 from batchport_emulator.batches import Batch
 from batchport_emulator.dialects.common import (
@@ -19,6 +18,8 @@ from batchport_emulator.dialects.common import (
     file_object,
     key_matches,
 )
+from batchport_emulator.dialects.lines import ResultLines
+from batchport_emulator.dialects.rules import DialectContext, DialectRules
 from batchport_emulator.errors import ApiError
 from batchport_emulator.files import FileRecord
 
@@ -37,9 +38,13 @@ _BAD_KEY = (
 
 class OpenAIDialect:
     name = "openai"
-    prefix = "/v1"
+    prefixes: tuple[str, ...] = ("/v1",)
     upload_status = 200
-    empty_error_file = False
+    serves_realtime = True
+    lines = ResultLines(with_id=True, response_order=("status_code", "request_id", "body"))
+
+    def __init__(self, context: DialectContext) -> None:
+        self.rules = DialectRules(context.config)
 
     def check_auth(self, headers: Mapping[str, str], accepted: Sequence[str]) -> None:
         key = bearer_token(headers)
@@ -47,6 +52,12 @@ class OpenAIDialect:
             raise ApiError(401, _NO_KEY)
         if accepted and not key_matches(key, accepted):
             raise ApiError(401, _BAD_KEY, code="invalid_api_key")
+
+    def check_request(self, path: str, query: Mapping[str, str]) -> None:
+        return None
+
+    def unknown_route(self, method: str, path: str) -> ApiError:
+        return ApiError(404, f"Invalid URL ({method} {path[:256]})")
 
     def error_body(self, error: ApiError) -> dict[str, Any]:
         return error.envelope()
@@ -66,36 +77,3 @@ class OpenAIDialect:
                 "total_tokens": u.input_tokens + u.output_tokens,
             },
         }
-
-    def result_line(
-        self,
-        *,
-        line_id: str,
-        custom_id: str,
-        status_code: int,
-        request_id: str,
-        body: Mapping[str, Any],
-    ) -> bytes:
-        return orjson.dumps(
-            {
-                "id": line_id,
-                "custom_id": custom_id,
-                "response": {"status_code": status_code, "request_id": request_id, "body": body},
-                "error": None,
-            },
-            option=orjson.OPT_APPEND_NEWLINE,
-        )
-
-    def unrun_line(self, *, line_id: str, custom_id: str, code: str, message: str) -> bytes:
-        return orjson.dumps(
-            {
-                "id": line_id,
-                "custom_id": custom_id,
-                "response": None,
-                "error": {"code": code, "message": message},
-            },
-            option=orjson.OPT_APPEND_NEWLINE,
-        )
-
-
-OPENAI = OpenAIDialect()

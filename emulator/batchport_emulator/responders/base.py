@@ -33,13 +33,15 @@ class RespondRequest:
 
     ``url`` is the normalized OpenAI path (``/v1/chat/completions``); the forms
     without ``/v1`` that Azure uses are accepted too. ``custom_id`` is set for
-    batch rows and ``None`` for realtime calls.
+    batch rows and ``None`` for realtime calls. ``dialect`` names the API the
+    request came through (``"openai"`` or ``"azure"``), so a responder can add
+    what that provider's bodies carry (the fake adds Azure's content filters).
     """
 
     url: str
     body: Mapping[str, Any]
     custom_id: str | None = None
-    dialect: Literal["openai", "azure"] = "openai"
+    dialect: str = "openai"
 
 
 @dataclass(frozen=True, slots=True)
