@@ -20,8 +20,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = {
     "batchport": ROOT / "src" / "batchport",
@@ -46,10 +44,6 @@ FACADE = "batchport_emulator"
 SQLITE_ALLOWED = ("batchport.store",)  # store.py, or the store/ package
 # Modules that import sqlite3 today although they should not: each is its own strict
 # xfail case, which fails (XPASS) once the module is fixed, so remove it from here then.
-KNOWN_SQLITE_USERS = {
-    "src/batchport/runner/prepare.py": "prepare catches sqlite3.IntegrityError from "
-    "Store.add_rows (a duplicate custom_id) instead of a store-level error",
-}
 
 
 @dataclass(frozen=True)
@@ -224,20 +218,7 @@ def test_emulator_state_never_imports_the_http_layer() -> None:
     assert not found, report(found)
 
 
-@pytest.mark.parametrize(
-    "known",
-    [
-        pytest.param(None, id="every-other-module"),
-        *(
-            pytest.param(path, id=path, marks=pytest.mark.xfail(strict=True, reason=reason))
-            for path, reason in KNOWN_SQLITE_USERS.items()
-        ),
-    ],
-)
-def test_only_the_store_imports_sqlite3(known: str | None) -> None:
-    if known is None:
-        scope = [m for m in MODULES if m.rel not in KNOWN_SQLITE_USERS]
-    else:
-        scope = [m for m in MODULES if m.rel == known]
+def test_only_the_store_imports_sqlite3() -> None:
+    scope = MODULES
     found = violations(scope, forbidden=("sqlite3",), exempt=SQLITE_ALLOWED)
     assert not found, report(found)

@@ -14,7 +14,8 @@
     │   ├── RateLimitError          429 (retryable, may carry retry_after)
     │   ├── QuotaExceededError      enqueued-token quota (token_limit_exceeded; retryable)
     │   ├── ServerError             5xx (retryable)
-    │   └── TransportError          connection dropped, timeout (retryable)
+    │   ├── TransportError          connection dropped, timeout (retryable)
+    │   └── ResultLineError         a result line that cannot be read (source, line, rule)
     └── RunError                a run cannot go on: cost cap, changed input on resume, ...
 
 Provider SDK exceptions are translated into this tree in one place per backend and
@@ -38,6 +39,7 @@ __all__ = [
     "NotFoundError",
     "QuotaExceededError",
     "RateLimitError",
+    "ResultLineError",
     "RunError",
     "ServerError",
     "TransportError",
@@ -171,3 +173,38 @@ class TransportError(BackendError):
     """The connection dropped or timed out before a response arrived."""
 
     default_retryable = True
+
+
+class ResultLineError(BackendError):
+    """A result the provider sent cannot be read: not JSON, not the provider's shape,
+    an unknown or repeated ``custom_id``, more results than requests.
+
+    ``source`` names where it came from (a file id, a URL), ``line`` is 1-based and
+    ``rule`` names what is wrong (``result_invalid_json``...). Retryable by default: a
+    download cut short reads so, and fetching again may cure it.
+    """
+
+    default_retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        line: int | None = None,
+        rule: str | None = None,
+        provider: str = "",
+        retryable: bool | None = None,
+    ) -> None:
+        self.source = source
+        self.line = line
+        self.rule = rule
+        where = (
+            f"{source}:{line}: "
+            if source and line is not None
+            else (f"{source}: " if source else "")
+        )
+        code = f"{rule}: " if rule else ""
+        super().__init__(
+            f"{where}{code}{message}", provider=provider, code=rule, retryable=retryable
+        )

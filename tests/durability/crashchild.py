@@ -3,7 +3,8 @@
 Used by the crash tests: ``python -m tests.durability.crashchild URL HOME RUN_ID PHASE``.
 Phases: upload_commit (after an upload, before its id is recorded), before_create,
 create_commit (after a batch is created, before its id is recorded), polling, download
-(after the first chunk), reconcile (after the first ledger commit), none.
+(after the first chunk of results), reconcile (inside the ledger transaction, after the
+rows are written and before the commit), none.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Mapping
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import batchport as bp
-from batchport.backends.base import BatchJob, FileRef
 from batchport.backends.emulator import EmulatorBackend
+from batchport.backends.files import FileRef
+from batchport.backends.models import Job, ShardSpec
 from batchport.requests import Request
 from batchport.runner import PollPolicy, RunOptions
 from batchport.store import Store
@@ -56,35 +57,30 @@ class CrashingBackend(EmulatorBackend):
         super().__init__(url=url)
         self.phase = phase
 
-    async def upload_file(self, path: Path, *, expires_after_s: int | None = None) -> FileRef:
-        ref = await super().upload_file(path, expires_after_s=expires_after_s)
+    async def upload_file(self, spec: ShardSpec) -> FileRef:
+        ref = await super().upload_file(spec)
         if self.phase == "upload_commit":
             die()
         return ref
 
-    async def create_batch(self, **kw: Any) -> BatchJob:
+    async def create_batch(self, spec: ShardSpec, file_id: str) -> Job:
         if self.phase == "before_create":
             die()
-        job = await super().create_batch(**kw)
+        job = await super().create_batch(spec, file_id)
         if self.phase == "create_commit":
             die()
         return job
 
-    async def retrieve_batch(self, batch_id: str) -> BatchJob:
+    async def retrieve_batch(self, batch_id: str) -> Job:
         if self.phase == "polling":  # the first retrieve is always a poll
             die()
         return await super().retrieve_batch(batch_id)
 
-    async def stream_file(self, file_id: str) -> AsyncIterator[bytes]:
+    async def stream_file(self, file_id: str) -> AsyncIterator[bytes]:  # type: ignore[override]
         async for chunk in super().stream_file(file_id):
             yield chunk
             if self.phase == "download":
                 die()
-
-    def list_batches(
-        self, *, metadata: Mapping[str, str] | None = None, page_size: int = 100
-    ) -> AsyncIterator[BatchJob]:
-        return super().list_batches(metadata=metadata, page_size=page_size)
 
 
 def main() -> None:

@@ -73,12 +73,12 @@ def reference(
 
 # What the store must show right after the kill, per phase: the crash really hit there.
 EXPECTED_STATE = {
-    "upload_commit": "uploading",
-    "before_create": "creating",  # the intent is committed, the call never made
-    "create_commit": "creating",
-    "polling": "created",
-    "download": "terminal",
-    "reconcile": "downloaded",
+    "upload_commit": "submitting",
+    "before_create": "submitting",  # the intent is committed, the call never made
+    "create_commit": "submitting",
+    "polling": "submitted",
+    "download": "finished",
+    "reconcile": "finished",
 }
 
 
@@ -95,15 +95,19 @@ async def test_killed_run_resumes_without_loss_or_duplicates(
     with Store(tmp_path) as store:
         states = {s.state for s in store.shards(run_id)}
         assert EXPECTED_STATE[phase] in states, states
+        staged = [s.staged() for s in store.shards(run_id) if s.state == "submitting"]
+        if phase == "upload_commit":  # the upload happened; only the intent is recorded
+            assert any(c.get("upload") and "file_id" not in c for c in staged)
+            assert _uploads_of(emulator, run_id)
         if phase == "before_create":
             assert not _batches_of(emulator, run_id)
         if phase == "create_commit":  # the batch exists remotely but is not recorded
-            assert not any(s.batch_id for s in store.shards(run_id) if s.state == "creating")
+            assert not any(s.job_id for s in store.shards(run_id) if s.state == "submitting")
             assert _batches_of(emulator, run_id)
         if phase == "download":
             assert list((tmp_path / "runs" / run_id / "results").glob("*.part"))
-        if phase == "reconcile":
-            assert store.outcome_counts(run_id).get("succeeded", 0) > 0
+        if phase == "reconcile":  # written but never committed: nothing is settled
+            assert store.outcome_counts(run_id) == {None: ROWS}
 
     backend = EmulatorBackend(url=emulator.url)
     run = await bp.resume(

@@ -107,28 +107,27 @@ async def test_cleanup_deletes_provider_files(tmp_path: Path) -> None:
     assert all(r.text for r in run.results())
 
 
-def _half_write(part: Path) -> None:
-    part.write_bytes(b"partial")
-
-
-async def test_disk_full_during_download_is_retried_then_reported(
+async def test_disk_full_while_storing_results_is_retried_then_reported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import errno
+    from contextlib import contextmanager
 
-    from batchport.runner import download
+    from batchport.store import LocalBlobs, Store
 
-    real = download._fetch
+    real = LocalBlobs.writer
     failures = {"left": 1}
 
-    async def flaky_disk(engine: Any, file_id: str, part: Path) -> None:
-        if failures["left"] > 0:
-            failures["left"] -= 1
-            _half_write(part)
-            raise OSError(errno.ENOSPC, "No space left on device")
-        await real(engine, file_id, part)
+    @contextmanager
+    def flaky_disk(self: LocalBlobs, key: str) -> Any:
+        with real(self, key) as f:
+            if "/results/" in key and failures["left"] > 0:
+                failures["left"] -= 1
+                f.write(b"partial")
+                raise OSError(errno.ENOSPC, "No space left on device")
+            yield f
 
-    monkeypatch.setattr(download, "_fetch", flaky_disk)
+    monkeypatch.setattr(LocalBlobs, "writer", flaky_disk)
     async with EmulatorBackend() as backend:
         run = await bp.run(
             requests(), backend=backend, home=tmp_path / "a", clock=InstantClock(), progress=False
@@ -147,4 +146,6 @@ async def test_disk_full_during_download_is_retried_then_reported(
                 progress=False,
                 run_id="run-full",
             )
-    assert not list((tmp_path / "b" / "runs" / "run-full" / "results").glob("*.part"))
+    assert not list((tmp_path / "b" / "runs" / "run-full" / "results").glob("*"))
+    with Store(tmp_path / "b") as store:
+        assert store.outcome_counts("run-full") == {None: len(requests())}

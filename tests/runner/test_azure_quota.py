@@ -20,7 +20,7 @@ from openai import AsyncAzureOpenAI
 
 import batchport
 from batchport.backends.azure import DEFAULT_API_VERSION, AzureBackend, Deployment
-from batchport.backends.base import BatchJob
+from batchport.backends.models import Job, ShardSpec
 from batchport.errors import QuotaExceededError
 from batchport.requests import Request
 from batchport.runner import InstantClock
@@ -50,10 +50,10 @@ class RecordingAzure(AzureBackend):
         super().__init__(*args, **kwargs)
         self.attempts: list[tuple[str, str]] = []
 
-    async def create_batch(self, **kwargs: Any) -> BatchJob:
-        shard = kwargs["metadata"]["batchport_shard"]
+    async def create_batch(self, spec: ShardSpec, file_id: str) -> Job:
+        shard = spec.shard_id
         try:
-            job = await super().create_batch(**kwargs)
+            job = await super().create_batch(spec, file_id)
         except QuotaExceededError:
             self.attempts.append((shard, "refused"))
             raise

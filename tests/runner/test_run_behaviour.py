@@ -132,7 +132,7 @@ async def test_engine_call_waits_at_least_retry_after(home: Path) -> None:
             raise errors.pop(0)
         return "ok"
 
-    assert await engine.call("test", flaky) == "ok"
+    assert await engine.retry.call("test", flaky) == "ok"
     assert clock.slept[0] >= 42.0  # the provider's retry-after wins over the backoff
     assert len(clock.slept) == 2
 
@@ -140,7 +140,7 @@ async def test_engine_call_waits_at_least_retry_after(home: Path) -> None:
         raise ServerError("down")
 
     with pytest.raises(ServerError):
-        await engine.call("test", never)
+        await engine.retry.call("test", never)
     assert len(clock.slept) == 2 + 3  # api_retries, then it gives up
 
 

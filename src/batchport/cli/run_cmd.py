@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -20,7 +21,7 @@ from batchport.cli import EXIT_OK, EXIT_PROBLEMS
 from batchport.errors import RunError
 from batchport.runner import Run, RunOptions, cancel, new_run_id, plan, resume, run
 from batchport.runner.policy import PollPolicy
-from batchport.store import Store
+from batchport.store import open_store
 
 __all__ = ["register"]
 
@@ -230,10 +231,11 @@ def _cancel(args: argparse.Namespace) -> int:
 
 
 def _open(args: argparse.Namespace) -> Run:
-    store = Store(args.home)
+    store, owned = open_store(args.home)
     if store.find_run(args.run_id) is None:
-        raise RunError(f"no run {args.run_id!r} in {store.path}")
-    return Run(store, args.run_id)
+        store.close()
+        raise RunError(f"no run {args.run_id!r} in {store.location}")
+    return Run(store, args.run_id, owns_store=owned)
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -244,8 +246,8 @@ def _status(args: argparse.Namespace) -> int:
         print(f"last error: {rec.error}")
     for s in r.store.shards(r.id):
         print(
-            f"  {s.shard_id:<10} {s.state:<11} {s.batch_status or '-':<11} "
-            f"{s.rows:>8,} rows  {s.batch_id or '-'}"
+            f"  {s.shard_id:<10} {s.state:<11} {s.job_status or '-':<11} "
+            f"{s.rows:>8,} rows  {s.job_id or '-'}"
         )
     print("outcomes: " + ", ".join(f"{k} {v:,}" for k, v in r.outcomes.items()))
     return EXIT_OK
@@ -259,7 +261,8 @@ def _results(args: argparse.Namespace) -> int:
 
 
 def _runs(args: argparse.Namespace) -> int:
-    store = Store(args.home)
-    for rec in store.list_runs():
-        print(f"{rec.id}  {rec.state:<10} {rec.backend:<9} {rec.total_rows:>10,} rows")
+    store, _ = open_store(args.home)
+    with contextlib.closing(store):
+        for rec in store.list_runs():
+            print(f"{rec.id}  {rec.state:<10} {rec.backend:<9} {rec.total_rows:>10,} rows")
     return EXIT_OK

@@ -7,10 +7,11 @@ A 429 is retried after the server's ``retry-after-ms``/``retry-after`` (and paus
 worker meanwhile); 408/409/5xx and dropped connections are retried with capped, jittered
 backoff; other 4xx are final at once. Every wait goes through the injected clock.
 
-Rows come out as :class:`~batchport.runner.RunResult` with the outcome the batch runner
-would give the same response (:func:`batchport.runner.outcomes.classify` on the same
-result-line shape), so a realtime row and a batch row of one request compare equal
-field for field, and cost is counted at the realtime price.
+Rows come out as :class:`~batchport.runner.RunResult`, judged by the same code that
+judges a batch result line (the OpenAI backend's
+:func:`~batchport.backends.openai.results.row_from_response`), so a realtime row and a
+batch row of one request compare equal field for field, and cost is counted at the
+realtime price.
 """
 
 from __future__ import annotations
@@ -25,19 +26,17 @@ from typing import Any
 import httpx2
 import openai
 import orjson
-import pydantic
 from openai import AsyncOpenAI
 
 from batchport.backends._translate import parse_retry_after
-from batchport.backends.base import Usage
-from batchport.backends.results import RowError, parse_result_line
+from batchport.backends.models import ResultRow, Usage
+from batchport.backends.openai.results import row_from_response
 from batchport.errors import ConfigError
 from batchport.pricing import Cost, PriceTable
 from batchport.realtime.limits import RateLimiter
 from batchport.requests import Request
 from batchport.runner.clock import Clock, SystemClock
-from batchport.runner.outcomes import Outcome, Verdict, classify
-from batchport.runner.results import RunResult, output_text
+from batchport.runner.results import RunResult
 from batchport.tokens import estimate_input_tokens, estimate_output_tokens
 
 __all__ = ["RealtimeOptions", "RealtimeRun", "run_realtime"]
@@ -189,9 +188,9 @@ class _Executor:
             attempt += 1
             await self.limiter.acquire(tokens)
             status, headers, body = await self.send(req)
-            verdict = _verdict(status, body)
-            if not verdict.retryable or attempt >= self.opts.max_attempts:
-                return self.to_result(index, req, attempt, status, body, verdict)
+            row = row_from_response(req.custom_id, status, body)
+            if not row.retryable or attempt >= self.opts.max_attempts:
+                return self.to_result(index, row, attempt)
             await self.clock.sleep(self.retry_wait(status, headers, attempt))
 
     def retry_wait(self, status: int | None, headers: Mapping[str, str], attempt: int) -> float:
@@ -237,53 +236,9 @@ class _Executor:
             body = {"error": {"code": "invalid_response", "message": "the body is not JSON"}}
         return response.status_code, response.headers, body
 
-    def to_result(
-        self,
-        index: int,
-        req: Request,
-        attempts: int,
-        status: int | None,
-        body: Any,
-        verdict: Verdict,
-    ) -> RunResult:
-        # The batch result-line shape, parsed by the same code as a downloaded line.
-        if status is None:
-            err = body["error"]
-            line = {"custom_id": req.custom_id, "response": None, "error": err}
-        else:
-            response = {"status_code": status, "body": body if isinstance(body, dict) else None}
-            line = {"custom_id": req.custom_id, "response": response, "error": None}
-        raw = orjson.dumps(line)
-        row = parse_result_line(raw)
-        error = row.error
-        parsed = None
-        model = self.parse_models.get(req.custom_id) if self.parse_models else None
-        if model is not None and verdict.outcome is Outcome.SUCCEEDED:
-            parsed, error = _parse(model, row.body)
-        elif error is None and not verdict.outcome.ok and verdict.error_code:
-            error = RowError(verdict.error_code, verdict.error_message or verdict.error_code)
-        usage = row.usage() or Usage()
-        return RunResult(
-            index, req.custom_id, verdict.outcome, status, row.body, error, attempts, usage,
-            parsed, raw,
-        )  # fmt: skip
-
-
-def _verdict(status: int | None, body: Any) -> Verdict:
-    if status is None:  # no answer at all: worth another attempt, like a 5xx
-        return Verdict(Outcome.FAILED, True, "connection_error", "no answer")
-    return classify(status, body if isinstance(body, Mapping) else None)
-
-
-def _parse(model: type, body: Mapping[str, Any] | None) -> tuple[Any, RowError | None]:
-    text = output_text(body)
-    if text is None:
-        return None, RowError("parse_error", "the response holds no output text to parse")
-    try:
-        return pydantic.TypeAdapter(model).validate_json(text), None
-    except pydantic.ValidationError as exc:
-        first = exc.errors()[0]["msg"] if exc.errors() else str(exc)
-        return None, RowError("parse_error", f"output does not fit {model.__name__}: {first}")
+    def to_result(self, index: int, row: ResultRow, attempts: int) -> RunResult:
+        model = self.parse_models.get(row.custom_id) if self.parse_models else None
+        return RunResult.from_row(index, row, attempts, model)
 
 
 async def run_realtime(

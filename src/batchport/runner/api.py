@@ -11,26 +11,28 @@ import logging
 import os
 import secrets
 import time
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from batchport.backends import get_backend
-from batchport.backends.base import Backend, Usage
-from batchport.errors import ConflictError, InputError, RunError
+from batchport.backends.base import Backend
+from batchport.backends.models import Job, JobStatus, Usage
+from batchport.errors import ConflictError, InputError, NotFoundError, RunError
 from batchport.jsonl import read_requests
 from batchport.limits import ProviderProfile, get_profile
 from batchport.pricing import Cost, PriceTable
 from batchport.requests import Request
 from batchport.runner.clock import Clock, SystemClock
-from batchport.runner.engine import Engine
+from batchport.runner.engine import Engine, ShardState
 from batchport.runner.options import RunOptions
 from batchport.runner.outcomes import Outcome
 from batchport.runner.plan import Plan, ShardPlan, estimate_cost, plan_requests
 from batchport.runner.prepare import prepare_run
 from batchport.runner.progress import ProgressSink, choose_progress
 from batchport.runner.results import RunResult, iter_results, write_results
-from batchport.store import Store
+from batchport.store import RunState, RunStore, StoreLike, open_store
 
 __all__ = ["Run", "cancel", "new_run_id", "plan", "resume", "run"]
 
@@ -55,20 +57,37 @@ def _models(source: RequestsLike | None) -> Mapping[str, type] | None:
 
 
 class Run:
-    """A run in the store: its outcomes, results, usage and cost."""
+    """A run in the store: its outcomes, results, usage and cost.
+
+    Safe to read from any thread (a :func:`run_sync` result in a notebook, say). A run
+    that opened its own store closes it in :meth:`close` (or when collected).
+    """
 
     def __init__(
         self,
-        store: Store,
+        store: RunStore,
         run_id: str,
         *,
         models: Mapping[str, type] | None = None,
         prices: PriceTable | None = None,
+        owns_store: bool = False,
     ) -> None:
         self.store = store
         self.id = run_id
         self._models = models
         self._prices = prices or PriceTable.default()
+        self._finalizer = weakref.finalize(self, store.close) if owns_store else None
+
+    def close(self) -> None:
+        """Close the store this run opened (a store passed in stays open)."""
+        if self._finalizer is not None:
+            self._finalizer()
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         return f"Run(id={self.id!r}, state={self.state!r}, outcomes={self.outcomes})"
@@ -185,11 +204,16 @@ def _provider_of(name: str | Backend | None) -> str:
     return str(getattr(load_backend(spec), "provider", "openai"))
 
 
+def _store(store: StoreLike, home: str | os.PathLike[str] | None) -> tuple[RunStore, bool]:
+    return open_store(store if store is not None else home)
+
+
 async def run(
     requests: RequestsLike,
     *,
     backend: str | Backend | None = None,
     run_id: str | None = None,
+    store: StoreLike = None,
     home: str | os.PathLike[str] | None = None,
     options: RunOptions | None = None,
     clock: Clock | None = None,
@@ -202,60 +226,72 @@ async def run(
 
     ``requests`` is a :class:`~batchport.BatchBuilder`, any iterable of
     :class:`~batchport.Request`, or the path of a JSONL batch file. Options are a
-    :class:`RunOptions` or its fields as keywords. With ``run_id`` of an existing run
-    this resumes it (the input must be the same). With ``submit_only`` it returns once
-    every shard is created; :func:`resume` later waits for and reconciles them.
+    :class:`RunOptions` or its fields as keywords. ``store`` is a
+    :class:`~batchport.store.RunStore` or the home directory of the embedded SQLite
+    store (default ``BATCHPORT_HOME``; ``home=`` says the same). With ``run_id`` of an
+    existing run this resumes it (the input must be the same). With ``submit_only`` it
+    returns once every shard is submitted; :func:`resume` later waits for them.
 
     Raises:
         ValidationFailed: the input breaks the provider's rules (nothing is sent).
         RunError: the estimate exceeds ``max_cost``, or the input changed since the run began.
     """
     opts = options or RunOptions(**option_fields)
-    store = Store(home)
+    st, owned_store = _store(store, home)
     run_id = run_id or new_run_id()
-    if store.find_run(run_id) is not None:
-        return await resume(
-            run_id, backend=backend, home=home, requests=requests, clock=clock, progress=progress
-        )
-    be = get_backend(backend)
+    if st.find_run(run_id) is not None:
+        return await _resume(st, owned_store, run_id, backend, requests, clock, progress, prices)
+    try:
+        be = get_backend(backend)
+    except BaseException:
+        if owned_store:
+            st.close()
+        raise
     owned = not isinstance(backend, Backend)
+    prices = prices or PriceTable.default()
+    result = Run(st, run_id, models=_models(requests), prices=prices, owns_store=owned_store)
     try:
         profile = get_profile(be.provider)
-        store.create_run(
+        st.create_run(
             run_id, backend=be.name, provider=profile.name, fingerprint="", options=opts.to_json()
         )
         log.info("run %s: preparing", run_id)
         try:
             shards, fingerprint = prepare_run(
-                store,
+                st,
                 run_id,
-                (be.prepare_request(r) for r in _requests(requests)),
+                _requests(requests),
                 profile,
+                translate=be.prepare_request,
                 max_rows=opts.max_rows_per_shard,
                 max_tokens=opts.max_tokens_per_shard,
                 label=str(requests) if isinstance(requests, str | os.PathLike) else "<requests>",
             )
         except InputError as exc:
-            store.update_run(run_id, state="invalid", error=str(exc)[:500])
+            st.update_run(run_id, state=RunState.INVALID, error=str(exc)[:500])
             raise
-        store.update_run(run_id, fingerprint=fingerprint)
-        _check_cost(store, run_id, shards, opts, prices or PriceTable.default())
-        until = "created" if submit_only else None
-        await _execute(store, run_id, be, opts, clock, progress, until=until)
+        st.update_run(run_id, fingerprint=fingerprint)
+        _check_cost(st, run_id, shards, opts, prices)
+        st.update_run(run_id, expect=RunState.PLANNING, state=RunState.RUNNING)
+        until = ShardState.SUBMITTED if submit_only else None
+        await _execute(st, run_id, be, opts, clock, progress, until=until)
+    except BaseException:
+        result.close()
+        raise
     finally:
         if owned:
             await be.aclose()
-    return Run(store, run_id, models=_models(requests), prices=prices)
+    return result
 
 
 def _check_cost(
-    store: Store, run_id: str, shards: list[ShardPlan], opts: RunOptions, prices: PriceTable
+    store: RunStore, run_id: str, shards: list[ShardPlan], opts: RunOptions, prices: PriceTable
 ) -> None:
     if opts.max_cost is None:
         return
     est = estimate_cost(shards, prices)
     if not est.priced or est.batch_usd > opts.max_cost:
-        store.update_run(run_id, state="refused", error="over max_cost")
+        store.update_run(run_id, state=RunState.REFUSED, error="over max_cost")
         what = f"${est.batch_usd:,.2f}" if est.priced else "unknown (a model has no price)"
         raise RunError(
             f"estimated batch cost {what} exceeds max_cost ${opts.max_cost:,.2f}; "
@@ -264,14 +300,14 @@ def _check_cost(
 
 
 async def _execute(
-    store: Store,
+    store: RunStore,
     run_id: str,
     backend: Backend,
     opts: RunOptions,
     clock: Clock | None,
     progress: bool | ProgressSink | None,
     *,
-    until: str | None = None,
+    until: ShardState | None = None,
 ) -> None:
     sink = choose_progress(progress)
     counts = store.outcome_counts(run_id)
@@ -287,59 +323,84 @@ async def _execute(
         sink.finish()
     if until is not None:
         return
-    final = "cancelled" if store.get_run(run_id).state in ("cancelling", "cancelled") else "done"
     if store.outcome_counts(run_id).get(None):
         raise RunError(f"run {run_id} ended with unsettled rows; resume it to finish")
-    store.update_run(run_id, state=final, error=None)
+    state = store.get_run(run_id).state
+    final = RunState.CANCELLED if state == RunState.CANCELLING else RunState.DONE
+    store.update_run(run_id, expect=state, state=final, error=None)
 
 
 async def resume(
     run_id: str,
     *,
     backend: str | Backend | None = None,
+    store: StoreLike = None,
     home: str | os.PathLike[str] | None = None,
     requests: RequestsLike | None = None,
     clock: Clock | None = None,
     progress: bool | ProgressSink | None = None,
     prices: PriceTable | None = None,
 ) -> Run:
-    """Pick a run up where it stopped: created shards are polled, not recreated;
-    downloaded files are not fetched again; settled rows stay settled.
+    """Pick a run up where it stopped: submitted shards are polled, not submitted
+    again; collected results are not fetched again; settled rows stay settled.
 
     Raises:
         RunError: no such run, or ``requests`` differ from the run's input.
     """
-    store = Store(home)
-    rec = store.find_run(run_id)
-    if rec is None:
-        raise RunError(f"no run {run_id!r} in {store.path}")
-    if requests is not None and rec.state != "planning":
-        fp = plan_requests(_requests(requests), get_profile(rec.provider), prices=PriceTable({}))
-        if fp.fingerprint != rec.fingerprint:
-            raise RunError(
-                f"the input differs from the one run {run_id} started with; "
-                "start a new run instead of resuming"
-            )
-    if rec.state == "planning":
-        raise RunError(f"run {run_id} stopped while preparing; nothing was sent: start it again")
-    if rec.state in ("invalid", "refused"):
-        raise RunError(f"run {run_id} was not started ({rec.state}: {rec.error})")
-    be = get_backend(backend if backend is not None else rec.backend)
-    owned = not isinstance(backend, Backend)
+    st, owned_store = _store(store, home)
+    return await _resume(st, owned_store, run_id, backend, requests, clock, progress, prices)
+
+
+async def _resume(
+    st: RunStore,
+    owned_store: bool,
+    run_id: str,
+    backend: str | Backend | None,
+    requests: RequestsLike | None,
+    clock: Clock | None,
+    progress: bool | ProgressSink | None,
+    prices: PriceTable | None,
+) -> Run:
+    result = Run(st, run_id, models=_models(requests), prices=prices, owns_store=owned_store)
     try:
-        if rec.state not in ("done", "cancelled"):
-            opts = RunOptions.from_json(rec.options)
-            await _execute(store, run_id, be, opts, clock, progress)
-    finally:
-        if owned:
-            await be.aclose()
-    return Run(store, run_id, models=_models(requests), prices=prices)
+        rec = st.find_run(run_id)
+        if rec is None:
+            raise RunError(f"no run {run_id!r} in {st.location}")
+        if requests is not None and rec.state != RunState.PLANNING:
+            fp = plan_requests(
+                _requests(requests), get_profile(rec.provider), prices=PriceTable({})
+            )
+            if fp.fingerprint != rec.fingerprint:
+                raise RunError(
+                    f"the input differs from the one run {run_id} started with; "
+                    "start a new run instead of resuming"
+                )
+        if rec.state == RunState.PLANNING:
+            raise RunError(
+                f"run {run_id} stopped while preparing; nothing was sent: start it again"
+            )
+        if rec.state in (RunState.INVALID, RunState.REFUSED):
+            raise RunError(f"run {run_id} was not started ({rec.state}: {rec.error})")
+        if rec.state in (RunState.DONE, RunState.CANCELLED):
+            return result
+        be = get_backend(backend if backend is not None else rec.backend)
+        owned = not isinstance(backend, Backend)
+        try:
+            await _execute(st, run_id, be, RunOptions.from_json(rec.options), clock, progress)
+        finally:
+            if owned:
+                await be.aclose()
+    except BaseException:
+        result.close()
+        raise
+    return result
 
 
 async def cancel(
     run_id: str,
     *,
     backend: str | Backend | None = None,
+    store: StoreLike = None,
     home: str | os.PathLike[str] | None = None,
     clock: Clock | None = None,
     progress: bool | ProgressSink | None = None,
@@ -348,29 +409,58 @@ async def cancel(
     """Cancel every live shard of a run. Finished rows are kept; the rest end
     ``cancelled``.
 
-    With ``wait`` (the default) this process then drives the run to its end (polling the
-    cancelled batches, downloading partial results). Pass ``wait=False`` when another
-    task or process is still running the run: it notices the cancel and settles it.
+    A shard whose submission was under way when a process died is first looked up at
+    the provider (its job may exist without being recorded), then cancelled. With
+    ``wait`` (the default) this process then drives the run to its end (polling the
+    cancelled jobs, reading partial results). Pass ``wait=False`` when another task or
+    process is still running the run: it notices the cancel and settles it.
     """
-    store = Store(home)
-    rec = store.find_run(run_id)
-    if rec is None:
-        raise RunError(f"no run {run_id!r} in {store.path}")
-    if rec.state in ("done", "cancelled"):
-        return Run(store, run_id)
-    store.update_run(run_id, state="cancelling")
-    be = get_backend(backend if backend is not None else rec.backend)
-    owned = not isinstance(backend, Backend)
+    st, owned_store = _store(store, home)
     try:
-        for shard in store.shards(run_id):
-            if shard.batch_id and shard.state in ("created", "creating"):
-                store.update_shard(run_id, shard.shard_id, cancel_reason="user")
-                # ConflictError: it finished meanwhile; its rows are kept as they are
-                with contextlib.suppress(ConflictError):
-                    await be.cancel_batch(shard.batch_id)
-    finally:
-        if owned:
-            await be.aclose()
+        rec = st.find_run(run_id)
+        if rec is None:
+            raise RunError(f"no run {run_id!r} in {st.location}")
+        if rec.state == RunState.RUNNING:
+            st.update_run(run_id, expect=RunState.RUNNING, state=RunState.CANCELLING)
+        if rec.state not in (RunState.DONE, RunState.CANCELLED):
+            be = get_backend(backend if backend is not None else rec.backend)
+            owned = not isinstance(backend, Backend)
+            try:
+                await _cancel_jobs(st, run_id, be, RunOptions.from_json(rec.options))
+            finally:
+                if owned:
+                    await be.aclose()
+    except BaseException:
+        if owned_store:
+            st.close()
+        raise
     if not wait:
-        return Run(store, run_id)
-    return await resume(run_id, backend=backend, home=home, clock=clock, progress=progress)
+        return Run(st, run_id, owns_store=owned_store)
+    return await _resume(st, owned_store, run_id, backend, None, clock, progress, None)
+
+
+async def _cancel_jobs(store: RunStore, run_id: str, backend: Backend, opts: RunOptions) -> None:
+    engine = Engine(
+        store, run_id, backend, opts, clock=SystemClock(), progress=choose_progress(False)
+    )
+    for shard in store.shards(run_id):
+        job: Job | None = None
+        if shard.state == ShardState.SUBMITTING:  # created but maybe never recorded
+            job = await backend.find(engine.spec(shard))
+            if job is not None:
+                shard = store.update_shard(
+                    run_id,
+                    shard.shard_id,
+                    expect=ShardState.SUBMITTING,
+                    state=ShardState.SUBMITTED,
+                    job_id=job.id,
+                    job_status=job.status.value,
+                )
+        elif shard.state == ShardState.SUBMITTED and shard.job_id:
+            job = Job(shard.job_id, JobStatus(shard.job_status or JobStatus.UNKNOWN))
+        if job is None:
+            continue
+        store.update_shard(run_id, shard.shard_id, cancel_reason="user")
+        # ConflictError: it finished meanwhile; its rows are kept as they are
+        with contextlib.suppress(ConflictError, NotFoundError):
+            await backend.cancel(job)

@@ -1,8 +1,10 @@
 """Reading results back: one typed :class:`RunResult` per input request.
 
-Bodies are not kept in the ledger: each settled row records the byte range of its
-line in a downloaded result file, and is read from there on demand, so iterating a
-million results holds one line at a time.
+Bodies are not kept in the ledger: each settled row records where its line sits in
+the shard's result blob (the runner's own line, see
+:func:`batchport.runner.collect.encode_result`), and is read from there on demand, so
+iterating a million results holds one line at a time. Nothing here knows a
+provider's shape: the backend judged each row when it was collected.
 """
 
 from __future__ import annotations
@@ -18,13 +20,12 @@ from typing import IO, Any
 import orjson
 import pydantic
 
-from batchport.backends.base import Usage
-from batchport.backends.results import RowError, parse_result_line
+from batchport.backends.models import Outcome, ResultRow, RowError, Usage
 from batchport.jsonl import atomic_writer
-from batchport.runner.outcomes import Outcome
-from batchport.store import RowRecord, Store
+from batchport.store import RowRecord, RunStore
+from batchport.store.blobs import BlobStore
 
-__all__ = ["RunResult", "iter_results", "write_results"]
+__all__ = ["RunResult", "iter_results", "parse_output", "write_results"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,10 +33,11 @@ class RunResult:
     """The reconciled result of one request.
 
     ``outcome`` is final. ``body`` is the provider's response body (an error envelope
-    for a failed HTTP row; None when the row never ran). ``parsed`` holds the pydantic
-    object for requests built with ``parse(...)`` whose outcome is ``succeeded``; if
-    the text does not fit the model, ``parsed`` is None and ``error.code`` is
-    ``parse_error``. ``attempts`` counts submissions (2+ means it was retried).
+    for a failed HTTP row; None when the row never ran) and ``text`` the model's output
+    text. ``parsed`` holds the pydantic object for requests built with ``parse(...)``
+    whose outcome is ``succeeded``; if the text does not fit the model, ``parsed`` is
+    None and ``error.code`` is ``parse_error``. ``attempts`` counts submissions (2+
+    means it was retried).
     """
 
     index: int
@@ -47,6 +49,7 @@ class RunResult:
     attempts: int
     usage: Usage
     parsed: Any = None
+    text: str | None = None
     raw: bytes = field(default=b"", repr=False, compare=False)
 
     @property
@@ -57,43 +60,33 @@ class RunResult:
     def retried(self) -> bool:
         return self.attempts > 1
 
-    @property
-    def text(self) -> str | None:
-        """The model's output text (chat message content or responses output_text)."""
-        return output_text(self.body)
-
-
-def output_text(body: Mapping[str, Any] | None) -> str | None:
-    if not body:
-        return None
-    choices = body.get("choices")
-    if isinstance(choices, list) and choices and isinstance(choices[0], Mapping):
-        msg = choices[0].get("message")
-        if isinstance(msg, Mapping) and isinstance(msg.get("content"), str):
-            return str(msg["content"])
-        text = choices[0].get("text")
-        return text if isinstance(text, str) else None
-    parts: list[str] = []
-    for item in body.get("output") or ():
-        if isinstance(item, Mapping) and item.get("type") == "message":
-            for part in item.get("content") or ():
-                if isinstance(part, Mapping) and part.get("type") == "output_text":
-                    parts.append(str(part.get("text", "")))
-    return "".join(parts) if parts else None
+    @classmethod
+    def from_row(
+        cls, index: int, row: ResultRow, attempts: int, model: type | None = None
+    ) -> RunResult:
+        """A result straight from a backend's row (the realtime executor's path)."""
+        parsed, error = None, row.error
+        if model is not None and row.outcome is Outcome.SUCCEEDED:
+            parsed, error = parse_output(model, row.text)
+        return cls(
+            index, row.custom_id, row.outcome, row.status_code, row.body, error, attempts,
+            row.usage or Usage(), parsed, row.text, row.raw,
+        )  # fmt: skip
 
 
 class _LineReader:
-    """Reads byte ranges from result files, keeping a few handles open."""
+    """Reads byte ranges from result blobs, keeping a few handles open."""
 
-    def __init__(self) -> None:
+    def __init__(self, blobs: BlobStore) -> None:
+        self._blobs = blobs
         self._open: dict[str, IO[bytes]] = {}
 
-    def read(self, path: str, offset: int, length: int) -> bytes:
-        f = self._open.get(path)
+    def read(self, key: str, offset: int, length: int) -> bytes:
+        f = self._open.get(key)
         if f is None:
             if len(self._open) >= 8:
                 self._open.pop(next(iter(self._open))).close()
-            f = self._open[path] = Path(path).open("rb")  # noqa: SIM115 - closed by close()
+            f = self._open[key] = self._blobs.open(key)
         f.seek(offset)
         return f.read(length)
 
@@ -103,34 +96,47 @@ class _LineReader:
         self._open.clear()
 
 
+_LINE_KEY = b',"line":'
+
+
+def _dig(value: Any, path: list[str]) -> Any:
+    for key in path:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return value
+
+
 def _to_result(rec: RowRecord, reader: _LineReader, models: Mapping[str, type] | None) -> RunResult:
     body: Mapping[str, Any] | None = None
     error: RowError | None = None
+    text: str | None = None
     raw = b""
-    if rec.result_path is not None and rec.result_offset is not None and rec.result_length:
-        raw = reader.read(rec.result_path, rec.result_offset, rec.result_length).rstrip(b"\r\n")
-        row = parse_result_line(raw)
-        body, error = row.body, row.error
+    if rec.result_key is not None and rec.result_offset is not None and rec.result_length:
+        data = reader.read(rec.result_key, rec.result_offset, rec.result_length)
+        stored = orjson.loads(data)
+        line = stored.get("line")
+        found = _dig(line, stored.get("body_path", ())) if line is not None else stored.get("body")
+        body = found if isinstance(found, Mapping) else None
+        # the provider's line sits verbatim after our own keys (quotes inside JSON
+        # strings are escaped, so the first match is ours)
+        cut = data.find(_LINE_KEY)
+        raw = data[cut + len(_LINE_KEY) :].rstrip(b"\r\n")[:-1] if cut >= 0 else b""
+        text = stored.get("text")
+        if stored.get("error"):
+            error = RowError(*stored["error"])
     outcome = Outcome(rec.outcome) if rec.outcome else Outcome.MISSING
-    if error is None and rec.error_code and outcome is not Outcome.SUCCEEDED:
-        error = RowError(rec.error_code, rec.error_message or rec.error_code)
+    if rec.error_code and outcome is not Outcome.SUCCEEDED:
+        message = rec.error_message or (error.message if error else rec.error_code)
+        error = RowError(rec.error_code, message, error.type if error else None,
+                         error.param if error else None)  # fmt: skip
     parsed = None
     model = models.get(rec.custom_id) if models else None
     if model is not None and outcome is Outcome.SUCCEEDED:
-        parsed, error = _parse(model, body)
+        parsed, error = parse_output(model, text)
     usage = Usage(rec.input_tokens, rec.output_tokens, rec.cached_tokens, rec.reasoning_tokens)
     return RunResult(
-        rec.idx,
-        rec.custom_id,
-        outcome,
-        rec.status_code,
-        body,
-        error,
-        rec.attempt,
-        usage,
-        parsed,
-        raw,
-    )
+        rec.idx, rec.custom_id, outcome, rec.status_code, body, error, rec.attempt, usage,
+        parsed, text, raw,
+    )  # fmt: skip
 
 
 @functools.lru_cache(maxsize=128)
@@ -138,8 +144,9 @@ def _adapter(model: type) -> pydantic.TypeAdapter[Any]:
     return pydantic.TypeAdapter(model)
 
 
-def _parse(model: type, body: Mapping[str, Any] | None) -> tuple[Any, RowError | None]:
-    text = output_text(body)
+def parse_output(model: type, text: str | None) -> tuple[Any, RowError | None]:
+    """Validate a row's output text against a pydantic model: (object, None) or
+    (None, a ``parse_error``)."""
     if text is None:
         return None, RowError("parse_error", "the response holds no output text to parse")
     try:
@@ -150,7 +157,7 @@ def _parse(model: type, body: Mapping[str, Any] | None) -> tuple[Any, RowError |
 
 
 def iter_results(
-    store: Store,
+    store: RunStore,
     run_id: str,
     *,
     order: str = "input",
@@ -159,7 +166,7 @@ def iter_results(
     """Every request's result, in input order or in the order rows settled."""
     if order not in ("input", "landed"):
         raise ValueError("order must be 'input' or 'landed'")
-    reader = _LineReader()
+    reader = _LineReader(store.blobs)
     try:
         for rec in store.iter_rows(run_id, order=order):
             yield _to_result(rec, reader, models)

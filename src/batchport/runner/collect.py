@@ -1,0 +1,321 @@
+"""Collecting a finished shard: its results, checked, into the ledger in one commit.
+
+The backend streams neutral :class:`~batchport.backends.models.ResultRow` s; each is
+checked as it arrives (its ``custom_id`` belongs to the shard and comes once, no more
+results than requests, no fewer than the provider says ran), written to the shard's
+result blob, and turned into a settlement or a resubmission. Nothing is committed
+until the whole stream checks out: then every settlement, the child shard for rows
+worth another try, and the shard's move to ``reconciled`` commit together. A stream
+that does not check out is fetched again; if it still does not, the run stops with a
+:class:`RunError` naming the shard, the source and the line, and can be resumed —
+nothing is resubmitted and nothing is paid twice.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import logging
+from collections.abc import Iterable
+from contextlib import aclosing
+from dataclasses import dataclass, field
+
+import orjson
+
+from batchport.backends.base import Backend
+from batchport.backends.models import Job, JobStatus, Outcome, ResultRow
+from batchport.errors import BackendError, ResultLineError, RunError
+from batchport.runner.options import RunOptions
+from batchport.runner.progress import ProgressSink
+from batchport.runner.retry import Retrier
+from batchport.store import PendingRow, RunState, RunStore, Settlement, ShardRecord, ShardState
+
+__all__ = ["Collector", "encode_result"]
+
+log = logging.getLogger("batchport.runner")
+_TRIES = 3
+_BOM = b"\xef\xbb\xbf"
+
+
+def encode_result(row: ResultRow) -> bytes:
+    """The runner's own line for a settled row: status, error, text, and the body —
+    the provider's line embedded verbatim with the path to its body when there is
+    one, so nothing is serialized twice."""
+    err = row.error
+    head = orjson.dumps(
+        {
+            "custom_id": row.custom_id,
+            "status_code": row.status_code,
+            "error": [err.code, err.message, err.type, err.param] if err else None,
+            "text": row.text,
+        }
+    )
+    raw = row.raw.removeprefix(_BOM)
+    if raw and row.body_path:
+        path = orjson.dumps(row.body_path)
+        return head[:-1] + b',"body_path":' + path + b',"line":' + raw + b"}\n"
+    return head[:-1] + b',"body":' + orjson.dumps(row.body) + b"}\n"
+
+
+@dataclass(slots=True)
+class _Verdict:
+    outcome: Outcome
+    retryable: bool
+    code: str | None = None
+    message: str | None = None
+
+
+@dataclass(slots=True)
+class _Tally:
+    settle: list[Settlement] = field(default_factory=list)
+    retry: list[PendingRow] = field(default_factory=list)
+    left: dict[str, PendingRow] = field(default_factory=dict)
+
+
+class Collector:
+    def __init__(
+        self,
+        store: RunStore,
+        run_id: str,
+        backend: Backend,
+        options: RunOptions,
+        progress: ProgressSink,
+        retry: Retrier,
+    ) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.backend = backend
+        self.opts = options
+        self.progress = progress
+        self.retry = retry
+
+    # -- public ----------------------------------------------------------------------
+    async def collect(self, shard: ShardRecord, job: Job) -> ShardRecord:
+        """Settle or requeue every unsettled row of a finished shard, in one commit."""
+        shard = self.store.get_shard(self.run_id, shard.shard_id)  # a cancel may have tagged it
+        pending = {
+            r.custom_id: r for r in self.store.unsettled_of_shard(self.run_id, shard.shard_id)
+        }
+        no_retry = self._no_retry(shard)
+        tally = await self._read_checked(shard, job, pending, no_retry)
+        for rec in tally.left.values():
+            v = self._unseen(rec, job, shard, no_retry)
+            if v.retryable and rec.attempt < self.opts.max_attempts:
+                tally.retry.append(rec)
+            else:
+                tally.settle.append(_settlement(rec, v))
+        with self.store.transaction():
+            n = self.store.settle_rows(self.run_id, tally.settle)
+            if tally.retry:
+                self._spawn_child(shard, tally.retry)
+            shard = self.store.update_shard(
+                self.run_id, shard.shard_id, expect=ShardState.FINISHED, state=ShardState.RECONCILED
+            )
+        self.progress.settled(n)
+        return shard
+
+    def fail_shard(self, shard: ShardRecord, exc: BackendError) -> ShardRecord:
+        """The provider refused the shard for good (a non-retryable submit error)."""
+        v = _Verdict(Outcome.FAILED, False, exc.code or "batch_rejected", exc.message)
+        return self._settle_all(shard, v, ShardState.RECONCILED, last_error=str(exc))
+
+    def abandon(self, shard: ShardRecord) -> ShardRecord:
+        """The run was cancelled before this shard had a job."""
+        v = _Verdict(Outcome.CANCELLED, False, "run_cancelled", "the run was cancelled")
+        return self._settle_all(shard, v, ShardState.ABANDONED)
+
+    def children_of(self, shard: ShardRecord) -> list[str]:
+        return [
+            s.shard_id
+            for s in self.store.shards(self.run_id)
+            if s.parent_id == shard.shard_id and not ShardState(s.state).is_final
+        ]
+
+    # -- reading -----------------------------------------------------------------------
+    def _no_retry(self, shard: ShardRecord) -> bool:
+        run_state = self.store.get_run(self.run_id).state
+        return run_state in (RunState.CANCELLING, RunState.CANCELLED) or (
+            shard.cancel_reason == "user"
+        )
+
+    async def _read_checked(
+        self, shard: ShardRecord, job: Job, pending: dict[str, PendingRow], no_retry: bool
+    ) -> _Tally:
+        problem = ""
+        for attempt in range(1, _TRIES + 1):
+            try:
+                return await self.retry.call(
+                    f"results of {shard.shard_id}",
+                    lambda: self._read(shard, job, pending, no_retry),
+                )
+            except ResultLineError as exc:
+                problem = f"results cannot be read: {exc}"
+            except OSError as exc:  # nothing was committed; the blob was not kept
+                full = exc.errno == errno.ENOSPC
+                problem = "disk full while storing its results" if full else f"{exc}"
+            log.warning("shard %s (try %d): %s", shard.shard_id, attempt, problem)
+        raise RunError(
+            f"shard {shard.shard_id} (job {job.id}): {problem}; nothing was resubmitted; "
+            "resume the run to try again"
+        )
+
+    async def _read(
+        self, shard: ShardRecord, job: Job, pending: dict[str, PendingRow], no_retry: bool
+    ) -> _Tally:
+        tally = _Tally(left=dict(pending))
+        key = f"{self.run_id}/results/{shard.shard_id}.jsonl"
+        seen: set[str] = set()
+        count, offset = 0, 0
+        with self.store.blobs.writer(key) as out:
+            async with aclosing(self.backend.results(job)) as rows:  # type: ignore[type-var]
+                async for row in rows:
+                    count += 1
+                    _check(row, shard, count, seen, pending)
+                    rec = tally.left.pop(row.custom_id)
+                    v = self._judge(row, shard, no_retry)
+                    if v.retryable and rec.attempt < self.opts.max_attempts:
+                        tally.retry.append(rec)
+                        continue
+                    line = encode_result(row)
+                    out.write(line)
+                    tally.settle.append(_settled(rec, row, v, key, offset, len(line)))
+                    offset += len(line)
+        ran = job.counts.completed + job.counts.failed
+        if count < ran:
+            raise ResultLineError(
+                f"{count} result(s) for the {ran} request(s) the provider says ran",
+                source=f"job {job.id}",
+                rule="result_truncated",
+            )
+        return tally
+
+    def _judge(self, row: ResultRow, shard: ShardRecord, no_retry: bool) -> _Verdict:
+        err = row.error
+        retryable = row.retryable
+        if row.outcome is Outcome.CANCELLED:  # only the runner's own stall cancel retries
+            retryable = shard.cancel_reason == "stalled"
+        code = err.code if err else None
+        if not row.outcome.ok and code is None:
+            code = f"http_{row.status_code}" if row.status_code else row.outcome.value
+        return _Verdict(row.outcome, retryable and not no_retry, code, err.message if err else None)
+
+    def _unseen(self, rec: PendingRow, job: Job, shard: ShardRecord, no_retry: bool) -> _Verdict:
+        """A row the provider returned no result for."""
+        if job.status is JobStatus.FAILED:
+            by_line = {e.line: e for e in job.errors if e.line is not None}
+            err = by_line.get(rec.pos)
+            if err is not None:
+                return _Verdict(Outcome.FAILED, False, err.code, err.message)
+            if by_line:  # other lines were at fault; this one never ran
+                return _Verdict(Outcome.FAILED, True, "batch_failed", "batch failed validation")
+            first = job.errors[0] if job.errors else None
+            code = first.code if first else "batch_failed"
+            return _Verdict(Outcome.FAILED, False, code, first.message if first else None)
+        if job.status is JobStatus.CANCELLED or shard.cancel_reason is not None:
+            retry = shard.cancel_reason == "stalled" and not no_retry
+            return _Verdict(Outcome.CANCELLED, retry, "batch_cancelled", "the batch was cancelled")
+        if job.status is JobStatus.EXPIRED:
+            return _Verdict(Outcome.EXPIRED, not no_retry, "batch_expired", "the batch expired")
+        return _Verdict(
+            Outcome.MISSING, not no_retry, "missing", "the provider returned no result for it"
+        )
+
+    # -- writing -----------------------------------------------------------------------
+    def _settle_all(
+        self, shard: ShardRecord, v: _Verdict, state: ShardState, **extra: str
+    ) -> ShardRecord:
+        rows = self.store.unsettled_of_shard(self.run_id, shard.shard_id)
+        with self.store.transaction():
+            n = self.store.settle_rows(self.run_id, [_settlement(r, v) for r in rows])
+            shard = self.store.update_shard(
+                self.run_id, shard.shard_id, expect=shard.state, state=state, **extra
+            )
+        self.progress.settled(n)
+        return shard
+
+    def _spawn_child(self, parent: ShardRecord, rows: Iterable[PendingRow]) -> None:
+        by_pos = {r.pos: r for r in rows}
+        attempt = max(r.attempt for r in by_pos.values()) + 1
+        child_id = f"{parent.shard_id.split('-')[0]}-{attempt}"
+        key = f"{self.run_id}/shards/{child_id}.jsonl"
+        moves: list[tuple[str, str, int, int]] = []
+        digest = hashlib.sha256()
+        size = 0
+        blobs = self.store.blobs
+        with blobs.open(parent.input_key) as fin, blobs.writer(key) as fout:
+            for pos, line in enumerate(fin, 1):
+                rec = by_pos.get(pos)
+                if rec is None:
+                    continue
+                fout.write(line)
+                digest.update(line.rstrip(b"\n"))
+                size += len(line)
+                moves.append((rec.custom_id, child_id, len(moves) + 1, attempt))
+        share = max(1, parent.est_tokens * len(moves) // max(1, parent.rows))
+        self.store.add_shard(
+            ShardRecord.planned(
+                self.run_id,
+                child_id,
+                endpoint=parent.endpoint,
+                model=parent.model,
+                caller_model=parent.caller_model,
+                input_key=key,
+                rows=len(moves),
+                bytes=size,
+                est_tokens=share,
+                content_hash=digest.hexdigest()[:16],
+                parent_id=parent.shard_id,
+                attempt=attempt,
+            )
+        )
+        self.store.move_rows(self.run_id, moves)
+        log.info("shard %s: %d row(s) resubmitted as %s", parent.shard_id, len(moves), child_id)
+
+
+def _check(
+    row: ResultRow, shard: ShardRecord, count: int, seen: set[str], pending: dict[str, PendingRow]
+) -> None:
+    """Refuse a result that cannot belong to this shard."""
+    cid = row.custom_id
+    rule = None
+    if count > shard.rows:
+        rule, what = "result_too_many", f"more results than the shard's {shard.rows} request(s)"
+    elif cid in seen:
+        rule, what = "result_repeated_custom_id", f"custom_id {cid!r} comes twice"
+    elif cid not in pending:
+        rule, what = "result_unknown_custom_id", f"custom_id {cid!r} is not a request of this shard"
+    if rule is not None:
+        raise ResultLineError(what, source=row.source or None, line=row.line, rule=rule)
+    seen.add(cid)
+
+
+def _settled(
+    rec: PendingRow, row: ResultRow, v: _Verdict, key: str, offset: int, length: int
+) -> Settlement:
+    u = row.usage
+    ok = v.outcome.ok
+    return Settlement(
+        rec.idx,
+        v.outcome.value,
+        row.status_code,
+        None if ok else v.code,
+        None if ok else v.message,
+        key,
+        offset,
+        length,
+        u.input_tokens if u else 0,
+        u.output_tokens if u else 0,
+        u.cached_tokens if u else 0,
+        u.reasoning_tokens if u else 0,
+    )
+
+
+def _settlement(rec: PendingRow, v: _Verdict) -> Settlement:
+    """The outcome of a row that has no result."""
+    ok = v.outcome.ok
+    return Settlement(
+        rec.idx,
+        v.outcome.value,
+        error_code=None if ok else v.code,
+        error_message=None if ok else v.message,
+    )

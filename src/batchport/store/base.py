@@ -1,0 +1,212 @@
+"""The run store seam: records, and the :class:`RunStore` protocol the runner uses.
+
+A run store holds runs, their shards and the ledger (one row per input request), so
+that a killed process can resume without losing a finished row or submitting a shard
+twice. Durability rule: every state change that precedes a remote call (an *intent*)
+is committed before the call, and what the call returns is committed as soon as it
+returns. Every method commits before it returns, unless it runs inside
+:meth:`RunStore.transaction`, which commits once at the end of the block.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple, Protocol
+
+import orjson
+
+from batchport.store.blobs import BlobStore
+
+__all__ = [
+    "DuplicateRow",
+    "PendingRow",
+    "RowRecord",
+    "RunRecord",
+    "RunStore",
+    "Settlement",
+    "ShardRecord",
+    "default_home",
+]
+
+
+def default_home() -> Path:
+    """``$BATCHPORT_HOME``, else ``$XDG_DATA_HOME/batchport``, else ``~/.local/share/batchport``."""
+    env = os.environ.get("BATCHPORT_HOME")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
+    return base / "batchport"
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    id: str
+    created_at: float
+    updated_at: float
+    backend: str
+    provider: str
+    fingerprint: str
+    state: str
+    total_rows: int
+    options: str
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ShardRecord:
+    """One shard. ``model`` is the provider's model (an Azure deployment, say) and
+    ``caller_model`` the model the caller asked for; prices and plans use the latter.
+    ``checkpoint`` is the backend's JSON scratchpad; ``job`` the terminal job's
+    summary (JSON), kept so results are read without asking the provider again."""
+
+    run_id: str
+    shard_id: str
+    parent_id: str | None
+    attempt: int
+    endpoint: str
+    model: str | None
+    caller_model: str | None
+    input_key: str
+    rows: int
+    bytes: int
+    est_tokens: int
+    content_hash: str
+    state: str
+    checkpoint: str
+    job_id: str | None
+    job_status: str | None
+    job: str | None
+    requeues: int
+    cancel_reason: str | None
+    last_error: str | None
+    updated_at: float
+
+    @classmethod
+    def planned(
+        cls,
+        run_id: str,
+        shard_id: str,
+        *,
+        endpoint: str,
+        model: str | None,
+        caller_model: str | None,
+        input_key: str,
+        rows: int,
+        bytes: int,
+        est_tokens: int,
+        content_hash: str,
+        parent_id: str | None = None,
+        attempt: int = 1,
+    ) -> ShardRecord:
+        """A shard written to its blob and not yet sent anywhere."""
+        return cls(
+            run_id, shard_id, parent_id, attempt, endpoint, model, caller_model, input_key,
+            rows, bytes, est_tokens, content_hash, "planned", "{}", None, None, None, 0, None,
+            None, 0.0,
+        )  # fmt: skip
+
+    def staged(self) -> dict[str, str]:
+        """The backend's checkpoint values."""
+        data = orjson.loads(self.checkpoint or "{}")
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+    def job_summary(self) -> Mapping[str, Any] | None:
+        return orjson.loads(self.job) if self.job else None
+
+
+@dataclass(frozen=True, slots=True)
+class RowRecord:
+    run_id: str
+    idx: int
+    custom_id: str
+    shard_id: str
+    pos: int
+    attempt: int
+    outcome: str | None
+    status_code: int | None
+    error_code: str | None
+    error_message: str | None
+    result_key: str | None
+    result_offset: int | None
+    result_length: int | None
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    reasoning_tokens: int
+    settled_at: float | None
+
+
+class Settlement(NamedTuple):
+    """One row's outcome, in the column order :meth:`RunStore.settle_rows` writes."""
+
+    idx: int
+    outcome: str
+    status_code: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    result_key: str | None = None
+    result_offset: int | None = None
+    result_length: int | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+
+class PendingRow(NamedTuple):
+    idx: int
+    custom_id: str
+    pos: int
+    attempt: int
+
+
+class DuplicateRow(Exception):
+    """:meth:`RunStore.add_rows` met a ``custom_id`` already in the run."""
+
+
+class RunStore(Protocol):
+    """What the runner needs from a store. State changes are compare-and-set: pass
+    ``expect=`` the state you read, and :class:`~batchport.store.states.IllegalTransition`
+    is raised when the move is not in the lifecycle table or the state moved meanwhile.
+    Safe to use from several threads; close it when done."""
+
+    blobs: BlobStore
+    location: str
+
+    def close(self) -> None: ...
+    def transaction(self) -> AbstractContextManager[None]: ...
+
+    # runs
+    def create_run(
+        self, run_id: str, *, backend: str, provider: str, fingerprint: str, options: str
+    ) -> RunRecord: ...
+    def get_run(self, run_id: str) -> RunRecord: ...
+    def find_run(self, run_id: str) -> RunRecord | None: ...
+    def list_runs(self) -> list[RunRecord]: ...
+    def update_run(self, run_id: str, *, expect: str | None = None, **changes: Any) -> None: ...
+
+    # shards
+    def add_shard(self, shard: ShardRecord) -> None: ...
+    def update_shard(
+        self, run_id: str, shard_id: str, *, expect: str | None = None, **changes: Any
+    ) -> ShardRecord: ...
+    def get_shard(self, run_id: str, shard_id: str) -> ShardRecord: ...
+    def shards(self, run_id: str) -> list[ShardRecord]: ...
+
+    # ledger
+    def add_rows(self, run_id: str, rows: Iterable[tuple[int, str, str, int]]) -> None: ...
+    def shard_custom_ids(self, run_id: str, shard_id: str) -> set[str]: ...
+    def unsettled_of_shard(self, run_id: str, shard_id: str) -> list[PendingRow]: ...
+    def iter_rows(self, run_id: str, *, order: str = "input") -> Iterator[RowRecord]: ...
+    def get_row(self, run_id: str, custom_id: str) -> RowRecord: ...
+    def first_index_of(self, run_id: str, custom_id: str) -> int | None: ...
+    def settle_rows(self, run_id: str, settlements: Iterable[Settlement]) -> int: ...
+    def move_rows(self, run_id: str, moves: Iterable[tuple[str, str, int, int]]) -> None: ...
+    def outcome_counts(self, run_id: str) -> dict[str | None, int]: ...
+    def usage_totals(self, run_id: str) -> tuple[int, int, int, int]: ...
+    def usage_by_model(self, run_id: str) -> dict[str | None, tuple[int, int, int]]: ...

@@ -1,0 +1,206 @@
+"""The runner over the backend seam: results it refuses to guess at, one retry layer,
+translation after planning (Azure deployments), and objects safe across threads."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import orjson
+import pytest
+from openai import AsyncAzureOpenAI, AsyncOpenAI
+
+import batchport as bp
+from batchport.backends.azure import DEFAULT_API_VERSION, AzureBackend
+from batchport.backends.emulator import EmulatorBackend
+from batchport.backends.memory import MemoryBackend
+from batchport.backends.models import Outcome, ResultRow
+from batchport.backends.openai import OpenAIBackend
+from batchport.cli import main
+from batchport.errors import RunError, ServerError
+from batchport.jsonl import write_requests
+from batchport.runner import InstantClock
+from batchport.store import Store
+from batchport_emulator import Emulator
+
+from .conftest import chat
+
+
+class ForeignLines(EmulatorBackend):
+    """Hands the runner result files in another provider's line shape (Anthropic's),
+    as a misconfigured or naive backend would."""
+
+    foreign = True
+
+    async def stream_file(self, file_id: str) -> AsyncIterator[bytes]:  # type: ignore[override]
+        data = b"".join([chunk async for chunk in super().stream_file(file_id)])
+        for line in data.splitlines():
+            obj = orjson.loads(line)
+            if self.foreign:
+                body = (obj.get("response") or {}).get("body")
+                obj = {
+                    "custom_id": obj["custom_id"],
+                    "result": {"type": "succeeded", "message": body},
+                }
+            yield orjson.dumps(obj) + b"\n"
+
+
+async def test_foreign_result_lines_stop_the_run_and_nothing_is_resubmitted(home: Path) -> None:
+    reqs = [chat(i) for i in range(6)]
+    async with ForeignLines() as be:
+        with pytest.raises(RunError) as caught:
+            await bp.run(
+                reqs,
+                backend=be,
+                home=home,
+                run_id="run-foreign",
+                clock=InstantClock(real_sleep=0.002),
+                progress=False,
+            )
+        message = str(caught.value)
+        assert "shard s0000" in message
+        assert ":1: result_no_outcome" in message  # the file and line at fault
+        assert "nothing was resubmitted" in message
+        assert be.emulator is not None
+        assert len(be.emulator.batches()) == 1
+        with Store(home) as store:
+            assert store.outcome_counts("run-foreign") == {None: 6}  # nothing guessed
+            assert [s.state for s in store.shards("run-foreign")] == ["finished"]
+        # once the backend reads its own wire, the same run resumes from the same job
+        be.foreign = False
+        run = await bp.resume("run-foreign", backend=be, home=home, clock=InstantClock())
+        assert run.outcomes == {"succeeded": 6}
+        assert len(be.emulator.batches()) == 1
+        run.close()
+
+
+def test_foreign_result_lines_exit_3_from_the_cli(tmp_path: Path, capsys: Any) -> None:
+    bp.register_backend("test-foreign-lines", ForeignLines, replace=True)
+    src = tmp_path / "in.jsonl"
+    write_requests(src, [chat(i) for i in range(3)])
+    home = tmp_path / "home"
+    code = main(["run", str(src), "--backend", "test-foreign-lines", "--home", str(home),
+                 "--no-progress", "--run-id", "run-cli"])  # fmt: skip
+    assert code == 3
+    err = capsys.readouterr().err
+    assert "result_no_outcome" in err
+    assert "Traceback" not in err
+    with Store(home) as store:
+        assert store.outcome_counts("run-cli") == {None: 3}
+
+
+async def test_results_naming_a_stranger_are_refused(home: Path) -> None:
+    def respond(request: dict[str, Any]) -> ResultRow:
+        return ResultRow(custom_id="someone-else", outcome=Outcome.SUCCEEDED, status_code=200)
+
+    async with MemoryBackend(respond) as be:
+        with pytest.raises(RunError, match="result_unknown_custom_id"):
+            await bp.run([chat(1)], backend=be, home=home, clock=InstantClock(), progress=False)
+        assert len(be.jobs) == 1
+
+
+async def test_one_failing_call_costs_api_retries_plus_one_attempts(home: Path) -> None:
+    sent: list[str] = []
+
+    async def record(request: httpx2.Request) -> None:
+        sent.append(f"{request.method} {request.url.path}")
+
+    config = {"faults": {"api_error_rate": 1.0, "api_error_kinds": ["500"]}}
+    clock = InstantClock()
+    async with Emulator(config) as emu:
+        http = httpx2.AsyncClient(event_hooks={"request": [record]})
+        client = AsyncOpenAI(base_url=emu.base_url, api_key="sk-count", http_client=http)
+        async with client, OpenAIBackend(client) as be:
+            with pytest.raises(ServerError):
+                await bp.run(
+                    [chat(1)], backend=be, home=home, clock=clock, progress=False, api_retries=2
+                )
+    assert sent == ["POST /v1/files"] * 3  # no SDK retries beneath the runner's
+    assert len(clock.slept) == 2  # and the waits were the runner's, on its clock
+
+
+@pytest.fixture
+async def azure(tmp_path: Path) -> AsyncIterator[AzureBackend]:
+    config = {"azure": {"deployments": [{"name": "mini-batch"}]}}
+    async with Emulator(config) as emu:
+        client = AsyncAzureOpenAI(
+            azure_endpoint=emu.url, api_key="azk-seam", api_version=DEFAULT_API_VERSION
+        )
+        async with client, AzureBackend(client, deployments={"gpt-4o-mini": "mini-batch"}) as be:
+            yield be
+
+
+async def _no_wait(seconds: float) -> None:
+    await asyncio.sleep(0)
+
+
+async def test_azure_run_prices_the_callers_model_and_reruns(
+    azure: AzureBackend, home: Path
+) -> None:
+    reqs = [chat(i) for i in range(4)]
+    kw: dict[str, Any] = {"backend": azure, "home": home, "clock": InstantClock(real_sleep=0.002),
+                          "progress": False, "run_id": "run-az"}  # fmt: skip
+    run = await bp.run(reqs, **kw)
+    assert run.outcomes == {"succeeded": 4}
+    assert run.cost.priced  # priced by gpt-4o-mini, not by the deployment's name
+    assert run.cost.batch_usd > 0
+    with Store(home) as store:
+        (shard,) = store.shards("run-az")
+        assert (shard.model, shard.caller_model) == ("mini-batch", "gpt-4o-mini")
+    # the same run id with the same input is the same run, not "the input differs"
+    again = await bp.run(reqs, **kw)
+    assert again.outcomes == {"succeeded": 4}
+    resumed = await bp.resume("run-az", backend=azure, home=home, requests=reqs)
+    assert resumed.state == "done"
+    for r in (run, again, resumed):
+        r.close()
+
+
+async def test_azure_max_cost_uses_the_same_estimate_as_plan(
+    azure: AzureBackend, home: Path
+) -> None:
+    reqs = [chat(i) for i in range(4)]
+    estimate = bp.plan(reqs, backend=azure).cost
+    assert estimate.priced
+    over = estimate.batch_usd * 1.001
+    run = await bp.run(reqs, backend=azure, home=home, clock=InstantClock(real_sleep=0.002),
+                       progress=False, max_cost=over)  # fmt: skip
+    assert run.outcomes == {"succeeded": 4}
+    run.close()
+    with pytest.raises(RunError, match="exceeds max_cost"):
+        await bp.run(reqs, backend=azure, home=home, progress=False,
+                     max_cost=estimate.batch_usd * 0.999)  # fmt: skip
+
+
+def test_run_sync_without_a_loop(home: Path) -> None:
+    run = bp.run_sync([chat(i) for i in range(3)], backend="memory", home=home,
+                      clock=InstantClock(), progress=False, run_id="run-s")  # fmt: skip
+    with run:
+        assert run.outcomes == {"succeeded": 3}
+        assert [r.text is not None for r in run.results()] == [True] * 3
+    again = bp.resume_sync("run-s", backend="memory", home=home)
+    with again:
+        assert again.state == "done"
+
+
+async def test_sync_twins_inside_a_running_loop(home: Path) -> None:
+    # as in a notebook: the work runs on the portal's thread, the Run is read on ours
+    asyncio.get_running_loop()
+    reqs = [chat(i) for i in range(3)]
+    run = bp.run_sync(reqs, backend="memory", home=home, clock=InstantClock(), progress=False,
+                      run_id="run-nb")  # fmt: skip
+    with run:
+        assert run.state == "done"
+        assert run.outcomes == {"succeeded": 3}
+        assert run.usage.input_tokens > 0
+        assert len(list(run.results())) == 3
+        assert "run-nb" in run.summary()
+    resumed = bp.resume_sync("run-nb", backend="memory", home=home)
+    with resumed:
+        assert resumed.outcomes == {"succeeded": 3}
+    cancelled = bp.cancel_sync("run-nb", backend="memory", home=home)
+    with cancelled:
+        assert cancelled.state == "done"  # a finished run stays as it was
