@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import io
 import threading
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx2
 import openai
 import pytest
 
-from batchport.backends.base import BatchStatus
+from batchport.backends.models import Job, JobStatus, Outcome, ShardSpec
 from batchport.backends.openai import OpenAIBackend
 from batchport.errors import NotFoundError
 from batchport.sync import Portal, SyncBackend, run_sync
@@ -81,17 +81,39 @@ def test_run_sync_without_and_with_a_running_loop() -> None:
     assert asyncio.run(inside_a_loop()) == 10
 
 
+class DictCheckpoint(dict[str, str]):
+    def set(self, key: str, value: str | None) -> None:
+        if value is None:
+            self.pop(key, None)
+        else:
+            self[key] = value
+
+
+def bytes_spec(
+    data: bytes = b'{"custom_id":"a"}\n',
+    *,
+    endpoint: str = "/v1/chat/completions",
+    tags: dict[str, str] | None = None,
+) -> ShardSpec:
+    return ShardSpec(
+        "run1", "s1", endpoint, None, data.count(b"\n"), len(data), "h",
+        open=lambda: io.BytesIO(data), tags=tags or {"batchport_run": "run1"},
+    )  # fmt: skip
+
+
 BATCH = {
     "id": "batch_1",
     "object": "batch",
     "endpoint": "/v1/chat/completions",
     "input_file_id": "file-in",
     "completion_window": "24h",
-    "status": "in_progress",
+    "status": "completed",
+    "output_file_id": "file-out",
     "created_at": 1,
-    "request_counts": {"total": 2, "completed": 1, "failed": 0},
-    "metadata": {"run": "r"},
+    "request_counts": {"total": 2, "completed": 2, "failed": 0},
+    "metadata": {"batchport_run": "r"},
 }
+LINE = b'{"custom_id":"%d","response":{"status_code":200,"body":{"choices":[]}},"error":null}\n'
 
 
 def _handler(request: httpx2.Request) -> httpx2.Response:
@@ -101,25 +123,26 @@ def _handler(request: httpx2.Request) -> httpx2.Response:
     if path == "/v1/batches/batch_1":
         return httpx2.Response(200, json=BATCH)
     if path == "/v1/files/file-out/content":
-        return httpx2.Response(200, content=b"a\nb\n" * 50_000)
+        return httpx2.Response(200, content=b"".join(LINE % i for i in range(5000)))
     return httpx2.Response(404, json={"error": {"message": "No such thing", "type": "x"}})
 
 
-def test_sync_backend_wraps_every_call(tmp_path: Path) -> None:
+def test_sync_backend_wraps_every_call() -> None:
     http = httpx2.AsyncClient(transport=httpx2.MockTransport(_handler))
-    client = openai.AsyncOpenAI(
-        api_key="sk-x", base_url="http://mock.test/v1", max_retries=0, http_client=http
-    )
+    client = openai.AsyncOpenAI(api_key="sk-x", base_url="http://mock.test/v1", http_client=http)
     with SyncBackend(OpenAIBackend(client)) as sync:
         assert "OpenAIBackend" in repr(sync)
-        job = sync.retrieve_batch("batch_1")
-        assert job.status is BatchStatus.IN_PROGRESS
-        assert [j.id for j in sync.list_batches(metadata={"run": "r"})] == ["batch_1"]
-        assert [j.id for j in sync.list_batches(metadata={"run": "other"})] == []
-        data = b"".join(sync.stream_file("file-out"))
-        assert data == b"a\nb\n" * 50_000
+        job = sync.poll(Job(id="batch_1", status=JobStatus.VALIDATING))
+        assert job.status is JobStatus.COMPLETED
+        assert sync.find(bytes_spec(tags={"batchport_run": "r"})) == job
+        assert sync.find(bytes_spec(tags={"batchport_run": "other"})) is None
+        rows = sync.results(job)
+        assert [next(rows).custom_id for _ in range(3)] == ["0", "1", "2"]
+        rows.close()  # stopping early releases the download
+        assert sum(1 for _ in sync.results(job)) == 5000
         with pytest.raises(NotFoundError):
-            sync.retrieve_file("file-missing")
+            sync.cancel(Job(id="batch_2", status=JobStatus.IN_PROGRESS))
+        assert sync.quota_limits() == {}
         sync.call(client.close)  # an injected client stays the caller's to close
     sync.close()  # twice is fine
 
@@ -133,20 +156,31 @@ def test_sync_backend_by_name_closes_what_it_built() -> None:
     assert backend.client.is_closed()
 
 
-def test_sync_backend_drives_the_embedded_emulator(tmp_path: Path) -> None:
+def test_sync_backend_drives_the_memory_backend() -> None:
+    spec = bytes_spec(b'{"custom_id":"a"}\n{"custom_id":"b"}\n')
+    with SyncBackend("memory", polls=2) as sync:
+        job = sync.submit(spec, DictCheckpoint())
+        statuses = [sync.poll(job).status, sync.poll(job).status]
+        assert statuses == [JobStatus.IN_PROGRESS, JobStatus.COMPLETED]
+        assert [r.custom_id for r in sync.results(job)] == ["a", "b"]
+        sync.release(job, {})
+        assert sync.sweep("run1", keep=()) == 0
+
+
+def test_sync_backend_drives_the_embedded_emulator() -> None:
     pytest.importorskip("batchport_emulator")
-    path = tmp_path / "in.jsonl"
-    path.write_bytes(
+    line = (
         b'{"custom_id":"a","method":"POST","url":"/v1/embeddings",'
         b'"body":{"model":"text-embedding-3-small","input":"hi"}}\n'
     )
-    with SyncBackend("emulator", max_retries=0) as sync:
-        ref = sync.upload_file(path)
-        job = sync.create_batch(input_file_id=ref.id, endpoint="/v1/embeddings")
+    checkpoint = DictCheckpoint()
+    with SyncBackend("emulator") as sync:
+        job = sync.submit(bytes_spec(line, endpoint="/v1/embeddings"), checkpoint)
         for _ in range(20):
-            job = sync.retrieve_batch(job.id)
+            job = sync.poll(job)
             if job.status.is_terminal:
                 break
-        assert job.status is BatchStatus.COMPLETED
-        assert job.output_file_id is not None
-        assert b'"custom_id":"a"' in b"".join(sync.stream_file(job.output_file_id))
+        assert job.status is JobStatus.COMPLETED
+        [row] = list(sync.results(job))
+        assert (row.custom_id, row.outcome) == ("a", Outcome.SUCCEEDED)
+        sync.release(job, checkpoint)

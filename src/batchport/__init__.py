@@ -40,20 +40,22 @@ _EXPORTS: dict[str, str] = {
     "estimate_output_tokens": "batchport.tokens",
     # backends
     "Backend": "batchport.backends",
-    "BatchJob": "batchport.backends",
-    "BatchStatus": "batchport.backends",
+    "Checkpoint": "batchport.backends",
+    "Job": "batchport.backends",
+    "JobStatus": "batchport.backends",
+    "ShardSpec": "batchport.backends",
     "BatchError": "batchport.backends",
     "RequestCounts": "batchport.backends",
-    "FileRef": "batchport.backends",
     "Usage": "batchport.backends",
     "get_backend": "batchport.backends",
     "register_backend": "batchport.backends",
     "available_backends": "batchport.backends",
     "OpenAIBackend": "batchport.backends.openai",
     "EmulatorBackend": "batchport.backends.emulator",
+    "MemoryBackend": "batchport.backends.memory",
     "AzureBackend": "batchport.backends.azure",
     "Deployment": "batchport.backends.azure",
-    "QuotaLimit": "batchport.backends.base",
+    "QuotaLimit": "batchport.backends",
     "RequestChecker": "batchport.validate",
     "NotFoundError": "batchport.errors",
     "RateLimitError": "batchport.errors",
@@ -61,9 +63,8 @@ _EXPORTS: dict[str, str] = {
     "AuthenticationError": "batchport.errors",
     "ServerError": "batchport.errors",
     "TransportError": "batchport.errors",
-    "ResultRow": "batchport.backends.results",
-    "RowError": "batchport.backends.results",
-    "parse_result_line": "batchport.backends.results",
+    "ResultRow": "batchport.backends",
+    "RowError": "batchport.backends",
     "SyncBackend": "batchport.sync",
     # runner
     "run": "batchport.runner",
@@ -106,19 +107,20 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover
     from batchport.backends import Backend as Backend
     from batchport.backends import BatchError as BatchError
-    from batchport.backends import BatchJob as BatchJob
-    from batchport.backends import BatchStatus as BatchStatus
-    from batchport.backends import FileRef as FileRef
+    from batchport.backends import Checkpoint as Checkpoint
+    from batchport.backends import Job as Job
+    from batchport.backends import JobStatus as JobStatus
     from batchport.backends import RequestCounts as RequestCounts
+    from batchport.backends import ResultRow as ResultRow
+    from batchport.backends import RowError as RowError
+    from batchport.backends import ShardSpec as ShardSpec
     from batchport.backends import Usage as Usage
     from batchport.backends import available_backends as available_backends
     from batchport.backends import get_backend as get_backend
     from batchport.backends import register_backend as register_backend
     from batchport.backends.emulator import EmulatorBackend as EmulatorBackend
+    from batchport.backends.memory import MemoryBackend as MemoryBackend
     from batchport.backends.openai import OpenAIBackend as OpenAIBackend
-    from batchport.backends.results import ResultRow as ResultRow
-    from batchport.backends.results import RowError as RowError
-    from batchport.backends.results import parse_result_line as parse_result_line
     from batchport.builder import BatchBuilder as BatchBuilder
     from batchport.builder import GroupKey as GroupKey
     from batchport.errors import (

@@ -13,14 +13,17 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping
 from concurrent.futures import Future
-from pathlib import Path
 from types import TracebackType
-from typing import Any, ParamSpec, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar
 
-from batchport.backends import get_backend
-from batchport.backends.base import Backend, BatchJob, FileRef
+from batchport.backends.base import Backend, Checkpoint
+from batchport.backends.models import Job, QuotaLimit, ResultRow, ShardSpec
+from batchport.backends.registry import get_backend
+
+if TYPE_CHECKING:
+    from batchport.requests import Request
 
 __all__ = ["Portal", "SyncBackend", "run_sync"]
 
@@ -174,51 +177,34 @@ class SyncBackend(_ClosedOnExit):
         """Run any coroutine function on this facade's loop (the backend's loop)."""
         return self._portal.call(fn, *args, **kwargs)
 
-    def upload_file(self, path: Path, *, expires_after_s: int | None = None) -> FileRef:
-        return self.call(self._backend.upload_file, path, expires_after_s=expires_after_s)
+    def submit(self, spec: ShardSpec, checkpoint: Checkpoint) -> Job:
+        """Blocking :meth:`Backend.submit`; ``checkpoint`` is called from the loop thread."""
+        return self.call(self._backend.submit, spec, checkpoint)
 
-    def retrieve_file(self, file_id: str) -> FileRef:
-        return self.call(self._backend.retrieve_file, file_id)
+    def find(self, spec: ShardSpec) -> Job | None:
+        return self.call(self._backend.find, spec)
 
-    def create_batch(
-        self,
-        *,
-        input_file_id: str,
-        endpoint: str,
-        metadata: Mapping[str, str] | None = None,
-        completion_window: str = "24h",
-        output_expires_after_s: int | None = None,
-    ) -> BatchJob:
-        return self.call(
-            self._backend.create_batch,
-            input_file_id=input_file_id,
-            endpoint=endpoint,
-            metadata=metadata,
-            completion_window=completion_window,
-            output_expires_after_s=output_expires_after_s,
-        )
+    def poll(self, job: Job) -> Job:
+        return self.call(self._backend.poll, job)
 
-    def retrieve_batch(self, batch_id: str) -> BatchJob:
-        return self.call(self._backend.retrieve_batch, batch_id)
+    def results(self, job: Job) -> Iterator[ResultRow]:
+        """The job's rows, streamed: close the iterator when stopping early."""
+        return self._portal.iterate(self._backend.results(job))
 
-    def cancel_batch(self, batch_id: str) -> BatchJob:
-        return self.call(self._backend.cancel_batch, batch_id)
+    def cancel(self, job: Job) -> Job:
+        return self.call(self._backend.cancel, job)
 
-    def list_batches(
-        self, *, metadata: Mapping[str, str] | None = None, page_size: int = 100
-    ) -> Iterator[BatchJob]:
-        return self._portal.iterate(
-            self._backend.list_batches(metadata=metadata, page_size=page_size)
-        )
+    def release(self, job: Job | None, checkpoint: Mapping[str, str]) -> None:
+        self.call(self._backend.release, job, checkpoint)
 
-    def list_files(self, *, purpose: str | None = "batch") -> Iterator[FileRef]:
-        return self._portal.iterate(self._backend.list_files(purpose=purpose))
+    def sweep(self, run_id: str, keep: Collection[str]) -> int:
+        return self.call(self._backend.sweep, run_id, keep)
 
-    def stream_file(self, file_id: str) -> Iterator[bytes]:
-        return self._portal.iterate(self._backend.stream_file(file_id))
+    def prepare_request(self, request: Request) -> Request:
+        return self._backend.prepare_request(request)
 
-    def delete_file(self, file_id: str) -> None:
-        self.call(self._backend.delete_file, file_id)
+    def quota_limits(self) -> Mapping[str, QuotaLimit]:
+        return self._backend.quota_limits()
 
     def close(self) -> None:
         """Close the wrapped backend, then the loop. Safe to call twice."""

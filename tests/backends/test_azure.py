@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from batchport.backends import get_backend
 from batchport.backends.azure import DEFAULT_API_VERSION, AzureBackend, Deployment
-from batchport.backends.base import QuotaLimit
+from batchport.backends.models import QuotaLimit
 from batchport.errors import ConfigError, InputError
 from batchport.requests import Request
 

@@ -15,7 +15,7 @@ import pytest
 
 from batchport.backends.azure import AzureBackend
 
-from .conformance import BackendConformance, Harness, PollingHarness
+from .conformance import FileBackendConformance, Harness, PollingHarness
 
 _LIVE = os.environ.get("BATCHPORT_LIVE") == "1"
 _ENDPOINT = bool(os.environ.get("AZURE_OPENAI_ENDPOINT"))
@@ -36,7 +36,7 @@ pytestmark = [
 ]
 
 
-class TestAzureLive(BackendConformance):
+class TestAzureLive(FileBackendConformance):
     @pytest.fixture
     async def backend(self) -> AsyncIterator[AzureBackend]:
         async with AzureBackend(use_v1=_V1) as backend:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -17,8 +16,12 @@ from openai import AsyncAzureOpenAI
 from pytest_aiohttp import AiohttpServer
 
 from batchport.backends.azure import ENTRA_SCOPE, AzureBackend
+from batchport.backends.models import Job, JobStatus
 from batchport.errors import AuthenticationError, BackendError, QuotaExceededError
 
+from .conformance import DictCheckpoint, bytes_spec
+
+JOB = Job(id="batch_1", status=JobStatus.VALIDATING)
 KEY = "azk-FAKE-0123456789abcdef"
 TOKEN = "eyFAKE.entra-token.abcdef0123456789"
 
@@ -96,18 +99,17 @@ class Cred:
         pass
 
 
-async def _upload_and_create(be: AzureBackend, tmp_path: Path) -> None:
-    path = tmp_path / "in.jsonl"
-    path.write_bytes(b'{"custom_id":"a"}\n')
-    ref = await be.upload_file(path)
-    assert ref.status == "processed"
-    await be.create_batch(input_file_id=ref.id, endpoint="/v1/chat/completions")
+async def _submit(be: AzureBackend) -> None:
+    checkpoint = DictCheckpoint()
+    job = await be.submit(bytes_spec(), checkpoint)
+    assert job.id == "batch_1"
+    assert checkpoint["file_id"] == "file-1"
 
 
-async def test_classic_api_key_wire(capture: tuple[Capture, str], tmp_path: Path) -> None:
+async def test_classic_api_key_wire(capture: tuple[Capture, str]) -> None:
     cap, url = capture
-    async with AzureBackend(endpoint=url, api_key=KEY, max_retries=0) as be:
-        await _upload_and_create(be, tmp_path)
+    async with AzureBackend(endpoint=url, api_key=KEY) as be:
+        await _submit(be)
     paths = [(s["method"], s["path"]) for s in cap.seen]
     assert paths == [
         ("POST", "/openai/files"),
@@ -121,11 +123,11 @@ async def test_classic_api_key_wire(capture: tuple[Capture, str], tmp_path: Path
     assert orjson.loads(cap.seen[-1]["body"])["endpoint"] == "/chat/completions"
 
 
-async def test_v1_with_entra_credential_wire(capture: tuple[Capture, str], tmp_path: Path) -> None:
+async def test_v1_with_entra_credential_wire(capture: tuple[Capture, str]) -> None:
     cap, url = capture
     cred = Cred()
-    async with AzureBackend(endpoint=url, credential=cred, use_v1=True, max_retries=0) as be:  # type: ignore[arg-type]
-        await _upload_and_create(be, tmp_path)
+    async with AzureBackend(endpoint=url, credential=cred, use_v1=True) as be:  # type: ignore[arg-type]
+        await _submit(be)
         assert TOKEN not in repr(be)
     assert [s["path"] for s in cap.seen] == [
         "/openai/v1/files",
@@ -142,8 +144,8 @@ async def test_v1_with_entra_credential_wire(capture: tuple[Capture, str], tmp_p
 
 async def test_classic_entra_sends_bearer(capture: tuple[Capture, str]) -> None:
     cap, url = capture
-    async with AzureBackend(endpoint=url, credential=Cred(), max_retries=0) as be:  # type: ignore[arg-type]
-        await be.retrieve_batch("batch_1")
+    async with AzureBackend(endpoint=url, credential=Cred()) as be:  # type: ignore[arg-type]
+        await be.poll(JOB)
     assert cap.seen[0]["headers"]["Authorization"] == f"Bearer {TOKEN}"
     assert cap.seen[0]["query"]["api-version"] == "2024-10-21"
 
@@ -236,24 +238,46 @@ async def test_create_on_a_pending_file_waits_then_retries_once(mock_backend: An
         return httpx2.Response(200, json=batch_obj("/chat/completions"))
 
     be, _ = mock_backend(handler)
-    job = await be.create_batch(input_file_id="file-1", endpoint="/v1/chat/completions")
-    assert job.endpoint == "/chat/completions"
+    job = await be.create_batch(bytes_spec(endpoint="/v1/chat/completions"), "file-1")
+    assert job.raw["endpoint"] == "/chat/completions"
     assert calls == ["POST /openai/batches", "GET /openai/files/file-1", "POST /openai/batches"]
 
 
-async def test_fail_fast_token_limit_is_a_quota_error(mock_backend: Any) -> None:
+async def test_fail_fast_token_limit_is_a_requeue_signal(mock_backend: Any) -> None:
     body = {"error": {"code": "token_limit_exceeded", "message": "Enqueued tokens over limit."}}
-    be, _ = mock_backend(lambda r: httpx2.Response(400, json=body))
+    headers = {"retry-after": "30"}
+    be, _ = mock_backend(lambda r: httpx2.Response(400, json=body, headers=headers))
     with pytest.raises(QuotaExceededError) as info:
-        await be.create_batch(input_file_id="file-1", endpoint="/chat/completions")
+        await be.create_batch(bytes_spec(), "file-1")
     assert info.value.retryable
+    checkpoint = DictCheckpoint(file_id="file-1")
+    job = await be.submit(bytes_spec(), checkpoint)
+    assert (job.id, job.status, job.requeue) == (
+        "",
+        JobStatus.FAILED,
+        "Enqueued tokens over limit.",
+    )
+    assert job.retry_after == 30.0
+    assert checkpoint == {"file_id": "file-1"}  # the upload stays for the next submit
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [("canceling", JobStatus.CANCELLING), ("canceled", JobStatus.CANCELLED)],
+)
+async def test_azure_spellings_are_in_its_status_map(
+    mock_backend: Any, status: str, expected: JobStatus
+) -> None:
+    obj = {**batch_obj("/chat/completions"), "status": status}
+    be, _ = mock_backend(lambda r: httpx2.Response(200, json=obj))
+    assert (await be.poll(JOB)).status is expected
 
 
 async def test_echoed_key_never_reaches_errors(mock_backend: Any) -> None:
     body = {"error": {"code": "401", "message": f"Access denied for key {KEY}."}}
     be, _ = mock_backend(lambda r: httpx2.Response(401, json=body))
     with pytest.raises(AuthenticationError) as info:
-        await be.retrieve_batch("batch_1")
+        await be.poll(JOB)
     text = f"{info.value} {info.value!r} {info.value.payload} {info.value.__cause__}"
     assert KEY not in text
 
@@ -269,8 +293,8 @@ async def test_echoed_entra_token_never_reaches_errors(aiohttp_server: AiohttpSe
     app.router.add_route("*", "/{tail:.*}", echo)
     server = await aiohttp_server(app)
     url = str(server.make_url("")).rstrip("/")
-    async with AzureBackend(endpoint=url, credential=Cred(), max_retries=0) as be:  # type: ignore[arg-type]
+    async with AzureBackend(endpoint=url, credential=Cred()) as be:  # type: ignore[arg-type]
         with pytest.raises(AuthenticationError) as info:
-            await be.retrieve_batch("batch_1")
+            await be.poll(JOB)
     text = f"{info.value} {info.value!r} {info.value.payload} {info.value.__cause__}"
     assert "expired" in text and TOKEN not in text

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from batchport.backends.base import Backend, BatchStatus
+from batchport.backends.base import Backend
 from batchport.backends.emulator import EmulatorBackend
+from batchport.backends.models import JobStatus, Outcome
 
-from .conformance import BackendConformance, Harness, chat_line, read_rows
+from .conformance import FileBackendConformance, Harness, answered, chat_line, read_rows
 
 # Each stage lasts a few polls, so every status is observable and a batch can be held
 # half-way with some rows done; no real time passes.
@@ -34,10 +35,10 @@ class EmulatorHarness(Harness):
         emulator.advance_clock(1.0)
 
 
-class TestEmulatorBackend(BackendConformance):
+class TestEmulatorBackend(FileBackendConformance):
     @pytest.fixture
     async def backend(self) -> AsyncIterator[EmulatorBackend]:
-        async with EmulatorBackend(CONFIG, max_retries=0) as backend:
+        async with EmulatorBackend(CONFIG) as backend:
             await backend.start()
             yield backend
 
@@ -56,14 +57,15 @@ class TestEmulatorBackend(BackendConformance):
         emulator.configure({"faults": {"row_failure_rate": 1.0, "row_failure_statuses": [429]}})
         lines = [chat_line(harness, f"f{i}", "Say hi") for i in range(4)]
         job, _ = await harness.settle(
-            backend, (await self._submit(backend, harness, tmp_path, lines)).id
+            backend, await self._submit(backend, harness, tmp_path, lines)
         )
-        assert job.status is BatchStatus.COMPLETED
-        assert job.output_file_id is None
-        assert (job.request_counts.completed, job.request_counts.failed) == (0, 4)
-        rows = await read_rows(backend, job.error_file_id, "error")
+        assert job.status is JobStatus.COMPLETED
+        assert "output" not in job.refs
+        assert (job.counts.completed, job.counts.failed) == (0, 4)
+        rows = await read_rows(backend, job)
         assert {r.status_code for r in rows} == {429}
         assert all(r.error is not None and r.error.code == "rate_limit_exceeded" for r in rows)
+        assert all(r.outcome is Outcome.FAILED and r.retryable for r in rows)
 
     async def test_expired_batch_keeps_done_rows_and_marks_the_rest(
         self, backend: EmulatorBackend, harness: EmulatorHarness, tmp_path: Path
@@ -72,18 +74,19 @@ class TestEmulatorBackend(BackendConformance):
         assert emulator is not None
         emulator.configure({"faults": {"expire_rate": 1.0, "expire_progress": 0.5}})
         ids = [f"e{i}" for i in range(6)]
-        created = await self._submit(
-            backend, harness, tmp_path, [chat_line(harness, c, "Say hi") for c in ids]
-        )
+        lines = [chat_line(harness, c, "Say hi") for c in ids]
+        created = await self._submit(backend, harness, tmp_path, lines)
         for _ in range(20):  # let the half that may run, run
-            await backend.retrieve_batch(created.id)
+            await backend.poll(created)
         emulator.advance_clock(2 * 86_400)
-        job, _ = await harness.settle(backend, created.id)
-        assert job.status is BatchStatus.EXPIRED
-        assert job.expired_at is not None
-        ok = await read_rows(backend, job.output_file_id, "output")
-        expired = await read_rows(backend, job.error_file_id, "error")
-        assert len(ok) == job.request_counts.completed == 3
-        assert {r.custom_id for r in ok} | {r.custom_id for r in expired} == set(ids)
+        job, _ = await harness.settle(backend, created)
+        assert job.status is JobStatus.EXPIRED
+        assert job.raw["expired_at"] is not None
+        rows = await read_rows(backend, job)
+        ok = [r for r in rows if answered(r)]
+        expired = [r for r in rows if not answered(r)]
+        assert len(ok) == job.counts.completed == 3
+        assert {r.custom_id for r in rows} == set(ids)
         assert all(r.status_code is None for r in expired)
+        assert {(r.outcome, r.retryable) for r in expired} == {(Outcome.EXPIRED, True)}
         assert {r.error.code for r in expired if r.error} == {"batch_expired"}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tracemalloc
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +14,14 @@ import pytest
 from aiohttp import web
 from pytest_aiohttp import AiohttpServer
 
-from batchport.backends.base import BatchStatus, RequestCounts, Usage
+from batchport.backends.models import Job, JobStatus, RequestCounts, ShardSpec, Usage
 from batchport.backends.openai import OpenAIBackend
-from batchport.errors import InputError
+from batchport.errors import InputError, ServerError
+
+from .conformance import bytes_spec
 
 Handler = Callable[[httpx2.Request], httpx2.Response]
+JOB = Job(id="batch_1", status=JobStatus.VALIDATING)
 
 
 def batch(**over: Any) -> dict[str, Any]:
@@ -90,20 +93,20 @@ async def test_batch_is_normalized_and_raw_kept(
     make_backend: Callable[[Handler], OpenAIBackend],
 ) -> None:
     backend = make_backend(lambda r: httpx2.Response(200, json=batch()))
-    job = await backend.retrieve_batch("batch_1")
-    assert job.status is BatchStatus.COMPLETED
-    assert job.output_file_id == "file-out"
-    assert job.error_file_id is None  # "" means no file
-    assert job.request_counts == RequestCounts(2, 2, 0)
+    job = await backend.poll(JOB)
+    assert job.status is JobStatus.COMPLETED
+    assert job.refs == {"output": "file-out"}  # "" means no file
+    assert job.counts == RequestCounts(2, 2, 0)
     assert job.usage == Usage(10, 6, 4, 1)
     assert job.metadata == {"run": "r1"}
-    assert job.completed_at == 1748626799
-    assert job.failed_at is None
+    assert (job.created_at, job.expires_at) == (1748626733.0, 1748713133.0)
+    assert job.requeue is None
     assert job.raw["id"] == "batch_1"
+    assert job.raw["completed_at"] == 1748626799
     assert job.raw["completion_window"] == "24h"
 
 
-async def test_failed_batch_keeps_line_numbered_errors(
+async def test_failed_batch_keeps_line_numbered_errors_and_quota_is_a_requeue(
     make_backend: Callable[[Handler], OpenAIBackend],
 ) -> None:
     errors = {
@@ -115,24 +118,35 @@ async def test_failed_batch_keeps_line_numbered_errors(
     }
     body = batch(status="failed", errors=errors, output_file_id=None, usage=None)
     backend = make_backend(lambda r: httpx2.Response(200, json=body))
-    job = await backend.retrieve_batch("batch_1")
-    assert job.status is BatchStatus.FAILED
-    assert job.output_file_id is None
+    job = await backend.poll(JOB)
+    assert job.status is JobStatus.FAILED
+    assert job.refs == {}
     assert job.usage is None
     assert [(e.code, e.line, e.param) for e in job.errors] == [
         ("invalid_url", 2, "url"),
         ("token_limit_exceeded", None, None),
     ]
+    assert job.requeue == "full"
 
 
-async def test_unknown_status_is_unknown(make_backend: Callable[[Handler], OpenAIBackend]) -> None:
-    backend = make_backend(lambda r: httpx2.Response(200, json=batch(status="Canceled")))
-    assert (await backend.retrieve_batch("b")).status is BatchStatus.CANCELLED
-    backend = make_backend(lambda r: httpx2.Response(200, json=batch(status="paused")))
-    assert (await backend.retrieve_batch("b")).status is BatchStatus.UNKNOWN
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ("cancelling", JobStatus.CANCELLING),
+        ("Cancelled", JobStatus.CANCELLED),
+        ("canceled", JobStatus.UNKNOWN),  # Azure's spelling: in Azure's map, not OpenAI's
+        ("paused", JobStatus.UNKNOWN),
+        (None, JobStatus.UNKNOWN),
+    ],
+)
+async def test_status_map(
+    make_backend: Callable[[Handler], OpenAIBackend], status: str | None, expected: JobStatus
+) -> None:
+    backend = make_backend(lambda r: httpx2.Response(200, json=batch(status=status)))
+    assert (await backend.poll(JOB)).status is expected
 
 
-async def test_create_sends_metadata_and_output_expiry(
+async def test_create_sends_tags_as_metadata_and_the_window(
     make_backend: Callable[[Handler], OpenAIBackend],
 ) -> None:
     seen: list[dict[str, Any]] = []
@@ -142,20 +156,15 @@ async def test_create_sends_metadata_and_output_expiry(
         return httpx2.Response(200, json=batch(status="validating"))
 
     backend = make_backend(handler)
-    job = await backend.create_batch(
-        input_file_id="file-in",
-        endpoint="/v1/responses",
-        metadata={"k": "v"},
-        output_expires_after_s=7200,
-    )
-    assert job.status is BatchStatus.VALIDATING
+    spec = bytes_spec(endpoint="/v1/responses", tags={"k": "v"})
+    job = await backend.create_batch(spec, "file-in")
+    assert job.status is JobStatus.VALIDATING
     assert seen == [
         {
             "input_file_id": "file-in",
             "endpoint": "/v1/responses",
             "completion_window": "24h",
             "metadata": {"k": "v"},
-            "output_expires_after": {"anchor": "created_at", "seconds": 7200},
         }
     ]
 
@@ -208,10 +217,8 @@ async def test_stream_file_yields_bounded_chunks(
 
 
 async def test_upload_sends_multipart_with_name_purpose_and_expiry(
-    make_backend: Callable[[Handler], OpenAIBackend], tmp_path: Path
+    make_backend: Callable[[Handler], OpenAIBackend],
 ) -> None:
-    path = tmp_path / "shard-1.jsonl"
-    path.write_bytes(b'{"custom_id":"a"}\n')
     bodies: list[bytes] = []
 
     def handler(request: httpx2.Request) -> httpx2.Response:
@@ -219,11 +226,12 @@ async def test_upload_sends_multipart_with_name_purpose_and_expiry(
         return httpx2.Response(200, json=FILE)
 
     backend = make_backend(handler)
-    ref = await backend.upload_file(path, expires_after_s=3600)
+    spec = bytes_spec(run_id="run-1", shard_id="shard-1", file_expires_after_s=3600)
+    ref = await backend.upload_file(spec)
     assert (ref.id, ref.bytes, ref.purpose, ref.status) == ("file-abc", 42, "batch", "processed")
     assert ref.raw == FILE
     body = bodies[0]
-    assert b'filename="shard-1.jsonl"' in body
+    assert b'filename="run-1.shard-1.jsonl"' in body
     assert b"Content-Type: application/jsonl" in body
     assert b'name="purpose"\r\n\r\nbatch' in body
     assert b'name="expires_after[seconds]"\r\n\r\n3600' in body
@@ -234,10 +242,14 @@ async def test_upload_of_missing_file_is_input_error(
     make_backend: Callable[[Handler], OpenAIBackend], tmp_path: Path
 ) -> None:
     backend = make_backend(lambda r: httpx2.Response(200, json=FILE))
+    missing = tmp_path / "nope.jsonl"
+    spec = ShardSpec(
+        "run", "s1", "/v1/embeddings", None, 1, 1, "h", open=lambda: missing.open("rb")
+    )
     with pytest.raises(InputError) as info:
-        await backend.upload_file(tmp_path / "nope.jsonl")
+        await backend.upload_file(spec)
     assert info.value.rule == "file_not_readable"
-    assert "nope.jsonl" in str(info.value)
+    assert "run.s1.jsonl" in str(info.value)
 
 
 async def test_delete_and_retrieve_file(make_backend: Callable[[Handler], OpenAIBackend]) -> None:
@@ -266,12 +278,12 @@ async def test_closes_only_the_client_it_created(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("OPENAI_BASE_URL", "http://env.test/v1")
     monkeypatch.setenv("OPENAI_ORG_ID", "org-1")
     monkeypatch.setenv("OPENAI_PROJECT_ID", "proj-1")
-    async with OpenAIBackend(max_retries=5, timeout=12.5) as owned:
+    async with OpenAIBackend(timeout=12.5) as owned:
         client = owned.client
         assert client.api_key == "sk-from-env"
         assert str(client.base_url) == "http://env.test/v1/"
         assert (client.organization, client.project) == ("org-1", "proj-1")
-        assert client.max_retries == 5
+        assert client.max_retries == 0  # the runner retries, on its injected clock
         assert client.timeout == 12.5
         assert "sk-from-env" not in repr(owned)
     assert client.is_closed()
@@ -298,10 +310,13 @@ async def test_upload_streams_from_disk(aiohttp_server: AiohttpServer, tmp_path:
     with path.open("wb") as fh:
         line = b'{"custom_id":"x","method":"POST","url":"/v1/embeddings","body":{}}\n'
         fh.write(line * (size // len(line)))
+    spec = ShardSpec(
+        "big", "s1", "/v1/embeddings", None, 1, size, "h", open=lambda: path.open("rb")
+    )
     async with OpenAIBackend(api_key="sk-x", base_url=str(server.make_url("/v1"))) as backend:
         tracemalloc.start()
         try:
-            await backend.upload_file(path)
+            await backend.upload_file(spec)
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
@@ -309,8 +324,10 @@ async def test_upload_streams_from_disk(aiohttp_server: AiohttpServer, tmp_path:
     assert peak < size / 4, f"peak {peak} bytes while uploading {size} bytes"
 
 
-async def test_create_is_never_repeated_by_the_sdk() -> None:
-    """A 500 on create may hide a batch that was created; the SDK must not send it again."""
+@pytest.mark.parametrize("call", ["create", "poll"])
+async def test_an_injected_client_never_retries(call: str) -> None:
+    """A 500 on create may hide a batch that was created, and every retry belongs to
+    the runner: even a client built to retry is used without retries."""
     calls: list[str] = []
 
     def handler(request: httpx2.Request) -> httpx2.Response:
@@ -323,10 +340,13 @@ async def test_create_is_never_repeated_by_the_sdk() -> None:
     )
     try:
         backend = OpenAIBackend(client)
-        from batchport.errors import ServerError
-
+        assert backend.client.max_retries == 0
+        calls_once: dict[str, Callable[[], Awaitable[Job]]] = {
+            "create": lambda: backend.create_batch(bytes_spec(), "file-1"),
+            "poll": lambda: backend.poll(JOB),
+        }
         with pytest.raises(ServerError):
-            await backend.create_batch(input_file_id="file-1", endpoint="/v1/chat/completions")
-        assert calls == ["/v1/batches"]  # the client allows 2 retries; create used none
+            await calls_once[call]()
+        assert len(calls) == 1
     finally:
         await client.close()

@@ -13,7 +13,7 @@ import pytest
 
 from batchport.backends.openai import OpenAIBackend
 
-from .conformance import BackendConformance, Harness, PollingHarness
+from .conformance import FileBackendConformance, Harness, PollingHarness
 
 _LIVE = os.environ.get("BATCHPORT_LIVE") == "1"
 _KEY = bool(os.environ.get("OPENAI_API_KEY"))
@@ -25,7 +25,7 @@ pytestmark = [
 ]
 
 
-class TestOpenAILive(BackendConformance):
+class TestOpenAILive(FileBackendConformance):
     @pytest.fixture
     async def backend(self) -> AsyncIterator[OpenAIBackend]:
         async with OpenAIBackend() as backend:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator
 from importlib.metadata import EntryPoint
 from pathlib import Path
 from typing import Any
@@ -17,9 +17,12 @@ from batchport.backends import (
     get_backend,
     load_backend,
     register_backend,
+    registry,
 )
-from batchport.backends.base import Backend, BatchJob, FileRef
+from batchport.backends.base import Backend, Checkpoint
 from batchport.backends.emulator import EmulatorBackend
+from batchport.backends.memory import MemoryBackend
+from batchport.backends.models import Job, ResultRow, ShardSpec
 from batchport.backends.openai import OpenAIBackend
 from batchport.errors import ConfigError
 
@@ -33,45 +36,18 @@ class DummyBackend(Backend):
     def __init__(self, *, flavour: str = "plain") -> None:
         self.flavour = flavour
 
-    async def upload_file(self, path: Path, *, expires_after_s: int | None = None) -> FileRef:
+    async def submit(self, spec: ShardSpec, checkpoint: Checkpoint) -> Job:
         raise NotImplementedError
 
-    async def retrieve_file(self, file_id: str) -> FileRef:
+    async def poll(self, job: Job) -> Job:
         raise NotImplementedError
 
-    async def create_batch(
-        self,
-        *,
-        input_file_id: str,
-        endpoint: str,
-        metadata: Mapping[str, str] | None = None,
-        completion_window: str = "24h",
-        output_expires_after_s: int | None = None,
-    ) -> BatchJob:
-        raise NotImplementedError
-
-    async def retrieve_batch(self, batch_id: str) -> BatchJob:
-        raise NotImplementedError
-
-    async def cancel_batch(self, batch_id: str) -> BatchJob:
-        raise NotImplementedError
-
-    async def list_batches(
-        self, *, metadata: Mapping[str, str] | None = None, page_size: int = 100
-    ) -> AsyncIterator[BatchJob]:
+    async def results(self, job: Job) -> AsyncIterator[ResultRow]:
         return
         yield
 
-    async def list_files(self, *, purpose: str | None = "batch") -> AsyncIterator[FileRef]:
-        return
-        yield
-
-    async def stream_file(self, file_id: str) -> AsyncIterator[bytes]:
-        return
-        yield
-
-    async def delete_file(self, file_id: str) -> None:
-        return None
+    async def cancel(self, job: Job) -> Job:
+        raise NotImplementedError
 
     async def aclose(self) -> None:
         return None
@@ -79,14 +55,21 @@ class DummyBackend(Backend):
 
 @pytest.fixture(autouse=True)
 def _clean_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(backends, "_registered", {})
-    monkeypatch.setattr(backends, "_BUILTINS", dict(backends._BUILTINS))
+    monkeypatch.setattr(registry, "_registered", {})
+    monkeypatch.setattr(registry, "_BUILTINS", dict(registry._BUILTINS))
     monkeypatch.delenv("BATCHPORT_BACKEND", raising=False)
     return
 
 
 def test_builtin_names_are_listed_without_importing() -> None:
-    assert {"openai", "azure", "emulator"} <= set(available_backends())
+    assert {"openai", "azure", "emulator", "memory"} <= set(available_backends())
+
+
+async def test_memory_backend_by_name_takes_its_options() -> None:
+    backend = get_backend("memory", polls=3)
+    assert isinstance(backend, MemoryBackend)
+    assert backend.polls == 3
+    await backend.aclose()
 
 
 async def test_get_backend_by_name_passes_options() -> None:
@@ -117,7 +100,7 @@ def test_mistyped_name_lists_known_and_suggests() -> None:
         get_backend("opneai")
     message = str(info.value)
     assert "unknown backend 'opneai'" in message
-    assert "azure, emulator, openai" in message
+    assert "azure, emulator, memory, openai" in message
     assert "Did you mean 'openai'?" in message
 
 
@@ -127,7 +110,7 @@ def test_unknown_option_is_config_error() -> None:
 
 
 def test_azure_not_available_yet_is_a_clear_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(backends._BUILTINS, "azure", "batchport.backends.azure_missing:X")
+    monkeypatch.setitem(registry._BUILTINS, "azure", "batchport.backends.azure_missing:X")
     with pytest.raises(ConfigError, match="not available yet"):
         load_backend("azure")
 
@@ -138,7 +121,7 @@ def test_missing_azure_extra_gives_install_hint(
     (tmp_path / "fake_azure_backend.py").write_text("import azure.identity\nclass B: ...\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setitem(sys.modules, "azure.identity", None)  # import now fails
-    monkeypatch.setitem(backends._BUILTINS, "azure", "fake_azure_backend:B")
+    monkeypatch.setitem(registry._BUILTINS, "azure", "fake_azure_backend:B")
     with pytest.raises(ConfigError) as info:
         get_backend("azure")
     assert "pip install 'batchport[azure]'" in str(info.value)
@@ -162,7 +145,7 @@ def test_entry_points_are_discovered_lazily(monkeypatch: pytest.MonkeyPatch) -> 
         loaded.append(group)
         return [ep]
 
-    monkeypatch.setattr(backends, "entry_points", fake_entry_points)
+    monkeypatch.setattr(registry, "entry_points", fake_entry_points)
     assert "thirdparty" in available_backends()
     assert loaded == [backends.ENTRY_POINT_GROUP]
     backend = get_backend("thirdparty", flavour="spicy")
@@ -190,7 +173,8 @@ def test_factory_must_produce_a_backend() -> None:
 
 
 def test_public_names_are_exported_lazily() -> None:
-    for name in ("get_backend", "Backend", "BatchJob", "BatchStatus", "ResultRow", "SyncBackend"):
+    names = ("get_backend", "Backend", "Job", "JobStatus", "ShardSpec", "ResultRow", "SyncBackend")
+    for name in (*names, "MemoryBackend", "Checkpoint"):
         assert name in batchport.__all__
         assert getattr(batchport, name) is not None
     assert batchport.get_backend is get_backend

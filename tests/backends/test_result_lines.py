@@ -1,4 +1,5 @@
-"""Result-line parsing and streaming line splitting (both providers' shapes)."""
+"""OpenAI/Azure result lines judged into rows, synchronous answers judged alike, and
+streaming line splitting."""
 
 from __future__ import annotations
 
@@ -11,14 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from batchport.backends.base import Usage
-from batchport.backends.results import (
-    ResultRow,
-    aiter_lines,
-    aiter_result_rows,
-    parse_result_line,
-)
-from batchport.errors import InputError
+from batchport.backends.lines import aiter_lines
+from batchport.backends.models import Outcome, Usage
+from batchport.backends.openai import output_text, parse_line, row_from_response
+from batchport.errors import ResultLineError
 
 OPENAI_OK = (
     b'{"id":"batch_req_6839f060cd048190ae368433d4361c3a","custom_id":"request-1",'
@@ -53,25 +50,28 @@ AZURE_FILTERED = (
 
 
 def test_openai_success_line() -> None:
-    row = parse_result_line(OPENAI_OK, source="output")
+    row = parse_line(OPENAI_OK, source="file-out", line=3)
     assert row.custom_id == "request-1"
-    assert row.status_code == 200
+    assert (row.outcome, row.retryable, row.status_code, row.error) == (
+        Outcome.SUCCEEDED,
+        False,
+        200,
+        None,
+    )
     assert row.ok
-    assert row.error is None
-    assert row.request_id == "req_123"
-    assert row.id == "batch_req_6839f060cd048190ae368433d4361c3a"
+    assert (row.source, row.line) == ("file-out", 3)
     assert row.body is not None
     assert row.body["object"] == "chat.completion"
     assert row.raw == OPENAI_OK
-    assert row.usage() == Usage(
-        input_tokens=7, output_tokens=3, cached_tokens=2, reasoning_tokens=1
-    )
+    assert row.body_path == ("response", "body")
+    assert orjson.loads(row.raw)["response"]["body"] == row.body
+    assert row.usage == Usage(input_tokens=7, output_tokens=3, cached_tokens=2, reasoning_tokens=1)
 
 
 def test_openai_http_error_line_lands_error_from_body() -> None:
-    row = parse_result_line(OPENAI_404)
-    assert row.source == "error"  # inferred
+    row = parse_line(OPENAI_404)
     assert row.status_code == 404
+    assert (row.outcome, row.retryable) == (Outcome.FAILED, False)
     assert not row.ok
     assert row.error is not None
     assert row.error.code == "model_not_found"
@@ -79,37 +79,39 @@ def test_openai_http_error_line_lands_error_from_body() -> None:
     assert row.error.message == "The model does not exist"
 
 
-def test_expired_row_has_no_status_code() -> None:
-    row = parse_result_line(OPENAI_EXPIRED, source="error")
+def test_expired_row_has_no_status_code_and_is_retryable() -> None:
+    row = parse_line(OPENAI_EXPIRED)
     assert row.status_code is None
     assert row.body is None
-    assert not row.ok
+    assert (row.outcome, row.retryable) == (Outcome.EXPIRED, True)
     assert row.error is not None
     assert row.error.code == "batch_expired"
-    assert row.usage() is None
+    assert row.usage is None
+    assert row.body_path == ()
 
 
 def test_azure_line_without_id_keeps_content_filter_results() -> None:
-    row = parse_result_line(AZURE_OK)
-    assert row.id is None
+    row = parse_line(AZURE_OK)
     assert row.ok
-    assert row.source == "output"
+    assert row.text == "hi"
     assert row.body is not None
     assert row.body["choices"][0]["content_filter_results"]["hate"]["filtered"] is False
-    assert row.usage() == Usage(input_tokens=5, output_tokens=1)
+    assert row.usage == Usage(input_tokens=5, output_tokens=1)
 
 
 def test_azure_error_envelope_with_null_type() -> None:
-    row = parse_result_line(AZURE_FILTERED)
+    row = parse_line(AZURE_FILTERED)
+    assert (row.outcome, row.retryable) == (Outcome.FAILED, False)
     assert row.error is not None
     assert (row.error.code, row.error.type, row.error.param) == ("content_filter", None, "prompt")
 
 
 def test_error_body_without_envelope_still_gives_an_error() -> None:
     line = b'{"custom_id":"a","response":{"status_code":503,"body":null},"error":null}'
-    row = parse_result_line(line)
+    row = parse_line(line)
+    assert (row.outcome, row.retryable) == (Outcome.FAILED, True)
     assert row.error is not None
-    assert row.error.code is None
+    assert row.error.code == "http_503"
     assert "503" in row.error.message
 
 
@@ -131,11 +133,132 @@ def test_error_body_without_envelope_still_gives_an_error() -> None:
         (b'{"custom_id":"a"}', "result_no_outcome"),
     ],
 )
-def test_garbage_raises_input_error_with_rule(line: bytes, rule: str) -> None:
-    with pytest.raises(InputError) as info:
-        parse_result_line(line, path="file-abc", line=12)
-    assert info.value.rule == rule
-    assert str(info.value).startswith(f"file-abc:12: {rule}: ")
+def test_garbage_raises_result_line_error_with_rule(line: bytes, rule: str) -> None:
+    with pytest.raises(ResultLineError) as info:
+        parse_line(line, source="file-abc", line=12)
+    assert (info.value.rule, info.value.source, info.value.line) == (rule, "file-abc", 12)
+    assert f"file-abc:12: {rule}: " in str(info.value)
+    assert info.value.retryable
+
+
+def _chat(finish: str = "stop", **message: Any) -> dict[str, Any]:
+    msg = {"role": "assistant", "content": "hello", **message}
+    return {"object": "chat.completion", "choices": [{"message": msg, "finish_reason": finish}]}
+
+
+def _response(status: str = "completed", reason: str | None = None, *parts: Any) -> Any:
+    content = list(parts) or [
+        {"type": "output_text", "text": "hel"},
+        {"type": "output_text", "text": "lo"},
+    ]
+    body: dict[str, Any] = {
+        "object": "response",
+        "status": status,
+        "output": [{"type": "message", "content": content}],
+        "usage": {
+            "input_tokens": 4,
+            "output_tokens": 2,
+            "input_tokens_details": {"cached_tokens": 1},
+        },
+    }
+    if reason is not None:
+        body["incomplete_details"] = {"reason": reason}
+    return body
+
+
+@pytest.mark.parametrize(
+    ("body", "outcome", "code", "text"),
+    [
+        (_chat(), Outcome.SUCCEEDED, None, "hello"),
+        (_chat(refusal="I can't"), Outcome.REFUSED, "refusal", "hello"),
+        (_chat("length"), Outcome.TRUNCATED, "length", "hello"),
+        (_chat("content_filter"), Outcome.CONTENT_FILTERED, "content_filter", "hello"),
+        (
+            {"choices": [{"text": "legacy", "finish_reason": "stop"}]},
+            Outcome.SUCCEEDED,
+            None,
+            "legacy",
+        ),
+        (_response(), Outcome.SUCCEEDED, None, "hello"),
+        (
+            _response("incomplete", "max_output_tokens"),
+            Outcome.TRUNCATED,
+            "max_output_tokens",
+            "hello",
+        ),
+        (
+            _response("incomplete", "content_filter"),
+            Outcome.CONTENT_FILTERED,
+            "content_filter",
+            "hello",
+        ),
+        (
+            _response("completed", None, {"type": "refusal", "refusal": "no"}),
+            Outcome.REFUSED,
+            "refusal",
+            None,
+        ),
+        ({"object": "list", "data": [{"embedding": [0.1]}]}, Outcome.SUCCEEDED, None, None),
+    ],
+)
+def test_2xx_verdicts_and_text(
+    body: dict[str, Any], outcome: Outcome, code: str | None, text: str | None
+) -> None:
+    row = row_from_response("r", 200, body)
+    assert (row.outcome, row.retryable, row.text) == (outcome, False, text)
+    assert (row.error.code if row.error else None) == code
+    assert output_text(body) == text
+
+
+@pytest.mark.parametrize(
+    ("status", "retryable"),
+    [(400, False), (401, False), (404, False), (408, True), (409, True), (422, False),
+     (429, True), (500, True), (502, True), (529, True)],
+)  # fmt: skip
+def test_http_failures_are_retryable_by_status(status: int, retryable: bool) -> None:
+    body = {"error": {"message": "nope", "type": "invalid_request_error", "code": None}}
+    row = row_from_response("r", status, body)
+    assert (row.outcome, row.retryable, row.status_code) == (Outcome.FAILED, retryable, status)
+    assert row.error is not None
+    assert (row.error.code, row.error.message) == ("invalid_request_error", "nope")
+
+
+@pytest.mark.parametrize(
+    ("code", "outcome", "retryable"),
+    [
+        ("batch_expired", Outcome.EXPIRED, True),
+        ("batch_cancelled", Outcome.CANCELLED, False),
+        ("something_else", Outcome.FAILED, False),
+        (None, Outcome.FAILED, False),
+    ],
+)
+def test_rows_that_never_ran(code: str | None, outcome: Outcome, retryable: bool) -> None:
+    raw = orjson.dumps(
+        {"custom_id": "r", "response": None, "error": {"code": code, "message": "m"}}
+    )
+    row = parse_line(raw)
+    assert (row.outcome, row.retryable, row.status_code) == (outcome, retryable, None)
+    assert row.error is not None and row.error.code == (code or "unknown_error")
+
+
+def test_no_answer_is_a_retryable_connection_error() -> None:
+    row = row_from_response("r", None, None)
+    assert (row.outcome, row.retryable, row.status_code) == (Outcome.FAILED, True, None)
+    assert row.error is not None and row.error.code == "connection_error"
+    assert orjson.loads(row.raw)["error"]["code"] == "connection_error"
+
+
+def test_a_sync_answer_keeps_a_batch_line_as_raw() -> None:
+    body = _response()
+    row = row_from_response("r", 200, body, source="realtime", line=7)
+    assert orjson.loads(row.raw) == {
+        "custom_id": "r",
+        "response": {"status_code": 200, "body": body},
+        "error": None,
+    }
+    assert (row.source, row.line, row.body_path) == ("realtime", 7, ("response", "body"))
+    assert row.usage == Usage(input_tokens=4, output_tokens=2, cached_tokens=1)
+    assert row_from_response("r", 200, ["not", "an", "object"]).body is None
 
 
 async def _chunks(parts: list[bytes]) -> AsyncIterator[bytes]:
@@ -145,26 +268,6 @@ async def _chunks(parts: list[bytes]) -> AsyncIterator[bytes]:
 
 async def _collect_lines(parts: list[bytes]) -> list[bytes]:
     return [line async for line in aiter_lines(_chunks(parts))]
-
-
-async def test_rows_from_a_stream_report_line_numbers_and_skip_blank_lines() -> None:
-    data = b"\xef\xbb\xbf" + OPENAI_OK + b"\n\n" + AZURE_OK + b"\r\n" + b"garbage\n"
-    rows: list[ResultRow] = []
-
-    async def consume() -> None:
-        async for row in aiter_result_rows(_chunks([data[:50], data[50:]]), source="output"):
-            rows.append(row)
-
-    with pytest.raises(InputError) as info:
-        await consume()
-    assert [r.custom_id for r in rows] == ["request-1", "task-0"]
-    assert info.value.line == 4
-    assert info.value.rule == "result_invalid_json"
-
-
-async def test_empty_azure_error_file_yields_no_rows() -> None:
-    assert [r async for r in aiter_result_rows(_chunks([]), source="error")] == []
-    assert [r async for r in aiter_result_rows(_chunks([b""]), source="error")] == []
 
 
 async def test_a_line_straddling_many_chunks() -> None:
@@ -223,31 +326,44 @@ def result_lines(draw: st.DrawFn) -> dict[str, Any]:
 @given(obj=result_lines())
 def test_parser_round_trips_valid_lines(obj: dict[str, Any]) -> None:
     raw = orjson.dumps(obj)
-    row = parse_result_line(raw)
+    row = parse_line(raw, source="f", line=1)
     assert row.custom_id == obj["custom_id"]
-    assert row.id == obj.get("id")
     assert row.raw == raw
     response = obj["response"]
     if response is None:
         assert row.status_code is None
         assert row.error is not None
         assert row.error.message == obj["error"]["message"]
-        assert row.source == "error"
+        assert row.outcome in (Outcome.EXPIRED, Outcome.CANCELLED, Outcome.FAILED)
+        assert row.retryable == (row.outcome is Outcome.EXPIRED)
     else:
-        assert row.status_code == response["status_code"]
+        status = response["status_code"]
+        assert row.status_code == status
         assert row.body == response["body"]
-        assert row.request_id == response["request_id"]
-        assert row.ok == (200 <= response["status_code"] < 300)
-        assert (row.error is None) == row.ok
-        assert row.source == ("output" if row.ok else "error")
+        assert row.body_path == ("response", "body")
+        if 200 <= status < 300:
+            assert row.outcome is not Outcome.FAILED and not row.retryable
+            assert (row.error is None) == row.ok
+        else:
+            assert row.outcome is Outcome.FAILED
+            assert row.error is not None and row.error.code
+            assert row.retryable == (status in (408, 409, 429) or status >= 500)
+    # a synchronous answer is judged exactly as its batch line
+    again = row_from_response(row.custom_id, row.status_code, row.body, source="f", line=1)
+    if response is not None:
+        assert (again.outcome, again.retryable, again.error) == (
+            row.outcome,
+            row.retryable,
+            row.error,
+        )
 
 
 @given(raw=st.binary(max_size=200) | st.from_regex(rb"\{.*\}", fullmatch=True))
-def test_parser_never_raises_anything_but_input_error(raw: bytes) -> None:
+def test_parser_never_raises_anything_but_result_line_error(raw: bytes) -> None:
     rule: str | None = None
     try:
-        row = parse_result_line(raw)
-    except InputError as exc:
+        row = parse_line(raw)
+    except ResultLineError as exc:
         rule = exc.rule or "missing"
     else:
         assert row.custom_id

@@ -14,8 +14,12 @@ from hypothesis import strategies as st
 
 from batchport import errors
 from batchport.backends._translate import parse_retry_after, redact
+from batchport.backends.models import Job, JobStatus
 from batchport.backends.openai import OpenAIBackend
 
+from .conformance import bytes_spec
+
+JOB = Job(id="batch_1", status=JobStatus.VALIDATING)
 FAKE_KEY = "sk-test-SECRETSECRET0123456789abcdef"
 
 Handler = Callable[[httpx2.Request], httpx2.Response]
@@ -78,7 +82,7 @@ async def test_status_maps_to_error_class(
 ) -> None:
     backend = make_backend(_answer(status, _envelope("nope here", code)))
     with pytest.raises(errors.BackendError) as info:
-        await backend.retrieve_batch("batch_1")
+        await backend.poll(JOB)
     err = info.value
     assert type(err) is expected
     assert err.status_code == status
@@ -116,7 +120,7 @@ async def test_token_limit_exceeded_is_quota(
 ) -> None:
     backend = make_backend(_answer(status, body))
     with pytest.raises(errors.QuotaExceededError) as info:
-        await backend.create_batch(input_file_id="file-1", endpoint="/v1/chat/completions")
+        await backend.create_batch(bytes_spec(), "file-1")
     assert info.value.retryable
 
 
@@ -124,7 +128,7 @@ async def test_other_400s_are_not_quota(make_backend: Callable[[Handler], OpenAI
     body = {"error": {"code": "quotaExceeded", "message": "500 files without expiry"}}
     backend = make_backend(_answer(400, body))
     with pytest.raises(errors.BadRequestError) as info:
-        await backend.create_batch(input_file_id="file-1", endpoint="/v1/chat/completions")
+        await backend.create_batch(bytes_spec(), "file-1")
     assert not isinstance(info.value, errors.QuotaExceededError)
     assert not info.value.retryable
     assert info.value.code == "quotaExceeded"
@@ -177,7 +181,7 @@ async def test_non_json_error_body_is_kept_as_text(
 ) -> None:
     backend = make_backend(lambda r: httpx2.Response(502, text="<html>Bad gateway</html>"))
     with pytest.raises(errors.ServerError) as info:
-        await backend.retrieve_batch("batch_1")
+        await backend.poll(JOB)
     assert info.value.payload == {"text": "<html>Bad gateway</html>"}
     assert "Bad gateway" in info.value.message
 
@@ -190,7 +194,7 @@ async def test_connection_error_is_transport_error(
 
     backend = make_backend(handler)
     with pytest.raises(errors.TransportError) as info:
-        await backend.retrieve_batch("batch_1")
+        await backend.poll(JOB)
     assert info.value.retryable
     assert info.value.status_code is None
     assert isinstance(info.value.__cause__, openai.APIConnectionError)
@@ -202,7 +206,7 @@ async def test_timeout_is_transport_error(make_backend: Callable[[Handler], Open
 
     backend = make_backend(handler)
     with pytest.raises(errors.TransportError, match="timed out") as info:
-        await backend.retrieve_batch("batch_1")
+        await backend.poll(JOB)
     assert isinstance(info.value.__cause__, openai.APITimeoutError)
 
 
@@ -232,7 +236,7 @@ async def test_an_echoed_key_never_reaches_errors_or_reprs(
 
     backend = make_backend(handler)
     with pytest.raises(errors.AuthenticationError) as info:
-        await backend.retrieve_batch("batch_1")
+        await backend.poll(JOB)
     err = info.value
     cause = err.__cause__
     assert cause is not None

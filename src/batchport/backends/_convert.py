@@ -1,8 +1,9 @@
-"""Provider payloads (plain dicts, e.g. an SDK object's ``model_dump()``) -> frozen models.
+"""OpenAI-shaped wire objects (plain dicts, e.g. an SDK object's ``model_dump()``) ->
+neutral models. Shared by every backend on :class:`~batchport.backends.files.FileBackend`.
 
-Shared by every OpenAI-shaped backend (OpenAI, Azure, the emulator). Tolerant by
-design: unknown statuses become ``UNKNOWN``, missing fields their defaults, and an
-empty-string file id (seen on clean batches) means "no file".
+Tolerant by design: a status missing from the backend's map becomes ``UNKNOWN``,
+missing fields their defaults, and an empty-string file id (seen on clean batches)
+means "no file".
 """
 
 from __future__ import annotations
@@ -10,40 +11,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from batchport.backends.base import (
-    BatchError,
-    BatchJob,
-    BatchStatus,
-    FileRef,
-    RequestCounts,
-    Usage,
-)
+from batchport.backends.models import BatchError, Job, JobStatus, RequestCounts, Usage
 
-__all__ = ["batch_job_from_dict", "file_ref_from_dict"]
+__all__ = ["QUOTA_CODE", "as_int", "job_from_dict", "map_status", "usage_from"]
 
-_TIMESTAMPS = (
-    "created_at",
-    "in_progress_at",
-    "expires_at",
-    "finalizing_at",
-    "completed_at",
-    "failed_at",
-    "expired_at",
-    "cancelling_at",
-    "cancelled_at",
-)
+#: the error code of an enqueued-token quota refusal (Azure, both forms)
+QUOTA_CODE = "token_limit_exceeded"
 
 
-def _int(value: object) -> int:
+def as_int(value: object) -> int:
+    """``value`` if it is a real int (not a bool), else 0."""
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def _ts(value: object) -> int | None:
-    if isinstance(value, bool):
+def _seconds(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    if isinstance(value, int | float):
-        return int(value)
-    return None
+    return float(value)
 
 
 def _str(value: object) -> str | None:
@@ -54,16 +38,23 @@ def _mapping(value: object) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _usage(value: object) -> Usage | None:
+def usage_from(value: object) -> Usage | None:
+    """Token usage from a ``usage`` object of any OpenAI shape: chat (``prompt_tokens``,
+    ``prompt_tokens_details``...), responses and batches (``input_tokens``,
+    ``input_tokens_details``...) or embeddings. None when ``value`` is no object."""
     if not isinstance(value, Mapping):
         return None
-    in_details = _mapping(value.get("input_tokens_details"))
-    out_details = _mapping(value.get("output_tokens_details"))
+    inp = value.get("input_tokens", value.get("prompt_tokens"))
+    out = value.get("output_tokens", value.get("completion_tokens"))
+    in_details = _mapping(value.get("input_tokens_details") or value.get("prompt_tokens_details"))
+    out_details = _mapping(
+        value.get("output_tokens_details") or value.get("completion_tokens_details")
+    )
     return Usage(
-        input_tokens=_int(value.get("input_tokens", value.get("prompt_tokens"))),
-        output_tokens=_int(value.get("output_tokens", value.get("completion_tokens"))),
-        cached_tokens=_int(in_details.get("cached_tokens")),
-        reasoning_tokens=_int(out_details.get("reasoning_tokens")),
+        input_tokens=as_int(inp),
+        output_tokens=as_int(out),
+        cached_tokens=as_int(in_details.get("cached_tokens")),
+        reasoning_tokens=as_int(out_details.get("reasoning_tokens")),
     )
 
 
@@ -87,41 +78,47 @@ def _errors(value: object) -> tuple[BatchError, ...]:
     return tuple(out)
 
 
-def batch_job_from_dict(raw: Mapping[str, Any]) -> BatchJob:
-    """Normalize a Batch object (OpenAI or Azure shape)."""
+def map_status(value: object, status_map: Mapping[str, JobStatus]) -> JobStatus:
+    """Look ``value`` up in a backend's status map (case-insensitively); ``UNKNOWN``
+    for anything the map does not name."""
+    if not isinstance(value, str):
+        return JobStatus.UNKNOWN
+    return status_map.get(value.strip().lower(), JobStatus.UNKNOWN)
+
+
+def job_from_dict(raw: Mapping[str, Any], status_map: Mapping[str, JobStatus]) -> Job:
+    """Normalize a Batch object (OpenAI or Azure shape) with ``status_map``.
+
+    A failed batch whose errors carry ``token_limit_exceeded`` (Azure's quota check
+    after validation) is a quota refusal: :attr:`Job.requeue` holds its message.
+    """
     counts = _mapping(raw.get("request_counts"))
     metadata = {str(k): v for k, v in _mapping(raw.get("metadata")).items() if isinstance(v, str)}
-    stamps = {name: _ts(raw.get(name)) for name in _TIMESTAMPS}
-    return BatchJob(
-        id=str(raw.get("id", "")),
-        status=BatchStatus.parse(raw.get("status")),
-        endpoint=_str(raw.get("endpoint")),
-        input_file_id=str(raw.get("input_file_id") or ""),
-        model=_str(raw.get("model")),
-        output_file_id=_str(raw.get("output_file_id")),
-        error_file_id=_str(raw.get("error_file_id")),
-        request_counts=RequestCounts(
-            total=_int(counts.get("total")),
-            completed=_int(counts.get("completed")),
-            failed=_int(counts.get("failed")),
+    refs = {
+        name: ref
+        for name, key in (("output", "output_file_id"), ("error", "error_file_id"))
+        if (ref := _str(raw.get(key))) is not None
+    }
+    status = map_status(raw.get("status"), status_map)
+    errors = _errors(raw.get("errors"))
+    requeue = None
+    if status is JobStatus.FAILED:
+        quota = [e for e in errors if e.code == QUOTA_CODE]
+        requeue = (quota[0].message or QUOTA_CODE) if quota else None
+    return Job(
+        id=str(raw.get("id") or ""),
+        status=status,
+        counts=RequestCounts(
+            total=as_int(counts.get("total")),
+            completed=as_int(counts.get("completed")),
+            failed=as_int(counts.get("failed")),
         ),
+        refs=refs,
+        errors=errors,
+        requeue=requeue,
+        created_at=_seconds(raw.get("created_at")),
+        expires_at=_seconds(raw.get("expires_at")),
         metadata=metadata,
-        usage=_usage(raw.get("usage")),
-        errors=_errors(raw.get("errors")),
-        raw=dict(raw),
-        **stamps,
-    )
-
-
-def file_ref_from_dict(raw: Mapping[str, Any]) -> FileRef:
-    """Normalize a File object (OpenAI or Azure shape)."""
-    return FileRef(
-        id=str(raw.get("id", "")),
-        bytes=_int(raw.get("bytes")),
-        filename=str(raw.get("filename") or ""),
-        purpose=str(raw.get("purpose") or ""),
-        status=_str(raw.get("status")),
-        created_at=_ts(raw.get("created_at")),
-        expires_at=_ts(raw.get("expires_at")),
+        usage=usage_from(raw.get("usage")),
         raw=dict(raw),
     )

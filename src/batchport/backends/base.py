@@ -1,247 +1,125 @@
-"""The provider seam: one small async interface and the normalized objects it returns.
+"""The provider seam: one small async interface in the runner's vocabulary.
 
-A backend *translates*: it turns these calls into one provider's wire calls and the
-provider's answers into the frozen models below, keeping the raw payload. It never
-polls, shards or retries rows — that is the runner's job. Errors leave a backend only
-as :mod:`batchport.errors` types.
+The runner asks a backend to **submit** a prepared shard, to **find** a job it may
+have submitted before a crash, to **poll** a job, to read its **results** as neutral
+rows, to **cancel** it, and to **release** what it stored at the provider. A backend
+translates: its own wire, status map, result-line parser and outcome classification
+live behind these calls (models in :mod:`batchport.backends.models`). It never polls,
+shards or retries rows — that is the runner's job — and its SDK client makes no
+retries of its own: the runner retries on its injected clock. Errors leave a backend
+only as :mod:`batchport.errors` types.
+
+File mechanics (upload, adoption of an upload after a crash, orphan sweep) live in
+:class:`batchport.backends.files.FileBackend`, shared by the OpenAI-shaped providers.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
-from enum import StrEnum
-from pathlib import Path
+from collections.abc import AsyncIterator, Collection, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, ClassVar, Protocol, Self
+
+from batchport.backends.models import Job, QuotaLimit, ResultRow, ShardSpec
 
 if TYPE_CHECKING:
     from batchport.requests import Request
 
-__all__ = [
-    "Backend",
-    "BatchError",
-    "BatchJob",
-    "BatchStatus",
-    "FileRef",
-    "QuotaLimit",
-    "RequestCounts",
-    "Usage",
-]
+__all__ = ["Backend", "Checkpoint"]
 
 
-class BatchStatus(StrEnum):
-    """The eight statuses both providers report, plus ``UNKNOWN`` for anything new."""
+class Checkpoint(Protocol):
+    """A shard's durable scratchpad at the runner, for a backend's own steps.
 
-    VALIDATING = "validating"
-    FAILED = "failed"
-    IN_PROGRESS = "in_progress"
-    FINALIZING = "finalizing"
-    COMPLETED = "completed"
-    EXPIRED = "expired"
-    CANCELLING = "cancelling"
-    CANCELLED = "cancelled"
-    UNKNOWN = "unknown"
-
-    @property
-    def is_terminal(self) -> bool:
-        """True for states a batch never leaves: completed, failed, expired, cancelled."""
-        return self in _TERMINAL
-
-    @classmethod
-    def parse(cls, value: object) -> BatchStatus:
-        """Map a provider's status string (any case, US or UK 'cancelled') onto the enum."""
-        if not isinstance(value, str):
-            return cls.UNKNOWN
-        norm = (
-            value.strip()
-            .lower()
-            .replace("canceled", "cancelled")
-            .replace("canceling", "cancelling")
-        )
-        try:
-            return cls(norm)
-        except ValueError:
-            return cls.UNKNOWN
-
-
-_TERMINAL = frozenset(
-    {BatchStatus.COMPLETED, BatchStatus.FAILED, BatchStatus.EXPIRED, BatchStatus.CANCELLED}
-)
-
-
-@dataclass(frozen=True, slots=True)
-class RequestCounts:
-    """Rows in a batch: ``total`` once validated; ``completed`` 2xx; ``failed`` non-2xx.
-
-    Rows never run (after expiry or cancel) count in neither ``completed`` nor ``failed``.
+    :meth:`set` commits before it returns, so a backend records an intent ("about to
+    upload") before a remote call and its result (a file id) right after; after a
+    crash, :meth:`get` tells the backend where it stopped. Values are short strings.
     """
 
-    total: int = 0
-    completed: int = 0
-    failed: int = 0
+    def get(self, key: str) -> str | None: ...
 
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    """Token usage summed over a batch's completed rows (or one row)."""
-
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cached_tokens: int = 0
-    reasoning_tokens: int = 0
-
-    @property
-    def total_tokens(self) -> int:
-        return self.input_tokens + self.output_tokens
-
-    def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            self.input_tokens + other.input_tokens,
-            self.output_tokens + other.output_tokens,
-            self.cached_tokens + other.cached_tokens,
-            self.reasoning_tokens + other.reasoning_tokens,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class BatchError:
-    """One entry of a failed batch's ``errors.data``; ``line`` is 1-based or None."""
-
-    code: str
-    message: str
-    param: str | None = None
-    line: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class FileRef:
-    """A file stored at the provider. ``status`` is e.g. 'processed' or Azure's 'pending'."""
-
-    id: str
-    bytes: int
-    filename: str
-    purpose: str
-    status: str | None = None
-    created_at: int | None = None
-    expires_at: int | None = None
-    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-
-@dataclass(frozen=True, slots=True)
-class BatchJob:
-    """A provider batch, normalized. Timestamps are unix seconds or None; ``raw`` is the
-    provider's payload as received."""
-
-    id: str
-    status: BatchStatus
-    endpoint: str | None
-    input_file_id: str
-    model: str | None = None
-    output_file_id: str | None = None
-    error_file_id: str | None = None
-    request_counts: RequestCounts = field(default_factory=RequestCounts)
-    created_at: int | None = None
-    in_progress_at: int | None = None
-    expires_at: int | None = None
-    finalizing_at: int | None = None
-    completed_at: int | None = None
-    failed_at: int | None = None
-    expired_at: int | None = None
-    cancelling_at: int | None = None
-    cancelled_at: int | None = None
-    metadata: Mapping[str, str] = field(default_factory=dict)
-    usage: Usage | None = None
-    errors: tuple[BatchError, ...] = ()
-    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-
-@dataclass(frozen=True, slots=True)
-class QuotaLimit:
-    """An enqueued-token limit for one model or deployment name.
-
-    With ``dynamic`` on, the service may accept work above ``tokens`` (Azure's dynamic
-    quota); the runner then lets everything through and backs off when refused.
-    """
-
-    tokens: int
-    dynamic: bool = False
+    def set(self, key: str, value: str | None) -> None: ...
 
 
 class Backend(abc.ABC):
     """A batch provider. Use as ``async with backend:`` or call :meth:`aclose`.
 
-    Every method raises :class:`batchport.errors.BackendError` subclasses on failure;
-    ``NotFoundError`` for unknown ids.
+    Every method raises :class:`batchport.errors.BackendError` subclasses on failure
+    (``NotFoundError`` for unknown ids, ``QuotaExceededError`` when a submission is
+    refused for quota at once).
     """
 
     #: registry name, e.g. "openai", "azure", "emulator"
     name: ClassVar[str]
-    #: provider profile name in :data:`batchport.limits.PROVIDERS` ("openai" or "azure")
+    #: provider profile name in :data:`batchport.limits.PROVIDERS`
     provider: ClassVar[str]
-    #: a first poll interval (seconds) that suits this backend, when the run sets none;
-    #: a local emulator answers in milliseconds where a real provider takes minutes
+    #: a first poll interval (seconds) that suits this backend, when the run sets none
     poll_interval_hint: ClassVar[float | None] = None
 
-    @abc.abstractmethod
-    async def upload_file(self, path: Path, *, expires_after_s: int | None = None) -> FileRef:
-        """Upload a JSONL batch input file (streamed from disk, purpose ``batch``)."""
+    async def stage(self, spec: ShardSpec, checkpoint: Checkpoint) -> None:  # noqa: B027
+        """Send what can go ahead of the job (a file upload), recording it in
+        ``checkpoint``. The runner stages shards freely and then submits them one at a
+        time per model; :meth:`submit` stages whatever is not staged yet. Default: nothing.
+        """
 
     @abc.abstractmethod
-    async def retrieve_file(self, file_id: str) -> FileRef:
-        """Return a stored file's metadata."""
+    async def submit(self, spec: ShardSpec, checkpoint: Checkpoint) -> Job:
+        """Send the shard to the provider and start its job.
+
+        Called again after a failure or a crash with the same ``checkpoint``; only
+        after :meth:`find` found nothing, so what was done before (an upload, say) is
+        reused, never repeated.
+        """
+
+    async def find(self, spec: ShardSpec) -> Job | None:
+        """The job submitted for ``spec`` (same ``tags``), if the provider has one.
+
+        The runner calls this before submitting again after a failed or interrupted
+        submit. A provider that cannot look jobs up returns None (the default); its
+        documentation must say that a crash between create and commit can leave a
+        second job.
+        """
+        return None
 
     @abc.abstractmethod
-    async def create_batch(
-        self,
-        *,
-        input_file_id: str,
-        endpoint: str,
-        metadata: Mapping[str, str] | None = None,
-        completion_window: str = "24h",
-        output_expires_after_s: int | None = None,
-    ) -> BatchJob:
-        """Create a batch over an uploaded file; it starts in ``validating``."""
+    async def poll(self, job: Job) -> Job:
+        """The job's current state."""
 
     @abc.abstractmethod
-    async def retrieve_batch(self, batch_id: str) -> BatchJob:
-        """Return the batch's current state."""
+    def results(self, job: Job) -> AsyncIterator[ResultRow]:
+        """Every result row of a terminal job, streamed, each judged by this backend.
+
+        Raises :class:`batchport.errors.ResultLineError` for a line it cannot read.
+        """
 
     @abc.abstractmethod
-    async def cancel_batch(self, batch_id: str) -> BatchJob:
-        """Ask the provider to cancel; returns the batch (usually ``cancelling``)."""
+    async def cancel(self, job: Job) -> Job:
+        """Ask the provider to cancel; returns the job (usually ``cancelling``)."""
 
-    @abc.abstractmethod
-    def list_batches(
-        self, *, metadata: Mapping[str, str] | None = None, page_size: int = 100
-    ) -> AsyncIterator[BatchJob]:
-        """Iterate batches, newest first; only those whose metadata contains ``metadata``."""
+    async def release(self, job: Job | None, checkpoint: Mapping[str, str]) -> None:  # noqa: B027
+        """Delete what the shard stored at the provider (input, results); best effort.
+        ``checkpoint`` holds what :meth:`submit` recorded. The default does nothing."""
 
-    @abc.abstractmethod
-    def list_files(self, *, purpose: str | None = "batch") -> AsyncIterator[FileRef]:
-        """Iterate stored files, newest first (the runner finds orphaned uploads so)."""
-
-    @abc.abstractmethod
-    def stream_file(self, file_id: str) -> AsyncIterator[bytes]:
-        """Yield a file's content in chunks, never holding it whole in memory."""
-
-    @abc.abstractmethod
-    async def delete_file(self, file_id: str) -> None:
-        """Delete a stored file."""
+    async def sweep(self, run_id: str, keep: Collection[str]) -> int:
+        """Delete what a crash left at the provider for ``run_id`` (an upload no shard
+        recorded), except anything named in ``keep``. Returns how many were deleted."""
+        return 0
 
     @abc.abstractmethod
     async def aclose(self) -> None:
         """Release clients and credentials. Safe to call twice."""
 
-    # -- optional hooks with neutral defaults -------------------------------------------
+    # -- hooks with neutral defaults --------------------------------------------------
     def prepare_request(self, request: Request) -> Request:
-        """Translate one request line for this provider before it is written to a
-        shard (Azure: model name -> deployment, url form). ``custom_id`` never changes."""
+        """Translate one request for this provider as its shard line is written (Azure:
+        model name -> deployment, url form). ``custom_id`` never changes.
+
+        Raises :class:`batchport.errors.InputError` for what cannot be translated.
+        """
         return request
 
     def quota_limits(self) -> Mapping[str, QuotaLimit]:
-        """Enqueued-token limits the runner must respect, by (translated) model name."""
+        """Enqueued-token limits the runner must respect, by provider model name."""
         return {}
 
     async def __aenter__(self) -> Self:

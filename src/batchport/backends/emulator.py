@@ -2,20 +2,19 @@
 
 Without ``url`` the backend starts :class:`batchport_emulator.Emulator` on a loopback
 port at first use and stops it in :meth:`EmulatorBackend.aclose`; with ``url`` it
-attaches to an emulator that is already running. Either way every call goes through
-:class:`~batchport.backends.openai.OpenAIBackend` and the official SDK, so tests and
-demos exercise the production path.
+attaches to an emulator that is already running. Either way it *is* the
+:class:`~batchport.backends.openai.OpenAIBackend`, with its SDK client created once
+the emulator listens, so tests and demos exercise the production path.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from contextlib import aclosing
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-from batchport.backends.base import Backend, BatchJob, FileRef
+from openai import AsyncOpenAI
+
+from batchport.backends.files import FileBackend
 from batchport.backends.openai import OpenAIBackend
 from batchport.errors import ConfigError
 
@@ -25,17 +24,17 @@ if TYPE_CHECKING:
 __all__ = ["EmulatorBackend"]
 
 
-class EmulatorBackend(Backend):
+class EmulatorBackend(OpenAIBackend):
     """Batches on a local emulator.
 
     ``config`` is an ``EmulatorConfig`` (or a dict it accepts) for the embedded emulator;
     ``responder`` an optional emulator responder. ``url`` (e.g. ``http://127.0.0.1:8080``)
     attaches to a running emulator instead; ``config`` and ``responder`` are then
     refused. ``api_key`` is what the SDK sends; the embedded emulator accepts any key.
-    ``max_retries`` and ``timeout`` go to the SDK client.
+    ``max_retries`` (0: the runner retries) and ``timeout`` go to the SDK client.
 
     Raises :class:`ConfigError` on conflicting arguments, and when first used if the
-    embedded emulator cannot be imported.
+    embedded emulator cannot be imported or the backend is closed.
     """
 
     name: ClassVar[str] = "emulator"
@@ -49,11 +48,12 @@ class EmulatorBackend(Backend):
         url: str | None = None,
         api_key: str = "sk-emulator",
         responder: Any = None,
-        max_retries: int = 2,
+        max_retries: int = 0,
         timeout: float | None = None,
     ) -> None:
         if url is not None and (config is not None or responder is not None):
             raise ConfigError("EmulatorBackend: give either url= or config=/responder=")
+        FileBackend.__init__(self, None, owns_client=True)
         self._config = config
         self._responder = responder
         self._url = url.rstrip("/") if url else None
@@ -61,9 +61,7 @@ class EmulatorBackend(Backend):
         self._max_retries = max_retries
         self._timeout = timeout
         self._emulator: Emulator | None = None
-        self._inner: OpenAIBackend | None = None
         self._lock = asyncio.Lock()
-        self._closed = False
 
     def __repr__(self) -> str:
         where = self._url or (self._emulator.url if self._emulator else "not started")
@@ -77,21 +75,24 @@ class EmulatorBackend(Backend):
         """
         return self._emulator
 
-    async def start(self) -> OpenAIBackend:
-        """Start the embedded emulator (or attach) now; idempotent. Returns the
-        OpenAI backend that does the work."""
+    async def start(self) -> Self:
+        """Start the embedded emulator (or attach) now; idempotent. Returns the backend."""
+        await self._sdk()
+        return self
+
+    async def _sdk(self) -> AsyncOpenAI:
         if self._closed:
             raise ConfigError("EmulatorBackend is closed")
+        if self._client is not None:
+            return self._client
         async with self._lock:
-            if self._inner is None:
+            if self._client is None:
+                kwargs: dict[str, Any] = {"max_retries": self._max_retries}
+                if self._timeout is not None:
+                    kwargs["timeout"] = self._timeout
                 base_url = await self._base_url()
-                self._inner = OpenAIBackend(
-                    api_key=self._api_key,
-                    base_url=base_url,
-                    max_retries=self._max_retries,
-                    timeout=self._timeout,
-                )
-            return self._inner
+                self._client = AsyncOpenAI(api_key=self._api_key, base_url=base_url, **kwargs)
+            return self._client
 
     async def _base_url(self) -> str:
         if self._url is not None:
@@ -105,71 +106,13 @@ class EmulatorBackend(Backend):
         self._emulator = emulator
         return str(emulator.base_url)
 
-    async def upload_file(self, path: Path, *, expires_after_s: int | None = None) -> FileRef:
-        return await (await self.start()).upload_file(path, expires_after_s=expires_after_s)
-
-    async def retrieve_file(self, file_id: str) -> FileRef:
-        return await (await self.start()).retrieve_file(file_id)
-
-    async def create_batch(
-        self,
-        *,
-        input_file_id: str,
-        endpoint: str,
-        metadata: Mapping[str, str] | None = None,
-        completion_window: str = "24h",
-        output_expires_after_s: int | None = None,
-    ) -> BatchJob:
-        return await (await self.start()).create_batch(
-            input_file_id=input_file_id,
-            endpoint=endpoint,
-            metadata=metadata,
-            completion_window=completion_window,
-            output_expires_after_s=output_expires_after_s,
-        )
-
-    async def retrieve_batch(self, batch_id: str) -> BatchJob:
-        return await (await self.start()).retrieve_batch(batch_id)
-
-    async def cancel_batch(self, batch_id: str) -> BatchJob:
-        return await (await self.start()).cancel_batch(batch_id)
-
-    async def list_batches(
-        self, *, metadata: Mapping[str, str] | None = None, page_size: int = 100
-    ) -> AsyncIterator[BatchJob]:
-        inner = await self.start()
-        it = inner.list_batches(metadata=metadata, page_size=page_size)
-        async with aclosing(cast(AsyncGenerator[BatchJob, None], it)):
-            async for job in it:
-                yield job
-
-    async def list_files(self, *, purpose: str | None = "batch") -> AsyncIterator[FileRef]:
-        inner = await self.start()
-        it = inner.list_files(purpose=purpose)
-        async with aclosing(cast(AsyncGenerator[FileRef, None], it)):
-            async for ref in it:
-                yield ref
-
-    async def stream_file(self, file_id: str) -> AsyncIterator[bytes]:
-        inner = await self.start()
-        it = inner.stream_file(file_id)
-        async with aclosing(cast(AsyncGenerator[bytes, None], it)):
-            async for chunk in it:
-                yield chunk
-
-    async def delete_file(self, file_id: str) -> None:
-        await (await self.start()).delete_file(file_id)
-
     async def aclose(self) -> None:
         """Close the SDK client, then stop the embedded emulator. Safe to call twice."""
         if self._closed:
             return
-        self._closed = True
-        inner, emulator = self._inner, self._emulator
-        self._inner = self._emulator = None
+        emulator, self._emulator = self._emulator, None
         try:
-            if inner is not None:
-                await inner.aclose()
+            await super().aclose()
         finally:
             if emulator is not None:
                 await emulator.__aexit__(None, None, None)

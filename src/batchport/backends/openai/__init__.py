@@ -1,0 +1,79 @@
+"""The ``openai`` backend: OpenAI's Files and Batch API through the official ``AsyncOpenAI``.
+
+- :class:`OpenAIBackend` — the file mechanics of
+  :class:`~batchport.backends.files.FileBackend` with OpenAI's status map
+  (:mod:`.status`) and result-line judgement (:mod:`.results`, :mod:`.bodies`).
+- :func:`parse_line` — one output/error line -> :class:`~batchport.backends.models.ResultRow`.
+- :func:`row_from_response` — one synchronous answer judged as a batch row would be
+  (used by the realtime executor).
+- :func:`output_text` — the model's text in a response body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import openai
+from openai import AsyncOpenAI
+
+from batchport.backends.files import FileBackend
+from batchport.backends.models import JobStatus, ResultRow
+from batchport.backends.openai.bodies import output_text
+from batchport.backends.openai.results import parse_line, row_from_response
+from batchport.backends.openai.status import STATUS_MAP
+from batchport.errors import ConfigError
+
+__all__ = ["OpenAIBackend", "output_text", "parse_line", "row_from_response"]
+
+
+class OpenAIBackend(FileBackend):
+    """Batches on OpenAI (or any server speaking its API, such as the emulator).
+
+    Pass a ready ``client`` (it is never closed here; a copy of it with SDK retries off
+    is used), or let the backend build one from ``api_key``/``base_url``/
+    ``organization``/``project``; omitted values come from ``OPENAI_API_KEY``,
+    ``OPENAI_BASE_URL``, ``OPENAI_ORG_ID`` and ``OPENAI_PROJECT_ID`` as the SDK reads
+    them. ``max_retries`` is the built client's own retry count: 0 by default, since
+    the runner retries on its injected clock. ``timeout`` is in seconds per request;
+    None keeps the SDK default (600 s).
+
+    Raises :class:`ConfigError` when no API key can be found.
+    """
+
+    name: ClassVar[str] = "openai"
+    provider: ClassVar[str] = "openai"
+    STATUS_MAP: ClassVar[Mapping[str, JobStatus]] = STATUS_MAP
+
+    def __init__(
+        self,
+        client: AsyncOpenAI | None = None,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        organization: str | None = None,
+        project: str | None = None,
+        max_retries: int = 0,
+        timeout: float | None = None,
+    ) -> None:
+        if client is not None:
+            super().__init__(client.with_options(max_retries=0), owns_client=False)
+            return
+        kwargs: dict[str, Any] = {
+            "api_key": api_key,
+            "base_url": base_url,
+            "organization": organization,
+            "project": project,
+            "max_retries": max_retries,
+        }
+        if timeout is not None:
+            kwargs["timeout"] = timeout
+        try:
+            built = AsyncOpenAI(**kwargs)
+        except openai.OpenAIError as exc:
+            raise ConfigError("no OpenAI API key: pass api_key= or set OPENAI_API_KEY") from exc
+        super().__init__(built, owns_client=True)
+
+    def parse_line(self, raw: bytes, *, source: str, line: int) -> ResultRow:
+        """Judge one result line (see :func:`batchport.backends.openai.parse_line`)."""
+        return parse_line(raw, source=source, line=line, provider=self.provider)
