@@ -11,7 +11,7 @@ result in hand, against a fresh emulator process each (instant profile) over loo
   also validates, records a SQLite ledger and reconciles one outcome per row.
 
 Both poll every 0.1 s. Runs alternate sides; the median of ``--repeats`` is reported.
-Target: batchport within 1.3x of the SDK script.
+Target: batchport within 1.15x of the SDK script.
 
     .venv/bin/python benchmarks/bench_roundtrip.py [--rows 50000] [--repeats 3] [--update-results]
 """
@@ -36,7 +36,7 @@ from batchport.runner.policy import PollPolicy
 
 MARK = "bench_roundtrip"
 POLL_S = 0.1
-TARGET = 1.3
+TARGET = 1.15
 
 
 def bodies(rows: int) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ translation after planning (Azure deployments), and objects safe across threads.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,12 +18,13 @@ import batchport as bp
 from batchport.backends.azure import DEFAULT_API_VERSION, AzureBackend
 from batchport.backends.emulator import EmulatorBackend
 from batchport.backends.memory import MemoryBackend
-from batchport.backends.models import Outcome, ResultRow
+from batchport.backends.models import Job, JobStatus, Outcome, ResultRow
 from batchport.backends.openai import OpenAIBackend
 from batchport.cli import main
 from batchport.errors import RunError, ServerError
 from batchport.jsonl import write_requests
-from batchport.runner import InstantClock
+from batchport.runner import InstantClock, PollPolicy
+from batchport.runner.progress import NullProgress
 from batchport.store import Store
 from batchport_emulator import Emulator
 
@@ -118,7 +120,9 @@ async def test_one_failing_call_costs_api_retries_plus_one_attempts(home: Path) 
                 await bp.run(
                     [chat(1)], backend=be, home=home, clock=clock, progress=False, api_retries=2
                 )
-    assert sent == ["POST /v1/files"] * 3  # no SDK retries beneath the runner's
+    # three attempts at staging the upload, no SDK retries beneath them: the first
+    # uploads, each later one first looks for an upload that may have landed after all
+    assert sent == ["POST /v1/files", "GET /v1/files", "GET /v1/files"]
     assert len(clock.slept) == 2  # and the waits were the runner's, on its clock
 
 
@@ -204,3 +208,38 @@ async def test_sync_twins_inside_a_running_loop(home: Path) -> None:
     cancelled = bp.cancel_sync("run-nb", backend="memory", home=home)
     with cancelled:
         assert cancelled.state == "done"  # a finished run stays as it was
+
+
+class Mystery(MemoryBackend):
+    """A provider whose first job answers a status nobody mapped, forever."""
+
+    async def poll(self, job: Job) -> Job:
+        current = self.jobs[job.id]
+        if job.id == "mem-1" and current.status is not JobStatus.CANCELLED:
+            return dataclasses.replace(current, status=JobStatus.UNKNOWN)
+        return await super().poll(job)
+
+
+async def test_a_job_stuck_in_unknown_is_a_stall_not_an_endless_poll(home: Path) -> None:
+    notes: list[str] = []
+
+    class Notes(NullProgress):
+        def note(self, text: str) -> None:
+            notes.append(text)
+
+    reqs = [chat(i) for i in range(4)]
+    async with Mystery() as be:
+        run = await bp.run(
+            reqs,
+            backend=be,
+            home=home,
+            clock=InstantClock(),
+            progress=Notes(),
+            on_stall="cancel",
+            poll=PollPolicy(interval=10, max_interval=60, stall_timeout=300),
+        )
+        with run:
+            assert any("stalled in unknown" in n for n in notes)
+            assert run.outcomes == {"succeeded": 4}
+            assert {r.attempts for r in run.results()} == {2}
+        assert [j.status for j in be.jobs.values()] == [JobStatus.CANCELLED, JobStatus.COMPLETED]

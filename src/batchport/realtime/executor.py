@@ -36,6 +36,7 @@ from batchport.pricing import Cost, PriceTable
 from batchport.realtime.limits import RateLimiter
 from batchport.requests import Request
 from batchport.runner.clock import Clock, SystemClock
+from batchport.runner.policy import Backoff
 from batchport.runner.results import RunResult
 from batchport.tokens import estimate_input_tokens, estimate_output_tokens
 
@@ -162,7 +163,12 @@ class _Executor:
         self.limiter = RateLimiter(options.rpm, options.tpm, clock)
         self.parse_models = parse_models
         self.on_result = on_result
-        self.rng = random.Random(options.seed)
+        self.backoff = Backoff(
+            base=options.backoff_base_s,
+            factor=2.0,
+            cap=options.backoff_cap_s,
+            rng=random.Random(options.seed),
+        )
         self.results: dict[int, RunResult] = {}
         self.landed_at: list[float] = []
         self.models: dict[str, str | None] = {}
@@ -205,8 +211,7 @@ class _Executor:
         return max(wait, asked) if asked is not None else wait
 
     def _backoff(self, attempt: int) -> float:
-        ceiling = min(self.opts.backoff_cap_s, self.opts.backoff_base_s * 2 ** (attempt - 1))
-        return self.rng.uniform(ceiling / 2, ceiling)
+        return self.backoff.delay(attempt - 1)
 
     async def send(self, req: Request) -> tuple[int | None, Mapping[str, str], Any]:
         """One HTTP attempt: (status, headers, parsed body); status None if it never

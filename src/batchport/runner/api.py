@@ -25,14 +25,14 @@ from batchport.limits import ProviderProfile, get_profile
 from batchport.pricing import Cost, PriceTable
 from batchport.requests import Request
 from batchport.runner.clock import Clock, SystemClock
-from batchport.runner.engine import Engine, ShardState
+from batchport.runner.engine import Engine
 from batchport.runner.options import RunOptions
 from batchport.runner.outcomes import Outcome
 from batchport.runner.plan import Plan, ShardPlan, estimate_cost, plan_requests
 from batchport.runner.prepare import prepare_run
 from batchport.runner.progress import ProgressSink, choose_progress
 from batchport.runner.results import RunResult, iter_results, write_results
-from batchport.store import RunState, RunStore, StoreLike, open_store
+from batchport.store import RunState, RunStore, ShardState, StoreLike, open_store
 
 __all__ = ["Run", "cancel", "new_run_id", "plan", "resume", "run"]
 

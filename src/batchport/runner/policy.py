@@ -12,7 +12,7 @@ import random
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
-from batchport.backends.base import QuotaLimit
+from batchport.backends.models import QuotaLimit
 
 __all__ = ["Backoff", "PollPolicy", "QuotaGate", "QuotaLimit"]
 

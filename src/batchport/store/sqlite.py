@@ -28,7 +28,7 @@ from batchport.store.base import (
     ShardRecord,
     default_home,
 )
-from batchport.store.blobs import LocalBlobs
+from batchport.store.blobs import BlobStore, LocalBlobs
 from batchport.store.states import RUN_EDGES, SHARD_EDGES, IllegalTransition, check_move
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
@@ -120,7 +120,7 @@ class SQLiteStore:
         self.home.mkdir(parents=True, exist_ok=True)
         self.path = self.home / "batchport.sqlite3"
         self.location = str(self.path)
-        self.blobs = LocalBlobs(self.home / "runs")
+        self.blobs: BlobStore = LocalBlobs(self.home / "runs")
         self._lock = threading.RLock()
         self._db = sqlite3.connect(
             self.path, isolation_level=None, timeout=30.0, check_same_thread=False
@@ -247,7 +247,7 @@ class SQLiteStore:
                 raise KeyError(key)
             old = row[0]
             if expect is not None and old != expect:
-                raise IllegalTransition(f"{what} is {old!r}, not {expect!r}")
+                raise IllegalTransition(f"{what} is {old!r}, not {str(expect)!r}")
             if new != old:
                 check_move(what, edges, old, str(new))
             where += " AND state=?"

@@ -1,0 +1,88 @@
+"""Lifecycles as data: the store refuses moves the tables do not allow, and moves
+raced by another writer."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from batchport.store import (
+    IllegalTransition,
+    RunState,
+    ShardRecord,
+    ShardState,
+    SQLiteStore,
+)
+from batchport.store.states import RUN_EDGES, SHARD_EDGES
+
+
+def _store(tmp_path: Path) -> SQLiteStore:
+    store = SQLiteStore(tmp_path)
+    store.create_run("r", backend="memory", provider="openai", fingerprint="", options="{}")
+    store.add_shard(
+        ShardRecord.planned(
+            "r",
+            "s0000",
+            endpoint="/v1/chat/completions",
+            model="m",
+            caller_model="m",
+            input_key="r/shards/s0000.jsonl",
+            rows=1,
+            bytes=10,
+            est_tokens=5,
+            content_hash="h",
+        )
+    )
+    return store
+
+
+def test_every_state_has_a_row_in_its_table() -> None:
+    assert set(RUN_EDGES) == set(RunState)
+    assert set(SHARD_EDGES) == set(ShardState)
+    assert {s for s in ShardState if s.is_final} == {ShardState.RECONCILED, ShardState.ABANDONED}
+
+
+def test_a_move_outside_the_table_fails_loudly(tmp_path: Path) -> None:
+    with _store(tmp_path) as store:
+        with pytest.raises(IllegalTransition, match="'planned' to 'finished'"):
+            store.update_shard("r", "s0000", state=ShardState.FINISHED)
+        with pytest.raises(IllegalTransition, match="'planning' to 'done'"):
+            store.update_run("r", state=RunState.DONE)
+        assert store.get_shard("r", "s0000").state == "planned"
+        moved = store.update_shard(
+            "r", "s0000", expect=ShardState.PLANNED, state=ShardState.SUBMITTING
+        )
+        assert moved.state == "submitting"
+
+
+def test_compare_and_set_refuses_a_stale_expectation(tmp_path: Path) -> None:
+    with _store(tmp_path) as store:
+        store.update_shard("r", "s0000", expect=ShardState.PLANNED, state=ShardState.SUBMITTING)
+        # a second writer that still thinks the shard is planned loses
+        with pytest.raises(IllegalTransition, match="is 'submitting', not 'planned'"):
+            store.update_shard("r", "s0000", expect=ShardState.PLANNED, state=ShardState.SUBMITTING)
+
+
+def test_a_store_is_usable_from_another_thread(tmp_path: Path) -> None:
+    with _store(tmp_path) as store:
+        seen: list[str] = []
+        worker = threading.Thread(target=lambda: seen.append(store.get_run("r").state))
+        worker.start()
+        worker.join()
+        assert seen == ["planning"]
+
+
+def test_a_store_of_another_schema_version_is_refused(tmp_path: Path) -> None:
+    import sqlite3
+
+    from batchport.errors import ConfigError
+
+    db = sqlite3.connect(tmp_path / "batchport.sqlite3")
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    db.commit()
+    db.close()
+    with pytest.raises(ConfigError, match="schema version 1"):
+        SQLiteStore(tmp_path)
