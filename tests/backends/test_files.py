@@ -113,6 +113,7 @@ async def test_adoption_looks_at_name_and_size_within_the_scan_limit(
         file_obj(2, "other.jsonl"),
         file_obj(3, "run9.s2.jsonl", size=spec.bytes),
     ]
+
     def handler(request: httpx2.Request) -> httpx2.Response:
         return httpx2.Response(200, json={"object": "list", "data": listing, "has_more": False})
 

@@ -292,15 +292,21 @@ class FileBackend(Backend):
         )
 
     async def _first(self, items: AsyncGenerator[T, None], match: Callable[[T], bool]) -> T | None:
+        async with aclosing(self._scan(items)) as scan:
+            async for item in scan:
+                if match(item):
+                    return item
+        return None
+
+    async def _scan(self, items: AsyncGenerator[T, None]) -> AsyncGenerator[T, None]:
+        """The first :attr:`scan_limit` items; ``items`` is closed when done."""
         async with aclosing(items):
             seen = 0
             async for item in items:
-                if match(item):
-                    return item
+                yield item
                 seen += 1
                 if seen >= self.scan_limit:
-                    break
-        return None
+                    return
 
     async def poll(self, job: Job) -> Job:
         return await self.retrieve_batch(job.id)
@@ -337,15 +343,12 @@ class FileBackend(Backend):
     async def sweep(self, run_id: str, keep: Collection[str]) -> int:
         """Delete uploads named ``<run_id>.…`` (among the :attr:`scan_limit` newest
         files) whose id is not in ``keep``. Returns how many were deleted."""
-        prefix, orphans = f"{run_id}.", []
-        async with aclosing(self.list_files()) as files:
-            seen = 0
-            async for ref in files:
-                if ref.filename.startswith(prefix) and ref.id not in keep:
-                    orphans.append(ref)
-                seen += 1
-                if seen >= self.scan_limit:
-                    break
+        prefix = f"{run_id}."
+        orphans = [
+            ref
+            async for ref in self._scan(self.list_files())
+            if ref.filename.startswith(prefix) and ref.id not in keep
+        ]
         deleted = 0
         for ref in orphans:
             log.info("deleting orphaned upload %s (%s)", ref.id, ref.filename)

@@ -127,6 +127,19 @@ class AzureBackend(OpenAIBackend):
             self.endpoint = base_endpoint(str(client.base_url))
             super().__init__(client)
             return
+        self._settle_api(endpoint, api_version, use_v1)
+        self._key = api_key if api_key is not None else env("AZURE_OPENAI_API_KEY")
+        if self._key and credential is not None:
+            raise ConfigError("give either api_key or credential for Azure, not both")
+        if not self._key:
+            self._owns_credential = credential is None
+            self._credential = credential if credential is not None else default_credential()
+            self._provider = token_provider(self._credential, token_scope)
+        FileBackend.__init__(self, self._build_client(max_retries, timeout), owns_client=True)
+
+    def _settle_api(
+        self, endpoint: str | None, api_version: str | None, use_v1: bool | None
+    ) -> None:
         version = api_version or env("AZURE_OPENAI_API_VERSION", "OPENAI_API_VERSION")
         version = version or DEFAULT_API_VERSION
         self.use_v1 = bool(use_v1) or version in _V1_VERSIONS
@@ -138,14 +151,6 @@ class AzureBackend(OpenAIBackend):
                 "(https://<resource>.openai.azure.com)"
             )
         self.endpoint = base_endpoint(raw_endpoint)
-        self._key = api_key if api_key is not None else env("AZURE_OPENAI_API_KEY")
-        if self._key and credential is not None:
-            raise ConfigError("give either api_key or credential for Azure, not both")
-        if not self._key:
-            self._owns_credential = credential is None
-            self._credential = credential if credential is not None else default_credential()
-            self._provider = token_provider(self._credential, token_scope)
-        FileBackend.__init__(self, self._build_client(max_retries, timeout), owns_client=True)
 
     def _build_client(self, max_retries: int, timeout: float | None) -> AsyncOpenAI:
         kwargs: dict[str, Any] = {"max_retries": max_retries}
