@@ -19,6 +19,7 @@ _EXPORTS: dict[str, str] = {
     "ConfigError": "batchport.errors",
     "BackendError": "batchport.errors",
     "RunError": "batchport.errors",
+    "ResultLineError": "batchport.errors",
     # requests, files, builder, validation
     "Request": "batchport.requests",
     "Endpoint": "batchport.requests",
@@ -77,11 +78,17 @@ _EXPORTS: dict[str, str] = {
     "Run": "batchport.runner",
     "RunResult": "batchport.runner",
     "RunOptions": "batchport.runner",
-    "Outcome": "batchport.runner",
+    "Outcome": "batchport.backends",
     "Plan": "batchport.runner",
     "InstantClock": "batchport.runner",
     "PriceTable": "batchport.pricing",
     "Cost": "batchport.pricing",
+    # store
+    "RunStore": "batchport.store",
+    "SQLiteStore": "batchport.store",
+    "Store": "batchport.store",
+    "BlobStore": "batchport.store",
+    "LocalBlobs": "batchport.store",
     # realtime
     "run_realtime": "batchport.realtime",
     "RealtimeOptions": "batchport.realtime",
@@ -110,6 +117,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from batchport.backends import Checkpoint as Checkpoint
     from batchport.backends import Job as Job
     from batchport.backends import JobStatus as JobStatus
+    from batchport.backends import Outcome as Outcome
     from batchport.backends import RequestCounts as RequestCounts
     from batchport.backends import ResultRow as ResultRow
     from batchport.backends import RowError as RowError
@@ -155,6 +163,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from batchport.realtime import run_realtime as run_realtime
     from batchport.requests import Endpoint as Endpoint
     from batchport.requests import Request as Request
+    from batchport.store import BlobStore as BlobStore
+    from batchport.store import LocalBlobs as LocalBlobs
+    from batchport.store import RunStore as RunStore
+    from batchport.store import SQLiteStore as SQLiteStore
+    from batchport.store import Store as Store
     from batchport.sync import SyncBackend as SyncBackend
     from batchport.tokens import estimate_input_tokens as estimate_input_tokens
     from batchport.tokens import estimate_output_tokens as estimate_output_tokens

@@ -208,3 +208,6 @@ class ResultLineError(BackendError):
         super().__init__(
             f"{where}{code}{message}", provider=provider, code=rule, retryable=retryable
         )
+
+    def __str__(self) -> str:  # the message already names the source, line and rule
+        return f"[{self.provider}] {self.message}" if self.provider else self.message

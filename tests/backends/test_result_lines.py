@@ -368,3 +368,25 @@ def test_parser_never_raises_anything_but_result_line_error(raw: bytes) -> None:
     else:
         assert row.custom_id
     assert rule is None or rule.startswith("result_")
+
+
+def test_usage_reads_both_detail_spellings() -> None:
+    chat = {
+        "object": "chat.completion",
+        "choices": [],
+        "usage": {
+            "prompt_tokens": 10,
+            "completion_tokens": 4,
+            "prompt_tokens_details": {"cached_tokens": 3},
+            "completion_tokens_details": {"reasoning_tokens": 2},
+        },
+    }
+    resp = {"object": "response", "status": "completed", "output": [],
+            "usage": {"input_tokens": 10, "output_tokens": 4,
+                      "input_tokens_details": {"cached_tokens": 3},
+                      "output_tokens_details": {"reasoning_tokens": 2}}}  # fmt: skip
+    for body in (chat, resp):
+        usage = row_from_response("r1", 200, body).usage
+        assert usage is not None
+        assert (usage.input_tokens, usage.output_tokens) == (10, 4)
+        assert (usage.cached_tokens, usage.reasoning_tokens) == (3, 2)

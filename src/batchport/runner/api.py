@@ -32,7 +32,7 @@ from batchport.runner.plan import Plan, ShardPlan, estimate_cost, plan_requests
 from batchport.runner.prepare import prepare_run
 from batchport.runner.progress import ProgressSink, choose_progress
 from batchport.runner.results import RunResult, iter_results, write_results
-from batchport.store import RunState, RunStore, ShardState, StoreLike, open_store
+from batchport.store import CancelReason, RunState, RunStore, ShardState, StoreLike, open_store
 
 __all__ = ["Run", "cancel", "new_run_id", "plan", "resume", "run"]
 
@@ -460,7 +460,7 @@ async def _cancel_jobs(store: RunStore, run_id: str, backend: Backend, opts: Run
             job = Job(shard.job_id, JobStatus(shard.job_status or JobStatus.UNKNOWN))
         if job is None:
             continue
-        store.update_shard(run_id, shard.shard_id, cancel_reason="user")
+        store.update_shard(run_id, shard.shard_id, cancel_reason=CancelReason.USER)
         # ConflictError: it finished meanwhile; its rows are kept as they are
         with contextlib.suppress(ConflictError, NotFoundError):
             await backend.cancel(job)

@@ -28,7 +28,15 @@ from batchport.errors import BackendError, ResultLineError, RunError
 from batchport.runner.options import RunOptions
 from batchport.runner.progress import ProgressSink
 from batchport.runner.retry import Retrier
-from batchport.store import PendingRow, RunState, RunStore, Settlement, ShardRecord, ShardState
+from batchport.store import (
+    CancelReason,
+    PendingRow,
+    RunState,
+    RunStore,
+    Settlement,
+    ShardRecord,
+    ShardState,
+)
 
 __all__ = ["Collector", "encode_result"]
 
@@ -135,7 +143,7 @@ class Collector:
     def _no_retry(self, shard: ShardRecord) -> bool:
         run_state = self.store.get_run(self.run_id).state
         return run_state in (RunState.CANCELLING, RunState.CANCELLED) or (
-            shard.cancel_reason == "user"
+            shard.cancel_reason == CancelReason.USER
         )
 
     async def _read_checked(
@@ -193,7 +201,7 @@ class Collector:
         err = row.error
         retryable = row.retryable
         if row.outcome is Outcome.CANCELLED:  # only the runner's own stall cancel retries
-            retryable = shard.cancel_reason == "stalled"
+            retryable = shard.cancel_reason == CancelReason.STALLED
         code = err.code if err else None
         if not row.outcome.ok and code is None:
             code = f"http_{row.status_code}" if row.status_code else row.outcome.value
@@ -212,7 +220,7 @@ class Collector:
             code = first.code if first else "batch_failed"
             return _Verdict(Outcome.FAILED, False, code, first.message if first else None)
         if job.status is JobStatus.CANCELLED or shard.cancel_reason is not None:
-            retry = shard.cancel_reason == "stalled" and not no_retry
+            retry = shard.cancel_reason == CancelReason.STALLED and not no_retry
             return _Verdict(Outcome.CANCELLED, retry, "batch_cancelled", "the batch was cancelled")
         if job.status is JobStatus.EXPIRED:
             return _Verdict(Outcome.EXPIRED, not no_retry, "batch_expired", "the batch expired")

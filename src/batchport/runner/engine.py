@@ -30,7 +30,7 @@ from batchport.runner.options import RunOptions
 from batchport.runner.policy import Backoff, PollPolicy, QuotaGate
 from batchport.runner.progress import ProgressSink, ShardView
 from batchport.runner.retry import Retrier
-from batchport.store import RunState, RunStore, ShardRecord, ShardState
+from batchport.store import CancelReason, RunState, RunStore, ShardRecord, ShardState
 
 __all__ = ["TAGS", "Engine"]
 
@@ -191,7 +191,7 @@ class Engine:
         if shard.state == ShardState.SUBMITTING:  # a job may exist that was never recorded
             found = await self._find(self.spec(shard))
             if found is not None:
-                shard = self._record_job(shard, found, cancel_reason="user")
+                shard = self._record_job(shard, found, cancel_reason=CancelReason.USER)
                 await self.retry.call(f"cancel {found.id}", lambda: self.backend.cancel(found))
                 return shard
         return self.collector.abandon(shard)
@@ -335,7 +335,9 @@ class Engine:
         self.progress.note(msg)
         if self.opts.on_stall != "cancel" or shard.cancel_reason is not None:
             return shard
-        shard = self.store.update_shard(self.run_id, shard.shard_id, cancel_reason="stalled")
+        shard = self.store.update_shard(
+            self.run_id, shard.shard_id, cancel_reason=CancelReason.STALLED
+        )
         await self.retry.call(f"cancel {job.id}", lambda: self.backend.cancel(job))
         return shard
 

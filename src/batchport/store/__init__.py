@@ -21,11 +21,12 @@ from batchport.store.base import (
 )
 from batchport.store.blobs import BlobStore, LocalBlobs
 from batchport.store.sqlite import SCHEMA_VERSION, SQLiteStore
-from batchport.store.states import IllegalTransition, RunState, ShardState
+from batchport.store.states import CancelReason, IllegalTransition, RunState, ShardState
 
 __all__ = [
     "SCHEMA_VERSION",
     "BlobStore",
+    "CancelReason",
     "DuplicateRow",
     "IllegalTransition",
     "LocalBlobs",

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple, Protocol
 import orjson
 
 from batchport.store.blobs import BlobStore
+from batchport.store.states import ShardState
 
 __all__ = [
     "DuplicateRow",
@@ -106,8 +107,8 @@ class ShardRecord:
         """A shard written to its blob and not yet sent anywhere."""
         return cls(
             run_id, shard_id, parent_id, attempt, endpoint, model, caller_model, input_key,
-            rows, bytes, est_tokens, content_hash, "planned", "{}", None, None, None, 0, None,
-            None, 0.0,
+            rows, bytes, est_tokens, content_hash, ShardState.PLANNED.value, "{}", None, None,
+            None, 0, None, None, 0.0,
         )  # fmt: skip
 
     def staged(self) -> dict[str, str]:

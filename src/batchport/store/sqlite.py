@@ -29,7 +29,13 @@ from batchport.store.base import (
     default_home,
 )
 from batchport.store.blobs import BlobStore, LocalBlobs
-from batchport.store.states import RUN_EDGES, SHARD_EDGES, IllegalTransition, check_move
+from batchport.store.states import (
+    RUN_EDGES,
+    SHARD_EDGES,
+    IllegalTransition,
+    RunState,
+    check_move,
+)
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
@@ -203,7 +209,18 @@ class SQLiteStore:
         with self.transaction():
             self._db.execute(
                 f"INSERT INTO runs ({_RUN_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (run_id, now, now, backend, provider, fingerprint, "planning", 0, options, None),
+                (
+                    run_id,
+                    now,
+                    now,
+                    backend,
+                    provider,
+                    fingerprint,
+                    RunState.PLANNING.value,
+                    0,
+                    options,
+                    None,
+                ),
             )
         return self.get_run(run_id)
 

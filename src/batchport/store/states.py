@@ -26,6 +26,7 @@ from batchport.errors import BatchportError
 __all__ = [
     "RUN_EDGES",
     "SHARD_EDGES",
+    "CancelReason",
     "IllegalTransition",
     "RunState",
     "ShardState",
@@ -61,6 +62,13 @@ class ShardState(StrEnum):
     @property
     def is_final(self) -> bool:
         return not SHARD_EDGES[self]
+
+
+class CancelReason(StrEnum):
+    """Why a shard's job was cancelled; only the runner's own stall cancel is retried."""
+
+    USER = "user"
+    STALLED = "stalled"
 
 
 RUN_EDGES: Mapping[RunState, frozenset[RunState]] = {
