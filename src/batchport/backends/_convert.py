@@ -21,7 +21,7 @@ QUOTA_CODE = "token_limit_exceeded"
 
 def as_int(value: object) -> int:
     """``value`` if it is a real int (not a bool), else 0."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    return value if type(value) is int else 0
 
 
 def _seconds(value: object) -> float | None:
@@ -42,20 +42,22 @@ def usage_from(value: object) -> Usage | None:
     """Token usage from a ``usage`` object of any OpenAI shape: chat (``prompt_tokens``,
     ``prompt_tokens_details``...), responses and batches (``input_tokens``,
     ``input_tokens_details``...) or embeddings. None when ``value`` is no object."""
-    if not isinstance(value, Mapping):
-        return None
-    inp = value.get("input_tokens", value.get("prompt_tokens"))
-    out = value.get("output_tokens", value.get("completion_tokens"))
-    in_details = _mapping(value.get("input_tokens_details") or value.get("prompt_tokens_details"))
-    out_details = _mapping(
-        value.get("output_tokens_details") or value.get("completion_tokens_details")
-    )
-    return Usage(
-        input_tokens=as_int(inp),
-        output_tokens=as_int(out),
-        cached_tokens=as_int(in_details.get("cached_tokens")),
-        reasoning_tokens=as_int(out_details.get("reasoning_tokens")),
-    )
+    if type(value) is not dict:  # parsed JSON: a dict or nothing useful (hot path)
+        if not isinstance(value, Mapping):
+            return None
+        value = dict(value)
+    get = value.get
+    inp = get("input_tokens")
+    if inp is None:
+        inp = get("prompt_tokens")
+    out = get("output_tokens")
+    if out is None:
+        out = get("completion_tokens")
+    in_details = get("input_tokens_details") or get("prompt_tokens_details")
+    out_details = get("output_tokens_details") or get("completion_tokens_details")
+    cached = in_details.get("cached_tokens") if type(in_details) is dict else None
+    reasoning = out_details.get("reasoning_tokens") if type(out_details) is dict else None
+    return Usage(as_int(inp), as_int(out), as_int(cached), as_int(reasoning))
 
 
 def _errors(value: object) -> tuple[BatchError, ...]:

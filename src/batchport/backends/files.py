@@ -35,7 +35,7 @@ from openai import AsyncOpenAI
 from batchport.backends._convert import QUOTA_CODE, as_int, job_from_dict
 from batchport.backends._translate import translate_error
 from batchport.backends.base import Backend, Checkpoint
-from batchport.backends.lines import aiter_lines
+from batchport.backends.lines import LineSplitter
 from batchport.backends.models import Job, JobStatus, ResultRow, ShardSpec
 from batchport.errors import (
     BackendError,
@@ -318,18 +318,17 @@ class FileBackend(Backend):
         """The output file's rows, then the error file's (either may be absent or empty)."""
         for name in ("output", "error"):
             file_id = job.refs.get(name)
-            if file_id:
-                async with aclosing(self._file_rows(file_id)) as rows:
-                    async for row in rows:
-                        yield row
-
-    async def _file_rows(self, file_id: str) -> AsyncGenerator[ResultRow, None]:
-        lineno = 0
-        async with (
-            aclosing(self.stream_file(file_id)) as chunks,
-            aclosing(aiter_lines(chunks)) as lines,
-        ):
-            async for raw in lines:
+            if not file_id:
+                continue
+            split, lineno = LineSplitter(), 0
+            # one generator level per row: lines are split and parsed in plain loops
+            async with aclosing(self.stream_file(file_id)) as chunks:
+                async for chunk in chunks:
+                    for raw in split.feed(chunk):
+                        lineno += 1
+                        if raw.strip():
+                            yield self.parse_line(raw, source=file_id, line=lineno)
+            for raw in split.close():
                 lineno += 1
                 if raw.strip():
                     yield self.parse_line(raw, source=file_id, line=lineno)

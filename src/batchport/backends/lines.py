@@ -8,29 +8,47 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator
 
-__all__ = ["aiter_lines"]
+__all__ = ["LineSplitter", "aiter_lines"]
+
+
+class LineSplitter:
+    """Turns byte chunks into complete lines (without ``\n`` or ``\r\n``).
+
+    :meth:`feed` returns the lines a chunk completes; :meth:`close` the last line when
+    the data did not end with a terminator. Only the unfinished line is buffered.
+    Empty lines are returned as ``b""`` (callers count them for line numbers).
+    """
+
+    __slots__ = ("_pending",)
+
+    def __init__(self) -> None:
+        self._pending: list[bytes] = []
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        lines = chunk.split(b"\n")
+        tail = lines.pop()
+        if lines and self._pending:
+            self._pending.append(lines[0])
+            lines[0] = b"".join(self._pending)
+            self._pending.clear()
+        if tail:
+            self._pending.append(tail)
+        return [line[:-1] if line.endswith(b"\r") else line for line in lines]
+
+    def close(self) -> list[bytes]:
+        if not self._pending:
+            return []
+        last = b"".join(self._pending)
+        self._pending.clear()
+        return [last[:-1] if last.endswith(b"\r") else last]
 
 
 async def aiter_lines(chunks: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:
-    """Split byte chunks into lines (without ``\\n`` or ``\\r\\n``), streaming.
-
-    A line may straddle any number of chunks; only the unfinished line is buffered.
-    A final line without a terminator is yielded too. Empty lines are yielded as ``b""``
-    (callers decide whether they matter, and count them for line numbers).
-    """
-    pending: list[bytes] = []
+    """Split byte chunks into lines, streaming (see :class:`LineSplitter`). A line may
+    straddle any number of chunks; a final line without a terminator is yielded too."""
+    split = LineSplitter()
     async for chunk in chunks:
-        start = 0
-        while (nl := chunk.find(b"\n", start)) >= 0:
-            piece = chunk[start:nl]
-            if pending:
-                pending.append(piece)
-                piece = b"".join(pending)
-                pending.clear()
-            yield piece[:-1] if piece.endswith(b"\r") else piece
-            start = nl + 1
-        if start < len(chunk):
-            pending.append(chunk[start:])
-    if pending:
-        last = b"".join(pending)
-        yield last[:-1] if last.endswith(b"\r") else last
+        for line in split.feed(chunk):
+            yield line
+    for line in split.close():
+        yield line

@@ -1,5 +1,8 @@
 """What a 2xx OpenAI body says: the verdict (refusal, truncation, content filter) and
-the model's output text, for chat completions, legacy completions and responses."""
+the model's output text, for chat completions, legacy completions and responses.
+
+Bodies are parsed JSON, so objects are ``dict`` s: checking for ``dict`` rather than
+``Mapping`` keeps this per-row code cheap."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ _FILTERED = RowError("content_filter", "output was content-filtered")
 def judge_success(body: Mapping[str, Any]) -> tuple[Outcome, RowError | None]:
     """The outcome of a 2xx body, with why it is not ``SUCCEEDED`` when it is not."""
     choices = body.get("choices")
-    if isinstance(choices, list) and choices and isinstance(choices[0], Mapping):
+    if type(choices) is list and choices and type(choices[0]) is dict:
         return _judge_choice(choices[0])
     if body.get("object") == "response":
         return _judge_response(body)
@@ -26,7 +29,7 @@ def judge_success(body: Mapping[str, Any]) -> tuple[Outcome, RowError | None]:
 def _judge_choice(choice: Mapping[str, Any]) -> tuple[Outcome, RowError | None]:
     reason = choice.get("finish_reason")
     message = choice.get("message")
-    if isinstance(message, Mapping) and message.get("refusal"):
+    if type(message) is dict and message.get("refusal"):
         return Outcome.REFUSED, RowError("refusal", str(message["refusal"]))
     if reason == "length":
         return Outcome.TRUNCATED, RowError("length", "output hit the token limit")
@@ -37,14 +40,14 @@ def _judge_choice(choice: Mapping[str, Any]) -> tuple[Outcome, RowError | None]:
 
 def _judge_response(body: Mapping[str, Any]) -> tuple[Outcome, RowError | None]:
     for item in body.get("output") or ():
-        if not isinstance(item, Mapping):
+        if type(item) is not dict:
             continue
         for part in item.get("content") or ():
-            if isinstance(part, Mapping) and part.get("type") == "refusal":
+            if type(part) is dict and part.get("type") == "refusal":
                 return Outcome.REFUSED, RowError("refusal", str(part.get("refusal", "")))
     if body.get("status") == "incomplete":
         details = body.get("incomplete_details")
-        reason = details.get("reason") if isinstance(details, Mapping) else None
+        reason = details.get("reason") if type(details) is dict else None
         if reason == "content_filter":
             return Outcome.CONTENT_FILTERED, _FILTERED
         return Outcome.TRUNCATED, RowError(str(reason or "incomplete"), "incomplete output")
@@ -57,16 +60,16 @@ def output_text(body: Mapping[str, Any] | None) -> str | None:
     if not body:
         return None
     choices = body.get("choices")
-    if isinstance(choices, list) and choices and isinstance(choices[0], Mapping):
+    if type(choices) is list and choices and type(choices[0]) is dict:
         msg = choices[0].get("message")
-        if isinstance(msg, Mapping) and isinstance(msg.get("content"), str):
+        if type(msg) is dict and isinstance(msg.get("content"), str):
             return str(msg["content"])
         text = choices[0].get("text")
         return text if isinstance(text, str) else None
     parts: list[str] = []
     for item in body.get("output") or ():
-        if isinstance(item, Mapping) and item.get("type") == "message":
+        if type(item) is dict and item.get("type") == "message":
             for part in item.get("content") or ():
-                if isinstance(part, Mapping) and part.get("type") == "output_text":
+                if type(part) is dict and part.get("type") == "output_text":
                     parts.append(str(part.get("text", "")))
     return "".join(parts) if parts else None
