@@ -12,6 +12,7 @@ import httpx2
 import openai
 import pytest
 
+from batchport.backends.memory import DictCheckpoint
 from batchport.backends.models import Job, JobStatus, Outcome, ShardSpec
 from batchport.backends.openai import OpenAIBackend
 from batchport.errors import NotFoundError
@@ -79,14 +80,6 @@ def test_run_sync_without_and_with_a_running_loop() -> None:
         return run_sync(_double, 5)  # e.g. called from a notebook cell
 
     assert asyncio.run(inside_a_loop()) == 10
-
-
-class DictCheckpoint(dict[str, str]):
-    def set(self, key: str, value: str | None) -> None:
-        if value is None:
-            self.pop(key, None)
-        else:
-            self[key] = value
 
 
 def bytes_spec(

@@ -47,6 +47,12 @@ __all__ = [
 ]
 
 
+def _located(message: str, where: str | None, line: int | None, rule: str | None) -> str:
+    """``where:line: rule: message``, leaving out what is not known."""
+    prefix = "" if where is None else (f"{where}:{line}: " if line is not None else f"{where}: ")
+    return f"{prefix}{rule + ': ' if rule else ''}{message}"
+
+
 class BatchportError(Exception):
     """Root of every error batchport raises on purpose."""
 
@@ -66,11 +72,7 @@ class InputError(BatchportError, ValueError):
         self.path = path
         self.line = line
         self.rule = rule
-        where = ""
-        if path is not None:
-            where = f"{path}:{line}: " if line is not None else f"{path}: "
-        code = f"{rule}: " if rule else ""
-        super().__init__(f"{where}{code}{message}")
+        super().__init__(_located(message, path, line, rule))
 
 
 class ValidationFailed(InputError):
@@ -199,14 +201,11 @@ class ResultLineError(BackendError):
         self.source = source
         self.line = line
         self.rule = rule
-        where = (
-            f"{source}:{line}: "
-            if source and line is not None
-            else (f"{source}: " if source else "")
-        )
-        code = f"{rule}: " if rule else ""
         super().__init__(
-            f"{where}{code}{message}", provider=provider, code=rule, retryable=retryable
+            _located(message, source or None, line, rule),
+            provider=provider,
+            code=rule,
+            retryable=retryable,
         )
 
     def __str__(self) -> str:  # the message already names the source, line and rule

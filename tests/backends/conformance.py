@@ -25,6 +25,7 @@ import pytest
 
 from batchport.backends.base import Backend
 from batchport.backends.files import FILE_ID, FileBackend
+from batchport.backends.memory import DictCheckpoint
 from batchport.backends.models import Job, JobStatus, Outcome, ResultRow, ShardSpec
 from batchport.errors import ConflictError, NotFoundError
 
@@ -34,16 +35,6 @@ _ORDER = [
     JobStatus.FINALIZING,
     JobStatus.COMPLETED,
 ]
-
-
-class DictCheckpoint(dict[str, str]):
-    """The runner's checkpoint, in a dict: ``set(key, None)`` forgets the key."""
-
-    def set(self, key: str, value: str | None) -> None:
-        if value is None:
-            self.pop(key, None)
-        else:
-            self[key] = value
 
 
 class Harness:

@@ -4,11 +4,10 @@ release and sweep without a server."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx2
-import openai
 import pytest
 
 from batchport.backends.models import Job, JobStatus, Outcome
@@ -20,23 +19,6 @@ from .conformance import DictCheckpoint, bytes_spec, read_rows
 Handler = Callable[[httpx2.Request], httpx2.Response]
 OK = b'{"custom_id":"%s","response":{"status_code":200,"body":{"choices":[]}},"error":null}'
 EXPIRED = b'{"custom_id":"%s","response":null,"error":{"code":"batch_expired","message":"late"}}'
-
-
-@pytest.fixture
-async def make_backend() -> AsyncIterator[Callable[[Handler], OpenAIBackend]]:
-    clients: list[openai.AsyncOpenAI] = []
-
-    def make(handler: Handler) -> OpenAIBackend:
-        http = httpx2.AsyncClient(transport=httpx2.MockTransport(handler))
-        client = openai.AsyncOpenAI(
-            api_key="sk-x", base_url="http://mock.test/v1", http_client=http
-        )
-        clients.append(client)
-        return OpenAIBackend(client)
-
-    yield make
-    for client in clients:
-        await client.close()
 
 
 def files(contents: dict[str, bytes]) -> Handler:

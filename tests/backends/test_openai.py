@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tracemalloc
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,23 +70,6 @@ FILE = {
     "expires_at": 2592001,
     "status_details": None,
 }
-
-
-@pytest.fixture
-async def make_backend() -> AsyncIterator[Callable[[Handler], OpenAIBackend]]:
-    clients: list[openai.AsyncOpenAI] = []
-
-    def make(handler: Handler) -> OpenAIBackend:
-        http = httpx2.AsyncClient(transport=httpx2.MockTransport(handler))
-        client = openai.AsyncOpenAI(
-            api_key="sk-x", base_url="http://mock.test/v1", max_retries=0, http_client=http
-        )
-        clients.append(client)
-        return OpenAIBackend(client)
-
-    yield make
-    for client in clients:
-        await client.close()
 
 
 async def test_batch_is_normalized_and_raw_kept(

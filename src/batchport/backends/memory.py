@@ -28,10 +28,21 @@ from batchport.backends.models import (
 )
 from batchport.errors import ConflictError, NotFoundError
 
-__all__ = ["MemoryBackend", "Responder", "succeed"]
+__all__ = ["DictCheckpoint", "MemoryBackend", "Responder", "succeed"]
 
 #: decides one row from its request line ``{"custom_id", "method", "url", "body"}``
 Responder = Callable[[Mapping[str, Any]], ResultRow]
+
+
+class DictCheckpoint(dict[str, str]):
+    """A :class:`~batchport.backends.base.Checkpoint` in a dict, for driving a backend
+    by hand (tests, scripts): ``set(key, None)`` forgets the key. Not durable."""
+
+    def set(self, key: str, value: str | None) -> None:
+        if value is None:
+            self.pop(key, None)
+        else:
+            self[key] = value
 
 
 def succeed(request: Mapping[str, Any]) -> ResultRow:
