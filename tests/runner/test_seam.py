@@ -18,10 +18,10 @@ import batchport as bp
 from batchport.backends.azure import DEFAULT_API_VERSION, AzureBackend
 from batchport.backends.emulator import EmulatorBackend
 from batchport.backends.memory import MemoryBackend
-from batchport.backends.models import Job, JobStatus, Outcome, ResultRow
+from batchport.backends.models import Job, JobStatus, Outcome, ResultRow, ShardSpec
 from batchport.backends.openai import OpenAIBackend
 from batchport.cli import main
-from batchport.errors import RunError, ServerError
+from batchport.errors import RunError, ServerError, TransportError
 from batchport.jsonl import write_requests
 from batchport.runner import InstantClock, PollPolicy
 from batchport.runner.progress import NullProgress
@@ -243,3 +243,82 @@ async def test_a_job_stuck_in_unknown_is_a_stall_not_an_endless_poll(home: Path)
             assert run.outcomes == {"succeeded": 4}
             assert {r.attempts for r in run.results()} == {2}
         assert [j.status for j in be.jobs.values()] == [JobStatus.CANCELLED, JobStatus.COMPLETED]
+
+
+class CutShort(EmulatorBackend):
+    """Ends the output file cleanly a few lines early, ``cuts`` times (a download cut
+    short at a line boundary: every line reads, but rows are missing)."""
+
+    def __init__(self, cuts: int) -> None:
+        super().__init__({"progression": {"kind": "after_polls", "polls": 1}})
+        self.cuts = cuts
+        self.fetches = 0
+
+    async def stream_file(self, file_id: str) -> AsyncIterator[bytes]:  # type: ignore[override]
+        data = b"".join([chunk async for chunk in super().stream_file(file_id)])
+        self.fetches += 1
+        if self.cuts > 0:
+            self.cuts -= 1
+            data = b"".join(data.splitlines(keepends=True)[:-2])
+        yield data
+
+
+async def test_results_cut_short_are_fetched_again(home: Path) -> None:
+    reqs = [chat(i) for i in range(8)]
+    async with CutShort(cuts=1) as be:
+        run = await bp.run(reqs, backend=be, home=home, clock=InstantClock(), progress=False)
+        with run:
+            assert run.outcomes == {"succeeded": 8}  # nothing guessed "missing", nothing resent
+        assert be.fetches == 2
+        assert be.emulator is not None and len(be.emulator.batches()) == 1
+
+
+async def test_results_always_short_stop_the_run_unsettled(home: Path) -> None:
+    reqs = [chat(i) for i in range(8)]
+    async with CutShort(cuts=99) as be:
+        with pytest.raises(RunError, match="result_truncated"):
+            await bp.run(
+                reqs, backend=be, home=home, clock=InstantClock(), progress=False, run_id="run-cut"
+            )
+        assert be.emulator is not None and len(be.emulator.batches()) == 1
+    with Store(home) as store:
+        assert store.outcome_counts("run-cut") == {None: 8}
+
+
+class LosesCreateResponse(EmulatorBackend):
+    """The batch is created, but the answer never reaches the runner."""
+
+    async def create_batch(self, spec: ShardSpec, file_id: str) -> Job:
+        await super().create_batch(spec, file_id)
+        raise TransportError("connection reset after the request was sent")
+
+    async def find(self, spec: ShardSpec) -> Job | None:
+        return None  # the provider's list lags: the runner cannot see it yet
+
+
+@pytest.mark.parametrize("wait", [True, False])
+async def test_cancel_adopts_a_batch_created_but_not_recorded(home: Path, wait: bool) -> None:
+    config = {"progression": {"kind": "after_polls", "polls": 1000}}
+    async with Emulator(config) as emu:
+        async with LosesCreateResponse(url=emu.url) as lossy:
+            with pytest.raises(TransportError):
+                await bp.run([chat(i) for i in range(4)], backend=lossy, home=home,
+                             run_id="run-lost", clock=InstantClock(), progress=False,
+                             api_retries=0)  # fmt: skip
+        with Store(home) as store:
+            assert [s.state for s in store.shards("run-lost")] == ["submitting"]
+        assert [b["status"] for b in emu.batches()] == ["validating"]
+        async with EmulatorBackend(url=emu.url) as be:
+            clock = InstantClock(real_sleep=0.002)
+            run = await bp.cancel(
+                "run-lost", backend=be, home=home, clock=clock, progress=False, wait=wait
+            )
+        with run:
+            if wait:
+                assert run.state == "cancelled"
+                assert run.outcomes == {"cancelled": 4}
+            else:  # recorded now, for whoever drives the run to its end
+                assert [s.job_id for s in run.store.shards("run-lost")] == [emu.batches()[0]["id"]]
+        # the paid batch was found by its tags and cancelled, not left running
+        (batch,) = emu.batches()
+        assert batch["status"] in ("cancelling", "cancelled")
