@@ -16,7 +16,8 @@ from __future__ import annotations
 import errno
 import hashlib
 import logging
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Iterable, Iterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 
@@ -73,9 +74,30 @@ class _Verdict:
     message: str | None = None
 
 
+class _Spool:
+    """Settlements waiting for the commit, kept on disk (one small JSON array a row) so
+    a 100,000-row shard costs no more memory than a 10-row one."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
+        self.count = 0
+
+    def append(self, settlement: Settlement) -> None:
+        self._file.write(orjson.dumps(tuple(settlement)) + b"\n")
+        self.count += 1
+
+    def __iter__(self) -> Iterator[Settlement]:
+        self._file.seek(0)
+        for line in self._file:
+            yield Settlement(*orjson.loads(line))
+
+    def close(self) -> None:
+        self._file.close()
+
+
 @dataclass(slots=True)
 class _Tally:
-    settle: list[Settlement] = field(default_factory=list)
+    settle: _Spool = field(default_factory=_Spool)
     retry: list[PendingRow] = field(default_factory=list)
     left: dict[str, PendingRow] = field(default_factory=dict)
 
@@ -106,19 +128,25 @@ class Collector:
         }
         no_retry = self._no_retry(shard)
         tally = await self._read_checked(shard, job, pending, no_retry)
-        for rec in tally.left.values():
-            v = self._unseen(rec, job, shard, no_retry)
-            if v.retryable and rec.attempt < self.opts.max_attempts:
-                tally.retry.append(rec)
-            else:
-                tally.settle.append(_settlement(rec, v))
-        with self.store.transaction():
-            n = self.store.settle_rows(self.run_id, tally.settle)
-            if tally.retry:
-                self._spawn_child(shard, tally.retry)
-            shard = self.store.update_shard(
-                self.run_id, shard.shard_id, expect=ShardState.FINISHED, state=ShardState.RECONCILED
-            )
+        try:
+            for rec in tally.left.values():
+                v = self._unseen(rec, job, shard, no_retry)
+                if v.retryable and rec.attempt < self.opts.max_attempts:
+                    tally.retry.append(rec)
+                else:
+                    tally.settle.append(_settlement(rec, v))
+            with self.store.transaction():
+                n = self.store.settle_rows(self.run_id, tally.settle)
+                if tally.retry:
+                    self._spawn_child(shard, tally.retry)
+                shard = self.store.update_shard(
+                    self.run_id,
+                    shard.shard_id,
+                    expect=ShardState.FINISHED,
+                    state=ShardState.RECONCILED,
+                )
+        finally:
+            tally.settle.close()
         self.progress.settled(n)
         return shard
 
@@ -171,6 +199,20 @@ class Collector:
         self, shard: ShardRecord, job: Job, pending: dict[str, PendingRow], no_retry: bool
     ) -> _Tally:
         tally = _Tally(left=dict(pending))
+        try:
+            return await self._fill(tally, shard, job, pending, no_retry)
+        except BaseException:
+            tally.settle.close()
+            raise
+
+    async def _fill(
+        self,
+        tally: _Tally,
+        shard: ShardRecord,
+        job: Job,
+        pending: dict[str, PendingRow],
+        no_retry: bool,
+    ) -> _Tally:
         key = f"{self.run_id}/results/{shard.shard_id}.jsonl"
         seen: set[str] = set()
         count, offset = 0, 0
