@@ -12,7 +12,7 @@ import os
 import secrets
 import time
 import weakref
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -262,7 +262,7 @@ async def run(
                 run_id,
                 _requests(requests),
                 profile,
-                translate=be.prepare_request,
+                translate=_translator(be),
                 max_rows=opts.max_rows_per_shard,
                 max_tokens=opts.max_tokens_per_shard,
                 label=str(requests) if isinstance(requests, str | os.PathLike) else "<requests>",
@@ -282,6 +282,13 @@ async def run(
         if owned:
             await be.aclose()
     return result
+
+
+def _translator(backend: Backend) -> Callable[[Request], Request] | None:
+    """The backend's request translation, or None when it keeps requests as they are."""
+    if type(backend).prepare_request is Backend.prepare_request:
+        return None
+    return backend.prepare_request
 
 
 def _check_cost(

@@ -95,6 +95,9 @@ class _Spool:
         self._file.close()
 
 
+_OK = _Verdict(Outcome.SUCCEEDED, False)
+
+
 @dataclass(slots=True)
 class _Tally:
     settle: _Spool = field(default_factory=_Spool)
@@ -214,21 +217,24 @@ class Collector:
         no_retry: bool,
     ) -> _Tally:
         key = f"{self.run_id}/results/{shard.shard_id}.jsonl"
-        seen: set[str] = set()
-        count, offset = 0, 0
+        left, settle, count, offset = tally.left, tally.settle, 0, 0
         with self.store.blobs.writer(key) as out:
             async with aclosing(self.backend.results(job)) as rows:  # type: ignore[type-var]
                 async for row in rows:
                     count += 1
-                    _check(row, shard, count, seen, pending)
-                    rec = tally.left.pop(row.custom_id)
-                    v = self._judge(row, shard, no_retry)
-                    if v.retryable and rec.attempt < self.opts.max_attempts:
-                        tally.retry.append(rec)
-                        continue
+                    rec = left.pop(row.custom_id, None)
+                    if rec is None or count > shard.rows:
+                        raise _refusal(row, shard, count, pending)
+                    if row.outcome is Outcome.SUCCEEDED:  # the common case, judged already
+                        v = _OK
+                    else:
+                        v = self._judge(row, shard, no_retry)
+                        if v.retryable and rec.attempt < self.opts.max_attempts:
+                            tally.retry.append(rec)
+                            continue
                     line = encode_result(row)
                     out.write(line)
-                    tally.settle.append(_settled(rec, row, v, key, offset, len(line)))
+                    settle.append(_settled(rec, row, v, key, offset, len(line)))
                     offset += len(line)
         ran = job.counts.completed + job.counts.failed
         if count < ran:
@@ -322,21 +328,18 @@ class Collector:
         log.info("shard %s: %d row(s) resubmitted as %s", parent.shard_id, len(moves), child_id)
 
 
-def _check(
-    row: ResultRow, shard: ShardRecord, count: int, seen: set[str], pending: dict[str, PendingRow]
-) -> None:
-    """Refuse a result that cannot belong to this shard."""
+def _refusal(
+    row: ResultRow, shard: ShardRecord, count: int, pending: dict[str, PendingRow]
+) -> ResultLineError:
+    """Why a result cannot belong to this shard."""
     cid = row.custom_id
-    rule = None
     if count > shard.rows:
         rule, what = "result_too_many", f"more results than the shard's {shard.rows} request(s)"
-    elif cid in seen:
+    elif cid in pending:
         rule, what = "result_repeated_custom_id", f"custom_id {cid!r} comes twice"
-    elif cid not in pending:
+    else:
         rule, what = "result_unknown_custom_id", f"custom_id {cid!r} is not a request of this shard"
-    if rule is not None:
-        raise ResultLineError(what, source=row.source or None, line=row.line, rule=rule)
-    seen.add(cid)
+    return ResultLineError(what, source=row.source or None, line=row.line, rule=rule)
 
 
 def _settled(

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from batchport.limits import ProviderProfile
 from batchport.pricing import Cost, PriceTable
-from batchport.requests import Request, embedding_inputs
+from batchport.requests import Endpoint, Request, embedding_inputs
 from batchport.tokens import estimate_input_tokens, estimate_output_tokens
 
 __all__ = ["Plan", "ShardPlan", "ShardSink", "Sharder", "plan_requests"]
@@ -135,25 +135,25 @@ class Sharder:
         line = request.to_json() if line is None else line
         self.fingerprint.update(line)
         self.fingerprint.update(b"\n")
-        endpoint = str(request.endpoint or request.url)
-        key = (endpoint, request.model)
+        ep = request.endpoint  # looked up once: the estimates take the Endpoint as is
+        endpoint = str(ep or request.url)
+        model, body = request.model, request.body
+        key = (endpoint, model)
         size = len(line) + 1
-        inputs = (
-            embedding_inputs(request.body.get("input")) if endpoint.endswith("/embeddings") else 0
-        )
-        tokens_in = estimate_input_tokens(request.body, endpoint)
+        inputs = embedding_inputs(body.get("input")) if ep is Endpoint.EMBEDDINGS else 0
+        tokens_in = estimate_input_tokens(body, ep or endpoint)
         cur = self._open.get(key)
         if cur is not None and self._full(cur, size, inputs, tokens_in):
             self._close(key)
             cur = None
         if cur is None:
-            cur = self._open[key] = _Open(self._next_index, endpoint, request.model)
+            cur = self._open[key] = _Open(self._next_index, endpoint, model)
             self._next_index += 1
         cur.rows += 1
         cur.bytes += size
         cur.inputs += inputs
         cur.tokens_in += tokens_in
-        cur.tokens_out += estimate_output_tokens(request.body, endpoint)
+        cur.tokens_out += estimate_output_tokens(body, ep or endpoint)
         cur.digest.update(line)
         if self._sink is not None:
             self._sink.row(cur.index, cur.rows, request, line)

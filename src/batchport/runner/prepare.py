@@ -33,7 +33,12 @@ def shard_key(run_id: str, shard_id: str) -> str:
 
 class _BlobSink:
     def __init__(
-        self, store: RunStore, run_id: str, profile: ProviderProfile, label: str, tr: Translate
+        self,
+        store: RunStore,
+        run_id: str,
+        profile: ProviderProfile,
+        label: str,
+        tr: Translate | None,
     ) -> None:
         self.store = store
         self.run_id = run_id
@@ -56,10 +61,14 @@ class _BlobSink:
         return entry[1]
 
     def row(self, shard_index: int, pos: int, request: Request, line: bytes) -> None:
-        wire = self.translate(request)
-        if wire is not request:
-            line = wire.to_json()
-        self.models.setdefault(shard_index, wire.model)
+        wire = request
+        if self.translate is not None:
+            wire = self.translate(request)
+            if wire is not request:
+                line = wire.to_json()
+            self.sizes[shard_index] = self.sizes.get(shard_index, 0) + len(line) + 1
+        if shard_index not in self.models:
+            self.models[shard_index] = wire.model
         checker = self.checkers.get(shard_index)
         if checker is None:
             checker = self.checkers[shard_index] = RequestChecker(self.label, self.profile)
@@ -68,7 +77,6 @@ class _BlobSink:
         f = self._file(shard_index)
         f.write(line)
         f.write(b"\n")
-        self.sizes[shard_index] = self.sizes.get(shard_index, 0) + len(line) + 1
         self.pending.append((self.idx, request.custom_id, f"s{shard_index:04d}", pos))
         self.idx += 1
         if len(self.pending) >= _ROW_CHUNK:
@@ -136,7 +144,7 @@ def prepare_run(
         InputError: two requests share a custom_id, a request cannot be translated,
             or the input is empty.
     """
-    sink = _BlobSink(store, run_id, profile, label, translate or (lambda r: r))
+    sink = _BlobSink(store, run_id, profile, label, translate)
     sharder = Sharder(profile, max_rows=max_rows, max_tokens=max_tokens, sink=sink)
     with store.transaction():
         failure: BaseException | None = None
