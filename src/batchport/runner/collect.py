@@ -126,11 +126,8 @@ class Collector:
     async def collect(self, shard: ShardRecord, job: Job) -> ShardRecord:
         """Settle or requeue every unsettled row of a finished shard, in one commit."""
         shard = self.store.get_shard(self.run_id, shard.shard_id)  # a cancel may have tagged it
-        pending = {
-            r.custom_id: r for r in self.store.unsettled_of_shard(self.run_id, shard.shard_id)
-        }
         no_retry = self._no_retry(shard)
-        tally = await self._read_checked(shard, job, pending, no_retry)
+        tally = await self._read_checked(shard, job, no_retry)
         try:
             for rec in tally.left.values():
                 v = self._unseen(rec, job, shard, no_retry)
@@ -177,15 +174,13 @@ class Collector:
             shard.cancel_reason == CancelReason.USER
         )
 
-    async def _read_checked(
-        self, shard: ShardRecord, job: Job, pending: dict[str, PendingRow], no_retry: bool
-    ) -> _Tally:
+    async def _read_checked(self, shard: ShardRecord, job: Job, no_retry: bool) -> _Tally:
         problem = ""
         for attempt in range(1, _TRIES + 1):
             try:
                 return await self.retry.call(
                     f"results of {shard.shard_id}",
-                    lambda: self._read(shard, job, pending, no_retry),
+                    lambda: self._read(shard, job, no_retry),
                 )
             except ResultLineError as exc:
                 problem = f"results cannot be read: {exc}"
@@ -198,12 +193,13 @@ class Collector:
             "resume the run to try again"
         )
 
-    async def _read(
-        self, shard: ShardRecord, job: Job, pending: dict[str, PendingRow], no_retry: bool
-    ) -> _Tally:
-        tally = _Tally(left=dict(pending))
+    async def _read(self, shard: ShardRecord, job: Job, no_retry: bool) -> _Tally:
+        # the shard's unsettled rows, read afresh for every try (one copy in memory)
+        rows = self.store.unsettled_of_shard(self.run_id, shard.shard_id)
+        tally = _Tally(left={r.custom_id: r for r in rows})
+        del rows
         try:
-            return await self._fill(tally, shard, job, pending, no_retry)
+            return await self._fill(tally, shard, job, no_retry)
         except BaseException:
             tally.settle.close()
             raise
@@ -213,7 +209,6 @@ class Collector:
         tally: _Tally,
         shard: ShardRecord,
         job: Job,
-        pending: dict[str, PendingRow],
         no_retry: bool,
     ) -> _Tally:
         key = f"{self.run_id}/results/{shard.shard_id}.jsonl"
@@ -224,7 +219,7 @@ class Collector:
                     count += 1
                     rec = left.pop(row.custom_id, None)
                     if rec is None or count > shard.rows:
-                        raise _refusal(row, shard, count, pending)
+                        raise self._refusal(row, shard, count)
                     if row.outcome is Outcome.SUCCEEDED:  # the common case, judged already
                         v = _OK
                     else:
@@ -244,6 +239,21 @@ class Collector:
                 rule="result_truncated",
             )
         return tally
+
+    def _refusal(self, row: ResultRow, shard: ShardRecord, count: int) -> ResultLineError:
+        """Why a result cannot belong to this shard."""
+        cid = row.custom_id
+        try:
+            ours = self.store.get_row(self.run_id, cid).shard_id == shard.shard_id
+        except KeyError:
+            ours = False
+        if count > shard.rows:
+            rule, what = "result_too_many", f"more results than the shard's {shard.rows} requests"
+        elif ours:
+            rule, what = "result_repeated_custom_id", f"custom_id {cid!r} comes twice"
+        else:
+            rule, what = "result_unknown_custom_id", f"custom_id {cid!r} is not in this shard"
+        return ResultLineError(what, source=row.source or None, line=row.line, rule=rule)
 
     def _judge(self, row: ResultRow, shard: ShardRecord, no_retry: bool) -> _Verdict:
         err = row.error
@@ -326,20 +336,6 @@ class Collector:
         )
         self.store.move_rows(self.run_id, moves)
         log.info("shard %s: %d row(s) resubmitted as %s", parent.shard_id, len(moves), child_id)
-
-
-def _refusal(
-    row: ResultRow, shard: ShardRecord, count: int, pending: dict[str, PendingRow]
-) -> ResultLineError:
-    """Why a result cannot belong to this shard."""
-    cid = row.custom_id
-    if count > shard.rows:
-        rule, what = "result_too_many", f"more results than the shard's {shard.rows} request(s)"
-    elif cid in pending:
-        rule, what = "result_repeated_custom_id", f"custom_id {cid!r} comes twice"
-    else:
-        rule, what = "result_unknown_custom_id", f"custom_id {cid!r} is not a request of this shard"
-    return ResultLineError(what, source=row.source or None, line=row.line, rule=rule)
 
 
 def _settled(
