@@ -73,7 +73,7 @@ def top_allocations(label: str, limit: int = 8) -> None:
 
 async def main_async(rows: int, trace: bool) -> dict[str, object]:
     with emulator_process() as (url, _proc), tempfile.TemporaryDirectory() as home:
-        backend = EmulatorBackend(url=url, max_retries=8, timeout=600)
+        backend = EmulatorBackend(url=url, timeout=600)
         sampler = RssSampler()
         sampler.start()
         t0, c0 = time.perf_counter(), time.process_time()
