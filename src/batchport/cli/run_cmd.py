@@ -89,6 +89,7 @@ def register(subparsers: Any) -> None:
         p.add_argument("file", metavar="FILE")
         p.add_argument("--run-id", default=None, help="choose the run id (default: generated)")
         p.add_argument("--no-progress", action="store_true", help="no live display")
+        _lock_args(p)
         _backend_args(p)
         _run_args(p)
         if name == "run":
@@ -105,6 +106,7 @@ def register(subparsers: Any) -> None:
         p.add_argument("--no-progress", action="store_true")
         _backend_args(p)
         if name != "cancel":
+            _lock_args(p)
             _output_args(p)
         p.set_defaults(handler=handler)
 
@@ -182,6 +184,19 @@ def _plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _lock_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--wait-for-lock",
+        type=float,
+        nargs="?",
+        const=24 * 3600.0,
+        default=None,
+        metavar="SECONDS",
+        help="if another process drives the run, wait for it (up to SECONDS; default a day) "
+        "instead of stopping",
+    )
+
+
 def _start(args: argparse.Namespace, *, submit_only: bool) -> Run:
     run_id = args.run_id or new_run_id()
     print(f"run id: {run_id}", file=sys.stderr, flush=True)
@@ -195,6 +210,7 @@ def _start(args: argparse.Namespace, *, submit_only: bool) -> Run:
             options=_options(args),
             progress=_progress(args),
             submit_only=submit_only,
+            wait_for_lock=args.wait_for_lock,
         ),
     )
 
@@ -213,7 +229,11 @@ def _resume(args: argparse.Namespace) -> int:
     r = _drive(
         args,
         lambda backend: resume(
-            args.run_id, backend=backend, home=args.home, progress=_progress(args)
+            args.run_id,
+            backend=backend,
+            home=args.home,
+            progress=_progress(args),
+            wait_for_lock=args.wait_for_lock,
         ),
     )
     return _finish(r, args)

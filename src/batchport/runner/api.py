@@ -7,6 +7,8 @@ The sync twins (:func:`run_sync` and friends) run the same coroutines through
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import logging
 import os
 import secrets
@@ -26,13 +28,23 @@ from batchport.pricing import Cost, PriceTable
 from batchport.requests import Request
 from batchport.runner.clock import Clock, SystemClock
 from batchport.runner.engine import Engine
+from batchport.runner.lease import DEFAULT_TTL_S, RunBusy, drive_with_lease
 from batchport.runner.options import RunOptions
 from batchport.runner.outcomes import Outcome
 from batchport.runner.plan import Plan, ShardPlan, estimate_cost, plan_requests
 from batchport.runner.prepare import prepare_run
 from batchport.runner.progress import ProgressSink, choose_progress
 from batchport.runner.results import RunResult, iter_results, write_results
-from batchport.store import CancelReason, RunState, RunStore, ShardState, StoreLike, open_store
+from batchport.store import (
+    CancelReason,
+    RunExists,
+    RunRecord,
+    RunState,
+    RunStore,
+    ShardState,
+    StoreLike,
+    open_store,
+)
 
 __all__ = ["Run", "cancel", "new_run_id", "plan", "resume", "run"]
 
@@ -220,6 +232,8 @@ async def run(
     progress: bool | ProgressSink | None = None,
     prices: PriceTable | None = None,
     submit_only: bool = False,
+    wait_for_lock: float | None = None,
+    lease_ttl_s: float = DEFAULT_TTL_S,
     **option_fields: Any,
 ) -> Run:
     """Run ``requests`` as batches and return the reconciled :class:`Run`.
@@ -232,56 +246,104 @@ async def run(
     existing run this resumes it (the input must be the same). With ``submit_only`` it
     returns once every shard is submitted; :func:`resume` later waits for them.
 
+    One process drives a run at a time: it holds the run's lease in the store (renewed
+    every ``lease_ttl_s / 3`` seconds). Another process driving the same run makes this
+    raise :class:`~batchport.runner.lease.RunBusy`, or wait up to ``wait_for_lock``
+    seconds for it.
+
     Raises:
         ValidationFailed: the input breaks the provider's rules (nothing is sent).
-        RunError: the estimate exceeds ``max_cost``, or the input changed since the run began.
+        RunError: the estimate exceeds ``max_cost``, the input changed since the run
+            began, or another process drives the run (``RunBusy``).
     """
     opts = options or RunOptions(**option_fields)
     st, owned_store = _store(store, home)
     run_id = run_id or new_run_id()
-    if st.find_run(run_id) is not None:
-        return await _resume(st, owned_store, run_id, backend, requests, clock, progress, prices)
-    try:
-        be = get_backend(backend)
-    except BaseException:
-        if owned_store:
-            st.close()
-        raise
-    owned = not isinstance(backend, Backend)
-    prices = prices or PriceTable.default()
-    result = Run(st, run_id, models=_models(requests), prices=prices, owns_store=owned_store)
-    try:
-        profile = get_profile(be.provider)
-        st.create_run(
-            run_id, backend=be.name, provider=profile.name, fingerprint="", options=opts.to_json()
-        )
-        log.info("run %s: preparing", run_id)
+    lock = _LockOptions(wait_for_lock, lease_ttl_s)
+    if st.find_run(run_id) is None:
         try:
-            shards, fingerprint = prepare_run(
-                st,
-                run_id,
-                _requests(requests),
-                profile,
-                translate=_translator(be),
-                max_rows=opts.max_rows_per_shard,
-                max_tokens=opts.max_tokens_per_shard,
-                label=str(requests) if isinstance(requests, str | os.PathLike) else "<requests>",
-            )
-        except InputError as exc:
-            st.update_run(run_id, state=RunState.INVALID, error=str(exc)[:500])
+            be = get_backend(backend)
+        except BaseException:
+            if owned_store:
+                st.close()
             raise
-        st.update_run(run_id, fingerprint=fingerprint)
-        _check_cost(st, run_id, shards, opts, prices)
-        st.update_run(run_id, expect=RunState.PLANNING, state=RunState.RUNNING)
-        until = ShardState.SUBMITTED if submit_only else None
-        await _execute(st, run_id, be, opts, clock, progress, until=until)
-    except BaseException:
-        result.close()
+        owned = not isinstance(backend, Backend)
+        try:
+            profile = get_profile(be.provider)
+            try:
+                st.create_run(
+                    run_id,
+                    backend=be.name,
+                    provider=profile.name,
+                    fingerprint="",
+                    options=opts.to_json(),
+                )
+            except RunExists:  # another process made it just now: join it as a resume
+                pass
+            else:
+                prices = prices or PriceTable.default()
+                result = Run(st, run_id, models=_models(requests), prices=prices,
+                             owns_store=owned_store)  # fmt: skip
+                try:
+                    start = functools.partial(_start, st, run_id, be, profile, requests, opts,
+                                              prices, clock, progress, submit_only)  # fmt: skip
+                    await drive_with_lease(st, run_id, start, **lock.kwargs())
+                except BaseException:
+                    result.close()
+                    raise
+                return result
+        except BaseException:
+            if owned_store:
+                st.close()
+            raise
+        finally:
+            if owned:
+                await be.aclose()
+    return await _resume(st, owned_store, run_id, backend, requests, clock, progress, prices, lock)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _LockOptions:
+    wait_for_lock: float | None = None
+    ttl: float = DEFAULT_TTL_S
+
+    def kwargs(self) -> dict[str, Any]:
+        return {"wait_for_lock": self.wait_for_lock, "ttl": self.ttl}
+
+
+async def _start(
+    st: RunStore,
+    run_id: str,
+    be: Backend,
+    profile: ProviderProfile,
+    requests: RequestsLike,
+    opts: RunOptions,
+    prices: PriceTable,
+    clock: Clock | None,
+    progress: bool | ProgressSink | None,
+    submit_only: bool,
+) -> None:
+    """Prepare a new run, check its cost, and drive it (under its lease)."""
+    log.info("run %s: preparing", run_id)
+    try:
+        shards, fingerprint = prepare_run(
+            st,
+            run_id,
+            _requests(requests),
+            profile,
+            translate=_translator(be),
+            max_rows=opts.max_rows_per_shard,
+            max_tokens=opts.max_tokens_per_shard,
+            label=str(requests) if isinstance(requests, str | os.PathLike) else "<requests>",
+        )
+    except InputError as exc:
+        st.update_run(run_id, state=RunState.INVALID, error=str(exc)[:500])
         raise
-    finally:
-        if owned:
-            await be.aclose()
-    return result
+    st.update_run(run_id, fingerprint=fingerprint)
+    _check_cost(st, run_id, shards, opts, prices)
+    st.update_run(run_id, expect=RunState.PLANNING, state=RunState.RUNNING)
+    until = ShardState.SUBMITTED if submit_only else None
+    await _execute(st, run_id, be, opts, clock, progress, until=until)
 
 
 def _translator(backend: Backend) -> Callable[[Request], Request] | None:
@@ -347,15 +409,20 @@ async def resume(
     clock: Clock | None = None,
     progress: bool | ProgressSink | None = None,
     prices: PriceTable | None = None,
+    wait_for_lock: float | None = None,
+    lease_ttl_s: float = DEFAULT_TTL_S,
 ) -> Run:
     """Pick a run up where it stopped: submitted shards are polled, not submitted
-    again; collected results are not fetched again; settled rows stay settled.
+    again; collected results are not fetched again; settled rows stay settled. A
+    finished run is returned as it is, without a backend.
 
     Raises:
-        RunError: no such run, or ``requests`` differ from the run's input.
+        RunError: no such run, ``requests`` differ from the run's input, or another
+            process drives the run (``RunBusy``; see ``wait_for_lock`` in :func:`run`).
     """
     st, owned_store = _store(store, home)
-    return await _resume(st, owned_store, run_id, backend, requests, clock, progress, prices)
+    lock = _LockOptions(wait_for_lock, lease_ttl_s)
+    return await _resume(st, owned_store, run_id, backend, requests, clock, progress, prices, lock)
 
 
 async def _resume(
@@ -367,40 +434,55 @@ async def _resume(
     clock: Clock | None,
     progress: bool | ProgressSink | None,
     prices: PriceTable | None,
+    lock: _LockOptions | None = None,
 ) -> Run:
     result = Run(st, run_id, models=_models(requests), prices=prices, owns_store=owned_store)
     try:
         rec = st.find_run(run_id)
         if rec is None:
             raise RunError(f"no run {run_id!r} in {st.location}")
-        if requests is not None and rec.state != RunState.PLANNING:
-            fp = plan_requests(
-                _requests(requests), get_profile(rec.provider), prices=PriceTable({})
-            )
-            if fp.fingerprint != rec.fingerprint:
-                raise RunError(
-                    f"the input differs from the one run {run_id} started with; "
-                    "start a new run instead of resuming"
-                )
-        if rec.state == RunState.PLANNING:
-            raise RunError(
-                f"run {run_id} stopped while preparing; nothing was sent: start it again"
-            )
         if rec.state in (RunState.INVALID, RunState.REFUSED):
             raise RunError(f"run {run_id} was not started ({rec.state}: {rec.error})")
-        if rec.state in (RunState.DONE, RunState.CANCELLED):
-            return result
-        be = get_backend(backend if backend is not None else rec.backend)
-        owned = not isinstance(backend, Backend)
-        try:
-            await _execute(st, run_id, be, RunOptions.from_json(rec.options), clock, progress)
-        finally:
-            if owned:
-                await be.aclose()
+        if requests is not None and rec.state != RunState.PLANNING:
+            _check_same_input(rec, requests)
+        if rec.state not in (RunState.DONE, RunState.CANCELLED):
+            work = functools.partial(_continue, st, run_id, backend, clock, progress)
+            await drive_with_lease(st, run_id, work, **(lock or _LockOptions()).kwargs())
     except BaseException:
         result.close()
         raise
     return result
+
+
+def _check_same_input(rec: RunRecord, requests: RequestsLike) -> None:
+    fp = plan_requests(_requests(requests), get_profile(rec.provider), prices=PriceTable({}))
+    if fp.fingerprint != rec.fingerprint:
+        raise RunError(
+            f"the input differs from the one run {rec.id} started with; "
+            "start a new run instead of resuming"
+        )
+
+
+async def _continue(
+    st: RunStore,
+    run_id: str,
+    backend: str | Backend | None,
+    clock: Clock | None,
+    progress: bool | ProgressSink | None,
+) -> None:
+    """Drive an unfinished run on (under its lease: its record is read afresh)."""
+    rec = st.get_run(run_id)
+    if rec.state == RunState.PLANNING:
+        raise RunError(f"run {run_id} stopped while preparing; nothing was sent: start it again")
+    if rec.state in (RunState.DONE, RunState.CANCELLED):
+        return
+    be = get_backend(backend if backend is not None else rec.backend)
+    owned = not isinstance(backend, Backend)
+    try:
+        await _execute(st, run_id, be, RunOptions.from_json(rec.options), clock, progress)
+    finally:
+        if owned:
+            await be.aclose()
 
 
 async def cancel(
@@ -412,15 +494,18 @@ async def cancel(
     clock: Clock | None = None,
     progress: bool | ProgressSink | None = None,
     wait: bool = True,
+    lease_ttl_s: float = DEFAULT_TTL_S,
 ) -> Run:
     """Cancel every live shard of a run. Finished rows are kept; the rest end
     ``cancelled``.
 
-    A shard whose submission was under way when a process died is first looked up at
-    the provider (its job may exist without being recorded), then cancelled. With
-    ``wait`` (the default) this process then drives the run to its end (polling the
-    cancelled jobs, reading partial results). Pass ``wait=False`` when another task or
-    process is still running the run: it notices the cancel and settles it.
+    When no other process drives the run, a shard whose submission was under way when
+    a process died is first looked up at the provider (its job may exist without being
+    recorded), then cancelled; with ``wait`` (the default) this process then drives the
+    run to its end (polling the cancelled jobs, reading partial results). When another
+    process drives it, the recorded jobs are cancelled and that process, which sees
+    the run cancelled, settles the rest; this returns at once. ``wait=False`` never
+    drives the run.
     """
     st, owned_store = _store(store, home)
     try:
@@ -430,10 +515,20 @@ async def cancel(
         if rec.state == RunState.RUNNING:
             st.update_run(run_id, expect=RunState.RUNNING, state=RunState.CANCELLING)
         if rec.state not in (RunState.DONE, RunState.CANCELLED):
+            opts = RunOptions.from_json(rec.options)
             be = get_backend(backend if backend is not None else rec.backend)
             owned = not isinstance(backend, Backend)
+
+            async def cancel_and_drive() -> None:
+                await _cancel_jobs(st, run_id, be, opts, adopt=True)
+                if wait:
+                    await _execute(st, run_id, be, opts, clock, progress)
+
             try:
-                await _cancel_jobs(st, run_id, be, RunOptions.from_json(rec.options))
+                await drive_with_lease(st, run_id, cancel_and_drive, ttl=lease_ttl_s)
+            except RunBusy as busy:  # its driver adopts what it submits, and settles
+                log.info("run %s: %s; cancelling its recorded jobs only", run_id, busy)
+                await _cancel_jobs(st, run_id, be, opts, adopt=False)
             finally:
                 if owned:
                     await be.aclose()
@@ -441,18 +536,18 @@ async def cancel(
         if owned_store:
             st.close()
         raise
-    if not wait:
-        return Run(st, run_id, owns_store=owned_store)
-    return await _resume(st, owned_store, run_id, backend, None, clock, progress, None)
+    return Run(st, run_id, owns_store=owned_store)
 
 
-async def _cancel_jobs(store: RunStore, run_id: str, backend: Backend, opts: RunOptions) -> None:
+async def _cancel_jobs(
+    store: RunStore, run_id: str, backend: Backend, opts: RunOptions, *, adopt: bool
+) -> None:
     engine = Engine(
         store, run_id, backend, opts, clock=SystemClock(), progress=choose_progress(False)
     )
     for shard in store.shards(run_id):
         job: Job | None = None
-        if shard.state == ShardState.SUBMITTING:  # created but maybe never recorded
+        if shard.state == ShardState.SUBMITTING and adopt:  # created but maybe never recorded
             job = await backend.find(engine.spec(shard))
             if job is not None:
                 shard = store.update_shard(

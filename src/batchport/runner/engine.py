@@ -15,6 +15,7 @@ shard (``s0003-2``), up to ``max_attempts`` submissions per row.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -23,7 +24,7 @@ import orjson
 
 from batchport.backends.base import Backend
 from batchport.backends.models import Job, JobStatus, ShardSpec
-from batchport.errors import BackendError, QuotaExceededError
+from batchport.errors import BackendError, ConflictError, NotFoundError, QuotaExceededError
 from batchport.runner.clock import Clock
 from batchport.runner.collect import Collector
 from batchport.runner.options import RunOptions
@@ -316,6 +317,8 @@ class Engine:
             self._view(shard, job.status.value, job)
             if job.status.is_terminal:
                 return await self._terminal(shard, job)
+            if shard.cancel_reason is None and self._run_cancelled():
+                shard = await self._cancel_job(shard, job)  # cancelled while in flight
             slow = self.clock.now() - phase_since > self.opts.poll.stall_timeout
             if job.status in _SLOW_STATES and slow:
                 if not stalled:
@@ -325,6 +328,14 @@ class Engine:
             if job.retry_after is not None:
                 interval = max(interval, job.retry_after)
             await self.clock.sleep(interval)
+
+    async def _cancel_job(self, shard: ShardRecord, job: Job) -> ShardRecord:
+        reason = CancelReason.USER
+        shard = self.store.update_shard(self.run_id, shard.shard_id, cancel_reason=reason)
+        # ConflictError: it finished meanwhile; its rows are kept as they are
+        with contextlib.suppress(ConflictError, NotFoundError):
+            await self.retry.call(f"cancel {job.id}", lambda: self.backend.cancel(job))
+        return shard
 
     async def _stalled(self, shard: ShardRecord, job: Job) -> ShardRecord:
         msg = (

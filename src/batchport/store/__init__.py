@@ -11,8 +11,10 @@ import os
 
 from batchport.store.base import (
     DuplicateRow,
+    Lease,
     PendingRow,
     RowRecord,
+    RunExists,
     RunRecord,
     RunStore,
     Settlement,
@@ -29,9 +31,11 @@ __all__ = [
     "CancelReason",
     "DuplicateRow",
     "IllegalTransition",
+    "Lease",
     "LocalBlobs",
     "PendingRow",
     "RowRecord",
+    "RunExists",
     "RunRecord",
     "RunState",
     "RunStore",

@@ -24,8 +24,10 @@ from batchport.store.states import ShardState
 
 __all__ = [
     "DuplicateRow",
+    "Lease",
     "PendingRow",
     "RowRecord",
+    "RunExists",
     "RunRecord",
     "RunStore",
     "Settlement",
@@ -166,6 +168,25 @@ class PendingRow(NamedTuple):
     attempt: int
 
 
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Who drives a run: one owner at a time. ``owner`` is unique per holder (host, pid
+    and a random part); times are unix seconds; the lease is free once ``expires_at``
+    has passed without a renewal."""
+
+    run_id: str
+    owner: str
+    host: str
+    pid: int
+    acquired_at: float
+    renewed_at: float
+    expires_at: float
+
+
+class RunExists(Exception):
+    """:meth:`RunStore.create_run` met a run id that is already taken."""
+
+
 class DuplicateRow(Exception):
     """:meth:`RunStore.add_rows` met a ``custom_id`` already in the run."""
 
@@ -181,6 +202,20 @@ class RunStore(Protocol):
 
     def close(self) -> None: ...
     def transaction(self) -> AbstractContextManager[None]: ...
+
+    # leases: taking one is a compare-and-set on the current holder
+    def get_lease(self, run_id: str) -> Lease | None: ...
+    def take_lease(self, lease: Lease, *, replacing: str | None = None, now: float) -> Lease:
+        """Record ``lease`` when the run has none, an expired one, one held by
+        ``lease.owner`` already, or one held by ``replacing``; else return the holder's
+        lease unchanged (the caller compares owners)."""
+        ...
+
+    def renew_lease(self, run_id: str, owner: str, expires_at: float, *, now: float) -> bool:
+        """Push the expiry out; False when ``owner`` no longer holds the lease."""
+        ...
+
+    def release_lease(self, run_id: str, owner: str) -> None: ...
 
     # runs
     def create_run(

@@ -21,8 +21,10 @@ from typing import Any
 from batchport.errors import ConfigError
 from batchport.store.base import (
     DuplicateRow,
+    Lease,
     PendingRow,
     RowRecord,
+    RunExists,
     RunRecord,
     Settlement,
     ShardRecord,
@@ -100,6 +102,15 @@ CREATE TABLE IF NOT EXISTS rows (
     settled_at REAL,
     PRIMARY KEY (run_id, idx)
 );
+CREATE TABLE IF NOT EXISTS leases (
+    run_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    acquired_at REAL NOT NULL,
+    renewed_at REAL NOT NULL,
+    expires_at REAL NOT NULL
+);
 CREATE UNIQUE INDEX IF NOT EXISTS rows_custom_id ON rows (run_id, custom_id);
 CREATE INDEX IF NOT EXISTS rows_shard ON rows (run_id, shard_id, pos);
 """
@@ -110,6 +121,7 @@ def _columns(cls: type[Any]) -> str:
 
 
 _RUN_COLS = _columns(RunRecord)
+_LEASE_COLS = _columns(Lease)
 _SHARD_COLS = _columns(ShardRecord)
 _ROW_COLS = _columns(RowRecord)
 _SHARD_MUTABLE = frozenset(
@@ -201,11 +213,55 @@ class SQLiteStore:
         with self._lock:
             return self._db.execute(sql, args).fetchall()
 
+    # -- leases --------------------------------------------------------------------
+    def get_lease(self, run_id: str) -> Lease | None:
+        row = self._one(f"SELECT {_LEASE_COLS} FROM leases WHERE run_id=?", (run_id,))
+        return None if row is None else Lease(*row)
+
+    def take_lease(self, lease: Lease, *, replacing: str | None = None, now: float) -> Lease:
+        with self.transaction():
+            held = self.get_lease(lease.run_id)
+            free = (
+                held is None
+                or held.expires_at < now
+                or held.owner == lease.owner
+                or (replacing is not None and held.owner == replacing)
+            )
+            if not free:
+                assert held is not None
+                return held
+            self._db.execute(
+                f"INSERT OR REPLACE INTO leases ({_LEASE_COLS}) VALUES (?,?,?,?,?,?,?)",
+                tuple(getattr(lease, f.name) for f in fields(Lease)),
+            )
+            return lease
+
+    def renew_lease(self, run_id: str, owner: str, expires_at: float, *, now: float) -> bool:
+        with self.transaction():
+            cur = self._db.execute(
+                "UPDATE leases SET renewed_at=?, expires_at=? WHERE run_id=? AND owner=?",
+                (now, expires_at, run_id, owner),
+            )
+            return cur.rowcount == 1
+
+    def release_lease(self, run_id: str, owner: str) -> None:
+        with self.transaction():
+            self._db.execute("DELETE FROM leases WHERE run_id=? AND owner=?", (run_id, owner))
+
     # -- runs ----------------------------------------------------------------------
     def create_run(
         self, run_id: str, *, backend: str, provider: str, fingerprint: str, options: str
     ) -> RunRecord:
         now = time.time()
+        try:
+            self._insert_run(run_id, now, backend, provider, fingerprint, options)
+        except sqlite3.IntegrityError:
+            raise RunExists(run_id) from None
+        return self.get_run(run_id)
+
+    def _insert_run(
+        self, run_id: str, now: float, backend: str, provider: str, fingerprint: str, options: str
+    ) -> None:
         with self.transaction():
             self._db.execute(
                 f"INSERT INTO runs ({_RUN_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -222,7 +278,6 @@ class SQLiteStore:
                     None,
                 ),
             )
-        return self.get_run(run_id)
 
     def get_run(self, run_id: str) -> RunRecord:
         row = self._one(f"SELECT {_RUN_COLS} FROM runs WHERE id=?", (run_id,))

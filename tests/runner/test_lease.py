@@ -1,0 +1,183 @@
+"""One driver per run: a second process is refused or waits, a dead holder's lease is
+taken over, and a holder that lost its lease stops."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import batchport as bp
+from batchport.backends.emulator import EmulatorBackend
+from batchport.runner import InstantClock
+from batchport.runner.lease import LeaseLost, RunBusy, drive_with_lease, hold_lease
+from batchport.store import Lease, Store
+from batchport_emulator import EmulatorThread
+
+from .conftest import chat
+
+ROOT = Path(__file__).resolve().parents[2]
+SLOW = {"progression": {"kind": "after_polls", "polls": 40}}
+
+
+def _lease(run_id: str, *, host: str, pid: int, expires_in: float) -> Lease:
+    now = time.time()
+    return Lease(run_id, f"{host}:{pid}:test", host, pid, now, now, now + expires_in)
+
+
+def _dead_pid() -> int:
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    return int(proc.stdout)
+
+
+async def _wait_for_lease(home: Path, run_id: str) -> Lease:
+    for _ in range(2000):
+        with Store(home) as store:
+            held = store.get_lease(run_id)
+        if held is not None:
+            return held
+        await asyncio.sleep(0.005)
+    raise AssertionError("the first driver never took the lease")
+
+
+async def test_a_second_driver_is_refused_then_runs_once_the_first_is_done(home: Path) -> None:
+    reqs = [chat(i) for i in range(6)]
+    async with EmulatorBackend(SLOW) as be:
+        clock = InstantClock(real_sleep=0.005)
+        first = asyncio.create_task(
+            bp.run(reqs, backend=be, home=home, run_id="run-busy", clock=clock, progress=False)
+        )
+        holder = await _wait_for_lease(home, "run-busy")
+        assert holder.pid == os.getpid()
+        with pytest.raises(RunBusy, match=f"pid {os.getpid()} on {socket.gethostname()}"):
+            await bp.resume("run-busy", backend=be, home=home, progress=False)
+        with pytest.raises(RunBusy):  # the same run id started again is refused too
+            await bp.run(reqs, backend=be, home=home, run_id="run-busy", progress=False)
+        run = await first
+        run.close()
+        assert be.emulator is not None and len(be.emulator.batches()) == 1
+    with Store(home) as store:
+        assert store.get_lease("run-busy") is None  # released on the way out
+
+
+async def test_wait_for_lock_waits_for_the_holder_and_submits_nothing_twice(home: Path) -> None:
+    reqs = [chat(i) for i in range(6)]
+    async with EmulatorBackend(SLOW) as be:
+        clock = InstantClock(real_sleep=0.005)
+        first = asyncio.create_task(
+            bp.run(reqs, backend=be, home=home, run_id="run-wait", clock=clock, progress=False)
+        )
+        await _wait_for_lease(home, "run-wait")
+        second = await bp.resume(
+            "run-wait", backend=be, home=home, progress=False, wait_for_lock=60
+        )
+        assert first.done()  # it waited for the first driver to finish
+        (await first).close()
+        with second:
+            assert second.state == "done"
+            assert second.outcomes == {"succeeded": 6}
+        assert be.emulator is not None and len(be.emulator.batches()) == 1
+
+
+async def test_a_dead_holders_lease_is_taken_over(home: Path) -> None:
+    with Store(home) as store:
+        store.create_run("r", backend="memory", provider="openai", fingerprint="", options="{}")
+        store.take_lease(_lease("r", host=socket.gethostname(), pid=_dead_pid(), expires_in=600),
+                         now=time.time())  # fmt: skip
+        async with hold_lease(store, "r") as mine:
+            assert mine.pid == os.getpid()
+            assert store.get_lease("r") == mine
+
+
+async def test_another_hosts_lease_holds_until_it_expires(home: Path) -> None:
+    with Store(home) as store:
+        store.create_run("r", backend="memory", provider="openai", fingerprint="", options="{}")
+        store.take_lease(_lease("r", host="elsewhere", pid=1, expires_in=600), now=time.time())
+        with pytest.raises(RunBusy, match="pid 1 on elsewhere"):
+            async with hold_lease(store, "r"):
+                pass
+        store.release_lease("r", "elsewhere:1:test")
+        store.take_lease(_lease("r", host="elsewhere", pid=1, expires_in=-1), now=time.time())
+        async with hold_lease(store, "r") as mine:  # expired: no renewal came
+            assert mine.host == socket.gethostname()
+
+
+async def test_a_driver_that_lost_its_lease_stops(home: Path) -> None:
+    started = asyncio.Event()
+    finished: list[bool] = []
+
+    async def work() -> None:
+        started.set()
+        await asyncio.sleep(30)
+        finished.append(True)
+
+    with Store(home) as store:
+        store.create_run("r", backend="memory", provider="openai", fingerprint="", options="{}")
+        driving = asyncio.create_task(drive_with_lease(store, "r", work, ttl=0.3))
+        await started.wait()
+        # another worker takes the run over (as after an expiry it would)
+        store.release_lease("r", store.get_lease("r").owner)  # type: ignore[union-attr]
+        store.take_lease(_lease("r", host="elsewhere", pid=2, expires_in=600), now=time.time())
+        with pytest.raises(LeaseLost):
+            await driving
+        assert not finished  # the work was cancelled, not left running
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[EmulatorThread]:
+    with EmulatorThread(SLOW) as emu:
+        yield emu
+
+
+CHILD = """
+import asyncio, sys
+import batchport as bp
+from batchport.backends.emulator import EmulatorBackend
+from batchport.runner import PollPolicy
+reqs = [bp.Request.build(f"r{i}", "/v1/chat/completions",
+        {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": str(i)}]})
+        for i in range(6)]
+async def main():
+    async with EmulatorBackend(url=sys.argv[1]) as be:
+        await bp.run(reqs, backend=be, home=sys.argv[2], run_id="run-proc", progress=False,
+                     poll=PollPolicy(interval=60, max_interval=60))
+asyncio.run(main())
+"""
+
+
+async def test_another_process_is_refused_then_its_run_taken_over_when_killed(
+    served: EmulatorThread, home: Path
+) -> None:
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CHILD, served.url, str(home), cwd=ROOT
+    )
+    try:
+        holder = await _wait_for_lease(home, "run-proc")
+        assert holder.pid == child.pid
+        for _ in range(2000):  # let it submit before it is killed
+            if served.batches():
+                break
+            await asyncio.sleep(0.005)
+        async with EmulatorBackend(url=served.url) as be:
+            with pytest.raises(RunBusy, match=f"pid {child.pid}"):
+                await bp.resume("run-proc", backend=be, home=home, progress=False)
+            child.send_signal(signal.SIGKILL)
+            await asyncio.wait_for(child.wait(), 30)
+            clock = InstantClock(real_sleep=0.002)
+            run = await bp.resume("run-proc", backend=be, home=home, clock=clock, progress=False)
+        with run:
+            assert run.outcomes == {"succeeded": 6}
+        assert len(served.batches()) == 1  # taken over, not submitted again
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await asyncio.wait_for(child.wait(), 30)
