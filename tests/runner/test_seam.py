@@ -322,3 +322,41 @@ async def test_cancel_adopts_a_batch_created_but_not_recorded(home: Path, wait: 
         # the paid batch was found by its tags and cancelled, not left running
         (batch,) = emu.batches()
         assert batch["status"] in ("cancelling", "cancelled")
+
+
+class LaggingList(EmulatorBackend):
+    """The first create's answer is lost, and the batch list shows it only after a few
+    looks, as a provider's eventually consistent listing would."""
+
+    def __init__(self, lag: int) -> None:
+        super().__init__()
+        self.lag = lag
+        self.lost = False
+
+    async def create_batch(self, spec: ShardSpec, file_id: str) -> Job:
+        job = await super().create_batch(spec, file_id)
+        if not self.lost:
+            self.lost = True
+            raise TransportError("connection reset after the request was sent")
+        return job
+
+    async def find(self, spec: ShardSpec) -> Job | None:
+        if self.lost and self.lag > 0:
+            self.lag -= 1
+            return None
+        return await super().find(spec)
+
+
+@pytest.mark.parametrize(("window", "batches"), [(30.0, 1), (0.0, 2)])
+async def test_a_lost_create_is_looked_for_over_a_window(
+    home: Path, window: float, batches: int
+) -> None:
+    clock = InstantClock(real_sleep=0.002)
+    async with LaggingList(lag=3) as be:
+        run = await bp.run([chat(i) for i in range(3)], backend=be, home=home, clock=clock,
+                           progress=False, adopt_window_s=window)  # fmt: skip
+        with run:
+            assert run.outcomes == {"succeeded": 3}
+        assert be.emulator is not None
+        # with the window the lagging list shows the first batch in time: no second one
+        assert len(be.emulator.batches()) == batches

@@ -188,6 +188,22 @@ class Engine:
     async def _find(self, spec: ShardSpec) -> Job | None:
         return await self.retry.call(f"find {spec.shard_id}", lambda: self.backend.find(spec))
 
+    async def _find_patiently(self, spec: ShardSpec) -> Job | None:
+        """After a submit whose answer was lost, look for its job over a window
+        (``adopt_window_s``, with backoff): a provider's listing can lag behind a
+        create, and submitting again too soon would leave two paid jobs. A backend
+        that cannot look jobs up answers None at once."""
+        if type(self.backend).find is Backend.find:
+            return None
+        waited, delay = 0.0, 1.0
+        while True:
+            found = await self.backend.find(spec)
+            if found is not None or waited >= self.opts.adopt_window_s:
+                return found
+            step = min(delay, self.opts.adopt_window_s - waited)
+            await self.clock.sleep(step)
+            waited, delay = waited + step, min(delay * 2, 10.0)
+
     async def _cancelled_before_job(self, shard: ShardRecord) -> ShardRecord:
         if shard.state == ShardState.SUBMITTING:  # a job may exist that was never recorded
             found = await self._find(self.spec(shard))
@@ -220,7 +236,7 @@ class Engine:
                 job = await self.retry.call(
                     f"submit {shard.shard_id}",
                     lambda: self.backend.submit(spec, checkpoint),
-                    recover=lambda: self.backend.find(spec),
+                    recover=lambda: self._find_patiently(spec),
                 )
             except QuotaExceededError as exc:
                 job = Job("", JobStatus.FAILED, requeue=str(exc), retry_after=exc.retry_after)

@@ -25,6 +25,9 @@ class RunOptions:
             also cancels it and resubmits its unfinished rows.
         api_retries: retries of one API call on transient errors (429, 5xx, dropped
             connections) before the run stops (it can be resumed).
+        adopt_window_s: after a submit failed without an answer, how long (seconds)
+            to keep looking for the job it may have created before submitting again
+            (a provider's listing can lag behind a create).
         requeue_base_s / requeue_cap_s / max_requeues: backoff when the enqueued-token
             quota is full (``token_limit_exceeded``), in seconds.
         quota: enqueued-token limits per model or deployment name (``{"gpt-4o":
@@ -40,6 +43,7 @@ class RunOptions:
     poll: PollPolicy = field(default_factory=PollPolicy)
     on_stall: Literal["wait", "cancel"] = "wait"
     api_retries: int = 8
+    adopt_window_s: float = 30.0
     requeue_base_s: float = 30.0
     requeue_cap_s: float = 1800.0
     max_requeues: int = 100
