@@ -75,6 +75,7 @@ _EXPORTS: dict[str, str] = {
     "cancel": "batchport.runner",
     "cancel_sync": "batchport.runner",
     "plan": "batchport.runner",
+    "open_run": "batchport.runner",
     "Run": "batchport.runner",
     "RunResult": "batchport.runner",
     "RunOptions": "batchport.runner",

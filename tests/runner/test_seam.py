@@ -360,3 +360,28 @@ async def test_a_lost_create_is_looked_for_over_a_window(
         assert be.emulator is not None
         # with the window the lagging list shows the first batch in time: no second one
         assert len(be.emulator.batches()) == batches
+
+
+async def test_a_finished_run_reopens_offline_and_in_flight_rows_read_pending(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reqs = [chat(i) for i in range(3)]
+    async with MemoryBackend(polls=1000) as be:
+        kw: dict[str, Any] = {"clock": InstantClock(), "progress": False, "submit_only": True}
+        submitted = await bp.run(reqs, backend=be, home=home, run_id="run-off", **kw)
+        with submitted:
+            assert submitted.outcomes == {"pending": 3}
+            assert {r.outcome for r in submitted.results()} == {Outcome.PENDING}
+    async with MemoryBackend() as be:
+        (await bp.run(reqs, backend=be, home=home, run_id="run-done", clock=InstantClock(),
+                      progress=False)).close()  # fmt: skip
+    # no key anywhere: reading a finished run needs no backend at all
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with bp.open_run("run-done", home=home) as run:
+        assert run.outcomes == {"succeeded": 3}
+        assert [r.text for r in run.results()] == ["ok"] * 3
+    again = await bp.resume("run-done", backend="openai", home=home)
+    with again:
+        assert again.state == "done"
+    with pytest.raises(RunError, match="no run 'nope'"):
+        bp.open_run("nope", home=home)

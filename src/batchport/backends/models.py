@@ -76,6 +76,8 @@ class Outcome(StrEnum):
     """The run (or its batch) was cancelled before the row ran."""
     MISSING = "missing"
     """The provider returned no result for the row, and no retry was left."""
+    PENDING = "pending"
+    """Not settled yet: the run is still in flight (never a final outcome)."""
 
     @property
     def ok(self) -> bool:

@@ -19,7 +19,7 @@ from typing import Any
 from batchport.backends.base import Backend
 from batchport.cli import EXIT_OK, EXIT_PROBLEMS
 from batchport.errors import RunError
-from batchport.runner import Run, RunOptions, cancel, new_run_id, plan, resume, run
+from batchport.runner import Run, RunOptions, cancel, new_run_id, open_run, plan, resume, run
 from batchport.runner.policy import PollPolicy
 from batchport.store import open_store
 
@@ -251,11 +251,7 @@ def _cancel(args: argparse.Namespace) -> int:
 
 
 def _open(args: argparse.Namespace) -> Run:
-    store, owned = open_store(args.home)
-    if store.find_run(args.run_id) is None:
-        store.close()
-        raise RunError(f"no run {args.run_id!r} in {store.location}")
-    return Run(store, args.run_id, owns_store=owned)
+    return open_run(args.run_id, home=args.home)
 
 
 def _status(args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchport.runner.api import Run, cancel, new_run_id, plan, resume, run
+from batchport.runner.api import Run, cancel, new_run_id, open_run, plan, resume, run
 from batchport.runner.clock import Clock, InstantClock, SystemClock
 from batchport.runner.options import RunOptions
 from batchport.runner.outcomes import Outcome
@@ -30,6 +30,7 @@ __all__ = [
     "cancel",
     "cancel_sync",
     "new_run_id",
+    "open_run",
     "plan",
     "resume",
     "resume_sync",

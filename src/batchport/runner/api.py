@@ -46,11 +46,34 @@ from batchport.store import (
     open_store,
 )
 
-__all__ = ["Run", "cancel", "new_run_id", "plan", "resume", "run"]
+__all__ = ["Run", "cancel", "new_run_id", "open_run", "plan", "resume", "run"]
 
 log = logging.getLogger("batchport.runner")
 
 RequestsLike = Iterable[Request] | str | os.PathLike[str]
+
+
+def open_run(
+    run_id: str,
+    *,
+    store: StoreLike = None,
+    home: str | os.PathLike[str] | None = None,
+    models: Mapping[str, type] | None = None,
+    prices: PriceTable | None = None,
+) -> Run:
+    """A run from the store, to read its state, outcomes and results offline: no
+    backend and no credentials are needed. ``models`` maps custom_ids to pydantic
+    models for ``parsed`` (a :class:`~batchport.BatchBuilder`'s ``output_models``).
+
+    Raises:
+        RunError: no such run.
+    """
+    st, owned = _store(store, home)
+    if st.find_run(run_id) is None:
+        if owned:
+            st.close()
+        raise RunError(f"no run {run_id!r} in {st.location}")
+    return Run(st, run_id, models=models, prices=prices, owns_store=owned)
 
 
 def new_run_id() -> str:
@@ -114,9 +137,9 @@ class Run:
 
     @property
     def outcomes(self) -> dict[str, int]:
-        """Rows per outcome (``"unsettled"`` for rows still in flight)."""
+        """Rows per outcome (``"pending"`` for rows still in flight)."""
         return {
-            (k or "unsettled"): v
+            (k or Outcome.PENDING.value): v
             for k, v in sorted(self.store.outcome_counts(self.id).items(), key=str)
         }
 

@@ -123,7 +123,7 @@ def _to_result(rec: RowRecord, reader: _LineReader, models: Mapping[str, type] |
         text = stored.get("text")
         if stored.get("error"):
             error = RowError(*stored["error"])
-    outcome = Outcome(rec.outcome) if rec.outcome else Outcome.MISSING
+    outcome = Outcome(rec.outcome) if rec.outcome else Outcome.PENDING
     if rec.error_code and outcome is not Outcome.SUCCEEDED:
         message = rec.error_message or (error.message if error else rec.error_code)
         error = RowError(rec.error_code, message, error.type if error else None,
