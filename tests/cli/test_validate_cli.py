@@ -113,3 +113,20 @@ def test_bad_endpoint_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFix
     path = _file(tmp_path, orjson.dumps(GOOD))
     assert main(["validate", str(path), "--endpoint", "/v1/nope"]) == 3
     assert "not a batch endpoint" in capsys.readouterr().err
+
+
+def test_an_internal_error_is_one_line_with_its_own_status(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from batchport.cli import EXIT_INTERNAL, validate_cmd
+
+    def broken(args: object) -> int:
+        raise ZeroDivisionError("sk-secretsecretsecret leaked into a message")
+
+    monkeypatch.setattr(validate_cmd, "run", broken)
+    assert main(["validate", "whatever.jsonl"]) == EXIT_INTERNAL
+    err = capsys.readouterr().err
+    assert err.startswith("batchport: internal error: ZeroDivisionError")
+    assert "-vv" in err
+    assert "Traceback" not in err
+    assert "sk-secret" not in err  # a key-like string never reaches the terminal

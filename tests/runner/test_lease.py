@@ -181,3 +181,26 @@ async def test_another_process_is_refused_then_its_run_taken_over_when_killed(
         if child.returncode is None:
             child.kill()
             await asyncio.wait_for(child.wait(), 30)
+
+
+async def test_sigterm_stops_a_cli_run_like_ctrl_c_and_frees_the_run(
+    served: EmulatorThread, home: Path, tmp_path: Path
+) -> None:
+    src = tmp_path / "in.jsonl"
+    bp.write_requests(src, [chat(i) for i in range(4)])
+    cmd = [sys.executable, "-m", "batchport", "run", str(src), "--emulator-url", served.url,
+           "--home", str(home), "--run-id", "run-term", "--no-progress"]  # fmt: skip
+    child = await asyncio.create_subprocess_exec(*cmd, cwd=ROOT, stderr=asyncio.subprocess.PIPE)
+    await _wait_for_lease(home, "run-term")
+    child.send_signal(signal.SIGTERM)
+    _, err = await asyncio.wait_for(child.communicate(), 60)
+    assert child.returncode == 143
+    assert "batchport resume run-term" in err.decode()
+    assert "Traceback" not in err.decode()
+    with Store(home) as store:
+        assert store.get_lease("run-term") is None  # released on the way out
+    async with EmulatorBackend(url=served.url) as be:
+        clock = InstantClock(real_sleep=0.002)
+        run = await bp.resume("run-term", backend=be, home=home, clock=clock, progress=False)
+    with run:
+        assert run.outcomes == {"succeeded": 4}
