@@ -86,3 +86,18 @@ def test_a_store_of_another_schema_version_is_refused(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(ConfigError, match="schema version 1"):
         SQLiteStore(tmp_path)
+
+
+def test_the_store_and_its_blobs_are_private(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    home = tmp_path / "home"
+    with _store(home) as store, store.blobs.writer("r/results/s0000.jsonl") as out:
+        out.write(b"{}\n")
+    mode = lambda p: stat.S_IMODE(os.stat(p).st_mode)  # noqa: E731
+    assert mode(home) == 0o700
+    assert mode(home / "batchport.sqlite3") == 0o600
+    assert all(mode(p) == 0o600 for p in home.glob("batchport.sqlite3-*"))
+    assert mode(home / "runs" / "r" / "results") == 0o700
+    assert mode(home / "runs" / "r" / "results" / "s0000.jsonl") == 0o600

@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 from batchport.errors import BatchportError
+from batchport.logs import redact_logs, redact_text
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -68,13 +69,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    redact_logs()  # keys, tokens and URL passwords never reach the terminal
     handler: Handler = args.handler
     previous = _install_sigterm()
     try:
         return handler(args)
     except BatchportError as exc:
         # User mistakes and provider refusals get one clear line, never a traceback.
-        print(f"batchport: error: {exc}", file=sys.stderr)
+        print(f"batchport: error: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_ERROR
     except OSError as exc:  # a path that cannot be written, a full disk
         print(f"batchport: error: {_redacted(exc)}", file=sys.stderr)
@@ -94,9 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _redacted(exc: BaseException) -> str:
-    from batchport.backends._translate import redact
-
-    return redact(f"{type(exc).__name__}: {exc}")
+    return redact_text(f"{type(exc).__name__}: {exc}")
 
 
 def _install_sigterm() -> object:

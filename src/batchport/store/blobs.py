@@ -51,10 +51,11 @@ class LocalBlobs:
     @contextmanager
     def writer(self, key: str) -> Iterator[BinaryIO]:
         dest = self.path(key)
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         part = dest.with_name(dest.name + ".part")
         try:
-            with part.open("wb") as f:
+            # prompts and answers: readable by the owner only
+            with os.fdopen(os.open(part, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600), "wb") as f:
                 yield f
                 f.flush()
                 os.fsync(f.fileno())

@@ -135,8 +135,11 @@ class SQLiteStore:
 
     def __init__(self, home: str | os.PathLike[str] | None = None) -> None:
         self.home = Path(home) if home is not None else default_home()
-        self.home.mkdir(parents=True, exist_ok=True)
+        # prompts and answers live here: only the owner may read them
+        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.path = self.home / "batchport.sqlite3"
+        if not self.path.exists():  # SQLite gives its WAL files the same mode
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
         self.location = str(self.path)
         self.blobs: BlobStore = LocalBlobs(self.home / "runs")
         self._lock = threading.RLock()
