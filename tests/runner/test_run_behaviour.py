@@ -339,3 +339,28 @@ async def test_emulator_backend_polls_fast_unless_told_otherwise(
         poll=PollPolicy(interval=7, max_interval=7),
     )
     assert set(told.slept) == {7}
+
+
+def test_cli_wait_and_cancel_find_the_served_emulator_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = _write_input(tmp_path, 3)
+    home = str(tmp_path / "home")
+    with EmulatorThread() as emu:
+        args = ["--run-id", "run-url", "--poll-interval", "0.01", "--no-progress"]
+        assert main(["submit", str(src), "--emulator-url", emu.url, "--home", home, *args]) == 0
+        # no --emulator-url: the run recorded where its batches are
+        assert main(["wait", "run-url", "--home", home, "--no-progress"]) == 1
+        assert "failed 1, succeeded 3" in capsys.readouterr().out
+        assert len(emu.batches()) == 1
+
+
+def test_cli_submit_refuses_an_embedded_emulator(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("BATCHPORT_BACKEND", raising=False)
+    src = _write_input(tmp_path, 3)
+    assert main(["submit", str(src), "--home", str(tmp_path / "home"), "--no-progress"]) == 3
+    err = capsys.readouterr().err
+    assert "--emulator-url" in err and "batchport emulator serve" in err
+    assert not (tmp_path / "home").exists() or not list((tmp_path / "home").glob("runs/*"))

@@ -385,3 +385,23 @@ async def test_a_finished_run_reopens_offline_and_in_flight_rows_read_pending(
         assert again.state == "done"
     with pytest.raises(RunError, match="no run 'nope'"):
         bp.open_run("nope", home=home)
+
+
+async def test_an_azure_run_resumes_from_its_recorded_settings(
+    azure: AzureBackend, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reqs = [chat(i) for i in range(3)]
+    first = await bp.run(reqs, backend=azure, home=home, run_id="run-set", progress=False,
+                         submit_only=True)  # fmt: skip
+    first.close()
+    with Store(home) as store:
+        settings = orjson.loads(store.get_run("run-set").backend_settings)
+    assert settings["endpoint"] == azure.endpoint
+    assert settings["deployments"]["gpt-4o-mini"]["name"] == "mini-batch"
+    assert "azk-seam" not in str(settings)  # the key is never recorded
+    # a new process, told nothing but the key: endpoint and deployments come back
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "azk-seam")
+    run = await bp.resume("run-set", home=home, clock=InstantClock(real_sleep=0.002),
+                          progress=False)  # fmt: skip
+    with run:
+        assert run.outcomes == {"succeeded": 3}

@@ -18,7 +18,7 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator, Collection, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, ClassVar, Protocol, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
 
 from batchport.backends.models import Job, QuotaLimit, ResultRow, ShardSpec
 
@@ -120,6 +120,12 @@ class Backend(abc.ABC):
 
     def quota_limits(self) -> Mapping[str, QuotaLimit]:
         """Enqueued-token limits the runner must respect, by provider model name."""
+        return {}
+
+    def settings(self) -> Mapping[str, Any]:
+        """Non-secret constructor arguments (JSON values) that rebuild this backend: a
+        base URL, a deployment map. The run records them, so ``resume``, ``wait`` and
+        ``cancel`` reach the same place without being told again. Never a key."""
         return {}
 
     async def __aenter__(self) -> Self:

@@ -10,6 +10,7 @@ the emulator listens, so tests and demos exercise the production path.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from openai import AsyncOpenAI
@@ -66,6 +67,15 @@ class EmulatorBackend(OpenAIBackend):
     def __repr__(self) -> str:
         where = self._url or (self._emulator.url if self._emulator else "not started")
         return f"EmulatorBackend(url={where!r}, embedded={self._url is None!r})"
+
+    @property
+    def embedded(self) -> bool:
+        """True when this backend runs its own emulator, which ends with the process."""
+        return self._url is None
+
+    def settings(self) -> Mapping[str, Any]:
+        """The URL of the emulator attached to (an embedded one cannot be found again)."""
+        return {"url": self._url} if self._url else {}
 
     @property
     def emulator(self) -> Emulator | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -220,6 +221,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _submit(args: argparse.Namespace) -> int:
+    name = args.backend or os.environ.get("BATCHPORT_BACKEND", "").strip() or "emulator"
+    if not args.emulator_url and name.lower() == "emulator":
+        raise RunError(
+            "submit returns at once, but an embedded emulator ends with this process: "
+            "serve one (`batchport emulator serve --data-dir DIR`) and pass "
+            "--emulator-url URL, or use `batchport run`"
+        )
     r = _start(args, submit_only=True)
     print(f"submitted {len(r.store.shards(r.id))} shard(s); `batchport wait {r.id}` collects them")
     return EXIT_OK

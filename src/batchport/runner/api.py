@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from batchport.backends import get_backend
 from batchport.backends.base import Backend
 from batchport.backends.models import Job, JobStatus, Usage
@@ -300,6 +302,7 @@ async def run(
                     provider=profile.name,
                     fingerprint="",
                     options=opts.to_json(),
+                    backend_settings=orjson.dumps(dict(be.settings())).decode(),
                 )
             except RunExists:  # another process made it just now: join it as a resume
                 pass
@@ -477,6 +480,15 @@ async def _resume(
     return result
 
 
+def _backend_of(rec: RunRecord, backend: str | Backend | None) -> Backend:
+    """The backend to go on with: the one given, else the run's own, rebuilt from the
+    settings it recorded (a served emulator's URL, Azure's endpoint and deployments)."""
+    if backend is not None:
+        return get_backend(backend)
+    settings = orjson.loads(rec.backend_settings or "{}")
+    return get_backend(rec.backend, **settings)
+
+
 def _check_same_input(rec: RunRecord, requests: RequestsLike) -> None:
     fp = plan_requests(_requests(requests), get_profile(rec.provider), prices=PriceTable({}))
     if fp.fingerprint != rec.fingerprint:
@@ -499,7 +511,7 @@ async def _continue(
         raise RunError(f"run {run_id} stopped while preparing; nothing was sent: start it again")
     if rec.state in (RunState.DONE, RunState.CANCELLED):
         return
-    be = get_backend(backend if backend is not None else rec.backend)
+    be = _backend_of(rec, backend)
     owned = not isinstance(backend, Backend)
     try:
         await _execute(st, run_id, be, RunOptions.from_json(rec.options), clock, progress)
@@ -539,7 +551,7 @@ async def cancel(
             st.update_run(run_id, expect=RunState.RUNNING, state=RunState.CANCELLING)
         if rec.state not in (RunState.DONE, RunState.CANCELLED):
             opts = RunOptions.from_json(rec.options)
-            be = get_backend(backend if backend is not None else rec.backend)
+            be = _backend_of(rec, backend)
             owned = not isinstance(backend, Backend)
 
             async def cancel_and_drive() -> None:

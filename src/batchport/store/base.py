@@ -58,6 +58,7 @@ class RunRecord:
     total_rows: int
     options: str
     error: str | None
+    backend_settings: str = "{}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,8 +220,18 @@ class RunStore(Protocol):
 
     # runs
     def create_run(
-        self, run_id: str, *, backend: str, provider: str, fingerprint: str, options: str
-    ) -> RunRecord: ...
+        self,
+        run_id: str,
+        *,
+        backend: str,
+        provider: str,
+        fingerprint: str,
+        options: str,
+        backend_settings: str = "{}",
+    ) -> RunRecord:
+        """Record a new run in ``planning``. Raises :class:`RunExists` for a taken id."""
+        ...
+
     def get_run(self, run_id: str) -> RunRecord: ...
     def find_run(self, run_id: str) -> RunRecord | None: ...
     def list_runs(self) -> list[RunRecord]: ...

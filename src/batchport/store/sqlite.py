@@ -55,7 +55,8 @@ CREATE TABLE IF NOT EXISTS runs (
     state TEXT NOT NULL,
     total_rows INTEGER NOT NULL DEFAULT 0,
     options TEXT NOT NULL DEFAULT '{}',
-    error TEXT
+    error TEXT,
+    backend_settings TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE IF NOT EXISTS shards (
     run_id TEXT NOT NULL REFERENCES runs(id),
@@ -253,34 +254,28 @@ class SQLiteStore:
 
     # -- runs ----------------------------------------------------------------------
     def create_run(
-        self, run_id: str, *, backend: str, provider: str, fingerprint: str, options: str
+        self,
+        run_id: str,
+        *,
+        backend: str,
+        provider: str,
+        fingerprint: str,
+        options: str,
+        backend_settings: str = "{}",
     ) -> RunRecord:
         now = time.time()
+        row = (run_id, now, now, backend, provider, fingerprint, RunState.PLANNING.value, 0,
+               options, None, backend_settings)  # fmt: skip
         try:
-            self._insert_run(run_id, now, backend, provider, fingerprint, options)
+            self._insert_run(row)
         except sqlite3.IntegrityError:
             raise RunExists(run_id) from None
         return self.get_run(run_id)
 
-    def _insert_run(
-        self, run_id: str, now: float, backend: str, provider: str, fingerprint: str, options: str
-    ) -> None:
+    def _insert_run(self, row: tuple[Any, ...]) -> None:
+        marks = ",".join("?" * len(row))
         with self.transaction():
-            self._db.execute(
-                f"INSERT INTO runs ({_RUN_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (
-                    run_id,
-                    now,
-                    now,
-                    backend,
-                    provider,
-                    fingerprint,
-                    RunState.PLANNING.value,
-                    0,
-                    options,
-                    None,
-                ),
-            )
+            self._db.execute(f"INSERT INTO runs ({_RUN_COLS}) VALUES ({marks})", row)
 
     def get_run(self, run_id: str) -> RunRecord:
         row = self._one(f"SELECT {_RUN_COLS} FROM runs WHERE id=?", (run_id,))

@@ -46,6 +46,7 @@ from batchport.backends.files import FileBackend, FileRef
 from batchport.backends.models import Job, JobStatus, QuotaLimit, ShardSpec
 from batchport.backends.openai import OpenAIBackend
 from batchport.errors import BackendError, BadRequestError, ConfigError, InputError
+from batchport.logs import redact_text
 from batchport.requests import Endpoint, Request
 
 if TYPE_CHECKING:
@@ -104,7 +105,7 @@ class AzureBackend(OpenAIBackend):
         use_v1: bool | None = None,
         credential: AsyncTokenCredential | None = None,
         token_scope: str = ENTRA_SCOPE,
-        deployments: Mapping[str, str | Deployment] | None = None,
+        deployments: Mapping[str, str | Deployment | Mapping[str, Any]] | None = None,
         file_processed_timeout_s: float = 600.0,
         file_poll_interval_s: float = 1.0,
         file_poll_max_s: float = 15.0,
@@ -228,6 +229,19 @@ class AzureBackend(OpenAIBackend):
         if url == request.url and body is request.body:
             return request
         return Request(custom_id=request.custom_id, method=request.method, url=url, body=body)
+
+    def settings(self) -> Mapping[str, Any]:
+        """Endpoint, API version and deployments (never a key or a token)."""
+        deployments = {
+            model: {"name": d.name, "enqueued_token_limit": d.enqueued_token_limit,
+                    "dynamic_quota": d.dynamic_quota}
+            for model, d in self.deployments.items()
+        }  # fmt: skip
+        return {
+            "endpoint": redact_text(self.endpoint),
+            "api_version": self.api_version,
+            "deployments": deployments,
+        }
 
     def quota_limits(self) -> Mapping[str, QuotaLimit]:
         """Enqueued-token limits by deployment name (the model name after translation)."""

@@ -6,7 +6,7 @@ import os
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from batchport.errors import ConfigError
 
@@ -84,12 +84,17 @@ def base_endpoint(endpoint: str) -> str:
     return url
 
 
-def to_deployments(mapping: Mapping[str, str | Deployment] | None) -> dict[str, Deployment]:
-    """Model name -> :class:`Deployment`, from names or deployments."""
+def to_deployments(
+    mapping: Mapping[str, str | Deployment | Mapping[str, Any]] | None,
+) -> dict[str, Deployment]:
+    """Model name -> :class:`Deployment`, from names, deployments, or their fields as a
+    mapping (``{"name": ..., "enqueued_token_limit": ...}``, as a run records them)."""
     out: dict[str, Deployment] = {}
     for model, dep in (mapping or {}).items():
         if isinstance(dep, str):
             dep = Deployment(dep)
+        elif isinstance(dep, Mapping):
+            dep = Deployment(**dep)
         if not isinstance(dep, Deployment):
             raise ConfigError(f"deployment for {model!r} must be a name or a Deployment")
         out[model] = dep

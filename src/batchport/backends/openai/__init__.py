@@ -56,6 +56,9 @@ class OpenAIBackend(FileBackend):
         max_retries: int = 0,
         timeout: float | None = None,
     ) -> None:
+        given = {"base_url": base_url, "organization": organization, "project": project}
+        # a URL carrying a password is a secret: such a run is resumed with it given again
+        self._settings = {k: v for k, v in given.items() if v and "@" not in v}
         if client is not None:
             super().__init__(client.with_options(max_retries=0), owns_client=False)
             return
@@ -73,6 +76,10 @@ class OpenAIBackend(FileBackend):
         except openai.OpenAIError as exc:
             raise ConfigError("no OpenAI API key: pass api_key= or set OPENAI_API_KEY") from exc
         super().__init__(built, owns_client=True)
+
+    def settings(self) -> Mapping[str, Any]:
+        """The base URL, organization and project given to the constructor."""
+        return dict(self._settings)
 
     def parse_line(self, raw: bytes, *, source: str, line: int) -> ResultRow:
         """Judge one result line (see :func:`batchport.backends.openai.parse_line`)."""
