@@ -364,3 +364,39 @@ def test_cli_submit_refuses_an_embedded_emulator(
     err = capsys.readouterr().err
     assert "--emulator-url" in err and "batchport emulator serve" in err
     assert not (tmp_path / "home").exists() or not list((tmp_path / "home").glob("runs/*"))
+
+
+async def test_a_run_stopped_by_an_error_says_failed_and_resumes(home: Path) -> None:
+    from batchport.errors import ServerError
+
+    async with bp.EmulatorBackend(
+        {"faults": {"api_error_rate": 1.0, "api_error_kinds": ["500"]}}
+    ) as be:
+        with pytest.raises(ServerError):
+            await bp.run([chat(i) for i in range(3)], backend=be, home=home, run_id="run-err",
+                         clock=InstantClock(), progress=False, api_retries=1)  # fmt: skip
+        with Store(home) as store:
+            rec = store.get_run("run-err")
+            assert rec.state == "failed"
+            assert "500" in (rec.error or "")
+        assert be.emulator is not None
+        be.emulator.configure({"faults": {"api_error_rate": 0.0}})
+        run = await bp.resume("run-err", backend=be, home=home,
+                              clock=InstantClock(real_sleep=0.002), progress=False)  # fmt: skip
+        with run:
+            assert run.state == "done"
+            assert run.outcomes == {"succeeded": 3}
+            assert run.store.get_run("run-err").error is None
+
+
+def test_cli_mistakes_record_no_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    home = tmp_path / "home"
+    assert main(["run", str(tmp_path / "missing.jsonl"), "--home", str(home), "--no-progress"]) == 3
+    err = capsys.readouterr().err
+    assert "missing.jsonl: file_not_readable: no such file" in err
+    src = _write_input(tmp_path, 2)
+    assert main(["run", str(src), "--backend", "opnai", "--home", str(home), "--no-progress"]) == 3
+    err = capsys.readouterr().err
+    assert "unknown backend 'opnai'" in err and "run id:" not in err
+    assert main(["runs", "--home", str(home)]) == 0
+    assert capsys.readouterr().out == ""  # nothing was recorded for either mistake

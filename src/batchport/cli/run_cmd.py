@@ -17,6 +17,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+from batchport.backends import load_backend
 from batchport.backends.base import Backend
 from batchport.cli import EXIT_OK, EXIT_PROBLEMS
 from batchport.errors import RunError
@@ -200,6 +201,8 @@ def _lock_args(p: argparse.ArgumentParser) -> None:
 
 def _start(args: argparse.Namespace, *, submit_only: bool) -> Run:
     run_id = args.run_id or new_run_id()
+    if args.backend and not args.emulator_url:
+        load_backend(args.backend)  # a mistyped name fails before a run id is announced
     print(f"run id: {run_id}", file=sys.stderr, flush=True)
     return _drive(
         args,

@@ -6,6 +6,7 @@ The sync twins (:func:`run_sync` and friends) run the same coroutines through
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import functools
@@ -26,11 +27,12 @@ from batchport.backends.models import Job, JobStatus, Usage
 from batchport.errors import ConflictError, InputError, NotFoundError, RunError
 from batchport.jsonl import read_requests
 from batchport.limits import ProviderProfile, get_profile
+from batchport.logs import redact_text
 from batchport.pricing import Cost, PriceTable
 from batchport.requests import Request
 from batchport.runner.clock import Clock, SystemClock
 from batchport.runner.engine import Engine
-from batchport.runner.lease import DEFAULT_TTL_S, RunBusy, drive_with_lease
+from batchport.runner.lease import DEFAULT_TTL_S, LeaseLost, RunBusy, drive_with_lease
 from batchport.runner.options import RunOptions
 from batchport.runner.outcomes import Outcome
 from batchport.runner.plan import Plan, ShardPlan, estimate_cost, plan_requests
@@ -39,6 +41,7 @@ from batchport.runner.progress import ProgressSink, choose_progress
 from batchport.runner.results import RunResult, iter_results, write_results
 from batchport.store import (
     CancelReason,
+    IllegalTransition,
     RunExists,
     RunRecord,
     RunState,
@@ -86,6 +89,14 @@ def _requests(source: RequestsLike) -> Iterable[Request]:
     if isinstance(source, str | os.PathLike):
         return read_requests(source)
     return source
+
+
+def _check_readable(source: RequestsLike) -> None:
+    if isinstance(source, str | os.PathLike):
+        path = Path(source)
+        if not path.is_file() or not os.access(path, os.R_OK):
+            why = "no such file" if not path.exists() else "not a readable file"
+            raise InputError(why, path=str(path), rule="file_not_readable")
 
 
 def _models(source: RequestsLike | None) -> Mapping[str, type] | None:
@@ -282,6 +293,7 @@ async def run(
             began, or another process drives the run (``RunBusy``).
     """
     opts = options or RunOptions(**option_fields)
+    _check_readable(requests)  # before anything is recorded
     st, owned_store = _store(store, home)
     run_id = run_id or new_run_id()
     lock = _LockOptions(wait_for_lock, lease_ttl_s)
@@ -394,6 +406,17 @@ def _check_cost(
         )
 
 
+def _record_failure(store: RunStore, run_id: str, exc: BaseException) -> None:
+    """Say what stopped the run: a running run becomes ``failed`` with the error; a
+    cancelling one stays cancelling (resuming finishes the cancel)."""
+    message = redact_text(str(exc))[:500] or type(exc).__name__
+    if store.get_run(run_id).state == RunState.RUNNING:
+        with contextlib.suppress(IllegalTransition):
+            store.update_run(run_id, expect=RunState.RUNNING, state=RunState.FAILED, error=message)
+            return
+    store.update_run(run_id, error=message)
+
+
 async def _execute(
     store: RunStore,
     run_id: str,
@@ -409,10 +432,14 @@ async def _execute(
     settled = sum(v for k, v in counts.items() if k is not None)
     sink.start(run_id, store.get_run(run_id).total_rows, settled)
     engine = Engine(store, run_id, backend, opts, clock=clock or SystemClock(), progress=sink)
+    if store.get_run(run_id).state == RunState.FAILED:  # resumed after an error
+        store.update_run(run_id, expect=RunState.FAILED, state=RunState.RUNNING, error=None)
     try:
         await engine.execute(until=until)
+    except (KeyboardInterrupt, asyncio.CancelledError, LeaseLost):
+        raise  # stopped, not failed: it goes on when resumed (or elsewhere)
     except BaseException as exc:
-        store.update_run(run_id, error=str(exc)[:500])
+        _record_failure(store, run_id, exc)
         raise
     finally:
         sink.finish()
@@ -547,8 +574,8 @@ async def cancel(
         rec = st.find_run(run_id)
         if rec is None:
             raise RunError(f"no run {run_id!r} in {st.location}")
-        if rec.state == RunState.RUNNING:
-            st.update_run(run_id, expect=RunState.RUNNING, state=RunState.CANCELLING)
+        if rec.state in (RunState.RUNNING, RunState.FAILED):
+            st.update_run(run_id, expect=rec.state, state=RunState.CANCELLING)
         if rec.state not in (RunState.DONE, RunState.CANCELLED):
             opts = RunOptions.from_json(rec.options)
             be = _backend_of(rec, backend)

@@ -45,6 +45,8 @@ class RunState(StrEnum):
     """The input broke a rule; nothing was sent."""
     REFUSED = "refused"
     """The estimate exceeded ``max_cost``; nothing was sent."""
+    FAILED = "failed"
+    """An error stopped it (``error`` says which); resuming goes on from where it was."""
 
     @property
     def is_final(self) -> bool:
@@ -75,7 +77,8 @@ RUN_EDGES: Mapping[RunState, frozenset[RunState]] = {
     RunState.PLANNING: frozenset(
         {RunState.RUNNING, RunState.INVALID, RunState.REFUSED, RunState.CANCELLED}
     ),
-    RunState.RUNNING: frozenset({RunState.CANCELLING, RunState.DONE}),
+    RunState.RUNNING: frozenset({RunState.CANCELLING, RunState.DONE, RunState.FAILED}),
+    RunState.FAILED: frozenset({RunState.RUNNING, RunState.CANCELLING}),
     RunState.CANCELLING: frozenset({RunState.CANCELLED}),
     RunState.DONE: frozenset(),
     RunState.CANCELLED: frozenset(),
