@@ -4,7 +4,8 @@ Used by the crash tests: ``python -m tests.durability.crashchild URL HOME RUN_ID
 Phases: upload_commit (after an upload, before its id is recorded), before_create,
 create_commit (after a batch is created, before its id is recorded), polling, download
 (after the first chunk of results), reconcile (inside the ledger transaction, after the
-rows are written and before the commit), none.
+rows are written and before the commit), prepare (while the shards and the ledger are
+being written, before anything is sent), none.
 """
 
 from __future__ import annotations
@@ -94,6 +95,14 @@ def main() -> None:
             return n
 
         Store.settle_rows = settle_then_die  # type: ignore[method-assign]
+    if phase == "prepare":
+        real_add = Store.add_rows
+
+        def add_then_die(self: Store, run: str, rows: Any) -> None:
+            real_add(self, run, rows)  # written inside the preparation, never committed
+            die()
+
+        Store.add_rows = add_then_die  # type: ignore[method-assign]
     backend = CrashingBackend(url, phase)
     run = asyncio.run(
         bp.run(

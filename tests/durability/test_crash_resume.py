@@ -20,7 +20,15 @@ from batchport_emulator import EmulatorThread
 from .crashchild import ROWS, SHARD_ROWS, requests
 
 ROOT = Path(__file__).resolve().parents[2]
-PHASES = ["upload_commit", "before_create", "create_commit", "polling", "download", "reconcile"]
+PHASES = [
+    "prepare",
+    "upload_commit",
+    "before_create",
+    "create_commit",
+    "polling",
+    "download",
+    "reconcile",
+]
 SHARDS = ROWS // SHARD_ROWS
 
 
@@ -73,6 +81,7 @@ def reference(
 
 # What the store must show right after the kill, per phase: the crash really hit there.
 EXPECTED_STATE = {
+    "prepare": None,  # nothing recorded: no shard at all
     "upload_commit": "submitting",
     "before_create": "submitting",  # the intent is committed, the call never made
     "create_commit": "submitting",
@@ -94,7 +103,11 @@ async def test_killed_run_resumes_without_loss_or_duplicates(
     assert crashed.returncode == -signal.SIGKILL, crashed.stdout + crashed.stderr
     with Store(tmp_path) as store:
         states = {s.state for s in store.shards(run_id)}
-        assert EXPECTED_STATE[phase] in states, states
+        expected = EXPECTED_STATE[phase]
+        assert expected in states if expected else not states, states
+        if phase == "prepare":  # stopped before anything was sent; it prepares again
+            assert store.get_run(run_id).state == "planning"
+            assert not _batches_of(emulator, run_id)
         staged = [s.staged() for s in store.shards(run_id) if s.state == "submitting"]
         if phase == "upload_commit":  # the upload happened; only the intent is recorded
             assert any(c.get("upload") and "file_id" not in c for c in staged)

@@ -405,3 +405,54 @@ async def test_an_azure_run_resumes_from_its_recorded_settings(
                           progress=False)  # fmt: skip
     with run:
         assert run.outcomes == {"succeeded": 3}
+
+
+class Killed(BaseException):
+    """Stands for the process dying: nothing after it runs."""
+
+
+async def test_a_run_stopped_while_preparing_is_prepared_again_from_its_file(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "in.jsonl"
+    bp.write_requests(src, [chat(i) for i in range(5)])
+    real = Store.add_rows
+
+    def interrupted(self: Store, run_id: str, rows: Any) -> None:
+        real(self, run_id, rows)
+        raise Killed  # as a kill in the middle of preparing would
+
+    monkeypatch.setattr(Store, "add_rows", interrupted)
+    async with MemoryBackend() as be:
+        with pytest.raises(Killed):
+            await bp.run(src, backend=be, home=home, run_id="run-prep", progress=False)
+        monkeypatch.setattr(Store, "add_rows", real)
+        with Store(home) as store:
+            assert store.get_run("run-prep").state == "planning"
+            assert store.shards("run-prep") == []
+        # no requests handed over: the run prepares again from the file it recorded
+        run = await bp.resume("run-prep", backend=be, home=home, clock=InstantClock())
+        with run:
+            assert run.outcomes == {"succeeded": 5}
+        assert len(be.jobs) == 1
+
+
+async def test_a_run_stopped_while_preparing_from_memory_asks_for_its_requests(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reqs = [chat(i) for i in range(5)]
+
+    def interrupted(self: Store, run_id: str, rows: Any) -> None:
+        raise Killed
+
+    async with MemoryBackend() as be:
+        with monkeypatch.context() as m:
+            m.setattr(Store, "add_rows", interrupted)
+            with pytest.raises(Killed):
+                await bp.run(reqs, backend=be, home=home, run_id="run-mem", progress=False)
+        with pytest.raises(RunError, match="Hand it its requests again"):
+            await bp.resume("run-mem", backend=be, home=home)
+        run = await bp.run(reqs, backend=be, home=home, run_id="run-mem", clock=InstantClock(),
+                           progress=False)  # fmt: skip
+        with run:
+            assert run.outcomes == {"succeeded": 5}

@@ -91,6 +91,14 @@ def _requests(source: RequestsLike) -> Iterable[Request]:
     return source
 
 
+def _source_of(requests: RequestsLike) -> str | None:
+    """The input file's absolute path, so a run stopped while preparing can be
+    prepared again without being handed its input."""
+    if isinstance(requests, str | os.PathLike):
+        return str(Path(requests).resolve())
+    return None
+
+
 def _check_readable(source: RequestsLike) -> None:
     if isinstance(source, str | os.PathLike):
         path = Path(source)
@@ -315,6 +323,7 @@ async def run(
                     fingerprint="",
                     options=opts.to_json(),
                     backend_settings=orjson.dumps(dict(be.settings())).decode(),
+                    source=_source_of(requests),
                 )
             except RunExists:  # another process made it just now: join it as a resume
                 pass
@@ -362,9 +371,26 @@ async def _start(
     submit_only: bool,
 ) -> None:
     """Prepare a new run, check its cost, and drive it (under its lease)."""
+    _prepare(st, run_id, be, profile, requests, opts, prices)
+    st.update_run(run_id, expect=RunState.PLANNING, state=RunState.RUNNING)
+    until = ShardState.SUBMITTED if submit_only else None
+    await _execute(st, run_id, be, opts, clock, progress, until=until)
+
+
+def _prepare(
+    st: RunStore,
+    run_id: str,
+    be: Backend,
+    profile: ProviderProfile,
+    requests: RequestsLike,
+    opts: RunOptions,
+    prices: PriceTable,
+) -> None:
+    """Write the run's shards and ledger, all or nothing: a run in ``planning`` either
+    has every shard recorded (and passed the cost cap) or none."""
     log.info("run %s: preparing", run_id)
     try:
-        shards, fingerprint = prepare_run(
+        prepare_run(
             st,
             run_id,
             _requests(requests),
@@ -373,15 +399,14 @@ async def _start(
             max_rows=opts.max_rows_per_shard,
             max_tokens=opts.max_tokens_per_shard,
             label=str(requests) if isinstance(requests, str | os.PathLike) else "<requests>",
+            accept=lambda shards: _check_cost(shards, opts, prices),
         )
     except InputError as exc:
         st.update_run(run_id, state=RunState.INVALID, error=str(exc)[:500])
         raise
-    st.update_run(run_id, fingerprint=fingerprint)
-    _check_cost(st, run_id, shards, opts, prices)
-    st.update_run(run_id, expect=RunState.PLANNING, state=RunState.RUNNING)
-    until = ShardState.SUBMITTED if submit_only else None
-    await _execute(st, run_id, be, opts, clock, progress, until=until)
+    except OverBudget as exc:
+        st.update_run(run_id, state=RunState.REFUSED, error=str(exc)[:500])
+        raise
 
 
 def _translator(backend: Backend) -> Callable[[Request], Request] | None:
@@ -391,19 +416,25 @@ def _translator(backend: Backend) -> Callable[[Request], Request] | None:
     return backend.prepare_request
 
 
-def _check_cost(
-    store: RunStore, run_id: str, shards: list[ShardPlan], opts: RunOptions, prices: PriceTable
-) -> None:
+class OverBudget(RunError):
+    """The estimate exceeds ``max_cost``: nothing was submitted."""
+
+
+def _check_cost(shards: list[ShardPlan], opts: RunOptions, prices: PriceTable) -> None:
     if opts.max_cost is None:
         return
     est = estimate_cost(shards, prices)
     if not est.priced or est.batch_usd > opts.max_cost:
-        store.update_run(run_id, state=RunState.REFUSED, error="over max_cost")
-        what = f"${est.batch_usd:,.2f}" if est.priced else "unknown (a model has no price)"
-        raise RunError(
-            f"estimated batch cost {what} exceeds max_cost ${opts.max_cost:,.2f}; "
+        what = _usd(est.batch_usd) if est.priced else "unknown (a model has no price)"
+        raise OverBudget(
+            f"estimated batch cost {what} exceeds max_cost {_usd(opts.max_cost)}; "
             "nothing was submitted"
         )
+
+
+def _usd(amount: float) -> str:
+    """Dollars with enough digits to be true of small amounts ($0.0031, not $0.00)."""
+    return f"${amount:,.2f}" if amount >= 100 else f"${amount:,.6f}".rstrip("0").rstrip(".")
 
 
 def _record_failure(store: RunStore, run_id: str, exc: BaseException) -> None:
@@ -499,7 +530,7 @@ async def _resume(
         if requests is not None and rec.state != RunState.PLANNING:
             _check_same_input(rec, requests)
         if rec.state not in (RunState.DONE, RunState.CANCELLED):
-            work = functools.partial(_continue, st, run_id, backend, clock, progress)
+            work = functools.partial(_continue, st, run_id, backend, requests, clock, progress)
             await drive_with_lease(st, run_id, work, **(lock or _LockOptions()).kwargs())
     except BaseException:
         result.close()
@@ -529,19 +560,33 @@ async def _continue(
     st: RunStore,
     run_id: str,
     backend: str | Backend | None,
+    requests: RequestsLike | None,
     clock: Clock | None,
     progress: bool | ProgressSink | None,
 ) -> None:
-    """Drive an unfinished run on (under its lease: its record is read afresh)."""
+    """Drive an unfinished run on (under its lease: its record is read afresh). A run
+    stopped while preparing is prepared again, from ``requests`` or its input file."""
     rec = st.get_run(run_id)
-    if rec.state == RunState.PLANNING:
-        raise RunError(f"run {run_id} stopped while preparing; nothing was sent: start it again")
     if rec.state in (RunState.DONE, RunState.CANCELLED):
         return
     be = _backend_of(rec, backend)
     owned = not isinstance(backend, Backend)
+    opts = RunOptions.from_json(rec.options)
     try:
-        await _execute(st, run_id, be, RunOptions.from_json(rec.options), clock, progress)
+        if rec.state == RunState.PLANNING:
+            if not st.shards(run_id):  # stopped before its shards were recorded
+                source = requests if requests is not None else rec.source
+                if source is None:
+                    raise RunError(
+                        f"run {run_id} stopped while preparing; nothing was sent. Hand it "
+                        f"its requests again: bp.run(requests, run_id={run_id!r})"
+                    )
+                _prepare(st, run_id, be, get_profile(rec.provider), source, opts,
+                         PriceTable.default())  # fmt: skip
+            elif requests is not None:
+                _check_same_input(rec, requests)
+            st.update_run(run_id, expect=RunState.PLANNING, state=RunState.RUNNING)
+        await _execute(st, run_id, be, opts, clock, progress)
     finally:
         if owned:
             await be.aclose()

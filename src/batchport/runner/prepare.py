@@ -131,13 +131,16 @@ def prepare_run(
     max_rows: int | None = None,
     max_tokens: int | None = None,
     label: str = "<requests>",
+    accept: Callable[[list[ShardPlan]], None] | None = None,
 ) -> tuple[list[ShardPlan], str]:
     """Write shard blobs and ledger rows for ``requests``; return (shards, fingerprint).
 
     ``translate`` turns a caller's request into the provider's (a backend's
     ``prepare_request``). Every translated request is checked against the provider's
     rules as it is written; problems are reported with ``label`` and the request's
-    1-based position in the input. Shards are recorded but the run stays ``planning``.
+    1-based position in the input. ``accept`` sees the shards before anything is
+    committed and may refuse them by raising (a cost cap). Shards, ledger rows and the
+    run's fingerprint commit together; the run stays ``planning``.
 
     Raises:
         ValidationFailed: a request breaks the provider's rules (nothing is recorded).
@@ -162,6 +165,8 @@ def prepare_run(
             raise InputError("the run has no requests", rule="empty_file")
         if sink.problems:
             raise ValidationFailed(label, sink.problems)
+        if accept is not None:
+            accept(shards)
         for s in shards:
             store.add_shard(
                 ShardRecord.planned(
@@ -177,5 +182,6 @@ def prepare_run(
                     content_hash=s.content_hash,
                 )
             )
-        store.update_run(run_id, total_rows=sink.idx)
-    return shards, sharder.fingerprint.hexdigest()
+        fingerprint = sharder.fingerprint.hexdigest()
+        store.update_run(run_id, total_rows=sink.idx, fingerprint=fingerprint)
+    return shards, fingerprint

@@ -59,6 +59,7 @@ class RunRecord:
     options: str
     error: str | None
     backend_settings: str = "{}"
+    source: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,8 +229,10 @@ class RunStore(Protocol):
         fingerprint: str,
         options: str,
         backend_settings: str = "{}",
+        source: str | None = None,
     ) -> RunRecord:
-        """Record a new run in ``planning``. Raises :class:`RunExists` for a taken id."""
+        """Record a new run in ``planning``; ``source`` is its input file, if it has one.
+        Raises :class:`RunExists` for a taken id."""
         ...
 
     def get_run(self, run_id: str) -> RunRecord: ...

@@ -56,7 +56,8 @@ CREATE TABLE IF NOT EXISTS runs (
     total_rows INTEGER NOT NULL DEFAULT 0,
     options TEXT NOT NULL DEFAULT '{}',
     error TEXT,
-    backend_settings TEXT NOT NULL DEFAULT '{}'
+    backend_settings TEXT NOT NULL DEFAULT '{}',
+    source TEXT
 );
 CREATE TABLE IF NOT EXISTS shards (
     run_id TEXT NOT NULL REFERENCES runs(id),
@@ -262,10 +263,11 @@ class SQLiteStore:
         fingerprint: str,
         options: str,
         backend_settings: str = "{}",
+        source: str | None = None,
     ) -> RunRecord:
         now = time.time()
         row = (run_id, now, now, backend, provider, fingerprint, RunState.PLANNING.value, 0,
-               options, None, backend_settings)  # fmt: skip
+               options, None, backend_settings, source)  # fmt: skip
         try:
             self._insert_run(row)
         except sqlite3.IntegrityError:
