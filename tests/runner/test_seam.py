@@ -456,3 +456,55 @@ async def test_a_run_stopped_while_preparing_from_memory_asks_for_its_requests(
                            progress=False)  # fmt: skip
         with run:
             assert run.outcomes == {"succeeded": 5}
+
+
+class DeletesItsInput(EmulatorBackend):
+    """The shard's upload disappears at the provider between upload and create, once
+    (a clean-up script, a file expiry): the batch is created and then fails on it."""
+
+    deleted = False
+
+    async def create_batch(self, spec: ShardSpec, file_id: str) -> Job:
+        if not self.deleted:
+            self.deleted = True
+            await self.delete_file(file_id)
+        return await super().create_batch(spec, file_id)
+
+
+async def test_an_input_file_gone_before_the_batch_is_uploaded_again(home: Path) -> None:
+    async with DeletesItsInput() as be:
+        run = await bp.run([chat(i) for i in range(4)], backend=be, home=home,
+                           clock=InstantClock(real_sleep=0.002), progress=False)  # fmt: skip
+        with run:
+            assert run.outcomes == {"succeeded": 4}  # not failed for good
+        assert be.emulator is not None
+        assert sorted(b["status"] for b in be.emulator.batches()) == ["completed", "failed"]
+
+
+class LosesItsResults(EmulatorBackend):
+    """The output file is deleted at the provider before it is read, once."""
+
+    gone = False
+
+    async def stream_file(self, file_id: str) -> AsyncIterator[bytes]:  # type: ignore[override]
+        if not self.gone:
+            self.gone = True
+            await self.delete_file(file_id)
+        async for chunk in super().stream_file(file_id):
+            yield chunk
+
+
+async def test_results_gone_at_the_provider_are_run_again_not_waited_for(home: Path) -> None:
+    notes: list[str] = []
+
+    class Notes(NullProgress):
+        def note(self, text: str) -> None:
+            notes.append(text)
+
+    async with LosesItsResults() as be:
+        run = await bp.run([chat(i) for i in range(4)], backend=be, home=home,
+                           clock=InstantClock(real_sleep=0.002), progress=Notes())  # fmt: skip
+        with run:
+            assert run.outcomes == {"succeeded": 4}
+            assert {r.attempts for r in run.results()} == {2}
+        assert any("results of job" in n and "gone" in n for n in notes)

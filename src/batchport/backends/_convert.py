@@ -15,6 +15,8 @@ from batchport.backends.models import BatchError, Job, JobStatus, RequestCounts,
 
 __all__ = ["QUOTA_CODE", "as_int", "job_from_dict", "map_status", "usage_from"]
 
+#: error params naming the batch's input file (a file deleted or expired before the batch)
+_INPUT_PARAMS = frozenset({"file_id", "input_file_id"})
 #: the error code of an enqueued-token quota refusal (Azure, both forms)
 QUOTA_CODE = "token_limit_exceeded"
 
@@ -92,7 +94,10 @@ def job_from_dict(raw: Mapping[str, Any], status_map: Mapping[str, JobStatus]) -
     """Normalize a Batch object (OpenAI or Azure shape) with ``status_map``.
 
     A failed batch whose errors carry ``token_limit_exceeded`` (Azure's quota check
-    after validation) is a quota refusal: :attr:`Job.requeue` holds its message.
+    after validation) is a quota refusal: :attr:`Job.requeue` holds its message. One
+    that failed because its input file is gone (an error on ``file_id``: deleted or
+    expired before the batch started) asks for the shard to be uploaded again
+    (:attr:`Job.restage`).
     """
     counts = _mapping(raw.get("request_counts"))
     metadata = {str(k): v for k, v in _mapping(raw.get("metadata")).items() if isinstance(v, str)}
@@ -103,10 +108,13 @@ def job_from_dict(raw: Mapping[str, Any], status_map: Mapping[str, JobStatus]) -
     }
     status = map_status(raw.get("status"), status_map)
     errors = _errors(raw.get("errors"))
-    requeue = None
+    requeue, restage = None, False
     if status is JobStatus.FAILED:
         quota = [e for e in errors if e.code == QUOTA_CODE]
+        gone = [e for e in errors if e.param in _INPUT_PARAMS and e.line is None]
         requeue = (quota[0].message or QUOTA_CODE) if quota else None
+        if gone and not quota:
+            requeue, restage = gone[0].message or "the input file is gone", True
     return Job(
         id=str(raw.get("id") or ""),
         status=status,
@@ -118,6 +126,7 @@ def job_from_dict(raw: Mapping[str, Any], status_map: Mapping[str, JobStatus]) -
         refs=refs,
         errors=errors,
         requeue=requeue,
+        restage=restage,
         created_at=_seconds(raw.get("created_at")),
         expires_at=_seconds(raw.get("expires_at")),
         metadata=metadata,

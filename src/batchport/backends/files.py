@@ -253,7 +253,13 @@ class FileBackend(Backend):
         """
         file_id = checkpoint.get(FILE_ID) or await self._upload_once(spec, checkpoint)
         try:
-            return await self.create_batch(spec, file_id)
+            try:
+                return await self.create_batch(spec, file_id)
+            except NotFoundError:  # the recorded upload is gone (deleted, expired): once more
+                log.warning("shard %s: upload %s is gone; uploading again", spec.shard_id, file_id)
+                checkpoint.set(FILE_ID, None)
+                checkpoint.set(UPLOAD, None)
+                return await self.create_batch(spec, await self._upload_once(spec, checkpoint))
         except QuotaExceededError as exc:
             return Job(
                 id="",

@@ -189,8 +189,10 @@ class Job:
     URL...): opaque to the runner, which stores them and hands the job back to
     :meth:`Backend.results`. ``requeue`` is set when the provider refused the job for
     quota (enqueued tokens): the runner then submits the shard again later, and the
-    job's rows have not run. ``retry_after`` is how long the provider asked to wait
-    before polling again, in seconds. ``raw`` is the provider's payload as received.
+    job's rows have not run. ``restage`` adds that what was staged (an upload) is gone:
+    the runner clears the shard's checkpoint and stages it again. ``retry_after`` is how
+    long the provider asked to wait before polling again, in seconds. ``raw`` is the
+    provider's payload as received.
     """
 
     id: str
@@ -199,6 +201,7 @@ class Job:
     refs: Mapping[str, str] = field(default_factory=dict)
     errors: tuple[BatchError, ...] = ()
     requeue: str | None = None
+    restage: bool = False
     created_at: float | None = None
     expires_at: float | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)

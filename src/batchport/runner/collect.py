@@ -13,6 +13,7 @@ nothing is resubmitted and nothing is paid twice.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import hashlib
 import logging
@@ -25,7 +26,7 @@ import orjson
 
 from batchport.backends.base import Backend
 from batchport.backends.models import Job, JobStatus, Outcome, ResultRow
-from batchport.errors import BackendError, ResultLineError, RunError
+from batchport.errors import BackendError, NotFoundError, ResultLineError, RunError
 from batchport.runner.options import RunOptions
 from batchport.runner.progress import ProgressSink
 from batchport.runner.retry import Retrier
@@ -96,6 +97,9 @@ class _Spool:
 
 
 _OK = _Verdict(Outcome.SUCCEEDED, False)
+_LOST = _Verdict(
+    Outcome.MISSING, True, "results_lost", "the provider no longer had the job's results"
+)
 
 
 @dataclass(slots=True)
@@ -103,6 +107,7 @@ class _Tally:
     settle: _Spool = field(default_factory=_Spool)
     retry: list[PendingRow] = field(default_factory=list)
     left: dict[str, PendingRow] = field(default_factory=dict)
+    lost: bool = False
 
 
 class Collector:
@@ -130,7 +135,8 @@ class Collector:
         tally = await self._read_checked(shard, job, no_retry)
         try:
             for rec in tally.left.values():
-                v = self._unseen(rec, job, shard, no_retry)
+                v = _LOST if tally.lost else self._unseen(rec, job, shard, no_retry)
+                v = dataclasses.replace(v, retryable=v.retryable and not no_retry)
                 if v.retryable and rec.attempt < self.opts.max_attempts:
                     tally.retry.append(rec)
                 else:
@@ -184,6 +190,8 @@ class Collector:
                 )
             except ResultLineError as exc:
                 problem = f"results cannot be read: {exc}"
+            except NotFoundError as exc:  # deleted or expired at the provider
+                return self._lost(shard, job, exc)
             except OSError as exc:  # nothing was committed; the blob was not kept
                 full = exc.errno == errno.ENOSPC
                 problem = "disk full while storing its results" if full else f"{exc}"
@@ -192,6 +200,15 @@ class Collector:
             f"shard {shard.shard_id} (job {job.id}): {problem}; nothing was resubmitted; "
             "resume the run to try again"
         )
+
+    def _lost(self, shard: ShardRecord, job: Job, exc: NotFoundError) -> _Tally:
+        """The provider no longer has the job's results: every row of the shard goes
+        to a child batch (while attempts last), so the run still has an end."""
+        msg = f"shard {shard.shard_id}: the results of job {job.id} are gone ({exc.message})"
+        log.warning("%s; its rows are submitted again", msg)
+        self.progress.note(f"{msg}; resubmitting its rows")
+        rows = self.store.unsettled_of_shard(self.run_id, shard.shard_id)
+        return _Tally(left={r.custom_id: r for r in rows}, lost=True)
 
     async def _read(self, shard: ShardRecord, job: Job, no_retry: bool) -> _Tally:
         # the shard's unsettled rows, read afresh for every try (one copy in memory)

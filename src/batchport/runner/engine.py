@@ -269,7 +269,7 @@ class Engine:
         )
 
     async def _requeue(
-        self, shard: ShardRecord, reason: str, retry_after: float | None
+        self, shard: ShardRecord, reason: str, retry_after: float | None, *, backoff: bool = True
     ) -> ShardRecord:
         key, order = self._key(shard), self._order.get(shard.shard_id, 0)
         if shard.requeues >= self.opts.max_requeues:
@@ -277,11 +277,14 @@ class Engine:
             await self.quota.unblock(key, order)
             return self.collector.fail_shard(shard, QuotaExceededError(reason))
         self.quota.block(key, order)
-        delay = self._requeue_backoff.delay(shard.requeues, at_least=retry_after)
-        log.warning(
-            "shard %s: quota full (%s); resubmitting in %.0fs", shard.shard_id, reason, delay
+        delay = (
+            self._requeue_backoff.delay(shard.requeues, at_least=retry_after) if backoff else 0.0
         )
-        self.progress.note(f"{shard.shard_id}: quota full, waiting {delay:.0f}s")
+        if backoff:
+            log.warning(
+                "shard %s: quota full (%s); resubmitting in %.0fs", shard.shard_id, reason, delay
+            )
+            self.progress.note(f"{shard.shard_id}: quota full, waiting {delay:.0f}s")
         shard = self.store.update_shard(
             self.run_id,
             shard.shard_id,
@@ -370,6 +373,11 @@ class Engine:
 
     async def _terminal(self, shard: ShardRecord, job: Job) -> ShardRecord:
         await self._release(shard)
+        if job.restage:  # what was staged is gone at the provider: stage it again
+            log.warning("shard %s: %s; uploading it again", shard.shard_id, job.requeue)
+            self.progress.note(f"{shard.shard_id}: input gone at the provider, sending it again")
+            shard = self.store.update_shard(self.run_id, shard.shard_id, checkpoint="{}")
+            return await self._requeue(shard, str(job.requeue), 0.0, backoff=False)
         if job.requeue is not None:
             return await self._requeue(shard, job.requeue, job.retry_after)
         return self.store.update_shard(
