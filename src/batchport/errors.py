@@ -172,9 +172,17 @@ class ServerError(BackendError):
 
 
 class TransportError(BackendError):
-    """The connection dropped or timed out before a response arrived."""
+    """The connection dropped or timed out before a response arrived.
+
+    ``connect_failed`` is True when no connection was made at all (refused, unknown
+    host): the runner gives such an endpoint only a couple of quick retries.
+    """
 
     default_retryable = True
+
+    def __init__(self, message: str, *, connect_failed: bool = False, **kwargs: Any) -> None:
+        self.connect_failed = connect_failed
+        super().__init__(message, **kwargs)
 
 
 class ResultLineError(BackendError):

@@ -241,7 +241,7 @@ async def test_an_echoed_key_never_reaches_errors_or_reprs(
     cause = err.__cause__
     assert cause is not None
     texts = [str(err), repr(err), err.message, repr(err.payload), str(cause), repr(cause)]
-    texts += [repr(backend), str(backend)]
+    texts += [repr(backend), str(backend), repr(getattr(cause, "body", None))]
     for text in texts:
         assert FAKE_KEY not in text
         assert "SECRETSECRET" not in text

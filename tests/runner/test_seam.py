@@ -508,3 +508,17 @@ async def test_results_gone_at_the_provider_are_run_again_not_waited_for(home: P
             assert run.outcomes == {"succeeded": 4}
             assert {r.attempts for r in run.results()} == {2}
         assert any("results of job" in n and "gone" in n for n in notes)
+
+
+async def test_a_dead_endpoint_fails_fast_and_says_where(home: Path) -> None:
+    import socket as _socket
+
+    with _socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    clock = InstantClock()
+    async with EmulatorBackend(url=f"http://127.0.0.1:{port}") as be:
+        with pytest.raises(TransportError, match=f"cannot connect to http://127.0.0.1:{port}/"):
+            await bp.run([chat(1)], backend=be, home=home, clock=clock, progress=False)
+    assert len(clock.slept) == 2  # two quick retries, not api_retries with backoff
+    assert sum(clock.slept) <= 2.0

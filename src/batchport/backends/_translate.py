@@ -178,6 +178,13 @@ def translate_error(
     if isinstance(exc, openai.APITimeoutError):
         return TransportError("request timed out", provider=provider)
     if isinstance(exc, openai.APIConnectionError):
+        if _never_connected(exc):
+            where = redact(str(exc.request.url.copy_with(path="/", query=None)), secrets)
+            return TransportError(
+                f"cannot connect to {where} ({exc.__cause__ or exc.message})",
+                provider=provider,
+                connect_failed=True,
+            )
         return TransportError(redact(exc.message, secrets), provider=provider)
     if isinstance(exc, openai.APIResponseValidationError):
         return BackendError(
@@ -188,12 +195,26 @@ def translate_error(
     return BackendError(redact(str(exc), secrets), provider=provider)
 
 
+def _never_connected(exc: openai.APIConnectionError) -> bool:
+    """True when no connection was made at all (refused, no route, unknown host), as
+    opposed to one that dropped: a dead endpoint, not a flaky one."""
+    cause: BaseException | None = exc.__cause__
+    while cause is not None:
+        if type(cause).__name__ in ("ConnectError", "ConnectionRefusedError", "gaierror"):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 def _scrub_sdk_exception(exc: BaseException, secrets: Sequence[str]) -> None:
     """Redact the chained SDK exception's own text, which tracebacks print."""
     exc.args = tuple(redact(a, secrets) if isinstance(a, str) else a for a in exc.args)
     message = getattr(exc, "message", None)
     if isinstance(message, str):
         exc.message = redact(message, secrets)  # type: ignore[attr-defined]
+    body = getattr(exc, "body", None)  # a server that echoes a key or token keeps it here
+    if body is not None:
+        exc.body = _redact_obj(body, secrets)  # type: ignore[attr-defined]
 
 
 @contextmanager

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from batchport.errors import BackendError, QuotaExceededError, ResultLineError
+from batchport.errors import BackendError, QuotaExceededError, ResultLineError, TransportError
 from batchport.runner.clock import Clock
 from batchport.runner.policy import Backoff
 
@@ -21,6 +21,8 @@ __all__ = ["Retrier"]
 
 log = logging.getLogger("batchport.runner")
 T = TypeVar("T")
+#: a dead endpoint (no connection made at all) gets this many quick retries, not minutes
+_DEAD_RETRIES = 2
 
 
 class Retrier:
@@ -51,9 +53,14 @@ class Retrier:
             except (QuotaExceededError, ResultLineError):
                 raise
             except BackendError as exc:
-                if not exc.retryable or attempt >= self.retries:
+                dead = isinstance(exc, TransportError) and exc.connect_failed
+                budget = min(self.retries, _DEAD_RETRIES) if dead else self.retries
+                if not exc.retryable or attempt >= budget:
                     raise
-                delay = self.backoff.delay(attempt, at_least=exc.retry_after)
+                if dead:  # nothing listens there: a couple of quick tries, not minutes
+                    delay = min(1.0, self.backoff.delay(attempt))
+                else:
+                    delay = self.backoff.delay(attempt, at_least=exc.retry_after)
                 log.warning("%s failed (%s); retrying in %.1fs", what, exc, delay)
                 await self.clock.sleep(delay)
                 attempt += 1
