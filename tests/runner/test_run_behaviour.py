@@ -400,3 +400,40 @@ def test_cli_mistakes_record_no_run(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "unknown backend 'opnai'" in err and "run id:" not in err
     assert main(["runs", "--home", str(home)]) == 0
     assert capsys.readouterr().out == ""  # nothing was recorded for either mistake
+
+
+def test_cli_azure_route_and_bad_paths(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = _write_input(tmp_path, 2)
+    home = str(tmp_path / "home")
+    bad_out = str(tmp_path / "no-such-dir" / "out.jsonl")
+    with EmulatorThread() as emu:
+        common = ["--emulator-url", emu.url, "--home", home, "--no-progress"]
+        assert main(["run", str(src), "-o", bad_out, *common]) == 3
+        assert "is not a writable folder" in capsys.readouterr().err
+        assert emu.batches() == []  # refused before anything was submitted
+        assert main(["run", str(src), "--backend", "azure", *common]) == 3
+        assert "--backend azure with AZURE_OPENAI_ENDPOINT" in capsys.readouterr().err
+    # the CLI route to Azure: --deployment MODEL=DEPLOYMENT against the Azure dialect
+    config = {"azure": {"deployments": [{"name": "mini-batch"}]}}
+    with EmulatorThread(config) as emu:
+        monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", emu.url)
+        monkeypatch.setenv("AZURE_OPENAI_API_KEY", "azk-cli")
+        args = ["run", str(src), "--backend", "azure", "--deployment", "gpt-4o-mini=mini-batch",
+                "--home", home, "--no-progress", "--poll-interval", "0.01"]  # fmt: skip
+        assert main(args) == 1  # one row asks for a forced failure
+        out = capsys.readouterr().out
+        assert "on backend azure:" in out and "succeeded 2" in out
+        assert [b["dialect"] for b in emu.batches()] == ["azure"]
+        with Store(home) as store:
+            (rec,) = [r for r in store.list_runs() if r.backend == "azure"]
+            assert [s.model for s in store.shards(rec.id)] == ["mini-batch"]
+    assert main(["run", str(src), "--deployment", "gpt-4o=x", "--home", home]) == 3
+    assert "--deployment goes with --backend azure" in capsys.readouterr().err
+
+
+def test_wrong_option_names_are_config_errors(home: Path) -> None:
+    with pytest.raises(bp.ConfigError, match=r"unknown run option.*'max_rows'.*max_rows_per_shard"):
+        bp.plan([chat(1)], max_rows=5)
+    assert bp.plan([chat(i) for i in range(4)], max_rows_per_shard=2).shards[1].rows == 2

@@ -247,7 +247,10 @@ async def test_results_can_be_written_as_jsonl_and_csv(
     assert run.write_results(tmp_path / "out.csv", "csv") == 4
     lines = (tmp_path / "out.jsonl").read_text().splitlines()
     assert len(lines) == 4 and '"outcome":"succeeded"' in lines[0]
-    assert (tmp_path / "out.csv").read_text().splitlines()[0].startswith("index,custom_id,outcome")
+    assert '"backend":"emulator"' in lines[0]  # every row says where its answer came from
+    header = (tmp_path / "out.csv").read_text().splitlines()[0]
+    assert header.startswith("backend,index,custom_id,outcome")
+    assert "on backend emulator (synthetic answers)" in run.summary()
 
 
 async def test_cost_prices_each_model_from_its_own_usage(

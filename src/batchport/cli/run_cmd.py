@@ -17,7 +17,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from batchport.backends import load_backend
+from batchport.backends import get_backend, load_backend
 from batchport.backends.base import Backend
 from batchport.cli import EXIT_OK, EXIT_PROBLEMS
 from batchport.errors import RunError
@@ -36,6 +36,14 @@ def _backend_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--emulator-url", default=None, metavar="URL", help="use a running emulator at URL"
+    )
+    p.add_argument(
+        "--deployment",
+        action="append",
+        default=[],
+        metavar="MODEL=DEPLOYMENT",
+        help="azure: send MODEL's requests to DEPLOYMENT (repeatable; or set "
+        "AZURE_OPENAI_DEPLOYMENTS='model=deployment,...')",
     )
     p.add_argument(
         "--home", default=None, metavar="DIR", help="run store directory (default: $BATCHPORT_HOME)"
@@ -129,11 +137,43 @@ def register(subparsers: Any) -> None:
 
 
 def _backend(args: argparse.Namespace) -> str | Backend | None:
+    name = (args.backend or "").strip().lower()
+    deployments = _deployments(getattr(args, "deployment", []))
     if args.emulator_url:
+        if name not in ("", "emulator"):
+            raise RunError(
+                f"--emulator-url speaks the OpenAI dialect and cannot go with --backend {name}; "
+                "for the emulator's Azure dialect use --backend azure with "
+                "AZURE_OPENAI_ENDPOINT=URL"
+            )
         from batchport.backends.emulator import EmulatorBackend
 
         return EmulatorBackend(url=args.emulator_url)
-    return str(args.backend) if args.backend else None
+    if deployments:
+        if name != "azure":
+            raise RunError("--deployment goes with --backend azure")
+        return get_backend("azure", deployments=deployments)
+    return name or None
+
+
+def _deployments(pairs: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        model, sep, deployment = pair.partition("=")
+        if not sep or not model.strip() or not deployment.strip():
+            raise RunError(f"--deployment {pair!r}: write it as MODEL=DEPLOYMENT")
+        out[model.strip()] = deployment.strip()
+    return out
+
+
+def _check_output(args: argparse.Namespace) -> None:
+    """A results path that cannot be written fails before anything is submitted."""
+    output = getattr(args, "output", None)
+    if not output:
+        return
+    parent = Path(output).expanduser().resolve().parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise RunError(f"cannot write results to {output}: {parent} is not a writable folder")
 
 
 def _options(args: argparse.Namespace) -> RunOptions:
@@ -168,7 +208,13 @@ def _drive(
 def _finish(run_obj: Run, args: argparse.Namespace) -> int:
     output = getattr(args, "output", None)
     if output:
-        n = run_obj.write_results(output, getattr(args, "format", "jsonl"))
+        try:
+            n = run_obj.write_results(output, getattr(args, "format", "jsonl"))
+        except OSError as exc:
+            raise RunError(
+                f"cannot write results to {output} ({exc.strerror or exc}); they are kept: "
+                f"`batchport results {run_obj.id} -o FILE` writes them again"
+            ) from None
         print(f"wrote {n:,} results to {output}", file=sys.stderr)
     print(run_obj.summary())
     return EXIT_OK if run_obj.ok else EXIT_PROBLEMS
@@ -203,6 +249,7 @@ def _start(args: argparse.Namespace, *, submit_only: bool) -> Run:
     run_id = args.run_id or new_run_id()
     if args.backend and not args.emulator_url:
         load_backend(args.backend)  # a mistyped name fails before a run id is announced
+    _check_output(args)
     print(f"run id: {run_id}", file=sys.stderr, flush=True)
     return _drive(
         args,
@@ -237,6 +284,7 @@ def _submit(args: argparse.Namespace) -> int:
 
 
 def _resume(args: argparse.Namespace) -> int:
+    _check_output(args)
     r = _drive(
         args,
         lambda backend: resume(

@@ -24,7 +24,7 @@ import orjson
 from batchport.backends import get_backend
 from batchport.backends.base import Backend
 from batchport.backends.models import Job, JobStatus, Usage
-from batchport.errors import ConflictError, InputError, NotFoundError, RunError
+from batchport.errors import ConfigError, ConflictError, InputError, NotFoundError, RunError
 from batchport.jsonl import read_requests
 from batchport.limits import ProviderProfile, get_profile
 from batchport.logs import redact_text
@@ -89,6 +89,19 @@ def _requests(source: RequestsLike) -> Iterable[Request]:
     if isinstance(source, str | os.PathLike):
         return read_requests(source)
     return source
+
+
+def _options(fields: Mapping[str, Any]) -> RunOptions:
+    """:class:`RunOptions` from keywords; a wrong name is a :class:`ConfigError` that
+    lists the right ones."""
+    known = {f.name for f in dataclasses.fields(RunOptions)}
+    wrong = sorted(set(fields) - known)
+    if wrong:
+        raise ConfigError(
+            f"unknown run option(s) {', '.join(map(repr, wrong))}; "
+            f"known options: {', '.join(sorted(known))}"
+        )
+    return RunOptions(**fields)
 
 
 def _source_of(requests: RequestsLike) -> str | None:
@@ -187,8 +200,15 @@ class Run:
         """One :class:`RunResult` per request, in ``"input"`` order or as they ``"landed"``."""
         return iter_results(self.store, self.id, order=order, models=self._models)
 
+    @property
+    def backend(self) -> str:
+        """The name of the backend the run was submitted to."""
+        return self.store.get_run(self.id).backend
+
     def write_results(self, path: str | Path, fmt: str = "jsonl") -> int:
-        return write_results(self.results(), path, fmt)
+        """Write every result to ``path`` as JSONL (with bodies) or CSV, each row naming
+        the backend; returns the number of rows."""
+        return write_results(self.results(), path, fmt, backend=self.backend)
 
     def summary(self) -> str:
         c = self.cost
@@ -199,10 +219,16 @@ class Run:
             if c.priced
             else "cost unknown (model not in the price table)"
         )
+        name = self.backend
+        where = f"{name} (synthetic answers)" if name in _SYNTHETIC else name
         return (
-            f"run {self.id}: {self.total_rows:,} rows: {parts}; tokens in {u.input_tokens:,} "
-            f"out {u.output_tokens:,}; {money}"
+            f"run {self.id} on backend {where}: {self.total_rows:,} rows: {parts}; "
+            f"tokens in {u.input_tokens:,} out {u.output_tokens:,}; {money}"
         )
+
+
+#: backends whose answers are made up locally: every summary says so
+_SYNTHETIC = frozenset({"emulator", "memory"})
 
 
 def _caveats(
@@ -231,9 +257,11 @@ def plan(
     provider: str | None = None,
     options: RunOptions | None = None,
     prices: PriceTable | None = None,
+    **option_fields: Any,
 ) -> Plan:
-    """What a run would submit: shards, estimates, cost and caveats. Nothing is spent."""
-    opts = options or RunOptions()
+    """What a run would submit: shards, estimates, cost and caveats. Nothing is spent.
+    Takes the same options as :func:`run` (a :class:`RunOptions` or its fields)."""
+    opts = options or _options(option_fields)
     prices = prices or PriceTable.default()
     if provider is None:
         be = backend if isinstance(backend, Backend) else None
@@ -300,7 +328,7 @@ async def run(
         RunError: the estimate exceeds ``max_cost``, the input changed since the run
             began, or another process drives the run (``RunBusy``).
     """
-    opts = options or RunOptions(**option_fields)
+    opts = options or _options(option_fields)
     _check_readable(requests)  # before anything is recorded
     st, owned_store = _store(store, home)
     run_id = run_id or new_run_id()

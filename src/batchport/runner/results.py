@@ -175,6 +175,7 @@ def iter_results(
 
 
 _CSV_FIELDS = (
+    "backend",
     "index",
     "custom_id",
     "outcome",
@@ -188,8 +189,9 @@ _CSV_FIELDS = (
 )
 
 
-def _flat(r: RunResult) -> dict[str, Any]:
+def _flat(r: RunResult, backend: str | None) -> dict[str, Any]:
     return {
+        "backend": backend,
         "index": r.index,
         "custom_id": r.custom_id,
         "outcome": r.outcome.value,
@@ -203,7 +205,13 @@ def _flat(r: RunResult) -> dict[str, Any]:
     }
 
 
-def write_results(results: Iterator[RunResult], path: str | Path, fmt: str = "jsonl") -> int:
+def write_results(
+    results: Iterator[RunResult],
+    path: str | Path,
+    fmt: str = "jsonl",
+    *,
+    backend: str | None = None,
+) -> int:
     """Write results to ``path`` (atomically) as JSONL (with bodies) or CSV; return rows."""
     if fmt not in ("jsonl", "csv"):
         raise ValueError("format must be 'jsonl' or 'csv'")
@@ -214,13 +222,13 @@ def write_results(results: Iterator[RunResult], path: str | Path, fmt: str = "js
             writer = csv.DictWriter(text, fieldnames=_CSV_FIELDS)
             writer.writeheader()
             for r in results:
-                writer.writerow(_flat(r))
+                writer.writerow(_flat(r, backend))
                 n += 1
             text.flush()
             text.detach()
             return n
         for r in results:
-            row = _flat(r)
+            row = _flat(r, backend)
             row["body"] = r.body
             if r.parsed is not None and isinstance(r.parsed, pydantic.BaseModel):
                 row["parsed"] = r.parsed.model_dump(mode="json")

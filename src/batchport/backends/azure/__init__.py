@@ -38,6 +38,7 @@ from batchport.backends.azure.auth import (
     base_endpoint,
     default_credential,
     env,
+    env_deployments,
     to_deployments,
     token_provider,
 )
@@ -113,6 +114,8 @@ class AzureBackend(OpenAIBackend):
         max_retries: int = 0,
         timeout: float | None = None,
     ) -> None:
+        if deployments is None:
+            deployments = env_deployments()
         self.deployments = to_deployments(deployments)
         self._by_deployment = {d.name: d for d in self.deployments.values()}
         self.file_processed_timeout_s = file_processed_timeout_s

@@ -20,6 +20,7 @@ __all__ = [
     "base_endpoint",
     "default_credential",
     "env",
+    "env_deployments",
     "to_deployments",
     "token_provider",
 ]
@@ -98,6 +99,21 @@ def to_deployments(
         if not isinstance(dep, Deployment):
             raise ConfigError(f"deployment for {model!r} must be a name or a Deployment")
         out[model] = dep
+    return out
+
+
+def env_deployments() -> dict[str, str]:
+    """``AZURE_OPENAI_DEPLOYMENTS='model=deployment,...'`` as a mapping (empty if unset).
+
+    Raises :class:`ConfigError` for an entry that is not ``model=deployment``."""
+    out: dict[str, str] = {}
+    for item in os.environ.get("AZURE_OPENAI_DEPLOYMENTS", "").split(","):
+        if not item.strip():
+            continue
+        model, sep, name = item.partition("=")
+        if not sep or not model.strip() or not name.strip():
+            raise ConfigError(f"AZURE_OPENAI_DEPLOYMENTS: {item.strip()!r} is not model=deployment")
+        out[model.strip()] = name.strip()
     return out
 
 
