@@ -437,3 +437,35 @@ def test_wrong_option_names_are_config_errors(home: Path) -> None:
     with pytest.raises(bp.ConfigError, match=r"unknown run option.*'max_rows'.*max_rows_per_shard"):
         bp.plan([chat(1)], max_rows=5)
     assert bp.plan([chat(i) for i in range(4)], max_rows_per_shard=2).shards[1].rows == 2
+
+
+def test_cli_results_to_stdout_format_from_extension_and_forget(
+    tmp_path: Path, capfdbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    src = _write_input(tmp_path, 2)
+    home = str(tmp_path / "home")
+    with EmulatorThread() as emu:
+        common = ["--emulator-url", emu.url, "--home", home, "--no-progress"]
+        main(["run", str(src), "--run-id", "run-out", "-o", str(tmp_path / "r.csv"), *common])
+    assert (tmp_path / "r.csv").read_text().startswith("backend,index,")  # csv by extension
+    capfdbinary.readouterr()
+    assert main(["results", "run-out", "--home", home, "-o", "-"]) == 1
+    captured = capfdbinary.readouterr()
+    lines = captured.out.splitlines()
+    assert len(lines) == 3 and all(line.startswith(b'{"backend"') for line in lines)
+    assert b"run run-out on backend" in captured.err  # the summary stays off stdout
+    assert main(["forget", "run-out", "--home", home]) == 0
+    assert main(["status", "run-out", "--home", home]) == 3
+    assert not (Path(home) / "runs" / "run-out").exists()
+
+
+def test_cli_forget_refuses_an_unfinished_run_without_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = tmp_path / "home"
+    with Store(home) as store:
+        store.create_run("run-open", backend="emulator", provider="openai", fingerprint="",
+                         options="{}")  # fmt: skip
+    assert main(["forget", "run-open", "--home", str(home)]) == 3
+    assert "loses track of batches" in capsys.readouterr().err
+    assert main(["forget", "run-open", "--home", str(home), "--force"]) == 0

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import sys
+import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -76,8 +77,15 @@ def _run_args(p: argparse.ArgumentParser) -> None:
 
 
 def _output_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-o", "--output", default=None, metavar="FILE", help="write results here")
-    p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    p.add_argument(
+        "-o", "--output", default=None, metavar="FILE", help="write results here ('-': stdout)"
+    )
+    p.add_argument(
+        "--format",
+        choices=("jsonl", "csv"),
+        default=None,
+        help="default: from the file's extension (.csv), else jsonl",
+    )
 
 
 def register(subparsers: Any) -> None:
@@ -131,6 +139,16 @@ def register(subparsers: Any) -> None:
     _output_args(p)
     p.set_defaults(handler=_results)
 
+    p = subparsers.add_parser(
+        "forget", help="remove a run from the store (its batches at the provider stay)"
+    )
+    p.add_argument("run_id", metavar="RUN")
+    p.add_argument("--home", default=None, metavar="DIR")
+    p.add_argument(
+        "--force", action="store_true", help="also a run that is not finished (see help)"
+    )
+    p.set_defaults(handler=_forget)
+
     p = subparsers.add_parser("runs", help="list runs in the store")
     p.add_argument("--home", default=None, metavar="DIR")
     p.set_defaults(handler=_runs)
@@ -171,6 +189,8 @@ def _check_output(args: argparse.Namespace) -> None:
     output = getattr(args, "output", None)
     if not output:
         return
+    if output == "-":
+        return
     parent = Path(output).expanduser().resolve().parent
     if not parent.is_dir() or not os.access(parent, os.W_OK):
         raise RunError(f"cannot write results to {output}: {parent} is not a writable folder")
@@ -205,18 +225,26 @@ def _drive(
     return asyncio.run(main())
 
 
+def _format(args: argparse.Namespace) -> str:
+    chosen = getattr(args, "format", None)
+    if chosen:
+        return str(chosen)
+    return "csv" if str(getattr(args, "output", "") or "").lower().endswith(".csv") else "jsonl"
+
+
 def _finish(run_obj: Run, args: argparse.Namespace) -> int:
     output = getattr(args, "output", None)
     if output:
         try:
-            n = run_obj.write_results(output, getattr(args, "format", "jsonl"))
+            n = run_obj.write_results(output, _format(args))
         except OSError as exc:
             raise RunError(
                 f"cannot write results to {output} ({exc.strerror or exc}); they are kept: "
                 f"`batchport results {run_obj.id} -o FILE` writes them again"
             ) from None
         print(f"wrote {n:,} results to {output}", file=sys.stderr)
-    print(run_obj.summary())
+    # with results on standard output, the summary goes to standard error
+    print(run_obj.summary(), file=sys.stderr if output == "-" else sys.stdout)
     return EXIT_OK if run_obj.ok else EXIT_PROBLEMS
 
 
@@ -333,6 +361,29 @@ def _results(args: argparse.Namespace) -> int:
     if not args.output:
         raise RunError("give -o FILE to write results")
     return _finish(r, args)
+
+
+def _forget(args: argparse.Namespace) -> int:
+    store, _ = open_store(args.home)
+    with contextlib.closing(store):
+        rec = store.find_run(args.run_id)
+        if rec is None:
+            raise RunError(f"no run {args.run_id!r} in {store.location}")
+        lease = store.get_lease(args.run_id)
+        if lease is not None and lease.expires_at > time.time():
+            raise RunError(f"run {args.run_id} is being driven by pid {lease.pid} on {lease.host}")
+        if rec.state not in _FINISHED and not args.force:
+            raise RunError(
+                f"run {args.run_id} is {rec.state}: forgetting it loses track of batches it may "
+                "have at the provider (they still run and are billed). Cancel it first, or pass "
+                "--force if its provider is gone (an embedded emulator that ended)"
+            )
+        store.delete_run(args.run_id)
+    print(f"forgot run {args.run_id}")
+    return EXIT_OK
+
+
+_FINISHED = frozenset({"done", "cancelled", "invalid", "refused"})
 
 
 def _runs(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -212,26 +213,36 @@ def write_results(
     *,
     backend: str | None = None,
 ) -> int:
-    """Write results to ``path`` (atomically) as JSONL (with bodies) or CSV; return rows."""
+    """Write results to ``path`` (atomically; ``"-"`` is standard output) as JSONL (with
+    bodies) or CSV; return the number of rows."""
     if fmt not in ("jsonl", "csv"):
         raise ValueError("format must be 'jsonl' or 'csv'")
-    n = 0
+    if str(path) == "-":
+        out = sys.stdout.buffer
+        n = _write(results, out, fmt, backend)
+        out.flush()
+        return n
     with atomic_writer(path) as out:
-        if fmt == "csv":
-            text = io.TextIOWrapper(out, encoding="utf-8", newline="")
-            writer = csv.DictWriter(text, fieldnames=_CSV_FIELDS)
-            writer.writeheader()
-            for r in results:
-                writer.writerow(_flat(r, backend))
-                n += 1
-            text.flush()
-            text.detach()
-            return n
+        return _write(results, out, fmt, backend)
+
+
+def _write(results: Iterator[RunResult], out: IO[bytes], fmt: str, backend: str | None) -> int:
+    n = 0
+    if fmt == "csv":
+        text = io.TextIOWrapper(out, encoding="utf-8", newline="")
+        writer = csv.DictWriter(text, fieldnames=_CSV_FIELDS)
+        writer.writeheader()
         for r in results:
-            row = _flat(r, backend)
-            row["body"] = r.body
-            if r.parsed is not None and isinstance(r.parsed, pydantic.BaseModel):
-                row["parsed"] = r.parsed.model_dump(mode="json")
-            out.write(orjson.dumps(row) + b"\n")
+            writer.writerow(_flat(r, backend))
             n += 1
+        text.flush()
+        text.detach()
+        return n
+    for r in results:
+        row = _flat(r, backend)
+        row["body"] = r.body
+        if r.parsed is not None and isinstance(r.parsed, pydantic.BaseModel):
+            row["parsed"] = r.parsed.model_dump(mode="json")
+        out.write(orjson.dumps(row) + b"\n")
+        n += 1
     return n

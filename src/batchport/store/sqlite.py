@@ -295,6 +295,13 @@ class SQLiteStore:
         rows = self._all(f"SELECT {_RUN_COLS} FROM runs ORDER BY created_at DESC", ())
         return [RunRecord(*r) for r in rows]
 
+    def delete_run(self, run_id: str) -> None:
+        with self.transaction():
+            for table, key in (("rows", "run_id"), ("shards", "run_id"), ("leases", "run_id"),
+                               ("runs", "id")):  # fmt: skip
+                self._db.execute(f"DELETE FROM {table} WHERE {key}=?", (run_id,))
+        self.blobs.delete_prefix(run_id)
+
     def update_run(self, run_id: str, *, expect: str | None = None, **changes: Any) -> None:
         bad = set(changes) - _RUN_MUTABLE
         if bad:
