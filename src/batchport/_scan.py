@@ -163,6 +163,9 @@ class Scan:
         self.models: dict[str, int] = {}
         self.embedding_inputs = self.input_tokens = self.output_tokens = 0
         self.count_tokens = True
+        #: batchport splits by endpoint, model and the provider's limits: with this set,
+        #: only what a split cannot fix is a problem
+        self.splittable = False
 
     def report(self, rule: Rule, line: int | None, message: str, param: str | None = None) -> None:
         self.count += 1
@@ -174,7 +177,7 @@ class Scan:
 
     def start(self, size: int) -> None:
         self.size = size
-        if size > self.profile.max_file_bytes:
+        if size > self.profile.max_file_bytes and not self.splittable:
             limit_mb = self.profile.max_file_bytes // (1024 * 1024)
             self.report(
                 Rule.FILE_TOO_LARGE,
@@ -321,6 +324,8 @@ class Scan:
         if self.endpoint is None:
             self.endpoint, self.endpoint_source = endpoint, f"line {number}"
         if endpoint is not self.endpoint:
+            if self.splittable:  # another shard takes it
+                return endpoint
             self.report(
                 Rule.URL_MISMATCH,
                 number,
@@ -399,7 +404,7 @@ class Scan:
             self.good_model = model
             return
         first, line = self.first_model
-        if model != first and self.profile.single_model_per_file:
+        if model != first and self.profile.single_model_per_file and not self.splittable:
             noun = "deployment" if self.profile.model_is_deployment else "model"
             self.report(
                 Rule.MODEL_MISMATCH,
@@ -420,7 +425,7 @@ class Scan:
                 f"The input file is empty{blank}. Please ensure that the batch contains at "
                 "least one request.",
             )
-        if self.requests > profile.max_requests:
+        if self.requests > profile.max_requests and not self.splittable:
             self.report(
                 Rule.TOO_MANY_REQUESTS,
                 None,
@@ -428,7 +433,7 @@ class Scan:
                 f"{profile.max_requests:,} per batch. Split it into several batches.",
             )
         cap = profile.max_embedding_inputs
-        if cap is not None and self.embedding_inputs > cap:
+        if cap is not None and self.embedding_inputs > cap and not self.splittable:
             self.report(
                 Rule.TOO_MANY_EMBEDDING_INPUTS,
                 None,

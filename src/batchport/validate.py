@@ -27,8 +27,14 @@ def validate_file(
     provider: str | ProviderProfile = "openai",
     endpoint: Endpoint | str | None = None,
     max_problems: int | None = None,
+    as_provider_file: bool = True,
 ) -> ValidationReport:
     """Check a batch input file against ``provider``'s rules, reading it once.
+
+    By default the file is judged as one provider batch file: mixed endpoints or
+    models, and more requests or bytes than one batch takes, are problems. With
+    ``as_provider_file=False`` it is judged as batchport's input, which batchport
+    splits by endpoint, model and those limits: only what a split cannot fix counts.
 
     ``endpoint`` is the endpoint the batch will be created with; when omitted, the
     first line with a valid url sets it. (Azure takes the endpoint from the lines, so
@@ -43,6 +49,7 @@ def validate_file(
     profile = get_profile(provider)
     name = os.fspath(path)
     scan = Scan(name, profile, _expected_endpoint(endpoint, profile), max_problems)
+    scan.splittable = not as_provider_file
     try:
         size = os.stat(path).st_size
     except OSError:

@@ -29,8 +29,9 @@ def test_clean_file_exits_zero_with_summary(
     path = _file(tmp_path, orjson.dumps(GOOD))
     assert main(["validate", str(path)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert len(out) == 1
+    assert len(out) == 2
     assert out[0].startswith(f"{path}: OK for openai: 1 requests")
+    assert out[1].startswith("batchport will send it as 1 batch(es)")
 
 
 def test_problems_one_per_line_then_summary(
@@ -57,10 +58,20 @@ def test_file_level_problems_have_no_line(
 def test_provider_codes_change(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     other = {**GOOD, "custom_id": "b", "body": {**GOOD["body"], "model": "other"}}  # type: ignore[dict-item]
     path = _file(tmp_path, orjson.dumps(GOOD), orjson.dumps(other))
-    main(["validate", str(path)])
+    main(["validate", str(path), "--as-provider-file"])
     assert ":2: mismatched_model:" in capsys.readouterr().out
-    main(["validate", str(path), "--provider", "azure"])
+    main(["validate", str(path), "--provider", "azure", "--as-provider-file"])
     assert ":2: model_mismatch:" in capsys.readouterr().out
+
+
+def test_mixed_models_are_fine_for_batchport_which_splits_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = {**GOOD, "custom_id": "b", "body": {**GOOD["body"], "model": "gpt-4o"}}  # type: ignore[dict-item]
+    path = _file(tmp_path, orjson.dumps(GOOD), orjson.dumps(other))
+    assert main(["validate", str(path)]) == 0  # what `plan` and `run` accept
+    assert "send it as 2 batch(es)" in capsys.readouterr().out
+    assert main(["validate", str(path), "--as-provider-file"]) == 1
 
 
 def test_json_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -40,6 +40,13 @@ def register(subparsers: Any) -> None:
         default=None,
         help="the endpoint the batch will be created with (default: taken from the first line)",
     )
+    parser.add_argument(
+        "--as-provider-file",
+        action="store_true",
+        help="judge the file as one provider batch file (mixed models or endpoints, and "
+        "more than one batch holds, are problems); by default it is judged as input to "
+        "batchport, which splits it",
+    )
     parser.add_argument("--json", action="store_true", help="print a machine-readable report")
     parser.add_argument(
         "--max-problems",
@@ -73,11 +80,20 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         provider=args.provider,
         endpoint=args.endpoint,
         max_problems=args.max_problems,
+        as_provider_file=args.as_provider_file,
     )
     if args.json:
         stream.write(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         _print_text(report, stream)
+        if report.ok and not args.as_provider_file:  # say how batchport will split it
+            from batchport.runner import plan
+
+            split = plan(args.file, provider=args.provider)
+            stream.write(
+                f"batchport will send it as {len(split.shards)} batch(es), one per endpoint "
+                "and model within the provider's limits (`batchport plan` shows them)\n"
+            )
     return EXIT_OK if report.ok else EXIT_PROBLEMS
 
 
