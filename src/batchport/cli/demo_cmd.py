@@ -167,6 +167,40 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     return EXIT_OK
 
 
+#: The demo's stand-in for a model: a review's label follows from the words it holds.
+POSITIVE = ("best", "excelente", "perfecto", "großartig", "綺麗", "отличные", "bon", "fine",
+            "boils", "fixed")  # fmt: skip
+NEGATIVE = ("stopped", "never", "broken", "💔", "useless", "blechern", "raye", "отвалилась",
+            "typos", "meh")  # fmt: skip
+
+
+def keyword_sentiment(text: str) -> Sentiment:
+    """positive or negative by the words found, mixed when both, neutral when none."""
+    low = text.lower()
+    good = [w for w in POSITIVE if w in low]
+    bad = [w for w in NEGATIVE if w in low]
+    label = "mixed" if good and bad else "positive" if good else "negative" if bad else "neutral"
+    confidence = {"mixed": 0.6, "neutral": 0.5}.get(label, 0.9)
+    return Sentiment(label=label, confidence=confidence, evidence=good + bad)  # type: ignore[arg-type]
+
+
+def demo_responder(request: Any) -> dict[str, Any]:
+    """The emulator's answer to one demo request: a Responses API body whose output is
+    :func:`keyword_sentiment` of the review (synthetic, and saying so by its rule)."""
+    texts = [
+        part.get("text", "")
+        for item in request.body.get("input") or ()
+        for part in (item.get("content") or ())
+        if isinstance(part, dict)
+    ]
+    answer = keyword_sentiment(" ".join(texts)).model_dump_json()
+    message = {"type": "message", "id": "msg_demo", "status": "completed", "role": "assistant",
+               "content": [{"type": "output_text", "text": answer, "annotations": []}]}  # fmt: skip
+    return {"id": f"resp_{request.custom_id}", "object": "response", "created_at": 0,
+            "status": "completed", "model": request.body.get("model"), "output": [message],
+            "usage": {"input_tokens": 40, "output_tokens": 20, "total_tokens": 60}}  # fmt: skip
+
+
 #: Seeded faults for the demo: some rows answer 429 or 500 (retried) or 400 (not).
 DEMO_EMULATOR = {
     "seed": 3,
@@ -179,7 +213,7 @@ async def run_demo(builder: BatchBuilder, home: Path) -> Run:
     from batchport.backends.emulator import EmulatorBackend
     from batchport.runner import PollPolicy, run
 
-    async with EmulatorBackend(DEMO_EMULATOR) as backend:
+    async with EmulatorBackend(DEMO_EMULATOR, responder=demo_responder) as backend:
         return await run(
             builder,
             backend=backend,
@@ -190,18 +224,26 @@ async def run_demo(builder: BatchBuilder, home: Path) -> Run:
 
 
 def render_results(result: Run) -> str:
-    """One line per review: outcome, attempts, and the parsed label or the error."""
+    """One line per review: its text, outcome, attempts, and the parsed label or error."""
     rows = [
-        f"run {result.id} on the emulator",
-        f"{'custom_id':<11} {'outcome':<10} {'tries':>5}  result",
+        f"run {result.id} on the embedded emulator: SYNTHETIC answers (a review is positive or",
+        "negative by the words it holds, mixed with both, neutral with none); some rows were",
+        "made to fail with 429/500 (retried: tries > 1) or 400 (not retried)",
+        "",
+        f"{'custom_id':<10} {'review':<34} {'outcome':<9} {'tries':>5}  result",
     ]
-    for r in result.results():
+    for r, review in zip(result.results(), REVIEWS, strict=True):
         if r.parsed is not None:
-            detail = f"{r.parsed.label} ({r.parsed.confidence:.2f})"
+            detail = f"{r.parsed.label} ({r.parsed.confidence:.2f}) {', '.join(r.parsed.evidence)}"
         elif r.error is not None:
             detail = f"HTTP {r.status_code}: {r.error.message}"
         else:
             detail = r.text or ""
-        rows.append(f"{r.custom_id:<11} {r.outcome.value:<10} {r.attempts:>5}  {detail[:70]}")
+        text = review if len(review) <= 34 else review[:33] + "…"
+        rows.append(
+            f"{r.custom_id:<10} {text:<34} {r.outcome.value:<9} {r.attempts:>5}  {detail[:60]}"
+        )
+    retried = sum(1 for r in result.results() if r.retried)
+    rows.append(f"{retried} row(s) needed more than one try")
     rows.append(result.summary())
     return "\n".join(rows)
