@@ -51,6 +51,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="accept only this key (repeatable; default: any non-empty key)",
     )
     parser.add_argument("--seed", type=int, default=None, help="seed for shuffles and faults")
+    parser.add_argument(
+        "--control-key",
+        default=None,
+        metavar="KEY",
+        help="key the /_emulator control endpoints require (default: the --api-key keys)",
+    )
+    parser.add_argument(
+        "--allow-plugins",
+        action="store_true",
+        default=None,
+        help="let PATCH /_emulator/config name callables to import and servers to forward to",
+    )
+    parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="also answer requests whose Host/Origin is NAME (repeatable; '*' for any)",
+    )
 
 
 def build_config(args: argparse.Namespace) -> EmulatorConfig:
@@ -65,6 +84,12 @@ def build_config(args: argparse.Namespace) -> EmulatorConfig:
             flags[key] = value
     if args.api_key:
         flags["api_keys"] = args.api_key
+    if getattr(args, "control_key", None):
+        flags["control_key"] = args.control_key
+    if getattr(args, "allow_plugins", None):
+        flags["allow_plugins"] = True
+    if getattr(args, "allowed_host", None):
+        flags["allowed_hosts"] = args.allowed_host
     try:
         return EmulatorConfig.model_validate(deep_merge(data, flags))
     except ValidationError as exc:

@@ -167,6 +167,20 @@ class EmulatorConfig(_Model):
     responder: ResponderConfig = Field(default_factory=lambda: ResponderConfig())
     azure: AzureConfig = Field(default_factory=lambda: AzureConfig())
 
+    # -- control-plane security (start-up only: PATCH /_emulator/config refuses them) --
+    control_key: SecretStr | None = Field(
+        default=None,
+        description="key the /_emulator endpoints require (default: any of api_keys, if any)",
+    )
+    allow_plugins: bool = Field(
+        default=False,
+        description="let PATCH /_emulator/config name callables to import and forward targets",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host/Origin names accepted besides loopback and the bound host; '*' any",
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _apply_profile(cls, data: Any) -> Any:

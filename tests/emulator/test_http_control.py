@@ -19,14 +19,16 @@ CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 
 async def test_config_get_patch_and_validation(make_client: MakeClient) -> None:
     client = await make_client(api_keys=["sk-test"])
-    config = await (await client.get("/_emulator/config")).json()
+    key = {"Authorization": "Bearer sk-test"}  # with an API key the control plane needs it
+    config = await (await client.get("/_emulator/config", headers=key)).json()
     assert config["progression"] == {"kind": "immediate"}
     assert "sk-test" not in str(config)
-    resp = await client.patch("/_emulator/config", json={"faults": {"row_failure_rate": 1}})
+    patch = {"faults": {"row_failure_rate": 1}}
+    resp = await client.patch("/_emulator/config", json=patch, headers=key)
     assert resp.status == 200
     assert (await resp.json())["faults"]["row_failure_rate"] == 1
     for bad in ({"faults": {"row_failure_rate": 2}}, {"nope": 1}, [1]):
-        resp = await client.patch("/_emulator/config", json=bad)
+        resp = await client.patch("/_emulator/config", json=bad, headers=key)
         assert resp.status == 400
         assert "error" in await resp.json()
     # the failed patches changed nothing; the good one is in force for new batches

@@ -1,4 +1,7 @@
-"""Control endpoints under ``/_emulator/`` (no auth): reset, config, clock, batches."""
+"""Control endpoints under ``/_emulator/``: reset, config, clock, batches.
+
+The middleware asks for the control key (:mod:`batchport_emulator.app.guard`);
+config patches are checked by :func:`~batchport_emulator.app.guard.check_patch`."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
+from batchport_emulator.app.guard import check_clock_scale, check_clock_time, check_patch
 from batchport_emulator.app.helpers import json_response, read_json, state_of
 from batchport_emulator.errors import ApiError
 
@@ -34,8 +38,9 @@ async def patch_config(request: web.Request) -> web.Response:
     patch = await read_json(request)
     if not isinstance(patch, dict):
         raise ApiError(400, "The config patch must be a JSON object.")
+    state = state_of(request)
     try:
-        config = state_of(request).configure(patch)
+        config = state.configure(check_patch(state.config, patch))
     except ValidationError as exc:
         raise _config_error(exc) from None
     return json_response(config.public_dict())
@@ -66,11 +71,16 @@ async def post_clock(request: web.Request) -> web.Response:
     if not isinstance(body, dict) or not {"advance", "set", "scale"} & body.keys():
         raise ApiError(400, "Expected a JSON object with 'advance', 'set' or 'scale'.")
     state = state_of(request)
-    if (ts := _number(body, "set")) is not None:
+    ts, seconds, scale = (_number(body, k) for k in ("set", "advance", "scale"))
+    start = ts if ts is not None else state.clock.now()
+    check_clock_time(start + (seconds or 0.0), "set" if seconds is None else "advance")
+    if scale is not None:
+        check_clock_scale(scale, "scale")
+    if ts is not None:
         state.set_clock(ts)
-    if (seconds := _number(body, "advance")) is not None:
+    if seconds is not None:
         state.advance_clock(seconds)
-    if (scale := _number(body, "scale")) is not None:
+    if scale is not None:
         state.set_clock_scale(scale)
     return json_response(_clock_body(request))
 

@@ -7,7 +7,9 @@ The request's dialect is picked once, from the path (the longest matching prefix
 ``x-request-id``. Domain errors (:class:`ApiError`) and aiohttp's own HTTP errors
 (unknown route, wrong method, body too large) become the dialect's error body (the
 default dialect's outside every prefix); anything unexpected becomes a logged 500 in
-the same shape rather than a bare traceback page.
+the same shape rather than a bare traceback page. Before anything else the
+``Host``/``Origin`` check and, on ``/_emulator/``, the control key
+(:mod:`~batchport_emulator.app.guard`) run.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from batchport_emulator.app.control import PREFIX as CONTROL_PREFIX
+from batchport_emulator.app.guard import check_control_key, check_origin
 from batchport_emulator.app.helpers import json_response
 from batchport_emulator.app.keys import DIALECT, REQUEST_ID, STATE
 from batchport_emulator.dialects import Dialect
@@ -37,6 +41,13 @@ def _from_http_exception(
     return ApiError(exc.status, exc.reason or "Bad request.")
 
 
+def _is_control(request: web.Request) -> bool:
+    """Routed to a control endpoint (judged by the route, not by how the path was spelled)."""
+    resource = request.match_info.route.resource
+    canonical = resource.canonical if resource is not None else request.path
+    return canonical.startswith(CONTROL_PREFIX + "/") or request.path.startswith(CONTROL_PREFIX)
+
+
 @web.middleware
 async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     state = request.app[STATE]
@@ -46,6 +57,9 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     dialect = served or state.dialects.default
     response: web.StreamResponse
     try:
+        check_origin(request.headers, state.config)
+        if _is_control(request):
+            check_control_key(request.headers, state.config)
         if served is not None:
             request[DIALECT] = served
             served.check_auth(request.headers, state.accepted_keys())
