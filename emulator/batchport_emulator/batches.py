@@ -92,6 +92,10 @@ class Batch:
     polls_in_stage: int = 0
     executed: int = 0  # rows run so far, in the batch's shuffled order
     input_missing: bool = False
+    # Enqueued tokens the batch holds against a model's (or deployment's) quota until
+    # it finishes; stored so a restarted emulator still counts them.
+    held_model: str | None = None
+    held_tokens: int = 0
 
     @property
     def terminal(self) -> bool:

@@ -32,6 +32,12 @@ class VirtualClock:
         self._anchor_virtual = time.time() if start is None else start
         self._anchor_real = real()
         self._listeners: list[Listener] = []
+        self._wall = start is None and scale == 1.0
+
+    @property
+    def tracks_wall(self) -> bool:
+        """Whether this clock has only ever followed wall time (never moved or scaled)."""
+        return self._wall
 
     @property
     def scale(self) -> float:
@@ -43,6 +49,7 @@ class VirtualClock:
         return self._anchor_virtual + (self._real() - self._anchor_real) * self._scale
 
     def _rebase(self, virtual: float) -> None:
+        self._wall = False
         self._anchor_virtual = virtual
         self._anchor_real = self._real()
         for listener in list(self._listeners):
@@ -57,6 +64,11 @@ class VirtualClock:
     def set(self, timestamp: float) -> None:
         """Jump to a Unix time; going backwards is allowed but rarely wise."""
         self._rebase(float(timestamp))
+
+    def resume(self, timestamp: float) -> None:
+        """Continue from ``timestamp`` (a restart); never moves the clock backwards."""
+        if timestamp > self.now():
+            self._rebase(timestamp)
 
     def set_scale(self, scale: float) -> None:
         """Change the rate, keeping the current virtual time continuous."""

@@ -117,12 +117,17 @@ class FileStore:
             write_json_atomic(self._meta_path(record.id), asdict(record))
 
     def _load(self) -> None:
+        """Read the records back; a deleted file (or one whose content is gone) leaves
+        its position, so cursors naming it keep working. Abandoned uploads are removed."""
+        for part in self.root.glob("upload-*.part"):
+            part.unlink(missing_ok=True)
         for meta in sorted(self.root.glob("*.json")):
             data: dict[str, Any] = read_json(meta)
-            record = FileRecord(**data)
-            if self.content_path(record.id).exists():
-                self._files[record.id] = record
-                self._seq = max(self._seq, record.seq)
+            self._seq = max(self._seq, int(data["seq"]))
+            if data.get("deleted") or not self.content_path(data["id"]).exists():
+                self._tombstones[data["id"]] = int(data["seq"])
+            else:
+                self._files[data["id"]] = FileRecord(**data)
 
     # -- creating ----------------------------------------------------------------
 
@@ -243,9 +248,10 @@ class FileStore:
         record = self.get(file_id)
         del self._files[file_id]
         self._tombstones[file_id] = record.seq
+        if self._persist:  # the record stays as a tombstone: its position outlives it
+            tombstone = {"id": file_id, "seq": record.seq, "deleted": True}
+            write_json_atomic(self._meta_path(file_id), tombstone)
         self.content_path(file_id).unlink(missing_ok=True)
-        if self._persist:
-            self._meta_path(file_id).unlink(missing_ok=True)
         return record
 
     def clear(self) -> None:

@@ -4,6 +4,7 @@
 
     validating -> in_progress -> finalizing -> completed
     validating -> failed                  (input file failed validation)
+    in_progress -> failed                 (input file gone when a restart resumes it)
     validating | in_progress -> expired   (the 24 h window passed)
     validating | in_progress | finalizing -> cancelling -> cancelled
 
@@ -37,6 +38,7 @@ EDGES: frozenset[tuple[Status, Status]] = frozenset(
         (Status.VALIDATING, Status.EXPIRED),
         (Status.VALIDATING, Status.CANCELLING),
         (Status.IN_PROGRESS, Status.FINALIZING),
+        (Status.IN_PROGRESS, Status.FAILED),
         (Status.IN_PROGRESS, Status.EXPIRED),
         (Status.IN_PROGRESS, Status.CANCELLING),
         (Status.FINALIZING, Status.COMPLETED),

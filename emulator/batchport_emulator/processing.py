@@ -12,6 +12,12 @@ are written streaming. Work files become stored files (purpose
 ``batch_output``) at the end, and only when non-empty (or when the dialect's
 rules publish empty error files).
 
+After a restart on a data directory a batch that was running is recovered from
+its work files: whole lines of rows that ran are kept and counted, the other rows
+run again (or get their ``batch_cancelled`` lines), so ``request_counts`` always
+equal the lines in the files. Buffered lines are pushed to disk before any record
+that counts them is saved (the move to ``finalizing``, a cancel).
+
 Where providers differ (the input checker, quota admission, the result-line
 form) the processor asks the batch's dialect, found by the name the batch
 stores, so a batch read back from ``--data-dir`` keeps its dialect.
@@ -28,11 +34,12 @@ from typing import TYPE_CHECKING, Any
 
 from batchport_emulator.batches import Batch, BatchErrorEntry, RequestCounts, UsageTotals
 from batchport_emulator.dialects import Dialect
+from batchport_emulator.dialects.rules import Admission
 from batchport_emulator.errors import error_for_status
 from batchport_emulator.faults import row_error_body
 from batchport_emulator.lifecycle import Status
 from batchport_emulator.responders import RespondRequest, RespondResult
-from batchport_emulator.runs import BatchRun, WorkFile
+from batchport_emulator.runs import BatchRun, WorkFile, recover_work_file
 from batchport_emulator.validation import InputPlan, read_row
 
 if TYPE_CHECKING:
@@ -54,6 +61,24 @@ class Processor:
         self._wake = asyncio.Event()
         # The background loop and test-driven drains must never step one batch twice at once.
         self._lock = asyncio.Lock()
+        # Batches found mid-way after a restart whose input file is gone: their work
+        # files were recovered and are published as they are.
+        self._recovered: set[str] = set()
+
+    def restore(self) -> None:
+        """After a restart: hand each unfinished batch's held tokens back to its dialect."""
+        for batch in self.state.batches.active():
+            if batch.held_model is not None and batch.held_tokens > 0:
+                admission = Admission(batch.held_model, batch.held_tokens)
+                self._dialect(batch).rules.admitted(batch.id, admission)
+
+    def sync(self, batch_id: str) -> None:
+        """Write a batch's buffered result lines out before its record is saved."""
+        run = self.runs.get(batch_id)
+        if run is not None:
+            durable = self.state.config.data_dir is not None
+            run.output.sync(durable=durable)
+            run.error.sync(durable=durable)
 
     def wake(self) -> None:
         """Ask the loop to look at the batches again (safe to call from the loop thread)."""
@@ -108,6 +133,9 @@ class Processor:
             before = (batch.status, batch.executed)
             if batch.terminal or batch.id not in state.batches:
                 return None
+            if self._needs_recovery(batch):
+                await self._recover(batch)
+                continue
             if batch.status in (Status.VALIDATING, Status.IN_PROGRESS) and now >= batch.expires_at:
                 self._finish(batch, Status.EXPIRED, "batch_expired", EXPIRED_MESSAGE)
                 return None
@@ -116,6 +144,9 @@ class Processor:
             elif batch.status is Status.IN_PROGRESS:
                 more = await self._run_rows(batch, now)
                 if more:
+                    return now
+            elif batch.status is Status.FINALIZING and self._lost_rows(batch):
+                if await self._run_chunk(batch, batch.counts.total):  # lost to a kill
                     return now
             elif batch.status is Status.FINALIZING and progression.stage_ready(batch, now):
                 self._finish(batch, Status.COMPLETED, None, None)
@@ -173,7 +204,11 @@ class Processor:
             return
         limit = state.config.limits.enqueued_token_limit
         if limit is not None:
-            queued = sum(run.tokens for run in self.runs.values() if run.model == plan.model)
+            queued = sum(
+                b.held_tokens
+                for b in state.batches.active()
+                if b.held_model == plan.model and b.status is not Status.VALIDATING
+            )
             if queued + plan.estimated_tokens > limit:
                 batch.model = plan.model
                 self._fail(batch, [token_limit_error(plan.model or "", limit)])
@@ -181,37 +216,51 @@ class Processor:
         self._open_run(batch, path, plan)
         batch.model = plan.model
         batch.counts.total = plan.total
+        if batch.held_model is None and plan.model is not None:
+            batch.held_model, batch.held_tokens = plan.model, plan.estimated_tokens
         state.batches.transition(batch, Status.IN_PROGRESS, state.clock.now())
 
-    def _open_run(self, batch: Batch, path: Path, plan: InputPlan) -> None:
-        files = self.state.files
+    def _open_run(
+        self, batch: Batch, path: Path, plan: InputPlan, *, fresh: bool = True
+    ) -> BatchRun:
+        """Open the batch's run; ``fresh`` starts its work files empty."""
         order = list(range(plan.total))
         random.Random(f"{self.state.config.seed}:{batch.seq}").shuffle(order)
+        output, error = self._work_files(batch)
         run = BatchRun(
             plan=plan,
             order=order,
             input=open(path, "rb"),  # noqa: SIM115 - closed by BatchRun.close
-            output=WorkFile(files.scratch_path(f"{batch.id}-output")),
-            error=WorkFile(files.scratch_path(f"{batch.id}-error")),
-            tokens=plan.estimated_tokens,
-            model=plan.model,
+            output=output,
+            error=error,
         )
-        for sink in (run.output, run.error):
-            sink.path.unlink(missing_ok=True)
+        if fresh:
+            for sink in (run.output, run.error):
+                sink.path.unlink(missing_ok=True)
         self.runs[batch.id] = run
+        return run
+
+    def _work_files(self, batch: Batch) -> tuple[WorkFile, WorkFile]:
+        files = self.state.files
+        return (
+            WorkFile(files.scratch_path(f"{batch.id}-output")),
+            WorkFile(files.scratch_path(f"{batch.id}-error")),
+        )
 
     # -- running rows ----------------------------------------------------------
 
     async def _run_rows(self, batch: Batch, now: float) -> bool:
         """Run the next chunk of allowed rows; ``True`` if more are allowed right now."""
-        run = self.runs.get(batch.id)
-        if run is None:  # restarted from disk: the rows start over
-            self._restart(batch)
-            return True
         allowed = self.state.progression.rows_allowed(batch, now)
         if batch.executed >= batch.counts.total:
+            self.sync(batch.id)  # the saved counts must match lines already on disk
             self.state.batches.transition(batch, Status.FINALIZING, now)
             return False
+        return await self._run_chunk(batch, allowed)
+
+    async def _run_chunk(self, batch: Batch, allowed: int) -> bool:
+        """Run rows up to ``allowed`` (at most one step); ``True`` if any ran."""
+        run = self.runs[batch.id]
         if batch.executed >= allowed:
             return False
         upto = min(allowed, batch.executed + ROWS_PER_STEP)
@@ -286,19 +335,73 @@ class Processor:
                 run.error.write(line)
                 counts.failed += 1
 
-    def _restart(self, batch: Batch) -> None:
-        """A batch found ``in_progress`` after a restart runs its rows again from the start."""
+    # -- after a restart ---------------------------------------------------------
+
+    def _needs_recovery(self, batch: Batch) -> bool:
+        """Whether ``batch`` had rows running before a restart and has no run now."""
+        return (
+            batch.status in (Status.IN_PROGRESS, Status.FINALIZING, Status.CANCELLING)
+            and batch.timestamps.get("in_progress_at") is not None
+            and batch.id not in self.runs
+            and batch.id not in self._recovered
+        )
+
+    async def _recover(self, batch: Batch) -> None:
+        """Pick up a batch that was running when the emulator stopped.
+
+        Work files keep only whole lines of rows that ran; the counts and usage are
+        taken from them, so they always match the files. The rows without a line run
+        again (or, when cancelling or expiring, get their ``batch_cancelled`` lines).
+        A batch still running whose input file is gone fails as the real API does.
+        """
         state = self.state
+        output, error = self._work_files(batch)
+        done_out, done_err = await asyncio.gather(
+            asyncio.to_thread(recover_work_file, output.path),
+            asyncio.to_thread(recover_work_file, error.path),
+        )
+        plan: InputPlan | None = None
         record = state.files.find(batch.input_file_id)
-        if record is None:
-            state.batches.transition(batch, Status.FINALIZING, state.clock.now())
+        if record is not None and not batch.input_missing:
+            path = state.files.content_path(record.id)
+            try:
+                plan = await asyncio.to_thread(self._check_input, batch, path)
+            except OSError:
+                plan = None
+        if plan is not None and plan.errors:
+            plan = None
+        if batch.terminal or batch.id not in state.batches or batch.id in self.runs:
+            return  # reset meanwhile
+        if plan is None and batch.status is Status.IN_PROGRESS:
+            for sink in (output, error):
+                sink.path.unlink(missing_ok=True)
+            batch.counts = RequestCounts(total=batch.counts.total)
+            batch.usage = UsageTotals()
+            self._fail(batch, [missing_file_error(batch.input_file_id)])
             return
-        path = state.files.content_path(record.id)
-        plan = self._check_input(batch, path)
-        batch.executed = 0
-        batch.counts = RequestCounts(total=plan.total)
+        batch.counts.completed, batch.counts.failed = done_out.lines, done_err.lines
         batch.usage = UsageTotals()
-        self._open_run(batch, path, plan)
+        batch.usage.add(*done_out.tokens)
+        if plan is None:
+            self._recovered.add(batch.id)
+        else:
+            run = self._open_run(
+                batch, state.files.content_path(batch.input_file_id), plan, fresh=False
+            )
+            run.output.size, run.error.size = done_out.size, done_err.size
+            done = done_out.custom_ids | done_err.custom_ids
+            ran = [i for i in run.order if self._custom_id(run, i) in done]
+            run.order = ran + [i for i in run.order if self._custom_id(run, i) not in done]
+            batch.executed = len(ran)
+            batch.counts.total = plan.total
+        state.batches.save(batch)
+
+    def _lost_rows(self, batch: Batch) -> bool:
+        return batch.id in self.runs and batch.executed < batch.counts.total
+
+    @staticmethod
+    def _custom_id(run: BatchRun, index: int) -> str:
+        return str(read_row(run.input, run.plan, index).get("custom_id"))
 
     # -- finishing ---------------------------------------------------------------
 
@@ -308,7 +411,8 @@ class Processor:
         """Write unrun rows (if any), publish the work files, and move to ``target``."""
         state = self.state
         run = self.runs.pop(batch.id, None)
-        if run is None:  # after a restart: publish whatever work files survived
+        self._recovered.discard(batch.id)
+        if run is None:  # cancelled while validating, or recovered without its input
             for kind in ("output", "error"):
                 sink = WorkFile(state.files.scratch_path(f"{batch.id}-{kind}"))
                 sink.size = sink.path.stat().st_size if sink.path.exists() else 0
@@ -352,6 +456,7 @@ class Processor:
         for run in self.runs.values():
             run.close()
         self.runs.clear()
+        self._recovered.clear()
 
 
 def missing_file_error(file_id: str) -> BatchErrorEntry:

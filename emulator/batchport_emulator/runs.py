@@ -1,14 +1,19 @@
 """Live work of a validated batch: its row plan, shuffled order and open work files.
 
 The processor (:mod:`batchport_emulator.processing`) keeps one :class:`BatchRun` per
-batch in progress; nothing here survives a restart.
+batch in progress. Only the work files survive a restart; :func:`recover_work_file`
+cuts one back to the whole lines of rows that ran, so the processor can count them
+and run the rest again.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
+
+import orjson
 
 from batchport_emulator.validation import InputPlan
 
@@ -27,10 +32,85 @@ class WorkFile:
         self.fh.write(data)
         self.size += len(data)
 
+    def sync(self, *, durable: bool) -> None:
+        """Push buffered lines to the file (and to the disk when ``durable``)."""
+        if self.fh is not None:
+            self.fh.flush()
+            if durable:
+                os.fsync(self.fh.fileno())
+
     def close(self) -> None:
         if self.fh is not None:
             self.fh.close()
             self.fh = None
+
+
+@dataclass(slots=True)
+class Recovered:
+    """What survived in a work file: the rows that ran, and their token usage."""
+
+    custom_ids: set[str] = field(default_factory=set)
+    lines: int = 0
+    size: int = 0
+    tokens: tuple[int, int, int, int] = (0, 0, 0, 0)  # input, cached, output, reasoning
+
+
+def recover_work_file(path: Path) -> Recovered:
+    """Keep only the complete result lines of rows that ran in ``path`` (rewriting it).
+
+    A line cut short by a kill, or a ``batch_cancelled``/``batch_expired`` line written
+    while finishing, is dropped: those rows are run (or marked) again.
+    """
+    found = Recovered()
+    if not path.exists():
+        return found
+    tmp = path.with_name(path.name + ".recover")
+    totals = [0, 0, 0, 0]
+    with open(path, "rb") as src, open(tmp, "wb") as dst:
+        for line in src:
+            row = _ran_line(line)
+            if row is None:
+                continue
+            dst.write(line)
+            found.custom_ids.add(str(row.get("custom_id")))
+            found.lines += 1
+            found.size += len(line)
+            for i, n in enumerate(usage_tokens(row)):
+                totals[i] += n
+    os.replace(tmp, path)
+    found.tokens = (totals[0], totals[1], totals[2], totals[3])
+    return found
+
+
+def _ran_line(line: bytes) -> dict[str, Any] | None:
+    if not line.endswith(b"\n"):
+        return None
+    try:
+        row = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(row, dict) or not isinstance(row.get("response"), dict):
+        return None
+    return row
+
+
+def usage_tokens(row: dict[str, Any]) -> tuple[int, int, int, int]:
+    """(input, cached, output, reasoning) tokens of a result line's body, 0 when absent."""
+    body = row["response"].get("body")
+    usage = body.get("usage") if isinstance(body, dict) else None
+    if not isinstance(usage, dict):
+        return (0, 0, 0, 0)
+    inp = _int(usage.get("prompt_tokens", usage.get("input_tokens")))
+    out = _int(usage.get("completion_tokens", usage.get("output_tokens")))
+    inp_details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details")
+    out_details = usage.get("completion_tokens_details") or usage.get("output_tokens_details")
+    cached = _int(inp_details.get("cached_tokens")) if isinstance(inp_details, dict) else 0
+    reasoning = _int(out_details.get("reasoning_tokens")) if isinstance(out_details, dict) else 0
+    return (inp, cached, out, reasoning)
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 @dataclass(slots=True)
@@ -42,8 +122,6 @@ class BatchRun:
     input: IO[bytes]
     output: WorkFile
     error: WorkFile
-    tokens: int = 0
-    model: str | None = None
 
     def close(self) -> None:
         self.input.close()

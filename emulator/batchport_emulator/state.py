@@ -33,6 +33,7 @@ from batchport_emulator.processing import Processor
 from batchport_emulator.progression import ProgressionModel
 from batchport_emulator.ratelimit import LatencyModel, RateLimiter
 from batchport_emulator.responders import Responder, make_responder
+from batchport_emulator.storage import read_json, write_json_atomic
 
 
 class EmulatorState:
@@ -48,10 +49,13 @@ class EmulatorState:
         self.clock = VirtualClock(scale=config.clock.scale)
         self.ids = IdFactory(config.id_seed)
         self._tempdir: str | None = None
+        self._clock_path: Path | None = None
         if config.data_dir is not None:
             root = Path(config.data_dir)
             self.files = FileStore(root / "files", self.ids, self.clock, persist=True)
             self.batches = BatchStore(root / "batches")
+            self._clock_path = root / "clock.json"
+            self._resume_clock()
         else:
             self._tempdir = tempfile.mkdtemp(prefix="batchport-emulator-")
             self.files = FileStore(Path(self._tempdir), self.ids, self.clock, persist=False)
@@ -71,7 +75,38 @@ class EmulatorState:
             )
         )
         self.processor = Processor(self)
+        self.processor.restore()
         self.clock.subscribe(self.processor.wake)
+        self.clock.subscribe(self._save_clock)
+
+    def _resume_clock(self) -> None:
+        """Continue virtual time from before a restart, so stored times never run ahead.
+
+        A clock that was moved, scaled or frozen resumes where it stood; one that followed
+        wall time keeps following it. Either way it resumes no earlier than the newest
+        time stored on a batch or file (the saved clock may predate a kill).
+        """
+        saved: dict[str, Any] = {}
+        if self._clock_path is not None and self._clock_path.exists():
+            try:
+                saved = read_json(self._clock_path)
+            except (OSError, ValueError):
+                saved = {}
+        newest = max(
+            [stamp for b in self.batches.all() for stamp in _batch_times(b)]
+            + [float(f.created_at) for f in self.files.all()],
+            default=0.0,
+        )
+        if isinstance(saved.get("now"), int | float) and not saved.get("wall", True):
+            self.clock.set(max(float(saved["now"]), newest))
+        else:
+            self.clock.resume(newest)
+
+    def _save_clock(self) -> None:
+        if self._clock_path is not None:
+            write_json_atomic(
+                self._clock_path, {"now": self.clock.now(), "wall": self.clock.tracks_wall}
+            )
 
     def _apply_policies(self) -> None:
         c = self.config
@@ -197,6 +232,8 @@ class EmulatorState:
             stage_since=now,
             input_missing=missing,
         )
+        if admission is not None:
+            batch.held_model, batch.held_tokens = admission.model, admission.tokens
         self.batches.add(batch)
         rules.admitted(batch.id, admission)
         self.processor.wake()
@@ -224,6 +261,7 @@ class EmulatorState:
             return batch
         if not can_cancel(batch.status):
             raise cancel_conflict(batch.status.value)
+        self.processor.sync(batch.id)
         self.batches.transition(batch, Status.CANCELLING, self.clock.now())
         self.processor.wake()
         return batch
@@ -283,6 +321,7 @@ class EmulatorState:
     async def aclose(self) -> None:
         """Close files and owned responders; remove the temporary directory."""
         self.processor.close()
+        self._save_clock()
         retired, self._retired = self._retired, []
         for responder in retired:
             await responder.aclose()
@@ -290,6 +329,11 @@ class EmulatorState:
             await self.responder.aclose()
         if self._tempdir is not None:
             shutil.rmtree(self._tempdir, ignore_errors=True)
+
+
+def _batch_times(batch: Batch) -> list[float]:
+    stamps = [float(t) for t in batch.timestamps.values() if t is not None]
+    return [float(batch.created_at), batch.stage_since, *stamps]
 
 
 def _required_fields(filename: str | None, purpose: str | None) -> tuple[str, str]:

@@ -18,8 +18,9 @@ has finished); it overrides the neutral
 
 Enqueued tokens are counted per deployment from the moment a batch is admitted until
 it reaches a terminal state; "in flight" is derived from the batches' statuses, so
-nothing has to remember to release them. The ledger lives in memory (a restarted
-``--data-dir`` emulator forgets it).
+nothing has to remember to release them. The ledger lives in memory; each batch also
+stores what it holds, and a restarted ``--data-dir`` emulator hands that back through
+:meth:`AzureRules.admitted`.
 """
 
 from __future__ import annotations
