@@ -149,7 +149,11 @@ def parse_expires_after(value: Any, param: str) -> int | None:
 
 def parse_expiry_seconds(seconds: Any, param: str) -> int:
     """An expiry in seconds from an int or a decimal string, within the allowed range."""
-    if isinstance(seconds, str) and seconds.strip().lstrip("-").isdigit():
+    if (
+        isinstance(seconds, str)
+        and seconds.strip().lstrip("-").isascii()
+        and seconds.strip().lstrip("-").isdigit()
+    ):
         seconds = int(seconds)
     if seconds is None:
         raise missing_parameter(param)

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from batchport_emulator.app import ResponderLike, create_app
 from batchport_emulator.app.keys import STATE
+from batchport_emulator.app.parse_errors import EnvelopeRunner
 from batchport_emulator.config import EmulatorConfig, coerce_config
 from batchport_emulator.state import EmulatorState
 
@@ -60,7 +61,7 @@ class Emulator:
         """Bind and serve; raises ``OSError`` if the port is taken."""
         app = create_app(self.config, responder=self._responder)
         self._state = app[STATE]
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = EnvelopeRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         self._runner = runner
         site = web.TCPSite(runner, self.config.host, self.config.port)

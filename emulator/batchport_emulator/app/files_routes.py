@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from batchport_emulator.app.helpers import dialect_of, json_response, list_body, state_of
 from batchport_emulator.batch_params import parse_expiry_seconds
@@ -76,12 +77,13 @@ async def upload_file(request: web.Request) -> web.Response:
         await _read_parts(request, upload)
         sink = upload.sink or state.begin_upload()
         expires = _expires_after(upload.fields)
-    except (ApiError, ValueError, AssertionError, RuntimeError) as exc:
+    except (ApiError, ValueError, AssertionError, RuntimeError, HttpProcessingError) as exc:
         if upload.sink is not None:
             upload.sink.abort()
         if isinstance(exc, ApiError):
             raise
-        raise ApiError(400, f"Could not parse the multipart body: {str(exc)[:200]}") from exc
+        # aiohttp's messages quote the raw bytes; say what was wrong, not how it failed
+        raise ApiError(400, "Could not parse the multipart body.", code="bad_request") from exc
     record = state.finish_upload(
         sink,
         filename=upload.filename,

@@ -17,12 +17,14 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler
 
 from batchport_emulator.app.control import PREFIX as CONTROL_PREFIX
 from batchport_emulator.app.guard import check_control_key, check_origin
 from batchport_emulator.app.helpers import json_response
 from batchport_emulator.app.keys import DIALECT, REQUEST_ID, STATE
+from batchport_emulator.app.parse_errors import parse_error
 from batchport_emulator.dialects import Dialect
 from batchport_emulator.errors import ApiError
 
@@ -79,6 +81,9 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
             raise
         http_err = _from_http_exception(request, exc, dialect)
         response = json_response(dialect.error_body(http_err), status=http_err.status)
+    except HttpProcessingError as exc:  # a body part's headers, chunked encoding
+        bad = parse_error(400, exc)
+        response = json_response(dialect.error_body(bad), status=400)
     except ConnectionResetError:
         raise
     except Exception:
