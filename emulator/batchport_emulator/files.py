@@ -56,6 +56,7 @@ class UploadSink:
         self.size = 0
         self._head = bytearray()
         self._head_done = False
+        self.committed = False
         self._fh: IO[bytes] | None = open(path, "wb")  # noqa: SIM115 - closed in finish/abort
 
     def write(self, chunk: bytes) -> None:
@@ -83,8 +84,10 @@ class UploadSink:
             self._fh = None
 
     def abort(self) -> None:
+        """Close and remove the partial file, unless it was stored (safe to repeat)."""
         self.close()
-        self.path.unlink(missing_ok=True)
+        if not self.committed:
+            self.path.unlink(missing_ok=True)
 
 
 class FileStore:

@@ -10,6 +10,7 @@ and consult its rules; none compares dialect names.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -126,8 +127,20 @@ class EmulatorState:
     # -- files ----------------------------------------------------------------
 
     def begin_upload(self) -> UploadSink:
-        """A sink for one upload, capped at the largest file any purpose allows."""
-        return self.files.begin_upload(self.config.limits.file_max_bytes)
+        """A sink for one upload, capped at the largest file any purpose allows.
+
+        Called from a task (an HTTP handler), the partial file is removed and its
+        handle closed as soon as that task ends without :meth:`finish_upload` having
+        stored it: a client that disconnects mid-upload leaves nothing behind.
+        """
+        sink = self.files.begin_upload(self.config.limits.file_max_bytes)
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # no running loop
+            task = None
+        if task is not None:
+            task.add_done_callback(lambda _task: sink.abort())
+        return sink
 
     def finish_upload(
         self,
@@ -153,7 +166,7 @@ class EmulatorState:
         except ApiError:
             sink.abort()
             raise
-        return self.files.commit(
+        record = self.files.commit(
             sink.path,
             filename=filename,
             purpose=purpose,
@@ -162,6 +175,8 @@ class EmulatorState:
             status=rules.initial_file_status,
             default_expiry=rules.default_file_expiry,
         )
+        sink.committed = True
+        return record
 
     def poll_file(self, file_id: str, dialect: Dialect) -> FileRecord:
         """Read a file as a client's retrieve does (an Azure upload may become processed);
