@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchport.runner.api import Run, cancel, new_run_id, open_run, plan, resume, run
+from batchport.runner.api import new_run_id, plan, resume, run
+from batchport.runner.cancel import cancel
 from batchport.runner.clock import Clock, InstantClock, SystemClock
 from batchport.runner.options import RunOptions
 from batchport.runner.outcomes import Outcome
 from batchport.runner.plan import Plan, ShardPlan
 from batchport.runner.policy import PollPolicy, QuotaLimit
 from batchport.runner.results import RunResult
+from batchport.runner.run import Run, open_run
 
 __all__ = [
     "Clock",

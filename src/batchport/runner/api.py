@@ -14,8 +14,7 @@ import logging
 import os
 import secrets
 import time
-import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,24 +22,21 @@ import orjson
 
 from batchport.backends import get_backend
 from batchport.backends.base import Backend
-from batchport.backends.models import Job, JobStatus, Usage
-from batchport.errors import ConfigError, ConflictError, InputError, NotFoundError, RunError
+from batchport.errors import ConfigError, InputError, RunError
 from batchport.jsonl import read_requests
 from batchport.limits import ProviderProfile, get_profile
 from batchport.logs import redact_text
-from batchport.pricing import Cost, PriceTable
+from batchport.pricing import PriceTable
 from batchport.requests import Request
 from batchport.runner.clock import Clock, SystemClock
 from batchport.runner.engine import Engine
-from batchport.runner.lease import DEFAULT_TTL_S, LeaseLost, RunBusy, drive_with_lease
+from batchport.runner.lease import DEFAULT_TTL_S, LeaseLost, drive_with_lease
 from batchport.runner.options import RunOptions
-from batchport.runner.outcomes import Outcome
 from batchport.runner.plan import Plan, ShardPlan, estimate_cost, plan_requests
 from batchport.runner.prepare import prepare_run
 from batchport.runner.progress import ProgressSink, choose_progress
-from batchport.runner.results import RunResult, iter_results, write_results
+from batchport.runner.run import Run
 from batchport.store import (
-    CancelReason,
     IllegalTransition,
     RunExists,
     RunRecord,
@@ -51,34 +47,11 @@ from batchport.store import (
     open_store,
 )
 
-__all__ = ["Run", "cancel", "new_run_id", "open_run", "plan", "resume", "run"]
+__all__ = ["new_run_id", "plan", "resume", "run"]
 
 log = logging.getLogger("batchport.runner")
 
 RequestsLike = Iterable[Request] | str | os.PathLike[str]
-
-
-def open_run(
-    run_id: str,
-    *,
-    store: StoreLike = None,
-    home: str | os.PathLike[str] | None = None,
-    models: Mapping[str, type] | None = None,
-    prices: PriceTable | None = None,
-) -> Run:
-    """A run from the store, to read its state, outcomes and results offline: no
-    backend and no credentials are needed. ``models`` maps custom_ids to pydantic
-    models for ``parsed`` (a :class:`~batchport.BatchBuilder`'s ``output_models``).
-
-    Raises:
-        RunError: no such run.
-    """
-    st, owned = _store(store, home)
-    if st.find_run(run_id) is None:
-        if owned:
-            st.close()
-        raise RunError(f"no run {run_id!r} in {st.location}")
-    return Run(st, run_id, models=models, prices=prices, owns_store=owned)
 
 
 def new_run_id() -> str:
@@ -123,112 +96,6 @@ def _check_readable(source: RequestsLike) -> None:
 def _models(source: RequestsLike | None) -> Mapping[str, type] | None:
     models = getattr(source, "output_models", None)
     return models if isinstance(models, Mapping) else None
-
-
-class Run:
-    """A run in the store: its outcomes, results, usage and cost.
-
-    Safe to read from any thread (a :func:`run_sync` result in a notebook, say). A run
-    that opened its own store closes it in :meth:`close` (or when collected).
-    """
-
-    def __init__(
-        self,
-        store: RunStore,
-        run_id: str,
-        *,
-        models: Mapping[str, type] | None = None,
-        prices: PriceTable | None = None,
-        owns_store: bool = False,
-    ) -> None:
-        self.store = store
-        self.id = run_id
-        self._models = models
-        self._prices = prices or PriceTable.default()
-        self._finalizer = weakref.finalize(self, store.close) if owns_store else None
-
-    def close(self) -> None:
-        """Close the store this run opened (a store passed in stays open)."""
-        if self._finalizer is not None:
-            self._finalizer()
-
-    def __enter__(self) -> Run:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"Run(id={self.id!r}, state={self.state!r}, outcomes={self.outcomes})"
-
-    @property
-    def state(self) -> str:
-        return self.store.get_run(self.id).state
-
-    @property
-    def total_rows(self) -> int:
-        return self.store.get_run(self.id).total_rows
-
-    @property
-    def outcomes(self) -> dict[str, int]:
-        """Rows per outcome (``"pending"`` for rows still in flight)."""
-        return {
-            (k or Outcome.PENDING.value): v
-            for k, v in sorted(self.store.outcome_counts(self.id).items(), key=str)
-        }
-
-    @property
-    def ok(self) -> bool:
-        """True when every row succeeded."""
-        return self.outcomes == {Outcome.SUCCEEDED.value: self.total_rows}
-
-    @property
-    def usage(self) -> Usage:
-        return Usage(*self.store.usage_totals(self.id))
-
-    @property
-    def cost(self) -> Cost:
-        """Cost of the tokens used, priced per shard model (batch and realtime)."""
-        total = Cost()
-        for model, (inp, out, cached) in self.store.usage_by_model(self.id).items():
-            total = total + self._prices.cost(
-                model, input_tokens=inp, output_tokens=out, cached_tokens=cached
-            )
-        return total
-
-    def results(self, order: str = "input") -> Iterator[RunResult]:
-        """One :class:`RunResult` per request, in ``"input"`` order or as they ``"landed"``."""
-        return iter_results(self.store, self.id, order=order, models=self._models)
-
-    @property
-    def backend(self) -> str:
-        """The name of the backend the run was submitted to."""
-        return self.store.get_run(self.id).backend
-
-    def write_results(self, path: str | Path, fmt: str = "jsonl") -> int:
-        """Write every result to ``path`` as JSONL (with bodies) or CSV, each row naming
-        the backend; returns the number of rows."""
-        return write_results(self.results(), path, fmt, backend=self.backend)
-
-    def summary(self) -> str:
-        c = self.cost
-        parts = ", ".join(f"{k} {v:,}" for k, v in self.outcomes.items())
-        u = self.usage
-        money = (
-            f"cost ${c.batch_usd:,.4f} (realtime ${c.realtime_usd:,.4f}, saved ${c.saved_usd:,.4f})"
-            if c.priced
-            else "cost unknown (model not in the price table)"
-        )
-        name = self.backend
-        where = f"{name} (synthetic answers)" if name in _SYNTHETIC else name
-        return (
-            f"run {self.id} on backend {where}: {self.total_rows:,} rows: {parts}; "
-            f"tokens in {u.input_tokens:,} out {u.output_tokens:,}; {money}"
-        )
-
-
-#: backends whose answers are made up locally: every summary says so
-_SYNTHETIC = frozenset({"emulator", "memory"})
 
 
 def _caveats(
@@ -618,86 +485,3 @@ async def _continue(
     finally:
         if owned:
             await be.aclose()
-
-
-async def cancel(
-    run_id: str,
-    *,
-    backend: str | Backend | None = None,
-    store: StoreLike = None,
-    home: str | os.PathLike[str] | None = None,
-    clock: Clock | None = None,
-    progress: bool | ProgressSink | None = None,
-    wait: bool = True,
-    lease_ttl_s: float = DEFAULT_TTL_S,
-) -> Run:
-    """Cancel every live shard of a run. Finished rows are kept; the rest end
-    ``cancelled``.
-
-    When no other process drives the run, a shard whose submission was under way when
-    a process died is first looked up at the provider (its job may exist without being
-    recorded), then cancelled; with ``wait`` (the default) this process then drives the
-    run to its end (polling the cancelled jobs, reading partial results). When another
-    process drives it, the recorded jobs are cancelled and that process, which sees
-    the run cancelled, settles the rest; this returns at once. ``wait=False`` never
-    drives the run.
-    """
-    st, owned_store = _store(store, home)
-    try:
-        rec = st.find_run(run_id)
-        if rec is None:
-            raise RunError(f"no run {run_id!r} in {st.location}")
-        if rec.state in (RunState.RUNNING, RunState.FAILED):
-            st.update_run(run_id, expect=rec.state, state=RunState.CANCELLING)
-        if rec.state not in (RunState.DONE, RunState.CANCELLED):
-            opts = RunOptions.from_json(rec.options)
-            be = _backend_of(rec, backend)
-            owned = not isinstance(backend, Backend)
-
-            async def cancel_and_drive() -> None:
-                await _cancel_jobs(st, run_id, be, opts, adopt=True)
-                if wait:
-                    await _execute(st, run_id, be, opts, clock, progress)
-
-            try:
-                await drive_with_lease(st, run_id, cancel_and_drive, ttl=lease_ttl_s)
-            except RunBusy as busy:  # its driver adopts what it submits, and settles
-                log.info("run %s: %s; cancelling its recorded jobs only", run_id, busy)
-                await _cancel_jobs(st, run_id, be, opts, adopt=False)
-            finally:
-                if owned:
-                    await be.aclose()
-    except BaseException:
-        if owned_store:
-            st.close()
-        raise
-    return Run(st, run_id, owns_store=owned_store)
-
-
-async def _cancel_jobs(
-    store: RunStore, run_id: str, backend: Backend, opts: RunOptions, *, adopt: bool
-) -> None:
-    engine = Engine(
-        store, run_id, backend, opts, clock=SystemClock(), progress=choose_progress(False)
-    )
-    for shard in store.shards(run_id):
-        job: Job | None = None
-        if shard.state == ShardState.SUBMITTING and adopt:  # created but maybe never recorded
-            job = await backend.find(engine.spec(shard))
-            if job is not None:
-                shard = store.update_shard(
-                    run_id,
-                    shard.shard_id,
-                    expect=ShardState.SUBMITTING,
-                    state=ShardState.SUBMITTED,
-                    job_id=job.id,
-                    job_status=job.status.value,
-                )
-        elif shard.state == ShardState.SUBMITTED and shard.job_id:
-            job = Job(shard.job_id, JobStatus(shard.job_status or JobStatus.UNKNOWN))
-        if job is None:
-            continue
-        store.update_shard(run_id, shard.shard_id, cancel_reason=CancelReason.USER)
-        # ConflictError: it finished meanwhile; its rows are kept as they are
-        with contextlib.suppress(ConflictError, NotFoundError):
-            await backend.cancel(job)
