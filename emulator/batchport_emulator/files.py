@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -138,10 +139,11 @@ class FileStore:
         self._uploads += 1
         return UploadSink(self.root / f"upload-{os.getpid()}-{self._uploads}.part", max_bytes)
 
-    def _new_id(self) -> str:
-        file_id = self._ids.file_id()
+    def _new_id(self, make_id: Callable[[], str] | None) -> str:
+        make = make_id or self._ids.file_id
+        file_id = make()
         while file_id in self._files or file_id in self._tombstones:
-            file_id = self._ids.file_id()
+            file_id = make()
         return file_id
 
     def commit(
@@ -154,14 +156,16 @@ class FileStore:
         expires_after_s: int | None,
         status: str = "processed",
         default_expiry: bool = True,
+        make_id: Callable[[], str] | None = None,
     ) -> FileRecord:
         """Adopt a finished temporary file as a new stored file and return its record.
 
         Batch files without ``expires_after_s`` expire after 30 days unless
-        ``default_expiry`` is false (Azure keeps them until deleted).
+        ``default_expiry`` is false (Azure keeps them until deleted). ``make_id`` makes
+        the id (OpenAI's form when not given).
         """
         now = int(self._clock.now())
-        file_id = self._new_id()
+        file_id = self._new_id(make_id)
         os.replace(temp_path, self.content_path(file_id))
         if expires_after_s is None and purpose == "batch" and default_expiry:
             expires_after_s = BATCH_FILE_EXPIRY_S

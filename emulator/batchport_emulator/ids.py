@@ -1,14 +1,16 @@
 """Identifiers shaped like the real service's.
 
 ``file-`` + 22 base62 characters; ``batch_``, ``batch_req_`` and ``req_`` + 32 hex
-digits (see the wire reference, section 8). A seed makes the sequence
-repeatable, which tests use to compare runs; without one the generator is
-seeded from the operating system.
+digits (see the wire reference, section 8). Azure's forms are here too: ``batch_`` +
+a UUID, uploads ``file-`` + 32 hex digits, batch outputs ``file-`` + a UUID. A seed
+makes the sequence repeatable, which tests use to compare runs; without one the
+generator is seeded from the operating system.
 """
 
 from __future__ import annotations
 
 import random
+import uuid
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -28,6 +30,22 @@ class IdFactory:
 
     def batch_id(self) -> str:
         return "batch_" + self._hex()
+
+    def uuid(self) -> str:
+        """A random (version 4) UUID with dashes."""
+        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+
+    def hex_file_id(self) -> str:
+        """``file-`` + 32 hex digits (Azure's uploads)."""
+        return "file-" + self._hex()
+
+    def uuid_file_id(self) -> str:
+        """``file-`` + a UUID (Azure's batch output and error files)."""
+        return "file-" + self.uuid()
+
+    def uuid_batch_id(self) -> str:
+        """``batch_`` + a UUID (Azure's batches)."""
+        return "batch_" + self.uuid()
 
     def batch_request_id(self) -> str:
         """The ``id`` of one line in a batch output or error file."""

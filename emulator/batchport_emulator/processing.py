@@ -311,18 +311,20 @@ class Processor:
         rows: Sequence[dict[str, Any]],
         results: Sequence[RespondResult],
     ) -> None:
-        lines = self._dialect(batch).lines
+        dialect = self._dialect(batch)
+        lines, rules = dialect.lines, dialect.rules
         ids = self.state.ids
         counts, usage = batch.counts, batch.usage
         for row, result in zip(rows, results, strict=True):
+            ok = 200 <= result.status_code < 300
             line = lines.ran(
                 line_id=ids.batch_request_id(),
                 custom_id=row["custom_id"],
                 status_code=result.status_code,
                 request_id=ids.request_id(),
-                body=result.body,
+                body=rules.result_body(batch, result.body) if ok else result.body,
             )
-            if 200 <= result.status_code < 300:
+            if ok:
                 run.output.write(line)
                 counts.completed += 1
                 usage.add(
@@ -449,6 +451,7 @@ class Processor:
             purpose="batch_output",
             dialect=batch.dialect,
             expires_after_s=expires,
+            make_id=lambda: self._dialect(batch).rules.file_id(self.state.ids, "batch_output"),
         )
         return record.id
 

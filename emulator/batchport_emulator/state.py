@@ -174,6 +174,7 @@ class EmulatorState:
             expires_after_s=expires_after_s,
             status=rules.initial_file_status,
             default_expiry=rules.default_file_expiry,
+            make_id=lambda: rules.file_id(self.ids, purpose),
         )
         sink.committed = True
         return record
@@ -229,9 +230,9 @@ class EmulatorState:
         admission = rules.check_create(params, record)
         now = self.clock.now()
         self.batches.seq += 1
-        batch_id = self.ids.batch_id()
+        batch_id = rules.batch_id(self.ids)
         while batch_id in self.batches:
-            batch_id = self.ids.batch_id()
+            batch_id = rules.batch_id(self.ids)
         batch = Batch(
             id=batch_id,
             seq=self.batches.seq,

@@ -22,6 +22,18 @@ API_VERSIONS: tuple[str, ...] = (
     "2025-04-01-preview",
 )
 V1_API_VERSIONS: tuple[str, ...] = ("v1", "preview", "latest")
+# The model version a deployment of each model serves by default (the ``model`` of its
+# chat completions); Azure's batch samples show e.g. ``gpt-4o-2024-05-13``.
+MODEL_VERSIONS: dict[str, str] = {
+    "gpt-4o": "gpt-4o-2024-08-06",
+    "gpt-4o-mini": "gpt-4o-mini-2024-07-18",
+    "gpt-4.1": "gpt-4.1-2025-04-14",
+    "gpt-4.1-mini": "gpt-4.1-mini-2025-04-14",
+    "gpt-4.1-nano": "gpt-4.1-nano-2025-04-14",
+    "o3": "o3-2025-04-16",
+    "o3-mini": "o3-mini-2025-01-31",
+    "o4-mini": "o4-mini-2025-04-16",
+}
 
 
 class _Model(BaseModel):
@@ -33,7 +45,8 @@ class AzureDeployment(_Model):
 
     ``enqueued_token_limit`` counts input tokens of batches submitted and not yet
     finished; ``dynamic_quota`` lets work above it through (see
-    :attr:`AzureConfig.dynamic_quota_headroom`).
+    :attr:`AzureConfig.dynamic_quota_headroom`). ``version`` is the model version its
+    chat completions name (default: the known version of ``model``).
     """
 
     name: str = Field(min_length=1, max_length=64)
@@ -41,6 +54,11 @@ class AzureDeployment(_Model):
     type: DeploymentType = "GlobalBatch"
     enqueued_token_limit: int = Field(default=QUICK_START_TOKEN_LIMIT, ge=1)
     dynamic_quota: bool = False
+    version: str | None = None
+
+    def model_version(self) -> str:
+        """``version`` when given, else the known version of ``model``, else ``model``."""
+        return self.version or MODEL_VERSIONS.get(self.model, self.model)
 
 
 class AzureConfig(_Model):
@@ -60,7 +78,8 @@ class AzureConfig(_Model):
     - ``dynamic_quota_headroom``: with a deployment's ``dynamic_quota`` on, work is
       accepted up to ``limit * (1 + headroom)``.
     - ``file_processing_s`` / ``file_processing_polls``: an upload stays ``pending``
-      until this much virtual time has passed *and* it was retrieved this many times.
+      until this much virtual time has passed *and* it was retrieved this many times;
+      with neither set (the default) it is ``processed`` at once.
     - ``batch_expiry``: expire batches after ``batches.completion_window_s`` as OpenAI
       does; Azure does not expire them (off).
     """
@@ -83,5 +102,12 @@ class AzureConfig(_Model):
     def deployment(self, name: str) -> AzureDeployment | None:
         """The deployment called ``name``; any name in quick-start mode (no deployments)."""
         if not self.deployments:
-            return AzureDeployment(name=name[:64] or "default")
+            return AzureDeployment(name=name[:64] or "default", model=_model_named_in(name))
         return next((d for d in self.deployments if d.name == name), None)
+
+
+def _model_named_in(deployment: str) -> str:
+    """Quick start: the known model a deployment's name starts with (``gpt-4o-batch`` ->
+    ``gpt-4o``), else the default model."""
+    known = [m for m in MODEL_VERSIONS if deployment == m or deployment.startswith(m + "-")]
+    return max(known, key=len) if known else "gpt-4o-mini"

@@ -14,7 +14,10 @@ has finished); it overrides the neutral
   ``azure.batch_expiry`` is on;
 - validation: Azure's own checker (:mod:`.checks`) and, in the default mode, the
   enqueued-token check failing the batch with ``token_limit_exceeded``;
-- results: a 0-byte error file when no row failed.
+- results: a 0-byte error file when no row failed; chat completions name the
+  deployment's model version (``gpt-4o-2024-08-06``), as Azure's result files do;
+- ids: ``batch_<uuid>``, uploads ``file-<32 hex>``, outputs ``file-<uuid>``;
+- uploads answer ``processed`` at once unless a processing delay is configured.
 
 Enqueued tokens are counted per deployment from the moment a batch is admitted until
 it reaches a terminal state; "in flight" is derived from the batches' statuses, so
@@ -25,7 +28,7 @@ stores what it holds, and a restarted ``--data-dir`` emulator hands that back th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -42,6 +45,7 @@ from batchport_emulator.config import EmulatorConfig
 from batchport_emulator.dialects.rules import Admission, DialectRules
 from batchport_emulator.errors import ApiError
 from batchport_emulator.files import FileRecord, UploadSink
+from batchport_emulator.ids import IdFactory
 from batchport_emulator.validation import InputPlan
 
 NEVER_S = 100 * 365 * 86_400.0
@@ -81,7 +85,6 @@ class AzureRules(DialectRules):
     ``batch_finished`` says whether a batch id is unknown or terminal.
     """
 
-    initial_file_status = "pending"
     default_file_expiry = False
     empty_error_file = True
 
@@ -105,6 +108,30 @@ class AzureRules(DialectRules):
     @property
     def config(self) -> AzureConfig:
         return self._config().azure
+
+    @property
+    def initial_file_status(self) -> str:
+        """``pending`` only while a processing delay is configured (time or reads);
+        else ``processed`` at once, as Microsoft's samples show."""
+        c = self.config
+        return "pending" if c.file_processing_s > 0 or c.file_processing_polls > 0 else "processed"
+
+    def file_id(self, ids: IdFactory, purpose: str) -> str:
+        return ids.hex_file_id() if purpose != "batch_output" else ids.uuid_file_id()
+
+    def batch_id(self, ids: IdFactory) -> str:
+        return ids.uuid_batch_id()
+
+    def result_body(self, batch: Batch, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Chat completions name the model version behind the deployment (Responses API
+        bodies keep the deployment name, as the reference shows)."""
+        name = body.get("model")
+        if body.get("object") != "chat.completion" or not isinstance(name, str):
+            return body
+        deployment = self.config.deployment(name)
+        if deployment is None:
+            return body
+        return {**body, "model": deployment.model_version()}
 
     def clear(self) -> None:
         self._admitted.clear()

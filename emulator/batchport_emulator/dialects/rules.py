@@ -12,7 +12,9 @@ differ:
   admitted at once), :meth:`~DialectRules.deadline` (when the batch expires);
 - validation and admission: :meth:`~DialectRules.validate` (the input checker) and
   :meth:`~DialectRules.admit` (quota after validation);
-- results: whether a 0-byte error file is published when no row failed.
+- results: whether a 0-byte error file is published when no row failed, and
+  :meth:`~DialectRules.result_body` (what the provider changes in a row's answer);
+- ids: :meth:`~DialectRules.file_id` and :meth:`~DialectRules.batch_id`.
 
 :class:`DialectRules` itself is OpenAI's behaviour, and neutral: a new dialect
 subclasses it and overrides only what differs. Rules get the collaborators they need
@@ -21,7 +23,7 @@ through a :class:`DialectContext`, never the whole state.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -32,6 +34,7 @@ from batchport_emulator.batches import Batch, BatchErrorEntry
 from batchport_emulator.config import EmulatorConfig
 from batchport_emulator.errors import ApiError
 from batchport_emulator.files import FileRecord, FileStore, UploadSink
+from batchport_emulator.ids import IdFactory
 from batchport_emulator.validation import InputPlan, ValidationRules, validate_input
 
 BAD_JSONL = "Invalid file format for Batch API. Must be .jsonl"
@@ -63,8 +66,6 @@ class Admission:
 class DialectRules:
     """OpenAI's behaviour, which is also every hook's neutral default."""
 
-    #: ``status`` of a new upload
-    initial_file_status = "processed"
     #: batch files without ``expires_after`` expire after 30 days
     default_file_expiry = True
     #: publish a 0-byte error file when no row failed (instead of none)
@@ -72,6 +73,22 @@ class DialectRules:
 
     def __init__(self, config: Callable[[], EmulatorConfig]) -> None:
         self._config = config
+
+    @property
+    def initial_file_status(self) -> str:
+        """``status`` of a new upload."""
+        return "processed"
+
+    def file_id(self, ids: IdFactory, purpose: str) -> str:
+        """A new file's id (``purpose`` ``batch`` for uploads, ``batch_output`` for results)."""
+        return ids.file_id()
+
+    def batch_id(self, ids: IdFactory) -> str:
+        return ids.batch_id()
+
+    def result_body(self, batch: Batch, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        """A successful row's response body as the provider's result file shows it."""
+        return body
 
     def parse_create_params(self, body: Any) -> CreateParams:
         """A create-batch body as parameters; raises :class:`ApiError` 400 on a fault."""
