@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from batchport_emulator.app.helpers import dialect_of, json_response, read_json, state_of
@@ -67,6 +68,14 @@ def _handler(path: str) -> Any:
         )
         if 0 < delay < math.inf:
             await asyncio.sleep(delay)
+        if path == "/embeddings":  # up to 2048 vectors: serialize off the event loop
+            raw = await asyncio.to_thread(orjson.dumps, result.body)
+            return web.Response(
+                body=raw,
+                status=result.status_code,
+                headers=decision.headers,
+                content_type="application/json",
+            )
         return json_response(result.body, status=result.status_code, headers=decision.headers)
 
     return handle

@@ -203,11 +203,48 @@ def _check_embeddings(body: Mapping[str, Any]) -> RespondResult | None:
             param="encoding_format",
             code="invalid_value",
         )
-    dims = body.get("dimensions")
-    if dims is not None and (not isinstance(dims, int) or isinstance(dims, bool) or dims < 1):
+    if isinstance(value, list) and len(value) > MAX_EMBEDDING_INPUTS:
+        return error_result(
+            400,
+            "'$.input' is invalid. Please check the API reference: "
+            "https://platform.openai.com/docs/api-reference.",
+        )
+    return _check_dimensions(str(body.get("model")), body.get("dimensions"))
+
+
+#: the real models' embedding sizes; ``dimensions`` may shorten, never lengthen
+EMBEDDING_SIZES = {"text-embedding-3-large": 3072, "text-embedding-3-small": 1536}
+UNKNOWN_EMBEDDING_SIZE = 4096
+#: inputs per embeddings request (the API reference: "2048 dimensions or less")
+MAX_EMBEDDING_INPUTS = 2048
+
+
+def embedding_size(model: str) -> int:
+    """The largest ``dimensions`` the fake gives ``model`` (Azure deployments may
+    carry the model name inside a longer one)."""
+    return next(
+        (size for name, size in EMBEDDING_SIZES.items() if name in model), UNKNOWN_EMBEDDING_SIZE
+    )
+
+
+def _check_dimensions(model: str, dims: object) -> RespondResult | None:
+    if dims is None:
+        return None
+    if not isinstance(dims, int) or isinstance(dims, bool) or dims < 1:
         return error_result(
             400,
             f"Invalid value for 'dimensions': expected an integer of at least 1, got {dims!r}.",
+            param="dimensions",
+            code="invalid_value",
+        )
+    if "ada-002" in model:
+        return error_result(400, "This model does not support specifying dimensions.")
+    limit = embedding_size(model)
+    if dims > limit:
+        return error_result(
+            400,
+            f"Invalid value for 'dimensions': {dims} is larger than the model's embedding "
+            f"size ({limit}).",
             param="dimensions",
             code="invalid_value",
         )

@@ -11,6 +11,7 @@ depend on anyway.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -33,6 +34,27 @@ _HANDLERS: dict[str, _Handler] = {
     "/completions": completion,
     "/moderations": moderation,
 }
+
+
+#: embedding floats above which the body is built off the event loop
+_HEAVY_FLOATS = 65_536
+
+
+def _heavy(body: object) -> bool:
+    """Whether answering ``body`` may take more than a few milliseconds."""
+    if not isinstance(body, Mapping):
+        return False
+    fmt = body.get("response_format")
+    text = body.get("text")
+    if isinstance(fmt, Mapping) and fmt.get("type") == "json_schema":
+        return True
+    spec = text.get("format") if isinstance(text, Mapping) else None
+    if isinstance(spec, Mapping) and spec.get("type") == "json_schema":
+        return True
+    value, dims = body.get("input"), body.get("dimensions")
+    inputs = len(value) if isinstance(value, list) else 1
+    size = dims if isinstance(dims, int) and dims > 0 else 3072
+    return inputs * size > _HEAVY_FLOATS
 
 
 def endpoint_path(url: str) -> str:
@@ -70,6 +92,10 @@ class FakeResponder:
         self._clock = clock
 
     async def respond(self, request: RespondRequest) -> RespondResult:
+        """The answer; bodies that may take a while to build (structured outputs,
+        large embeddings) are built on a worker thread, so the event loop stays free."""
+        if _heavy(request.body):
+            return await asyncio.to_thread(self.respond_now, request)
         return self.respond_now(request)
 
     def respond_now(self, request: RespondRequest) -> RespondResult:

@@ -10,27 +10,66 @@ walks it with a seeded ``random.Random``. Supported: objects (all properties,
 ``pattern``, lengths), numbers and integers (bounds, ``multipleOf``).
 Recursion is cut at ``max_depth``: past it, only required properties, the
 fewest array items and non-recursive ``anyOf`` branches are generated.
+
+Every instance is bounded: at most :data:`MAX_NODES` array items and object members
+in all (past that, arrays and objects come out shorter than ``minItems`` /
+``minProperties`` ask, so a pathological schema such as three nested ``minItems:
+300`` arrays gets a small, invalid instance instead of blocking the server), and
+their strings at :data:`MAX_CHARS` characters in all (one string at
+:data:`~.strings.MAX_STRING`).
 """
 
 from __future__ import annotations
 
 import math
 import random
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 import orjson
 
 from .strings import format_string, pattern_string, sized_words
 
-__all__ = ["SchemaFaker", "compile_schema"]
+__all__ = ["MAX_CHARS", "MAX_NODES", "SchemaFaker", "compile_schema"]
 
 Gen = Callable[[random.Random, int], Any]
 """A compiled schema node: (rng, depth) -> JSON value."""
 
 _CACHE: OrderedDict[tuple[bytes, int, int], SchemaFaker] = OrderedDict()
 _CACHE_SIZE = 256
+_CACHE_LOCK = threading.Lock()  # fakes may run on worker threads
+#: array items plus object members one generated instance may hold
+MAX_NODES = 20_000
+
+
+#: characters in all of one instance's strings
+MAX_CHARS = 250_000
+
+
+class _Budget:
+    __slots__ = ("chars", "left")
+
+    def __init__(self, left: int, chars: int) -> None:
+        self.left = left
+        self.chars = chars
+
+
+_BUDGET: ContextVar[_Budget | None] = ContextVar("schema_budget", default=None)
+
+
+def _take(wanted: int) -> int:
+    """How many of ``wanted`` nodes the current instance may still have."""
+    budget = _BUDGET.get()
+    if budget is None:
+        return wanted
+    granted = max(0, min(wanted, budget.left))
+    budget.left -= granted
+    return granted
+
+
 _OBJECT_KEYS = ("properties", "required", "additionalProperties", "minProperties")
 _ARRAY_KEYS = ("items", "prefixItems", "minItems", "maxItems")
 _NUMBER_KEYS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
@@ -51,8 +90,13 @@ class SchemaFaker:
         self._gen, _ = self._compile(schema)
 
     def generate(self, rng: random.Random) -> Any:
-        """One instance; deterministic for a given ``rng`` state."""
-        return self._gen(rng, 0)
+        """One instance; deterministic for a given ``rng`` state, at most
+        :data:`MAX_NODES` array items and object members, :data:`MAX_CHARS` characters."""
+        token = _BUDGET.set(_Budget(MAX_NODES, MAX_CHARS))
+        try:
+            return self._gen(rng, 0)
+        finally:
+            _BUDGET.reset(token)
 
     # -- compilation -------------------------------------------------------
 
@@ -175,9 +219,10 @@ class SchemaFaker:
             if depth > hard:
                 return None
             shallow = depth >= max_depth
-            out = {name: g(rng, depth + 1) for name, g, req in fields if req or not shallow}
+            chosen = [(name, g) for name, g, req in fields if req or not shallow]
+            out = {name: g(rng, depth + 1) for name, g in chosen[: _take(len(chosen))]}
             index = 0
-            while allow_extra and len(out) < min_props:
+            while allow_extra and len(out) < min_props and _take(1):
                 out.setdefault(f"key_{index}", extra_gen(rng, depth + 1))
                 index += 1
             return out
@@ -204,7 +249,7 @@ class SchemaFaker:
         def gen(rng: random.Random, depth: int) -> Any:
             if depth > hard:
                 return []
-            n = low if depth >= max_depth else count
+            n = _take(low if depth >= max_depth else count)
             out = [g(rng, depth + 1) for g, _ in prefix[:n]]
             if unique and isinstance(enum, list):
                 pool = [v for v in enum if v not in out]
@@ -275,8 +320,11 @@ def _compile_number(schema: Mapping[str, Any], *, integer: bool) -> Gen:
     if step is not None:
         if integer and step != int(step):
             step = 1
-        first = math.floor(low / step) + 1 if low_x else math.ceil(low / step)
-        last = math.ceil(high / step) - 1 if high_x else math.floor(high / step)
+        try:
+            first = math.floor(low / step) + 1 if low_x else math.ceil(low / step)
+            last = math.ceil(high / step) - 1 if high_x else math.floor(high / step)
+        except (OverflowError, ValueError):  # a multipleOf too small for floats
+            first = last = 0
         last = max(first, last)
         if integer:
             return lambda rng, depth: int(rng.randint(first, last) * step)
@@ -300,6 +348,17 @@ def _compile_string(schema: Mapping[str, Any]) -> Gen:
     pattern, fmt = schema.get("pattern"), schema.get("format")
 
     def gen(rng: random.Random, depth: int) -> Any:
+        text = _string(rng, low, high)
+        budget = _BUDGET.get()
+        if budget is not None:
+            text = text[: max(budget.chars, 0)]
+            budget.chars -= len(text)
+        return text
+
+    def _string(rng: random.Random, low: int, high: int | None) -> str:
+        budget = _BUDGET.get()
+        if budget is not None and budget.chars < max(low, 1):
+            return "x" * max(budget.chars, 0)  # out of characters: short, maybe invalid
         if isinstance(pattern, str):
             text = pattern_string(pattern, rng, low, high)
             if text is not None:
@@ -320,10 +379,12 @@ def compile_schema(schema: Any, *, array_items: int = 2, max_depth: int = 8) -> 
         key = (orjson.dumps(schema, option=orjson.OPT_SORT_KEYS), array_items, max_depth)
     except TypeError:
         return SchemaFaker(schema, array_items=array_items, max_depth=max_depth)
-    faker = _CACHE.get(key)
+    with _CACHE_LOCK:
+        faker = _CACHE.get(key)
     if faker is None:
         faker = SchemaFaker(schema, array_items=array_items, max_depth=max_depth)
-        _CACHE[key] = faker
-        if len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
+        with _CACHE_LOCK:
+            _CACHE[key] = faker
+            if len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
     return faker
