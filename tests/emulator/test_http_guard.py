@@ -158,6 +158,10 @@ async def test_allowed_plugins_are_loaded_at_configuration_time(
         {"Host": "attacker.example:8089"},
         {"Origin": "http://attacker.example"},
         {"Origin": "null"},
+        {"Origin": "http://[bad"},
+        {"Origin": "http://127.0.0.1.attacker.example"},
+        {"Host": "[::1"},
+        {"Host": "127.0.0.1@attacker.example"},
     ],
 )
 async def test_foreign_hosts_and_origins_get_403(

@@ -74,8 +74,9 @@ def check_origin(headers: Mapping[str, str], config: EmulatorConfig) -> None:
         raise _forbidden("Host", host)
     origin = headers.get("Origin")
     if origin is not None:
-        name = None if origin.strip() == "null" else URL(origin.strip()).host
-        if not name_allowed(name.rstrip(".").lower() if name else None, config):
+        scheme, sep, rest = origin.strip().partition("://")
+        name = _host_name(rest) if sep and scheme.isascii() else None  # "null" has none
+        if not name_allowed(name, config):
             raise _forbidden("Origin", origin)
 
 
