@@ -142,8 +142,11 @@ async def test_structured_and_large_bodies_are_built_off_the_loop() -> None:
     await fake.respond(RespondRequest(url="/v1/chat/completions", body=schema))
     await fake.respond(_embed("text-embedding-3-large", None, ["a"] * 64))
     await fake.respond(_embed("text-embedding-3-small", 8))  # small: stays on the loop
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    chat = {**schema, "response_format": None, "tools": [tool], "tool_choice": "required"}
+    await fake.respond(RespondRequest(url="/v1/chat/completions", body=chat))
     loop_thread = threading.get_ident()
-    assert [t != loop_thread for t in threads] == [True, True, False]
+    assert [t != loop_thread for t in threads] == [True, True, False, True]
 
 
 async def test_a_pathological_request_does_not_hold_up_others(make_client: MakeClient) -> None:

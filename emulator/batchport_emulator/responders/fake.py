@@ -48,6 +48,8 @@ def _heavy(body: object) -> bool:
     text = body.get("text")
     if isinstance(fmt, Mapping) and fmt.get("type") == "json_schema":
         return True
+    if body.get("tools"):  # tool-call arguments are schema instances too
+        return True
     spec = text.get("format") if isinstance(text, Mapping) else None
     if isinstance(spec, Mapping) and spec.get("type") == "json_schema":
         return True
