@@ -8,6 +8,7 @@ Nothing here reads a whole file into memory.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from collections.abc import Callable
@@ -46,7 +47,8 @@ class UploadSink:
     """Receives an upload chunk by chunk; counts bytes and keeps the first line.
 
     Raises :class:`ApiError` 413 as soon as more than ``max_bytes`` arrive, so a
-    runaway upload stops costing disk. ``abort()`` removes the partial file.
+    runaway upload stops costing disk. ``abort()`` removes the partial file;
+    :meth:`bind` makes the end of a task abort it unless :meth:`stored` was called.
     """
 
     FIRST_LINE_CAP = 1 << 20
@@ -58,6 +60,7 @@ class UploadSink:
         self._head = bytearray()
         self._head_done = False
         self.committed = False
+        self._task: asyncio.Task[Any] | None = None
         self._fh: IO[bytes] | None = open(path, "wb")  # noqa: SIM115 - closed in finish/abort
 
     def write(self, chunk: bytes) -> None:
@@ -84,9 +87,29 @@ class UploadSink:
             self._fh.close()
             self._fh = None
 
+    def bind(self, task: asyncio.Task[Any]) -> None:
+        """Abort when ``task`` (the request's handler) ends before the upload is stored."""
+        self._task = task
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, _task: asyncio.Task[Any]) -> None:
+        self.abort()
+
+    def _unbind(self) -> None:
+        if self._task is not None:
+            self._task.remove_done_callback(self._task_done)
+            self._task = None
+        self._head = bytearray()
+
+    def stored(self) -> None:
+        """The content was moved into the store: nothing is left to clean up."""
+        self.committed = True
+        self._unbind()
+
     def abort(self) -> None:
         """Close and remove the partial file, unless it was stored (safe to repeat)."""
         self.close()
+        self._unbind()
         if not self.committed:
             self.path.unlink(missing_ok=True)
 

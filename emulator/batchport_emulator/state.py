@@ -139,7 +139,7 @@ class EmulatorState:
         except RuntimeError:  # no running loop
             task = None
         if task is not None:
-            task.add_done_callback(lambda _task: sink.abort())
+            sink.bind(task)
         return sink
 
     def finish_upload(
@@ -176,7 +176,7 @@ class EmulatorState:
             default_expiry=rules.default_file_expiry,
             make_id=lambda: rules.file_id(self.ids, purpose),
         )
-        sink.committed = True
+        sink.stored()
         return record
 
     def poll_file(self, file_id: str, dialect: Dialect) -> FileRecord:

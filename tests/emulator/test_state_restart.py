@@ -175,6 +175,20 @@ async def test_an_in_progress_batch_keeps_the_rows_already_written(
     assert_counts_match_files(again, batch)
 
 
+async def test_rows_buffered_when_killed_in_progress_run_again(
+    tmp_path: Path, make_state: StateFactory
+) -> None:
+    state = await make_state(data_dir=str(tmp_path / "data"), **POLLS)
+    batch_id = submit(state, chat_file(6))
+    assert (await polls(state, batch_id, 3)).counts.completed == 3  # lines still buffered
+
+    again = await make_state(data_dir=str(killed_copy(tmp_path)), **POLLS)
+    batch = await finish(again, batch_id)
+    assert batch.status is Status.COMPLETED
+    assert batch.counts.completed == 6
+    assert_counts_match_files(again, batch)
+
+
 async def test_a_batch_whose_input_file_was_deleted_fails(tmp_path: Path, make_state):
     state = await make_state(data_dir=str(tmp_path), **POLLS)
     batch_id = submit(state, chat_file(6))

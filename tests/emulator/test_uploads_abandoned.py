@@ -74,3 +74,19 @@ async def test_stale_part_files_are_removed_at_start_up(
     (files / "upload-1234-1.part").write_bytes(b"x" * 100)
     state = await make_state(data_dir=str(tmp_path))
     assert parts(state.files.root) == []
+
+
+async def test_a_stored_upload_lets_go_of_its_task(make_state: StateFactory) -> None:
+    state = await make_state()
+    task = asyncio.current_task()
+    assert task is not None
+    sink = state.begin_upload()
+    sink.write(b'{"custom_id": "r0"}\n')
+    state.finish_upload(
+        sink,
+        filename="in.jsonl",
+        purpose="batch",
+        expires_after_s=None,
+        dialect=state.dialects["openai"],
+    )
+    assert task.remove_done_callback(sink._task_done) == 0  # already let go
