@@ -270,6 +270,8 @@ class Processor:
             return False  # reset while responders were running
         self._record(batch, run, rows, results)
         batch.executed = upto
+        for sink in (run.output, run.error):  # a killed server keeps what it showed
+            sink.sync(durable=False)
         await asyncio.sleep(0)  # let HTTP handlers in between chunks
         return True
 
