@@ -121,21 +121,34 @@ class BatchStore:
 
     def __init__(self, root: Path | None) -> None:
         self._root = root
+        # kept in creation (seq) order, so listing never sorts; the unfinished ones are
+        # indexed apart, so each processor tick costs what is running, not all ever made
         self._batches: dict[str, Batch] = {}
+        self._active: dict[str, Batch] = {}
         self.seq = 0
         if root is not None:
             root.mkdir(parents=True, exist_ok=True)
-            for path in sorted(root.glob("*.json")):
-                batch = Batch.from_record(read_json(path))
-                self._batches[batch.id] = batch
+            loaded = [Batch.from_record(read_json(p)) for p in root.glob("*.json")]
+            for batch in sorted(loaded, key=lambda b: b.seq):
+                self._index(batch)
                 self.seq = max(self.seq, batch.seq)
+
+    def _index(self, batch: Batch) -> None:
+        self._batches[batch.id] = batch
+        if batch.terminal:
+            self._active.pop(batch.id, None)
+        else:
+            self._active[batch.id] = batch
 
     def save(self, batch: Batch) -> None:
         if self._root is not None:
             write_json_atomic(self._root / f"{batch.id}.json", batch.to_record())
 
     def add(self, batch: Batch) -> None:
-        self._batches[batch.id] = batch
+        if self._batches and batch.seq < next(reversed(self._batches.values())).seq:
+            self._batches = dict(sorted({**self._batches, batch.id: batch}.items(),
+                                        key=lambda kv: kv[1].seq))  # fmt: skip
+        self._index(batch)
         self.save(batch)
 
     def __contains__(self, batch_id: str) -> bool:
@@ -155,10 +168,11 @@ class BatchStore:
 
     def all(self) -> list[Batch]:
         """Every batch, oldest first."""
-        return sorted(self._batches.values(), key=lambda b: b.seq)
+        return list(self._batches.values())
 
     def active(self) -> list[Batch]:
-        return [b for b in self.all() if not b.terminal]
+        """The batches not finished yet, oldest first."""
+        return [b for b in self._active.values() if not b.terminal]
 
     def list_batches(self, *, after: str | None, limit: int) -> Page[Batch]:
         return paginate(
@@ -183,10 +197,13 @@ class BatchStore:
         batch.timestamps[TIMESTAMP_FIELD[target]] = int(now)
         batch.stage_since = now
         batch.polls_in_stage = 0
+        if batch.terminal:
+            self._active.pop(batch.id, None)
         self.save(batch)
 
     def clear(self) -> None:
         self._batches.clear()
+        self._active.clear()
         if self._root is not None:
             for path in self._root.glob("*.json"):
                 path.unlink(missing_ok=True)
