@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .rows import REFUSAL, Row, cut_text
+from .rows import MAX_ANSWER_WORDS, REFUSAL, Row, cut_text
 from .tokens import estimate_tokens
 
 __all__ = [
@@ -53,23 +53,28 @@ def plan_content(
     tool: ToolPick | None = None,
     max_tokens: int | None = None,
     salt: int = 0,
+    share: int = 1,
 ) -> Content:
     """Decide one answer. Markers win over everything else: ``refuse`` gives a
     refusal; ``truncate`` and ``content_filter`` cut the output roughly in
     half (so structured JSON is left invalid). Otherwise the output is cut to
-    ``max_tokens`` with finish ``length`` when it would exceed it."""
+    ``max_tokens`` with finish ``length`` when it would exceed it.
+
+    ``share`` is the number of choices the answer holds: they split one
+    budget of generated words and schema nodes, so ``n`` cannot multiply it."""
     markers = row.markers
     if markers is not None and markers.refuse:
         return Content(None, REFUSAL, None, None, "stop", estimate_tokens(REFUSAL))
     if tool is not None:
         params = tool.parameters if isinstance(tool.parameters, Mapping) else _EMPTY_PARAMS
-        text = row.schema_json(params)
+        text = row.schema_json(params, share)
     elif schema is not None:
-        text = row.schema_json(schema)
+        text = row.schema_json(schema, share)
     elif json_object:
         text = row.json_object(salt)
     else:
-        text = row.words(row.config.output_words, salt)
+        words = min(row.config.output_words, max(1, MAX_ANSWER_WORDS // max(1, share)))
+        text = row.words(words, salt)
     finish: Finish = "stop" if tool is None or tool.named else "tool_calls"
     if markers is not None and (markers.truncate or markers.content_filter):
         text = _half(text, plain=tool is None and schema is None and not json_object)

@@ -14,8 +14,17 @@ from ..errors import ApiError, invalid_type, json_type_name, missing_parameter
 from ..errors import error_envelope as error_body
 from ..ratelimit import Decision, rate_limit_error_body
 from .base import RespondResult
+from .tokens import estimate_tokens
 
-__all__ = ["check_body", "error_body", "error_result", "status_error"]
+__all__ = [
+    "MAX_EMBEDDING_INPUT_TOKENS",
+    "MAX_EMBEDDING_REQUEST_TOKENS",
+    "MAX_N",
+    "check_body",
+    "error_body",
+    "error_result",
+    "status_error",
+]
 
 _SERVER_ERROR = "The server had an error while processing your request. Sorry about that!"
 # status -> (type, code, message); "{model}" is filled in.
@@ -128,6 +137,10 @@ def check_body(path: str, body: Mapping[str, Any]) -> RespondResult | None:
             param="stream",
             code="invalid_value",
         )
+    if path in ("/chat/completions", "/completions"):
+        bad = _check_n(body.get("n"))
+        if bad is not None:
+            return bad
     if path == "/chat/completions":
         return _check_chat(body)
     if path == "/responses":
@@ -136,6 +149,35 @@ def check_body(path: str, body: Mapping[str, Any]) -> RespondResult | None:
         return _check_embeddings(body)
     if path == "/moderations" and "input" not in body:
         return _missing("input")
+    return None
+
+
+#: the real API's largest ``n`` (choices per chat or completions request)
+MAX_N = 128
+
+
+def _check_n(n: object) -> RespondResult | None:
+    """The real 400 for an ``n`` that is not an integer in 1..128 (null is the default)."""
+    if n is None:
+        return None
+    if not isinstance(n, int) or isinstance(n, bool):
+        return _invalid_type("n", "an integer", n)
+    if n > MAX_N:
+        return error_result(
+            400,
+            f"Invalid 'n': integer above maximum value. Expected a value <= {MAX_N}, "
+            f"but got {n} instead.",
+            param="n",
+            code="integer_above_max_value",
+        )
+    if n < 1:
+        return error_result(
+            400,
+            f"Invalid 'n': integer below minimum value. Expected a value >= 1, "
+            f"but got {n} instead.",
+            param="n",
+            code="integer_below_min_value",
+        )
     return None
 
 
@@ -203,13 +245,15 @@ def _check_embeddings(body: Mapping[str, Any]) -> RespondResult | None:
             param="encoding_format",
             code="invalid_value",
         )
-    if isinstance(value, list) and len(value) > MAX_EMBEDDING_INPUTS:
+    one_token_list = isinstance(value, list) and all(isinstance(v, int) for v in value)
+    if isinstance(value, list) and len(value) > MAX_EMBEDDING_INPUTS and not one_token_list:
         return error_result(
             400,
             "'$.input' is invalid. Please check the API reference: "
             "https://platform.openai.com/docs/api-reference.",
         )
-    return _check_dimensions(str(body.get("model")), body.get("dimensions"))
+    model = str(body.get("model"))
+    return _check_dimensions(model, body.get("dimensions")) or _check_input_tokens(model, value)
 
 
 #: the real models' embedding sizes; ``dimensions`` may shorten, never lengthen
@@ -217,6 +261,45 @@ EMBEDDING_SIZES = {"text-embedding-3-large": 3072, "text-embedding-3-small": 153
 UNKNOWN_EMBEDDING_SIZE = 4096
 #: inputs per embeddings request (the API reference: "2048 dimensions or less")
 MAX_EMBEDDING_INPUTS = 2048
+
+
+#: tokens one embedding input may hold (text-embedding-ada-002: 8191)
+MAX_EMBEDDING_INPUT_TOKENS = 8192
+#: tokens across all inputs of one embeddings request
+MAX_EMBEDDING_REQUEST_TOKENS = 300_000
+
+
+def _check_input_tokens(model: str, value: object) -> RespondResult | None:
+    """The real 400s for an input longer than the model's context, or a request
+    whose inputs hold more than 300,000 tokens in all."""
+    limit = MAX_EMBEDDING_INPUT_TOKENS - 1 if "ada-002" in model else MAX_EMBEDDING_INPUT_TOKENS
+    items: list[Any] = list(value) if isinstance(value, list) else [value]
+    if items and all(isinstance(v, int) for v in items):
+        items = [items]  # one pre-tokenized input
+    total = 0
+    for item in items:
+        if isinstance(item, str):
+            count = estimate_tokens(item)
+        elif isinstance(item, list):
+            count = len(item)
+        else:
+            continue
+        if count > limit:
+            return error_result(
+                400,
+                f"This model's maximum context length is {limit} tokens, however you "
+                f"requested {count} tokens ({count} in your prompt; 0 for the completion). "
+                "Please reduce your prompt; or completion length.",
+            )
+        total += count
+    if total > MAX_EMBEDDING_REQUEST_TOKENS:
+        return error_result(
+            400,
+            f"Requested {total} tokens, max {MAX_EMBEDDING_REQUEST_TOKENS} tokens per request",
+            type="max_tokens_per_request",
+            code="max_tokens_per_request",
+        )
+    return None
 
 
 def embedding_size(model: str) -> int:

@@ -38,6 +38,8 @@ _HANDLERS: dict[str, _Handler] = {
 
 #: embedding floats above which the body is built off the event loop
 _HEAVY_FLOATS = 65_536
+#: choices (``n``, or completions prompts) above which the body is built off the loop
+_HEAVY_CHOICES = 8
 
 
 def _heavy(body: object) -> bool:
@@ -49,6 +51,12 @@ def _heavy(body: object) -> bool:
     if isinstance(fmt, Mapping) and fmt.get("type") == "json_schema":
         return True
     if body.get("tools"):  # tool-call arguments are schema instances too
+        return True
+    n = body.get("n")
+    if isinstance(n, int) and n > _HEAVY_CHOICES:  # many choices share one budget
+        return True
+    prompt = body.get("prompt")
+    if isinstance(prompt, list) and len(prompt) > _HEAVY_CHOICES:
         return True
     spec = text.get("format") if isinstance(text, Mapping) else None
     if isinstance(spec, Mapping) and spec.get("type") == "json_schema":

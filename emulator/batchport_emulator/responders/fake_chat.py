@@ -13,7 +13,7 @@ from .content import (
     chat_tool_pick,
     plan_content,
 )
-from .errors import error_result
+from .errors import MAX_N, error_result
 from .prompt import input_texts
 from .rows import Row, cut_text, fingerprint
 
@@ -29,8 +29,9 @@ def _max_tokens(body: Mapping[str, Any], *keys: str) -> int | None:
 
 
 def _choice_count(body: Mapping[str, Any]) -> int:
+    """``n`` (already checked to be 1-128 by ``check_body``), 1 when absent."""
     n = body.get("n")
-    return n if isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 128 else 1
+    return n if isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= MAX_N else 1
 
 
 def _usage(prompt: int, completion: int, reasoning: int) -> dict[str, Any]:
@@ -88,7 +89,8 @@ def chat_completion(row: Row, body: Mapping[str, Any], azure: bool) -> RespondRe
     reasoning = row.config.reasoning_tokens
     choices: list[dict[str, Any]] = []
     completion_tokens = 0
-    for index in range(_choice_count(body)):
+    count = _choice_count(body)
+    for index in range(count):
         content = plan_content(
             row,
             schema=schema,
@@ -96,6 +98,7 @@ def chat_completion(row: Row, body: Mapping[str, Any], azure: bool) -> RespondRe
             tool=tool,
             max_tokens=max_tokens,
             salt=index,
+            share=count,
         )
         completion_tokens += content.tokens + reasoning
         choice: dict[str, Any] = {
@@ -142,8 +145,9 @@ def completion(row: Row, body: Mapping[str, Any], azure: bool) -> RespondResult:
     markers = row.markers
     choices: list[dict[str, Any]] = []
     completion_tokens = 0
-    for index in range(prompt_count * _choice_count(body)):
-        content = plan_content(row, max_tokens=max_tokens, salt=index)
+    count = prompt_count * _choice_count(body)
+    for index in range(count):
+        content = plan_content(row, max_tokens=max_tokens, salt=index, share=count)
         text = content.text if content.text is not None else (content.refusal or "")
         finish = content.finish
         if markers is not None and markers.content_filter:

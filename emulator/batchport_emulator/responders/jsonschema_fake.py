@@ -89,10 +89,14 @@ class SchemaFaker:
         self._refs: dict[str, Gen] = {}
         self._gen, _ = self._compile(schema)
 
-    def generate(self, rng: random.Random) -> Any:
+    def generate(self, rng: random.Random, share: int = 1) -> Any:
         """One instance; deterministic for a given ``rng`` state, at most
-        :data:`MAX_NODES` array items and object members, :data:`MAX_CHARS` characters."""
-        token = _BUDGET.set(_Budget(MAX_NODES, MAX_CHARS))
+        :data:`MAX_NODES` array items and object members, :data:`MAX_CHARS` characters.
+
+        ``share`` splits those budgets between the instances of one answer (the
+        ``n`` choices of a chat completion), so the whole answer stays bounded."""
+        share = max(1, share)
+        token = _BUDGET.set(_Budget(max(1, MAX_NODES // share), max(16, MAX_CHARS // share)))
         try:
             return self._gen(rng, 0)
         finally:

@@ -21,12 +21,14 @@ from .prompt import Markers
 from .strings import WORDS
 from .tokens import estimate_tokens
 
-__all__ = ["REFUSAL", "Row", "cut_text", "fingerprint"]
+__all__ = ["MAX_ANSWER_WORDS", "REFUSAL", "Row", "cut_text", "fingerprint"]
 
 REFUSAL = "I'm sorry, but I can't help with that request."
 # base64 -> base62-looking ids: map the two symbols onto letters, drop padding.
 _B62 = bytes.maketrans(b"+/", b"Qz")
 _N_WORDS = len(WORDS)
+#: plain-text words in one answer across all its choices (``n``); each choice gets a share
+MAX_ANSWER_WORDS = 65_536
 
 
 def fingerprint(model: str, seed: int) -> str:
@@ -109,11 +111,12 @@ class Row:
         out[0] = out[0].capitalize()
         return " ".join(out) + "."
 
-    def schema_json(self, schema: Any) -> str:
-        """Compact JSON text valid against ``schema``."""
+    def schema_json(self, schema: Any, share: int = 1) -> str:
+        """Compact JSON text valid against ``schema`` (``share``: see
+        :meth:`~.jsonschema_fake.SchemaFaker.generate`)."""
         cfg = self.config
         faker = compile_schema(schema, array_items=cfg.array_items, max_depth=cfg.schema_max_depth)
-        return orjson.dumps(faker.generate(self.rng)).decode()
+        return orjson.dumps(faker.generate(self.rng, share)).decode()
 
     def json_object(self, salt: int = 0) -> str:
         """A small JSON object, for ``response_format: {"type": "json_object"}``."""
