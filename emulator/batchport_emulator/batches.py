@@ -9,6 +9,7 @@ not here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,8 @@ class Batch:
     # it finishes; stored so a restarted emulator still counts them.
     held_model: str | None = None
     held_tokens: int = 0
+    #: the credential that created it, when API keys are configured (scopes access)
+    principal: str | None = None
 
     @property
     def terminal(self) -> bool:
@@ -174,9 +177,12 @@ class BatchStore:
         """The batches not finished yet, oldest first."""
         return [b for b in self._active.values() if not b.terminal]
 
-    def list_batches(self, *, after: str | None, limit: int) -> Page[Batch]:
+    def list_batches(
+        self, *, after: str | None, limit: int, visible: Callable[[Batch], bool] | None = None
+    ) -> Page[Batch]:
+        batches = self.all() if visible is None else [b for b in self.all() if visible(b)]
         return paginate(
-            self.all(),
+            batches,
             after=after,
             limit=limit,
             position_of=lambda i: b.seq if (b := self._batches.get(i)) else None,

@@ -41,6 +41,8 @@ class FileRecord:
     expires_at: int | None
     status: str = "processed"
     status_details: str | None = None
+    #: the credential that uploaded it, when API keys are configured (scopes access)
+    principal: str | None = None
 
 
 class UploadSink:
@@ -180,6 +182,7 @@ class FileStore:
         status: str = "processed",
         default_expiry: bool = True,
         make_id: Callable[[], str] | None = None,
+        principal: str | None = None,
     ) -> FileRecord:
         """Adopt a finished temporary file as a new stored file and return its record.
 
@@ -203,6 +206,7 @@ class FileStore:
             created_at=now,
             expires_at=None if expires_after_s is None else now + expires_after_s,
             status=status,
+            principal=principal,
         )
         self._files[file_id] = record
         self._save(record)
@@ -242,11 +246,19 @@ class FileStore:
         return self.content_path(file_id)
 
     def list_files(
-        self, *, after: str | None, limit: int, descending: bool, purpose: str | None
+        self,
+        *,
+        after: str | None,
+        limit: int,
+        descending: bool,
+        purpose: str | None,
+        visible: Callable[[FileRecord], bool] | None = None,
     ) -> Page[FileRecord]:
         records = [r for r in self._files.values() if self._alive(r)]
         if purpose:
             records = [r for r in records if r.purpose == purpose]
+        if visible is not None:
+            records = [r for r in records if visible(r)]
         records.sort(key=lambda r: r.seq)
         return paginate(
             records,

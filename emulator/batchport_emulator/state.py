@@ -6,6 +6,12 @@ HTTP handlers, the control endpoints and the ``Emulator`` conveniences all call
 the methods here, so each behaviour has exactly one implementation. Methods that
 behave per provider take the request's :class:`~batchport_emulator.dialects.Dialect`
 and consult its rules; none compares dialect names.
+
+Methods serving a client take its ``principal`` (whom its credential stands for, set
+only when API keys are configured): files and batches are stored with it, and another
+principal's are answered as unknown (404) and left out of listings. ``None`` sees
+everything, as does a record made before keys were configured. Result files carry no
+principal of their own; their batch's applies.
 """
 
 from __future__ import annotations
@@ -24,7 +30,12 @@ from batchport_emulator.config import EmulatorConfig
 from batchport_emulator.dialects import Dialect
 from batchport_emulator.dialects.registry import Dialects, build_dialects
 from batchport_emulator.dialects.rules import DialectContext
-from batchport_emulator.errors import ApiError, cancel_conflict, file_not_found
+from batchport_emulator.errors import (
+    ApiError,
+    batch_not_found,
+    cancel_conflict,
+    file_not_found,
+)
 from batchport_emulator.faults import FaultPolicy
 from batchport_emulator.files import PURPOSES, FileRecord, FileStore, UploadSink
 from batchport_emulator.ids import IdFactory
@@ -150,6 +161,7 @@ class EmulatorState:
         purpose: str | None,
         expires_after_s: int | None,
         dialect: Dialect,
+        principal: str | None = None,
     ) -> FileRecord:
         """Check a received upload against the purpose's rules and store it.
 
@@ -175,14 +187,50 @@ class EmulatorState:
             status=rules.initial_file_status,
             default_expiry=rules.default_file_expiry,
             make_id=lambda: rules.file_id(self.ids, purpose),
+            principal=principal,
         )
         sink.stored()
         return record
 
-    def poll_file(self, file_id: str, dialect: Dialect) -> FileRecord:
+    # -- scoping by principal ------------------------------------------------------
+
+    def _file_principal(self, record: FileRecord) -> str | None:
+        if record.principal is None and record.purpose == "batch_output":
+            # result files are named ``batch_<batch id>_<kind>.jsonl`` by the processor
+            stem = record.filename.removeprefix("batch_").rpartition("_")[0]
+            if stem in self.batches:
+                return self.batches.get(stem).principal
+        return record.principal
+
+    def file_visible(self, record: FileRecord, principal: str | None) -> bool:
+        """Whether ``principal`` may see ``record`` (see the module's docstring)."""
+        if principal is None:
+            return True
+        owner = self._file_principal(record)
+        return owner is None or owner == principal
+
+    @staticmethod
+    def batch_visible(batch: Batch, principal: str | None) -> bool:
+        return principal is None or batch.principal is None or batch.principal == principal
+
+    def _own_file(self, file_id: str, principal: str | None) -> FileRecord:
+        record = self.files.get(file_id)
+        if not self.file_visible(record, principal):
+            raise file_not_found(file_id)
+        return record
+
+    def _own_batch(self, batch_id: str, principal: str | None) -> Batch:
+        batch = self.batches.get(batch_id)
+        if not self.batch_visible(batch, principal):
+            raise batch_not_found(batch_id)
+        return batch
+
+    def poll_file(
+        self, file_id: str, dialect: Dialect, *, principal: str | None = None
+    ) -> FileRecord:
         """Read a file as a client's retrieve does (an Azure upload may become processed);
         raises :class:`ApiError` 404 for unknown, deleted or expired ids."""
-        return dialect.rules.refresh(self.files.get(file_id), read=True)
+        return dialect.rules.refresh(self._own_file(file_id, principal), read=True)
 
     def list_files(
         self,
@@ -192,29 +240,40 @@ class EmulatorState:
         limit: int,
         descending: bool,
         purpose: str | None,
+        principal: str | None = None,
     ) -> Page[FileRecord]:
         """A page of live files (of every dialect), oldest first unless ``descending``."""
         page = self.files.list_files(
-            after=after, limit=limit, descending=descending, purpose=purpose
+            after=after,
+            limit=limit,
+            descending=descending,
+            purpose=purpose,
+            visible=None if principal is None else lambda r: self.file_visible(r, principal),
         )
         for record in page.items:
             dialect.rules.refresh(record)
         return page
 
-    def file_content_path(self, file_id: str) -> Path:
+    def file_content_path(self, file_id: str, *, principal: str | None = None) -> Path:
         """Where a file's content is; raises :class:`ApiError` 404, or 400 for a purpose
         whose content cannot be downloaded."""
+        self._own_file(file_id, principal)
         return self.files.downloadable_path(file_id)
 
-    def delete_file(self, file_id: str) -> FileRecord:
+    def delete_file(self, file_id: str, *, principal: str | None = None) -> FileRecord:
+        self._own_file(file_id, principal)
         return self.files.delete(file_id)
 
     # -- batches ------------------------------------------------------------------
 
-    def create_batch(self, params: CreateParams, *, dialect: Dialect) -> Batch:
+    def create_batch(
+        self, params: CreateParams, *, dialect: Dialect, principal: str | None = None
+    ) -> Batch:
         """Create a batch in ``validating``; raises :class:`ApiError` for a bad input file
         or a refusal of the dialect's rules (an Azure file still ``pending``, ...)."""
         record = self.files.find(params.input_file_id)
+        if record is not None and not self.file_visible(record, principal):
+            raise file_not_found(params.input_file_id)  # never run another's file
         missing = record is None
         if missing and self.config.batches.missing_input_file == "not_found":
             raise file_not_found(params.input_file_id)
@@ -247,6 +306,7 @@ class EmulatorState:
             faults=self.faults.plan_batch(self.batches.seq),
             stage_since=now,
             input_missing=missing,
+            principal=principal,
         )
         if admission is not None:
             batch.held_model, batch.held_tokens = admission.model, admission.tokens
@@ -255,24 +315,28 @@ class EmulatorState:
         self.processor.wake()
         return batch
 
-    def poll_batch(self, batch_id: str) -> Batch:
+    def poll_batch(self, batch_id: str, *, principal: str | None = None) -> Batch:
         """Read a batch as a client's status poll does.
 
         Besides returning the batch this *records the observation*, which is the
         only thing the after-N-polls progression reacts to; the processor (not
         this read) then makes any move the poll allowed.
         """
+        self._own_batch(batch_id, principal)
         self.batches.record_poll(batch_id)
         self.processor.wake()
         return self.batches.get(batch_id)
 
-    def list_batches(self, *, after: str | None, limit: int) -> Page[Batch]:
+    def list_batches(
+        self, *, after: str | None, limit: int, principal: str | None = None
+    ) -> Page[Batch]:
         """A page of batches of every dialect, newest first."""
-        return self.batches.list_batches(after=after, limit=limit)
+        visible = None if principal is None else lambda b: self.batch_visible(b, principal)
+        return self.batches.list_batches(after=after, limit=limit, visible=visible)
 
-    def cancel_batch(self, batch_id: str) -> Batch:
+    def cancel_batch(self, batch_id: str, *, principal: str | None = None) -> Batch:
         """Start cancelling; idempotent while cancelling/cancelled; 409 once finished."""
-        batch = self.batches.get(batch_id)
+        batch = self._own_batch(batch_id, principal)
         if batch.status in (Status.CANCELLING, Status.CANCELLED):
             return batch
         if not can_cancel(batch.status):

@@ -114,7 +114,7 @@ async def test_plugins_over_http_are_off_by_default(
     assert error["code"] == "plugins_not_allowed"
     assert "--allow-plugins" in error["message"]
     config = await (await client.get("/_emulator/config")).json()
-    assert config["azure"]["bearer_validator"] == "any"
+    assert config["azure"]["bearer_validator"] == "auto"
     assert config["responder"]["kind"] == "fake"
 
 

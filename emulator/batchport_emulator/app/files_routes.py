@@ -5,7 +5,13 @@ from __future__ import annotations
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from batchport_emulator.app.helpers import dialect_of, json_response, list_body, state_of
+from batchport_emulator.app.helpers import (
+    dialect_of,
+    json_response,
+    list_body,
+    principal_of,
+    state_of,
+)
 from batchport_emulator.batch_params import parse_expiry_seconds
 from batchport_emulator.errors import ApiError, invalid_value
 from batchport_emulator.files import UploadSink
@@ -90,6 +96,7 @@ async def upload_file(request: web.Request) -> web.Response:
         purpose=upload.fields.get("purpose"),
         expires_after_s=expires,
         dialect=dialect,
+        principal=principal_of(request),
     )
     return json_response(dialect.file_object(record), status=dialect.upload_status)
 
@@ -104,6 +111,7 @@ async def list_files(request: web.Request) -> web.Response:
         limit=limit,
         descending=parse_order(query) == "desc",
         purpose=query.get("purpose") or None,
+        principal=principal_of(request),
     )
     items = [dialect.file_object(r) for r in page.items]
     return json_response(list_body(items, page.has_more))
@@ -111,17 +119,23 @@ async def list_files(request: web.Request) -> web.Response:
 
 async def retrieve_file(request: web.Request) -> web.Response:
     dialect = dialect_of(request)
-    record = state_of(request).poll_file(request.match_info["file_id"], dialect)
+    record = state_of(request).poll_file(
+        request.match_info["file_id"], dialect, principal=principal_of(request)
+    )
     return json_response(dialect.file_object(record))
 
 
 async def delete_file(request: web.Request) -> web.Response:
-    record = state_of(request).delete_file(request.match_info["file_id"])
+    record = state_of(request).delete_file(
+        request.match_info["file_id"], principal=principal_of(request)
+    )
     return json_response({"id": record.id, "object": "file", "deleted": True})
 
 
 async def file_content(request: web.Request) -> web.FileResponse:
-    path = state_of(request).file_content_path(request.match_info["file_id"])
+    path = state_of(request).file_content_path(
+        request.match_info["file_id"], principal=principal_of(request)
+    )
     return web.FileResponse(
         path, chunk_size=1 << 18, headers={"Content-Type": "application/octet-stream"}
     )

@@ -34,7 +34,7 @@ STARTUP_ONLY = ("control_key", "allow_plugins", "allowed_hosts", "host", "port",
 #: kept through a ``profile`` patch (which otherwise starts from the profile's defaults)
 _KEPT_BY_PROFILE = (*STARTUP_ONLY, "api_keys")
 _KEY_HEADERS = ("api-key", "x-api-key", "x-goog-api-key")
-_SAFE_VALIDATORS = frozenset({"any", "jwt"})
+_SAFE_VALIDATORS = frozenset({"auto", "any", "jwt"})
 
 
 def _host_name(value: str) -> str | None:

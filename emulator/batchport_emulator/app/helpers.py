@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from batchport_emulator.app.keys import DIALECT, STATE
+from batchport_emulator.app.keys import DIALECT, PRINCIPAL, STATE
 from batchport_emulator.dialects import Dialect
 from batchport_emulator.errors import bad_json_body
 from batchport_emulator.state import EmulatorState
@@ -43,6 +43,11 @@ def dialect_of(request: web.Request) -> Dialect:
     every dialect's prefixes)."""
     dialect = request.get(DIALECT)
     return dialect if dialect is not None else request.app[STATE].dialects.default
+
+
+def principal_of(request: web.Request) -> str | None:
+    """Whom the request's credential stands for (``None``: no API keys, no scoping)."""
+    return request.get(PRINCIPAL)
 
 
 def list_body(items: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:

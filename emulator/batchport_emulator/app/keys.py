@@ -11,3 +11,6 @@ STATE = web.AppKey("state", EmulatorState)
 REQUEST_ID = web.RequestKey("request_id", str)
 #: the dialect the middleware picked from the path (absent outside every prefix)
 DIALECT: web.RequestKey[Dialect] = web.RequestKey("dialect")
+#: whom the request's credential stands for, set only when API keys are configured
+#: (files and batches are then scoped to it; see ``Dialect.check_auth``)
+PRINCIPAL = web.RequestKey("principal", str)

@@ -23,7 +23,7 @@ from aiohttp.typedefs import Handler
 from batchport_emulator.app.control import PREFIX as CONTROL_PREFIX
 from batchport_emulator.app.guard import check_control_key, check_origin
 from batchport_emulator.app.helpers import json_response
-from batchport_emulator.app.keys import DIALECT, REQUEST_ID, STATE
+from batchport_emulator.app.keys import DIALECT, PRINCIPAL, REQUEST_ID, STATE
 from batchport_emulator.app.parse_errors import parse_error
 from batchport_emulator.dialects import Dialect
 from batchport_emulator.errors import ApiError
@@ -64,7 +64,9 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
             check_control_key(request.headers, state.config)
         if served is not None:
             request[DIALECT] = served
-            served.check_auth(request.headers, state.accepted_keys())
+            principal = served.check_auth(request.headers, state.accepted_keys())
+            if principal is not None:
+                request[PRINCIPAL] = principal
             fault = state.faults.api_fault()
             if fault == "drop":
                 if request.transport is not None:
@@ -76,6 +78,8 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         response = await handler(request)
     except ApiError as err:
         response = json_response(dialect.error_body(err), status=err.status, headers=err.headers)
+        if err.status == 408:  # the body was not read: the connection cannot be reused
+            response.force_close()
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

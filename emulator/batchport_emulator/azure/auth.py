@@ -4,7 +4,12 @@ A validator takes the token string and returns whether it is accepted. ``"jwt"``
 checks the shape real Entra tokens have (three base64url parts, a JSON payload with
 ``aud`` and ``exp``) without verifying the signature: the emulator has no keys to
 verify against, and what clients get wrong in practice is the scope (audience) and
-refreshing expired tokens.
+refreshing expired tokens. ``"auto"`` (the default) is ``"jwt"`` when API keys are
+configured and ``"any"`` otherwise: a locked-down emulator never lets an arbitrary
+bearer string through.
+
+:func:`principal` names whom a token stands for (its ``oid``/``sub`` claim), so files
+and batches can be scoped to the credential that made them.
 """
 
 from __future__ import annotations
@@ -68,17 +73,33 @@ def _import_callable(target: str) -> TokenValidator:
     return fn  # type: ignore[no-any-return]
 
 
-def make_validator(spec: str, audiences: Sequence[str]) -> TokenValidator:
-    """The validator named by the config: ``"any"``, ``"jwt"`` or ``"module:callable"``.
+def principal(token: str) -> str:
+    """Whom a bearer token stands for: ``entra:<oid>`` (or ``sub``, ``appid``) from its
+    claims, ``entra`` for a token that names nobody. Stable across token refreshes."""
+    claims = jwt_claims(token) or {}
+    for claim in ("oid", "sub", "appid"):
+        value = claims.get(claim)
+        if isinstance(value, str) and value:
+            return f"entra:{value[:128]}"
+    return "entra"
+
+
+def make_validator(
+    spec: str, audiences: Sequence[str], *, keys_configured: bool = False
+) -> TokenValidator:
+    """The validator named by the config: ``"auto"``, ``"any"``, ``"jwt"`` or
+    ``"module:callable"``; ``"auto"`` is ``"jwt"`` when ``keys_configured``, else ``"any"``.
 
     Raises ``ValueError`` (or ``ImportError``) for a callable that cannot be loaded.
     """
+    if spec == "auto":
+        spec = "jwt" if keys_configured else "any"
     if spec == "any":
         return accept_any
     if spec == "jwt":
         return jwt_validator(audiences)
     if ":" not in spec:
         raise ValueError(
-            f"bearer validator must be 'any', 'jwt' or 'module:callable', not {spec!r}"
+            f"bearer validator must be 'auto', 'any', 'jwt' or 'module:callable', not {spec!r}"
         )
     return _import_callable(spec)

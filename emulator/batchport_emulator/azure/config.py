@@ -68,7 +68,8 @@ class AzureConfig(_Model):
     - ``api_versions``: ``api-version`` values served under ``/openai/``; anything
       else (or none) gets Azure's 404 "Resource not found".
     - ``bearer_validator``: how ``Authorization: Bearer`` tokens are checked:
-      ``"any"`` (any non-empty token), ``"jwt"`` (an unexpired JWT whose ``aud`` is one
+      ``"auto"`` (the default: ``"jwt"`` when ``api_keys`` are configured, else
+      ``"any"``), ``"any"`` (any non-empty token), ``"jwt"`` (an unexpired JWT whose ``aud`` is one
       of ``jwt_audiences``; the signature is not checked) or ``"module:callable"``
       taking the token and returning a bool. An accepted API key also passes as a
       bearer token (the v1 API's ``OpenAI(api_key=...)`` sends it that way).
@@ -86,7 +87,7 @@ class AzureConfig(_Model):
 
     deployments: list[AzureDeployment] = Field(default_factory=list)
     api_versions: list[str] = Field(default_factory=lambda: list(API_VERSIONS))
-    bearer_validator: str = "any"
+    bearer_validator: str = "auto"
     jwt_audiences: list[str] = Field(
         default_factory=lambda: ["https://cognitiveservices.azure.com", "https://ai.azure.com"]
     )

@@ -42,10 +42,12 @@ class Dialect(Protocol):
     @property
     def rules(self) -> DialectRules: ...
 
-    def check_auth(self, headers: Mapping[str, str], accepted: Sequence[str]) -> None:
+    def check_auth(self, headers: Mapping[str, str], accepted: Sequence[str]) -> str | None:
         """Raise :class:`ApiError` 401 unless the headers carry an accepted key.
 
-        An empty ``accepted`` means any non-empty key is accepted.
+        An empty ``accepted`` means any non-empty key is accepted. Returns the
+        *principal* the credential stands for when keys are configured (files and
+        batches are then scoped to it), ``None`` when they are not (no scoping).
         """
 
     def check_request(self, path: str, query: Mapping[str, str]) -> None:

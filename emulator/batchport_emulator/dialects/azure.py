@@ -5,8 +5,11 @@ result-line shapes. Its behaviour is :class:`~batchport_emulator.azure.rules.Azu
 Differences from the OpenAI dialect, each from the Azure reference:
 
 - auth: ``api-key: <key>`` (checked against the configured keys), or
-  ``Authorization: Bearer <token>`` checked by a configurable validator (any
-  non-empty token by default); a 401 body ``{"error": {"code": "401", ...}}``;
+  ``Authorization: Bearer <token>`` checked by a configurable validator (with API keys
+  configured, by default an unexpired JWT for Cognitive Services; otherwise any
+  non-empty token); a 401 body ``{"error": {"code": "401", ...}}``. With keys
+  configured, files and batches are visible only to the credential that made them
+  (the key, or the token's ``oid``/``sub``);
 - requests: ``/openai/...`` needs an ``api-version`` among ``azure.api_versions``;
   ``/openai/v1/...`` takes none, or ``v1``/``preview``/``latest``; anything else, and
   any unknown path under ``/openai`` (such as files or batches under
@@ -27,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from batchport_emulator.azure.auth import TokenValidator, make_validator
+from batchport_emulator.azure.auth import TokenValidator, make_validator, principal
 from batchport_emulator.azure.config import V1_API_VERSIONS, AzureConfig
 from batchport_emulator.azure.rules import AzureRules
 from batchport_emulator.batches import Batch
@@ -36,6 +39,7 @@ from batchport_emulator.dialects.common import (
     bearer_token,
     file_object,
     key_matches,
+    key_principal,
 )
 from batchport_emulator.dialects.lines import ResultLines
 from batchport_emulator.dialects.rules import DialectContext
@@ -99,33 +103,39 @@ class AzureDialect:
             batch_finished=context.batch_finished,
             owner=self.name,
         )
-        self._validator: tuple[tuple[str, tuple[str, ...]], TokenValidator] | None = None
+        self._validator: tuple[tuple[str, tuple[str, ...], bool], TokenValidator] | None = None
 
     @property
     def _azure(self) -> AzureConfig:
         return self._config().azure
 
-    def _token_validator(self) -> TokenValidator:
+    def _token_validator(self, keys_configured: bool) -> TokenValidator:
         """The configured bearer-token validator, rebuilt when its settings change."""
         c = self._azure
-        key = (c.bearer_validator, tuple(c.jwt_audiences))
+        key = (c.bearer_validator, tuple(c.jwt_audiences), keys_configured)
         if self._validator is None or self._validator[0] != key:
-            self._validator = (key, make_validator(c.bearer_validator, c.jwt_audiences))
+            made = make_validator(
+                c.bearer_validator, c.jwt_audiences, keys_configured=keys_configured
+            )
+            self._validator = (key, made)
         return self._validator[1]
 
-    def check_auth(self, headers: Mapping[str, str], accepted: Sequence[str]) -> None:
+    def check_auth(self, headers: Mapping[str, str], accepted: Sequence[str]) -> str | None:
         key = headers.get("api-key", "").strip()
         if key:
-            if accepted and not key_matches(key, accepted):
+            if not accepted:
+                return None
+            if not key_matches(key, accepted):
                 raise ApiError(401, _BAD_KEY, code="401")
-            return
+            return key_principal(key)
         token = bearer_token(headers)
         if token is None:
             raise ApiError(401, _NO_KEY, code="401")
         if accepted and key_matches(token, accepted):
-            return
-        if not self._token_validator()(token):
+            return key_principal(token)
+        if not self._token_validator(bool(accepted))(token):
             raise ApiError(401, _BAD_TOKEN, code="401")
+        return principal(token) if accepted else None
 
     def check_request(self, path: str, query: Mapping[str, str]) -> None:
         if not api_version_ok(path, query.get("api-version"), self._azure.api_versions):

@@ -7,6 +7,7 @@ A dialect adds or drops what is its own (OpenAI's ``model`` and ``usage``, Azure
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -28,6 +29,12 @@ def bearer_token(headers: Mapping[str, str]) -> str | None:
 def key_matches(value: str, accepted: Sequence[str]) -> bool:
     """Whether ``value`` equals one of ``accepted``, compared in constant time."""
     return any(hmac.compare_digest(value.encode(), ok.encode()) for ok in accepted)
+
+
+def key_principal(key: str) -> str:
+    """Whom an API key stands for, without the key: ``key:`` and a digest prefix (what
+    files and batches store to scope them to the credential that made them)."""
+    return "key:" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def file_object(record: FileRecord) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from batchport_emulator.dialects.common import (
     bearer_token,
     file_object,
     key_matches,
+    key_principal,
 )
 from batchport_emulator.dialects.lines import ResultLines
 from batchport_emulator.dialects.rules import DialectContext, DialectRules
@@ -46,12 +47,15 @@ class OpenAIDialect:
     def __init__(self, context: DialectContext) -> None:
         self.rules = DialectRules(context.config)
 
-    def check_auth(self, headers: Mapping[str, str], accepted: Sequence[str]) -> None:
+    def check_auth(self, headers: Mapping[str, str], accepted: Sequence[str]) -> str | None:
         key = bearer_token(headers)
         if key is None:
             raise ApiError(401, _NO_KEY)
-        if accepted and not key_matches(key, accepted):
+        if not accepted:
+            return None
+        if not key_matches(key, accepted):
             raise ApiError(401, _BAD_KEY, code="invalid_api_key")
+        return key_principal(key)
 
     def check_request(self, path: str, query: Mapping[str, str]) -> None:
         return None
