@@ -28,6 +28,9 @@ ENDPOINTS: tuple[str, ...] = (
     "/embeddings",
     "/completions",
     "/moderations",
+    # JSON bodies only: image edits (multipart in the SDK) and video jobs (which
+    # would need retrieval and downloads) are answered in batches, not here.
+    "/images/generations",
 )
 _MAX_OUTPUT_KEYS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
 

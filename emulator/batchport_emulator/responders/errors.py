@@ -115,6 +115,10 @@ def _invalid_type(param: str, expected: str, value: Any) -> RespondResult:
     return _from_error(invalid_type(param, expected, value, type_name=_json_type))
 
 
+# endpoints whose ``model`` may be left out (the API picks its default model)
+_MODEL_DEFAULTED = frozenset({"/moderations", "/images/generations", "/images/edits", "/videos"})
+
+
 def check_body(path: str, body: Mapping[str, Any]) -> RespondResult | None:
     """The 400 the real endpoint sends for ``body``, or ``None`` if it passes.
 
@@ -123,7 +127,10 @@ def check_body(path: str, body: Mapping[str, Any]) -> RespondResult | None:
     embedding options); anything else is accepted as the real API would.
     """
     model = body.get("model")
-    if path != "/moderations":
+    if path in _MODEL_DEFAULTED:
+        if model is not None and not isinstance(model, str):
+            return _invalid_type("model", "a string", model)
+    else:
         if model is None:
             if path == "/responses":
                 return _missing("model")

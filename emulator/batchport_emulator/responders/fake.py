@@ -1,7 +1,8 @@
 """The default responder: deterministic fake bodies for every text endpoint.
 
 Answers ``/v1/chat/completions``, ``/v1/responses``, ``/v1/embeddings``,
-``/v1/completions`` and ``/v1/moderations`` (also without ``/v1``, as Azure
+``/v1/completions``, ``/v1/moderations``, ``/v1/images/generations``,
+``/v1/images/edits`` and ``/v1/videos`` (also without ``/v1``, as Azure
 paths come) with bodies the official SDK's own types accept. The same
 (seed, custom_id) - or (seed, body) for realtime calls - always gives the same
 answer. ``model`` echoes the request's model; the real API answers with a
@@ -19,6 +20,7 @@ from typing import Any
 from .base import ResponderConfig, RespondRequest, RespondResult
 from .errors import check_body, error_result, status_error
 from .fake_chat import chat_completion, completion
+from .fake_media import image_edit, image_generation, video
 from .fake_responses import response
 from .fake_vectors import embeddings, moderation
 from .prompt import find_markers, prompt_of
@@ -33,6 +35,9 @@ _HANDLERS: dict[str, _Handler] = {
     "/embeddings": embeddings,
     "/completions": completion,
     "/moderations": moderation,
+    "/images/generations": image_generation,
+    "/images/edits": image_edit,
+    "/videos": video,
 }
 
 

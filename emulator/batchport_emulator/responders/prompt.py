@@ -4,7 +4,8 @@ Markers let a test force a row's outcome from the request text alone:
 ``[[emulator:status=NNN]]`` (an HTTP error), ``[[emulator:refuse]]``,
 ``[[emulator:truncate]]`` and ``[[emulator:content_filter]]``. They are looked
 for in chat message content (strings or text parts), responses ``input`` and
-``instructions``, completions ``prompt`` and embeddings/moderations ``input``.
+``instructions``, completions, images and videos ``prompt`` and
+embeddings/moderations ``input``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from .tokens import estimate_tokens
 
-__all__ = ["MARKER_PREFIX", "Markers", "find_markers", "input_texts", "prompt_of"]
+__all__ = ["MARKER_PREFIX", "PROMPT_PATHS", "Markers", "find_markers", "input_texts", "prompt_of"]
 
 MARKER_PREFIX = "[[emulator:"
 _MARKER_RE = re.compile(r"\[\[emulator:(status=(\d{3})|refuse|truncate|content_filter)\]\]")
@@ -24,6 +25,8 @@ _MARKER_RE = re.compile(r"\[\[emulator:(status=(\d{3})|refuse|truncate|content_f
 _IMAGE_TOKENS = 85
 # Per-message framing tokens, as in OpenAI's published chat token accounting.
 _PER_MESSAGE = 3
+#: endpoints whose request text is ``prompt`` (completions, images, videos)
+PROMPT_PATHS = frozenset({"/completions", "/images/generations", "/images/edits", "/videos"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +123,7 @@ def prompt_of(path: str, body: Mapping[str, Any]) -> tuple[str, int]:
         elif isinstance(value, list):
             extra = _messages_text(value, parts)
     else:
-        texts, token_ids = input_texts(body.get("prompt" if path == "/completions" else "input"))
+        texts, token_ids = input_texts(body.get("prompt" if path in PROMPT_PATHS else "input"))
         parts = texts
         extra = token_ids
     text = "\n".join(parts) if len(parts) != 1 else parts[0]

@@ -55,7 +55,17 @@ def cut_text(text: str, max_tokens: int) -> str:
 class Row:
     """Deterministic material for one answer."""
 
-    __slots__ = ("_rng", "config", "created", "digest", "hex", "markers", "model", "prompt_tokens")
+    __slots__ = (
+        "_rng",
+        "config",
+        "created",
+        "custom_id",
+        "digest",
+        "hex",
+        "markers",
+        "model",
+        "prompt_tokens",
+    )
 
     def __init__(
         self,
@@ -68,6 +78,7 @@ class Row:
         prompt_tokens: int,
     ) -> None:
         self.config = config
+        self.custom_id = custom_id  # None for realtime calls
         if custom_id is not None:
             material = f"{config.seed}\x00{custom_id}".encode()
         else:
