@@ -52,6 +52,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=None, help="seed for shuffles and faults")
     parser.add_argument(
+        "--read-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="close connections idle or sending headers this long; 408 a stalled body (default 60)",
+    )
+    parser.add_argument(
         "--control-key",
         default=None,
         metavar="KEY",
@@ -82,6 +89,8 @@ def build_config(args: argparse.Namespace) -> EmulatorConfig:
         value = getattr(args, key)
         if value is not None:
             flags[key] = value
+    if getattr(args, "read_timeout", None) is not None:
+        flags["read_timeout_s"] = args.read_timeout
     if args.api_key:
         flags["api_keys"] = args.api_key
     if getattr(args, "control_key", None):

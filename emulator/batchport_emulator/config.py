@@ -180,6 +180,16 @@ class EmulatorConfig(_Model):
         default_factory=list,
         description="Host/Origin names accepted besides loopback and the bound host; '*' any",
     )
+    read_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=86_400,
+        description=(
+            "real seconds a connection may sit idle or take to send a request's headers "
+            "before it is closed, and a body may go quiet before a 408 (uploads must "
+            "also average 16 KiB/s)"
+        ),
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -165,3 +165,12 @@ def error_for_status(status: int) -> ApiError:
         ),
     )
     return ApiError(status, message, type=kind, code=code)
+
+
+def request_timeout() -> ApiError:
+    """408: the request's body did not arrive within the read timeout."""
+    return ApiError(
+        408,
+        "The request body was not received in time; the connection was closed.",
+        code="request_timeout",
+    )

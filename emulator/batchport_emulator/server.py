@@ -61,7 +61,13 @@ class Emulator:
         """Bind and serve; raises ``OSError`` if the port is taken."""
         app = create_app(self.config, responder=self._responder)
         self._state = app[STATE]
-        runner = EnvelopeRunner(app, access_log=None, handle_signals=False)
+        # an idle connection, or one still sending its headers, is closed after this
+        runner = EnvelopeRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            keepalive_timeout=self.config.read_timeout_s,
+        )
         await runner.setup()
         self._runner = runner
         site = web.TCPSite(runner, self.config.host, self.config.port)

@@ -1,6 +1,13 @@
-"""Files endpoints: upload (streamed multipart), list, retrieve, content, delete."""
+"""Files endpoints: upload (streamed multipart), list, retrieve, content, delete.
+
+An upload must keep arriving: it fails with 408 when no byte comes for
+``read_timeout_s``, or when it falls behind :data:`MIN_UPLOAD_RATE` after that much
+grace (a trickling client cannot hold a handler and a partial file forever).
+"""
 
 from __future__ import annotations
+
+import asyncio
 
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -13,26 +20,44 @@ from batchport_emulator.app.helpers import (
     state_of,
 )
 from batchport_emulator.batch_params import parse_expiry_seconds
-from batchport_emulator.errors import ApiError, invalid_value
+from batchport_emulator.errors import ApiError, invalid_value, request_timeout
 from batchport_emulator.files import UploadSink
 from batchport_emulator.pagination import parse_limit, parse_order
 
 CHUNK = 1 << 18
 FIELD_MAX = 4096  # text fields are short; a huge one is garbage, not a purpose
+MIN_UPLOAD_RATE = 16 * 1024  # bytes/s: each byte buys this much more time
+
+
+class _Pace:
+    """The deadline of an upload: ``timeout_s`` of grace, extended by every chunk (at
+    :data:`MIN_UPLOAD_RATE`), never more than ``timeout_s`` past the last chunk."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._timeout = timeout_s
+        self._budget = self._loop.time() + timeout_s
+        self.deadline = asyncio.timeout_at(self._budget)
+
+    def received(self, size: int) -> None:
+        self._budget += size / MIN_UPLOAD_RATE
+        self.deadline.reschedule(min(self._budget, self._loop.time() + self._timeout))
 
 
 class _Upload:
     """What a multipart body said, gathered part by part."""
 
-    def __init__(self) -> None:
+    def __init__(self, pace: _Pace) -> None:
         self.fields: dict[str, str] = {}
         self.sink: UploadSink | None = None
         self.filename: str | None = None
+        self.pace = pace
 
 
-async def _read_field(part: BodyPartReader) -> str:
+async def _read_field(part: BodyPartReader, pace: _Pace) -> str:
     data = bytearray()
     while chunk := await part.read_chunk(FIELD_MAX):
+        pace.received(len(chunk))
         data += chunk
         if len(data) > FIELD_MAX:
             raise ApiError(
@@ -56,9 +81,10 @@ async def _read_parts(request: web.Request, upload: _Upload) -> None:
             upload.sink = state.begin_upload()
             upload.filename = part.filename or "upload"
             while chunk := await part.read_chunk(CHUNK):
+                upload.pace.received(len(chunk))
                 upload.sink.write(chunk)
         elif part.name:
-            upload.fields[part.name] = await _read_field(part)
+            upload.fields[part.name] = await _read_field(part, upload.pace)
 
 
 def _expires_after(fields: dict[str, str]) -> int | None:
@@ -78,16 +104,26 @@ async def upload_file(request: web.Request) -> web.Response:
         raise ApiError(413, "File is too large.", code="file_too_large")
     if request.content_type != "multipart/form-data":
         raise ApiError(400, "Invalid Content-Type header: expected multipart/form-data.")
-    upload = _Upload()
+    upload = _Upload(_Pace(state.config.read_timeout_s))
     try:
-        await _read_parts(request, upload)
+        async with upload.pace.deadline:
+            await _read_parts(request, upload)
         sink = upload.sink or state.begin_upload()
         expires = _expires_after(upload.fields)
-    except (ApiError, ValueError, AssertionError, RuntimeError, HttpProcessingError) as exc:
+    except (
+        ApiError,
+        ValueError,
+        AssertionError,
+        RuntimeError,
+        HttpProcessingError,
+        TimeoutError,
+    ) as exc:
         if upload.sink is not None:
             upload.sink.abort()
         if isinstance(exc, ApiError):
             raise
+        if isinstance(exc, TimeoutError):
+            raise request_timeout() from None
         # aiohttp's messages quote the raw bytes; say what was wrong, not how it failed
         raise ApiError(400, "Could not parse the multipart body.", code="bad_request") from exc
     record = state.finish_upload(

@@ -30,7 +30,15 @@ from batchport_emulator.responders import ForwardResponder, ResponderError, impo
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 _ANY_INTERFACE = frozenset({"", "0.0.0.0", "::"})
 #: settings only the command line or a config file may set
-STARTUP_ONLY = ("control_key", "allow_plugins", "allowed_hosts", "host", "port", "data_dir")
+STARTUP_ONLY = (
+    "control_key",
+    "allow_plugins",
+    "allowed_hosts",
+    "host",
+    "port",
+    "data_dir",
+    "read_timeout_s",
+)
 #: kept through a ``profile`` patch (which otherwise starts from the profile's defaults)
 _KEPT_BY_PROFILE = (*STARTUP_ONLY, "api_keys")
 _KEY_HEADERS = ("api-key", "x-api-key", "x-goog-api-key")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,7 +11,7 @@ from aiohttp import web
 
 from batchport_emulator.app.keys import DIALECT, PRINCIPAL, STATE
 from batchport_emulator.dialects import Dialect
-from batchport_emulator.errors import bad_json_body
+from batchport_emulator.errors import bad_json_body, request_timeout
 from batchport_emulator.state import EmulatorState
 
 
@@ -26,8 +27,13 @@ def json_response(
 
 
 async def read_json(request: web.Request) -> Any:
-    """The JSON body; raises :class:`ApiError` 400 when it is not valid JSON."""
-    raw = await request.read()
+    """The JSON body; raises :class:`ApiError` 400 when it is not valid JSON, 408 when
+    it does not arrive within ``read_timeout_s``."""
+    try:
+        async with asyncio.timeout(state_of(request).config.read_timeout_s):
+            raw = await request.read()
+    except TimeoutError:
+        raise request_timeout() from None
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:

@@ -78,8 +78,6 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         response = await handler(request)
     except ApiError as err:
         response = json_response(dialect.error_body(err), status=err.status, headers=err.headers)
-        if err.status == 408:  # the body was not read: the connection cannot be reused
-            response.force_close()
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -97,4 +95,10 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         )
         response = json_response(dialect.error_body(crash), status=500)
     response.headers["x-request-id"] = request_id
+    if response.status == 408 and not response.prepared:
+        # the body stalled: answer, then hang up instead of lingering over the rest of it
+        response.force_close()
+        await response.prepare(request)
+        await response.write_eof()
+        request.protocol.force_close()
     return response
