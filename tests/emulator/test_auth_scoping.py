@@ -8,6 +8,7 @@ import base64
 import json
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -16,6 +17,9 @@ from aiohttp.test_utils import TestClient
 from emu_jsonl import chat_file, jsonl
 
 from batchport_emulator import create_app
+from batchport_emulator.config import EmulatorConfig
+from batchport_emulator.errors import ApiError
+from batchport_emulator.state import EmulatorState
 
 V = "?api-version=2024-10-21"
 Client = TestClient[Any, Any]
@@ -204,3 +208,46 @@ async def test_without_api_keys_every_client_sees_everything(make_client: MakeCl
     file_id = (await (await a.upload(chat_file(1))).json())["id"]
     assert (await b.get(f"/files/{file_id}")).status == 200
     assert await b.ids("/files") == {file_id}
+
+
+async def test_ownership_survives_a_restart(tmp_path: Path) -> None:
+    config = EmulatorConfig.model_validate({"data_dir": str(tmp_path), "api_keys": ["sk-a"]})
+    state = EmulatorState(config)
+    dialect = state.dialects["openai"]
+    sink = state.begin_upload()
+    sink.write(chat_file(1))
+    record = state.finish_upload(
+        sink,
+        filename="in.jsonl",
+        purpose="batch",
+        expires_after_s=None,
+        dialect=dialect,
+        principal="key:a",
+    )
+    params = dialect.rules.parse_create_params(
+        {
+            "input_file_id": record.id,
+            "endpoint": "/v1/chat/completions",
+            "completion_window": "24h",
+        }
+    )
+    batch = state.create_batch(params, dialect=dialect, principal="key:a")
+    await state.aclose()
+    again = EmulatorState(config)
+    try:
+        with pytest.raises(ApiError) as missing:
+            again.poll_batch(batch.id, principal="key:b")
+        assert missing.value.status == 404
+        with pytest.raises(ApiError):
+            again.poll_file(record.id, dialect, principal="key:b")
+        assert again.poll_batch(batch.id, principal="key:a").id == batch.id
+        assert again.poll_file(record.id, dialect, principal="key:a").id == record.id
+    finally:
+        await again.aclose()
+
+
+async def test_the_read_timeout_is_startup_only(make_client: MakeClient) -> None:
+    client = await make_client()
+    resp = await client.patch("/_emulator/config", json={"read_timeout_s": 1})
+    assert resp.status == 400
+    assert (await resp.json())["error"]["code"] == "startup_only_setting"
