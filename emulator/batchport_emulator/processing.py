@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +39,12 @@ from batchport_emulator.errors import error_for_status
 from batchport_emulator.faults import row_error_body
 from batchport_emulator.lifecycle import Status
 from batchport_emulator.responders import RespondRequest, RespondResult
+from batchport_emulator.responders.serialize import (
+    HEAVY_WEIGHT,
+    body_weight,
+    dismantle,
+    dumps_pieces,
+)
 from batchport_emulator.runs import BatchRun, WorkFile, recover_work_file
 from batchport_emulator.validation import InputPlan, read_row
 
@@ -48,6 +54,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ROWS_PER_STEP = 512
+#: answer weight (see :func:`~batchport_emulator.responders.serialize.body_weight`)
+#: held before their lines are written out, about 8 MB of floats
+FLUSH_WEIGHT = 1_048_576
 EXPIRED_MESSAGE = "This request could not be executed before the completion window expired."
 CANCELLED_MESSAGE = "This request was not executed because the batch was cancelled."
 
@@ -259,33 +268,46 @@ class Processor:
         return await self._run_chunk(batch, allowed)
 
     async def _run_chunk(self, batch: Batch, allowed: int) -> bool:
-        """Run rows up to ``allowed`` (at most one step); ``True`` if any ran."""
+        """Run rows up to ``allowed`` (at most one step); ``True`` if any ran.
+
+        Lines are written as answers come in, at the latest once the answers held
+        weigh :data:`FLUSH_WEIGHT` (huge embeddings are not all kept in memory), and
+        heavy ones are serialized and written on a worker thread, piece by piece.
+        """
         run = self.runs[batch.id]
         if batch.executed >= allowed:
             return False
         upto = min(allowed, batch.executed + ROWS_PER_STEP)
         rows = [read_row(run.input, run.plan, i) for i in run.order[batch.executed : upto]]
-        results = await self._respond_all(batch, rows)
-        if self.runs.get(batch.id) is not run:
-            return False  # reset while responders were running
-        self._record(batch, run, rows, results)
-        batch.executed = upto
+        width = max(1, self.state.config.batches.row_concurrency)
+        held_rows: list[dict[str, Any]] = []
+        held: list[RespondResult] = []
+        weight = 0
+        for start in range(0, len(rows), width):
+            group = rows[start : start + width]
+            held.extend(await self._respond_group(batch, group))
+            if self.runs.get(batch.id) is not run:
+                return False  # reset while responders were running
+            held_rows.extend(group)
+            weight += sum(
+                body_weight(r.body) for r in held[-len(group) :] if 200 <= r.status_code < 300
+            )
+            if weight >= FLUSH_WEIGHT or start + width >= len(rows):
+                if not await self._record(batch, run, held_rows, held, heavy=weight > HEAVY_WEIGHT):
+                    return False
+                batch.executed += len(held_rows)
+                held_rows, held, weight = [], [], 0
         for sink in (run.output, run.error):  # a killed server keeps what it showed
             sink.sync(durable=False)
         await asyncio.sleep(0)  # let HTTP handlers in between chunks
         return True
 
-    async def _respond_all(
+    async def _respond_group(
         self, batch: Batch, rows: Sequence[dict[str, Any]]
     ) -> list[RespondResult]:
-        width = self.state.config.batches.row_concurrency
-        if width == 1:
-            return [await self._respond(batch, row) for row in rows]
-        results: list[RespondResult] = []
-        for start in range(0, len(rows), width):
-            group = rows[start : start + width]
-            results.extend(await asyncio.gather(*(self._respond(batch, r) for r in group)))
-        return results
+        if len(rows) == 1:
+            return [await self._respond(batch, rows[0])]
+        return list(await asyncio.gather(*(self._respond(batch, r) for r in rows)))
 
     async def _respond(self, batch: Batch, row: dict[str, Any]) -> RespondResult:
         custom_id = row["custom_id"]
@@ -306,38 +328,95 @@ class Processor:
             log.exception("responder failed for custom_id %r", custom_id)
             return RespondResult(500, error_for_status(500).envelope())
 
-    def _record(
+    async def _record(
+        self,
+        batch: Batch,
+        run: BatchRun,
+        rows: Sequence[dict[str, Any]],
+        results: list[RespondResult],
+        *,
+        heavy: bool,
+    ) -> bool:
+        """Write the rows' result lines (on a worker thread when ``heavy``, which then
+        empties ``results``) and count them; ``False`` if the batch was reset meanwhile."""
+        ids = self.state.ids
+        line_ids = [(ids.batch_request_id(), ids.request_id()) for _ in rows]
+        outcomes = [
+            (
+                200 <= r.status_code < 300,
+                (r.input_tokens, r.cached_tokens, r.output_tokens, r.reasoning_tokens),
+            )
+            for r in results
+        ]
+        if heavy:
+            # The worker thread also drops the answers (``results`` is the only list
+            # holding them): freeing millions of floats takes a while too.
+            try:
+                await asyncio.to_thread(
+                    self._write_lines, batch, run, rows, results, line_ids, results
+                )
+            except ValueError:  # the files were closed by a reset meanwhile
+                if self.runs.get(batch.id) is run:
+                    raise
+                return False
+            if self.runs.get(batch.id) is not run:
+                return False
+        else:
+            self._write_lines(batch, run, rows, results, line_ids)
+        counts, usage = batch.counts, batch.usage
+        for ok, tokens in outcomes:
+            if ok:
+                counts.completed += 1
+                usage.add(*tokens)
+            else:
+                counts.failed += 1
+        return True
+
+    def _write_lines(
         self,
         batch: Batch,
         run: BatchRun,
         rows: Sequence[dict[str, Any]],
         results: Sequence[RespondResult],
+        line_ids: Sequence[tuple[str, str]],
+        release: list[RespondResult] | None = None,
+    ) -> None:
+        """Append each row's result line to the output or error work file (no state
+        changes, so it may run on a worker thread); then empty ``release``."""
+        for row, result, ids in zip(rows, results, line_ids, strict=True):
+            self._write_line(batch, run, row["custom_id"], result, ids)
+        if release is not None:  # free huge answers here, not on the event loop
+            for held in release:
+                dismantle(held)
+            release.clear()
+
+    def _write_line(
+        self,
+        batch: Batch,
+        run: BatchRun,
+        custom_id: str,
+        result: RespondResult,
+        ids: tuple[str, str],
     ) -> None:
         dialect = self._dialect(batch)
-        lines, rules = dialect.lines, dialect.rules
-        ids = self.state.ids
-        counts, usage = batch.counts, batch.usage
-        for row, result in zip(rows, results, strict=True):
-            ok = 200 <= result.status_code < 300
-            line = lines.ran(
-                line_id=ids.batch_request_id(),
-                custom_id=row["custom_id"],
+        ok = 200 <= result.status_code < 300
+        body = dialect.rules.result_body(batch, result.body) if ok else result.body
+
+        def frame(body: Mapping[str, Any]) -> bytes:
+            return dialect.lines.ran(
+                line_id=ids[0],
+                custom_id=custom_id,
                 status_code=result.status_code,
-                request_id=ids.request_id(),
-                body=rules.result_body(batch, result.body) if ok else result.body,
+                request_id=ids[1],
+                body=body,
             )
-            if ok:
-                run.output.write(line)
-                counts.completed += 1
-                usage.add(
-                    result.input_tokens,
-                    result.cached_tokens,
-                    result.output_tokens,
-                    result.reasoning_tokens,
-                )
-            else:
-                run.error.write(line)
-                counts.failed += 1
+
+        sink = run.output if ok else run.error
+        if ok and body_weight(body) > HEAVY_WEIGHT:
+            for piece in dumps_pieces(body, frame):
+                sink.write(piece)
+        else:
+            sink.write(frame(body))
 
     # -- after a restart ---------------------------------------------------------
 

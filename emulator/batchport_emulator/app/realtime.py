@@ -10,17 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-import orjson
 from aiohttp import web
+from aiohttp.payload import AsyncIterablePayload
 
 from batchport_emulator.app.helpers import dialect_of, json_response, read_json, state_of
 from batchport_emulator.app.keys import REQUEST_ID
 from batchport_emulator.errors import ApiError, invalid_type
 from batchport_emulator.ratelimit import rate_limit_error_body
-from batchport_emulator.responders import RespondRequest
+from batchport_emulator.responders import RespondRequest, RespondResult
+from batchport_emulator.responders.serialize import (
+    HEAVY_WEIGHT,
+    body_weight,
+    dismantle,
+    dumps_body,
+)
 
 ENDPOINTS: tuple[str, ...] = (
     "/chat/completions",
@@ -43,6 +49,18 @@ def estimate_request_tokens(raw_size: int, body: Mapping[str, Any]) -> int:
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return tokens + value
     return tokens
+
+
+def _serialize(result: RespondResult) -> list[bytes]:
+    """The body's JSON in pieces; its floats are freed here too, not on the loop."""
+    pieces = dumps_body(result.body)
+    dismantle(result)
+    return pieces
+
+
+async def _stream(pieces: list[bytes]) -> AsyncIterator[bytes]:
+    for piece in pieces:
+        yield piece
 
 
 def _handler(path: str) -> Any:
@@ -71,13 +89,12 @@ def _handler(path: str) -> Any:
         )
         if 0 < delay < math.inf:
             await asyncio.sleep(delay)
-        if path == "/embeddings":  # up to 2048 vectors: serialize off the event loop
-            raw = await asyncio.to_thread(orjson.dumps, result.body)
+        if body_weight(result.body) > HEAVY_WEIGHT:  # up to 2048 vectors: off the loop
+            pieces = await asyncio.to_thread(_serialize, result)
             return web.Response(
-                body=raw,
+                body=AsyncIterablePayload(_stream(pieces), content_type="application/json"),
                 status=result.status_code,
                 headers=decision.headers,
-                content_type="application/json",
             )
         return json_response(result.body, status=result.status_code, headers=decision.headers)
 
