@@ -5,12 +5,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
 from emu_jsonl import chat_file
 
+from batchport_emulator import create_app
 from batchport_emulator.config import EmulatorConfig
 from batchport_emulator.state import EmulatorState
 
 StateFactory = Callable[..., Awaitable[EmulatorState]]
+Client = TestClient[Any, Any]
+MakeClient = Callable[..., Awaitable[Client]]
+
+
+@pytest.fixture
+def make_client(aiohttp_client: Any) -> MakeClient:
+    async def factory(**config: Any) -> Client:
+        client: Client = await aiohttp_client(create_app(config))
+        return client
+
+    return factory
 
 
 @pytest.fixture

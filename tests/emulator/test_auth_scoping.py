@@ -7,33 +7,20 @@ import asyncio
 import base64
 import json
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient
+from conftest import Client, MakeClient
 from emu_jsonl import chat_file, jsonl
 
-from batchport_emulator import create_app
 from batchport_emulator.config import EmulatorConfig
 from batchport_emulator.errors import ApiError
 from batchport_emulator.state import EmulatorState
 
 V = "?api-version=2024-10-21"
-Client = TestClient[Any, Any]
-MakeClient = Callable[..., Awaitable[Client]]
 AUD = "https://cognitiveservices.azure.com"
-
-
-@pytest.fixture
-def make_client(aiohttp_client: Any) -> MakeClient:
-    async def factory(**config: Any) -> Client:
-        client: Client = await aiohttp_client(create_app(config))
-        return client
-
-    return factory
 
 
 def jwt(aud: str = AUD, exp: float | None = None, **claims: Any) -> str:

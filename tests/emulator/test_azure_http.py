@@ -6,20 +6,15 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient
+from conftest import Client, MakeClient
 from emu_jsonl import jsonl
-
-from batchport_emulator import create_app
 
 KEY = {"api-key": "azk-test"}
 V = "?api-version=2024-10-21"
-Client = TestClient[Any, Any]
-MakeClient = Callable[..., Awaitable[Client]]
 NOT_FOUND = {"error": {"code": "404", "message": "Resource not found"}}
 
 
@@ -28,15 +23,6 @@ def azure_row(
 ) -> dict[str, Any]:
     body = {"model": model, "messages": [{"role": "user", "content": f"hello {i}"}]}
     return {"custom_id": f"task-{i}", "method": "POST", "url": url, "body": body}
-
-
-@pytest.fixture
-def make_client(aiohttp_client: Any) -> MakeClient:
-    async def factory(**config: Any) -> Client:
-        client: Client = await aiohttp_client(create_app(config))
-        return client
-
-    return factory
 
 
 async def upload(

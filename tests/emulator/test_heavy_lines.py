@@ -11,15 +11,13 @@ from typing import Any
 import orjson
 import pytest
 from conftest import StateFactory, store_upload
-from test_http_api import AUTH, MakeClient, make_client
+from test_http_api import AUTH, MakeClient
 
 from batchport_emulator import processing
 from batchport_emulator.batch_params import CreateParams
 from batchport_emulator.lifecycle import Status
 from batchport_emulator.responders import FakeResponder, RespondRequest
 from batchport_emulator.responders.serialize import body_weight, dumps_body, dumps_spliced
-
-__all__ = ["make_client"]
 
 _INPUTS = 2048
 _DIMS = 3072

@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient
+from conftest import Client, MakeClient
 from emu_jsonl import chat_file, parse_lines
 
-from batchport_emulator import create_app
-
 AUTH = {"Authorization": "Bearer sk-test"}
-Client = TestClient[Any, Any]
-MakeClient = Callable[..., Awaitable[Client]]
-
-
-@pytest.fixture
-def make_client(aiohttp_client: Any) -> MakeClient:
-    async def factory(**config: Any) -> Client:
-        client: Client = await aiohttp_client(create_app(config))
-        return client
-
-    return factory
 
 
 async def upload(

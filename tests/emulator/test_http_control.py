@@ -10,9 +10,7 @@ import pytest
 from emu_jsonl import chat_file
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_http_api import AUTH, MakeClient, make_client, run_batch, upload
-
-__all__ = ["make_client"]
+from test_http_api import AUTH, MakeClient, run_batch, upload
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 

@@ -9,13 +9,11 @@ import types
 from collections.abc import Iterator
 
 import pytest
-from test_http_api import AUTH, MakeClient, make_client
+from test_http_api import AUTH, MakeClient
 
 from batchport_emulator.app.guard import name_allowed
 from batchport_emulator.cli import add_arguments, build_config
 from batchport_emulator.config import EmulatorConfig
-
-__all__ = ["make_client"]
 
 KEY = {"Authorization": "Bearer sk-admin"}
 CALLED: list[str] = []

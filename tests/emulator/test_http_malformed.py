@@ -8,11 +8,9 @@ import json
 
 import pytest
 from emu_jsonl import chat_file
-from test_http_api import AUTH, MakeClient, make_client, upload
+from test_http_api import AUTH, MakeClient, upload
 
 from batchport_emulator.server import Emulator
-
-__all__ = ["make_client"]
 
 ODD_DIGITS = ["²", "١٢٣٤", "３６００"]  # isdigit() is true, int() refuses or misreads
 

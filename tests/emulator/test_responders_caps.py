@@ -10,13 +10,11 @@ import threading
 from typing import Any
 
 import pytest
-from test_http_api import AUTH, MakeClient, make_client
+from test_http_api import AUTH, MakeClient
 
 from batchport_emulator.responders import FakeResponder, RespondRequest
 from batchport_emulator.responders.jsonschema_fake import MAX_CHARS, MAX_NODES, compile_schema
 from batchport_emulator.responders.strings import MAX_STRING, pattern_string
-
-__all__ = ["make_client"]
 
 
 def _embed(model: str, dims: int | None, inputs: Any = "x") -> RespondRequest:
