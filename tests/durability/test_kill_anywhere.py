@@ -26,7 +26,9 @@ from batchport.store import Store
 from batchport_emulator import EmulatorThread
 
 ROOT = Path(__file__).resolve().parents[2]
-ROWS, SHARD_ROWS = 6000, 1000
+# CI runs 6,000 rows; BATCHPORT_KILL_ROWS=60000 runs the full-size trial by hand
+ROWS = int(os.environ.get("BATCHPORT_KILL_ROWS", "6000"))
+SHARD_ROWS = ROWS // 6
 MOMENTS = 10
 
 
