@@ -12,11 +12,13 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import batchport as bp
 from batchport.backends.emulator import EmulatorBackend
+from batchport.backends.memory import MemoryBackend
 from batchport.runner import InstantClock
 from batchport.runner.lease import LeaseLost, RunBusy, drive_with_lease, hold_lease
 from batchport.store import Lease, Store
@@ -142,6 +144,7 @@ CHILD = """
 import asyncio, sys
 import batchport as bp
 from batchport.backends.emulator import EmulatorBackend
+from batchport.backends.memory import MemoryBackend
 from batchport.runner import PollPolicy
 reqs = [bp.Request.build(f"r{i}", "/v1/chat/completions",
         {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": str(i)}]})
@@ -204,3 +207,35 @@ async def test_sigterm_stops_a_cli_run_like_ctrl_c_and_frees_the_run(
         run = await bp.resume("run-term", backend=be, home=home, clock=clock, progress=False)
     with run:
         assert run.outcomes == {"succeeded": 4}
+
+
+async def test_a_long_preparation_renews_the_lease_as_it_goes(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events: list[str] = []
+    real_add, real_renew = Store.add_rows, Store.renew_lease
+
+    def slow_add(self: Store, run_id: str, rows: Any) -> None:
+        real_add(self, run_id, rows)
+        time.sleep(0.15)  # a big input: the event loop (and its renewals) cannot run
+
+    def renew(self: Store, *args: Any, **kwargs: Any) -> bool:
+        events.append("renew")
+        return real_renew(self, *args, **kwargs)
+
+    class Recording(MemoryBackend):
+        async def submit(self, spec: Any, checkpoint: Any) -> Any:
+            events.append("submit")
+            return await super().submit(spec, checkpoint)
+
+    monkeypatch.setattr(Store, "add_rows", slow_add)
+    monkeypatch.setattr(Store, "renew_lease", renew)
+    reqs = [chat(i) for i in range(20_000)]
+    async with Recording() as be:
+        run = await bp.run(reqs, backend=be, home=home, clock=InstantClock(), progress=False,
+                           lease_ttl_s=0.3)  # fmt: skip
+        with run:
+            assert run.outcomes == {"succeeded": 20_000}
+    before_submit = events[: events.index("submit")]
+    # renewed from inside the preparation, not only once the loop got control back
+    assert before_submit.count("renew") >= 3, events[:10]

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import dataclasses
 import logging
 import os
 import secrets
@@ -27,11 +29,49 @@ from typing import TypeVar
 from batchport.errors import RunError
 from batchport.store import Lease, RunStore
 
-__all__ = ["DEFAULT_TTL_S", "LeaseLost", "RunBusy", "drive_with_lease", "hold_lease"]
+__all__ = [
+    "DEFAULT_TTL_S",
+    "LeaseLost",
+    "RunBusy",
+    "drive_with_lease",
+    "heartbeat",
+    "hold_lease",
+]
 
 log = logging.getLogger("batchport.runner")
 DEFAULT_TTL_S = 60.0
 T = TypeVar("T")
+
+
+@dataclasses.dataclass(slots=True)
+class _Held:
+    store: RunStore
+    lease: Lease
+    ttl: float
+    renewed: float
+
+
+_current: contextvars.ContextVar[_Held | None] = contextvars.ContextVar(
+    "batchport_lease", default=None
+)
+
+
+def heartbeat() -> None:
+    """Renew the lease this task's work holds, if a third of its time has passed.
+
+    For long synchronous stretches (preparing millions of rows) that keep the event loop,
+    and with it the regular renewal, from running. Raises :class:`LeaseLost` when another
+    process took the run over.
+    """
+    held = _current.get()
+    if held is None:
+        return
+    now = time.time()
+    if now - held.renewed < held.ttl / 3:
+        return
+    if not held.store.renew_lease(held.lease.run_id, held.lease.owner, now + held.ttl, now=now):
+        raise LeaseLost(f"run {held.lease.run_id}: another process took over its lease")
+    held.renewed = now
 
 
 class RunBusy(RunError):
@@ -131,7 +171,11 @@ async def drive_with_lease(
     lost, the work is cancelled and :class:`LeaseLost` raised. ``work`` is called only
     once the lease is held."""
     async with hold_lease(store, run_id, ttl=ttl, wait_for_lock=wait_for_lock) as lease:
-        job = asyncio.ensure_future(work())
+        token = _current.set(_Held(store, lease, ttl, time.time()))
+        try:
+            job = asyncio.ensure_future(work())  # the task copies the context: it sees the lease
+        finally:
+            _current.reset(token)
         renew = asyncio.ensure_future(_renew(store, lease, ttl))
         try:
             await asyncio.wait({job, renew}, return_when=asyncio.FIRST_COMPLETED)

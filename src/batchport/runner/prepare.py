@@ -17,6 +17,7 @@ from typing import BinaryIO
 from batchport.errors import InputError, ValidationFailed
 from batchport.limits import ProviderProfile
 from batchport.requests import Request
+from batchport.runner.lease import heartbeat
 from batchport.runner.plan import Sharder, ShardPlan
 from batchport.store import DuplicateRow, RunStore, ShardRecord
 from batchport.validate import Problem, RequestChecker
@@ -90,6 +91,7 @@ class _BlobSink:
         except DuplicateRow:
             raise _duplicate(self.store, self.run_id, self.pending) from None
         self.pending = []
+        heartbeat()  # a long preparation keeps the event loop, and the renewal, waiting
 
     def shard_closed(self, shard: ShardPlan) -> None:
         cm, _ = self.writers.pop(shard.index)
