@@ -24,7 +24,7 @@ from batchport.cli import EXIT_OK, EXIT_PROBLEMS
 from batchport.errors import RunError
 from batchport.runner import Run, RunOptions, cancel, new_run_id, open_run, plan, resume, run
 from batchport.runner.policy import PollPolicy
-from batchport.store import open_store
+from batchport.store import RunState, open_store
 
 __all__ = ["register"]
 
@@ -372,7 +372,7 @@ def _forget(args: argparse.Namespace) -> int:
         lease = store.get_lease(args.run_id)
         if lease is not None and lease.expires_at > time.time():
             raise RunError(f"run {args.run_id} is being driven by pid {lease.pid} on {lease.host}")
-        if rec.state not in _FINISHED and not args.force:
+        if not RunState(rec.state).is_final and not args.force:
             raise RunError(
                 f"run {args.run_id} is {rec.state}: forgetting it loses track of batches it may "
                 "have at the provider (they still run and are billed). Cancel it first, or pass "
@@ -381,9 +381,6 @@ def _forget(args: argparse.Namespace) -> int:
         store.delete_run(args.run_id)
     print(f"forgot run {args.run_id}")
     return EXIT_OK
-
-
-_FINISHED = frozenset({"done", "cancelled", "invalid", "refused"})
 
 
 def _runs(args: argparse.Namespace) -> int:

@@ -16,11 +16,11 @@ from batchport.backends.base import Backend
 from batchport.backends.models import Job, JobStatus
 from batchport.errors import ConflictError, NotFoundError, RunError
 from batchport.runner.api import _backend_of, _execute, _store
-from batchport.runner.clock import Clock, SystemClock
-from batchport.runner.engine import Engine
+from batchport.runner.clock import Clock
+from batchport.runner.engine import shard_spec
 from batchport.runner.lease import DEFAULT_TTL_S, RunBusy, drive_with_lease
 from batchport.runner.options import RunOptions
-from batchport.runner.progress import ProgressSink, choose_progress
+from batchport.runner.progress import ProgressSink
 from batchport.runner.run import Run
 from batchport.store import CancelReason, RunState, RunStore, ShardState, StoreLike
 
@@ -86,13 +86,10 @@ async def cancel(
 async def _cancel_jobs(
     store: RunStore, run_id: str, backend: Backend, opts: RunOptions, *, adopt: bool
 ) -> None:
-    engine = Engine(
-        store, run_id, backend, opts, clock=SystemClock(), progress=choose_progress(False)
-    )
     for shard in store.shards(run_id):
         job: Job | None = None
         if shard.state == ShardState.SUBMITTING and adopt:  # created but maybe never recorded
-            job = await backend.find(engine.spec(shard))
+            job = await backend.find(shard_spec(store, shard, opts))
             if job is not None:
                 shard = store.update_shard(
                     run_id,

@@ -18,14 +18,14 @@ import errno
 import hashlib
 import logging
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
 
 import orjson
 
 from batchport.backends.base import Backend
-from batchport.backends.models import Job, JobStatus, Outcome, ResultRow
+from batchport.backends.models import BatchError, Job, JobStatus, Outcome, ResultRow
 from batchport.errors import BackendError, NotFoundError, ResultLineError, RunError
 from batchport.runner.options import RunOptions
 from batchport.runner.progress import ProgressSink
@@ -133,9 +133,10 @@ class Collector:
         shard = self.store.get_shard(self.run_id, shard.shard_id)  # a cancel may have tagged it
         no_retry = self._no_retry(shard)
         tally = await self._read_checked(shard, job, no_retry)
+        by_line = {e.line: e for e in job.errors if e.line is not None}
         try:
             for rec in tally.left.values():
-                v = _LOST if tally.lost else self._unseen(rec, job, shard, no_retry)
+                v = _LOST if tally.lost else _unseen(rec, job, shard, by_line)
                 v = dataclasses.replace(v, retryable=v.retryable and not no_retry)
                 if v.retryable and rec.attempt < self.opts.max_attempts:
                     tally.retry.append(rec)
@@ -282,27 +283,6 @@ class Collector:
             code = f"http_{row.status_code}" if row.status_code else row.outcome.value
         return _Verdict(row.outcome, retryable and not no_retry, code, err.message if err else None)
 
-    def _unseen(self, rec: PendingRow, job: Job, shard: ShardRecord, no_retry: bool) -> _Verdict:
-        """A row the provider returned no result for."""
-        if job.status is JobStatus.FAILED:
-            by_line = {e.line: e for e in job.errors if e.line is not None}
-            err = by_line.get(rec.pos)
-            if err is not None:
-                return _Verdict(Outcome.FAILED, False, err.code, err.message)
-            if by_line:  # other lines were at fault; this one never ran
-                return _Verdict(Outcome.FAILED, True, "batch_failed", "batch failed validation")
-            first = job.errors[0] if job.errors else None
-            code = first.code if first else "batch_failed"
-            return _Verdict(Outcome.FAILED, False, code, first.message if first else None)
-        if job.status is JobStatus.CANCELLED or shard.cancel_reason is not None:
-            retry = shard.cancel_reason == CancelReason.STALLED and not no_retry
-            return _Verdict(Outcome.CANCELLED, retry, "batch_cancelled", "the batch was cancelled")
-        if job.status is JobStatus.EXPIRED:
-            return _Verdict(Outcome.EXPIRED, not no_retry, "batch_expired", "the batch expired")
-        return _Verdict(
-            Outcome.MISSING, not no_retry, "missing", "the provider returned no result for it"
-        )
-
     # -- writing -----------------------------------------------------------------------
     def _settle_all(
         self, shard: ShardRecord, v: _Verdict, state: ShardState, **extra: str
@@ -353,6 +333,28 @@ class Collector:
         )
         self.store.move_rows(self.run_id, moves)
         log.info("shard %s: %d row(s) resubmitted as %s", parent.shard_id, len(moves), child_id)
+
+
+def _unseen(
+    rec: PendingRow, job: Job, shard: ShardRecord, by_line: Mapping[int, BatchError]
+) -> _Verdict:
+    """A row the provider returned no result for (``by_line``: the job's errors that
+    name a line). Whether a cancelled run still retries it is the caller's call."""
+    if job.status is JobStatus.FAILED:
+        err = by_line.get(rec.pos)
+        if err is not None:
+            return _Verdict(Outcome.FAILED, False, err.code, err.message)
+        if by_line:  # other lines were at fault; this one never ran
+            return _Verdict(Outcome.FAILED, True, "batch_failed", "batch failed validation")
+        first = job.errors[0] if job.errors else None
+        code = first.code if first else "batch_failed"
+        return _Verdict(Outcome.FAILED, False, code, first.message if first else None)
+    if job.status is JobStatus.CANCELLED or shard.cancel_reason is not None:
+        retry = shard.cancel_reason == CancelReason.STALLED
+        return _Verdict(Outcome.CANCELLED, retry, "batch_cancelled", "the batch was cancelled")
+    if job.status is JobStatus.EXPIRED:
+        return _Verdict(Outcome.EXPIRED, True, "batch_expired", "the batch expired")
+    return _Verdict(Outcome.MISSING, True, "missing", "the provider returned no result for it")
 
 
 def _settled(

@@ -33,7 +33,7 @@ from batchport.runner.progress import ProgressSink, ShardView
 from batchport.runner.retry import Retrier
 from batchport.store import CancelReason, RunState, RunStore, ShardRecord, ShardState
 
-__all__ = ["TAGS", "Engine"]
+__all__ = ["TAGS", "Engine", "shard_spec"]
 
 log = logging.getLogger("batchport.runner")
 
@@ -45,6 +45,33 @@ TAG_RUN, TAG_SHARD, TAG_HASH, TAG_SUBMIT = (
 )
 TAGS = (TAG_RUN, TAG_SHARD, TAG_HASH, TAG_SUBMIT)
 _SLOW_STATES = frozenset({JobStatus.VALIDATING, JobStatus.FINALIZING, JobStatus.UNKNOWN})
+
+
+def shard_spec(store: RunStore, shard: ShardRecord, opts: RunOptions) -> ShardSpec:
+    """What a backend is handed for ``shard``: its blob, sizes and the tags that let a
+    job submitted before a crash be found again."""
+    blobs, key = store.blobs, shard.input_key
+    return ShardSpec(
+        run_id=shard.run_id,
+        shard_id=shard.shard_id,
+        endpoint=shard.endpoint,
+        model=shard.model,
+        rows=shard.rows,
+        bytes=shard.bytes,
+        content_hash=shard.content_hash,
+        open=lambda: blobs.open(key),
+        tags={
+            **opts.metadata,
+            TAG_RUN: shard.run_id,
+            TAG_SHARD: shard.shard_id,
+            TAG_HASH: shard.content_hash,
+            TAG_SUBMIT: str(shard.requeues),
+        },
+        submit=shard.requeues,
+        caller_model=shard.caller_model,
+        completion_window=opts.completion_window,
+        file_expires_after_s=opts.file_expires_after_s,
+    )
 
 
 class ShardCheckpoint:
@@ -162,28 +189,7 @@ class Engine:
 
     # -- submit ------------------------------------------------------------------------
     def spec(self, shard: ShardRecord) -> ShardSpec:
-        blobs, key = self.store.blobs, shard.input_key
-        return ShardSpec(
-            run_id=self.run_id,
-            shard_id=shard.shard_id,
-            endpoint=shard.endpoint,
-            model=shard.model,
-            rows=shard.rows,
-            bytes=shard.bytes,
-            content_hash=shard.content_hash,
-            open=lambda: blobs.open(key),
-            tags={
-                **self.opts.metadata,
-                TAG_RUN: self.run_id,
-                TAG_SHARD: shard.shard_id,
-                TAG_HASH: shard.content_hash,
-                TAG_SUBMIT: str(shard.requeues),
-            },
-            submit=shard.requeues,
-            caller_model=shard.caller_model,
-            completion_window=self.opts.completion_window,
-            file_expires_after_s=self.opts.file_expires_after_s,
-        )
+        return shard_spec(self.store, shard, self.opts)
 
     async def _find(self, spec: ShardSpec) -> Job | None:
         return await self.retry.call(f"find {spec.shard_id}", lambda: self.backend.find(spec))
