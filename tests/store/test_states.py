@@ -88,6 +88,31 @@ def test_a_store_of_another_schema_version_is_refused(tmp_path: Path) -> None:
         SQLiteStore(tmp_path)
 
 
+def test_a_version_2_store_is_upgraded_in_place_and_keeps_its_rows(tmp_path: Path) -> None:
+    import sqlite3
+
+    from batchport.store import Settlement
+    from batchport.store.sqlite import _SCHEMA
+
+    old = _SCHEMA.replace("    cache_write_tokens INTEGER NOT NULL DEFAULT 0,\n", "")
+    assert old != _SCHEMA
+    db = sqlite3.connect(tmp_path / "batchport.sqlite3")
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("INSERT INTO meta VALUES ('schema_version', '2')")
+    db.executescript(old)
+    db.execute(
+        "INSERT INTO rows (run_id, idx, custom_id, shard_id, pos) VALUES ('r', 0, 'a', 's', 1)"
+    )
+    db.commit()
+    db.close()
+    with SQLiteStore(tmp_path) as store:
+        assert store.get_row("r", "a").cache_write_tokens == 0
+        assert store.settle_rows("r", [Settlement(0, "succeeded", cache_write_tokens=7)]) == 1
+        assert store.usage_totals("r")[4] == 7
+    with SQLiteStore(tmp_path) as store:  # opened again: already current, nothing to do
+        assert store.get_row("r", "a").outcome == "succeeded"
+
+
 def test_the_store_and_its_blobs_are_private(tmp_path: Path) -> None:
     import os
     import stat

@@ -96,12 +96,20 @@ class RequestCounts:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """Token usage of one row, or summed over many."""
+    """Token usage of one row, or summed over many.
+
+    ``input_tokens`` counts every prompt token, whatever its price. ``cached_tokens``
+    (read from a prompt cache) and ``cache_write_tokens`` (written to one, Anthropic's
+    ``cache_creation_input_tokens``) are the parts of it priced differently; a backend
+    whose provider counts them apart from its input adds them in.
+    ``reasoning_tokens`` are part of ``output_tokens``.
+    """
 
     input_tokens: int = 0
     output_tokens: int = 0
     cached_tokens: int = 0
     reasoning_tokens: int = 0
+    cache_write_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -113,6 +121,7 @@ class Usage:
             self.output_tokens + other.output_tokens,
             self.cached_tokens + other.cached_tokens,
             self.reasoning_tokens + other.reasoning_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
         )
 
 

@@ -375,6 +375,7 @@ def _settled(
         u.output_tokens if u else 0,
         u.cached_tokens if u else 0,
         u.reasoning_tokens if u else 0,
+        u.cache_write_tokens if u else 0,
     )
 
 

@@ -133,7 +133,13 @@ def _to_result(rec: RowRecord, reader: _LineReader, models: Mapping[str, type] |
     model = models.get(rec.custom_id) if models else None
     if model is not None and outcome is Outcome.SUCCEEDED:
         parsed, error = parse_output(model, text)
-    usage = Usage(rec.input_tokens, rec.output_tokens, rec.cached_tokens, rec.reasoning_tokens)
+    usage = Usage(
+        rec.input_tokens,
+        rec.output_tokens,
+        rec.cached_tokens,
+        rec.reasoning_tokens,
+        rec.cache_write_tokens,
+    )
     return RunResult(
         rec.idx, rec.custom_id, outcome, rec.status_code, body, error, rec.attempt, usage,
         parsed, text, raw,

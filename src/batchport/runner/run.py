@@ -83,7 +83,7 @@ class Run:
     def cost(self) -> Cost:
         """Cost of the tokens used, priced per shard model (batch and realtime)."""
         total = Cost()
-        for model, (inp, out, cached) in self.store.usage_by_model(self.id).items():
+        for model, (inp, out, cached, _written) in self.store.usage_by_model(self.id).items():
             total = total + self._prices.cost(
                 model, input_tokens=inp, output_tokens=out, cached_tokens=cached
             )

@@ -144,6 +144,7 @@ class RowRecord:
     cached_tokens: int
     reasoning_tokens: int
     settled_at: float | None
+    cache_write_tokens: int
 
 
 class Settlement(NamedTuple):
@@ -161,6 +162,7 @@ class Settlement(NamedTuple):
     output_tokens: int = 0
     cached_tokens: int = 0
     reasoning_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 class PendingRow(NamedTuple):
@@ -262,5 +264,5 @@ class RunStore(Protocol):
     def settle_rows(self, run_id: str, settlements: Iterable[Settlement]) -> int: ...
     def move_rows(self, run_id: str, moves: Iterable[tuple[str, str, int, int]]) -> None: ...
     def outcome_counts(self, run_id: str) -> dict[str | None, int]: ...
-    def usage_totals(self, run_id: str) -> tuple[int, int, int, int]: ...
-    def usage_by_model(self, run_id: str) -> dict[str | None, tuple[int, int, int]]: ...
+    def usage_totals(self, run_id: str) -> tuple[int, int, int, int, int]: ...
+    def usage_by_model(self, run_id: str) -> dict[str | None, tuple[int, int, int, int]]: ...

@@ -41,7 +41,7 @@ from batchport.store.states import (
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -102,6 +102,7 @@ CREATE TABLE IF NOT EXISTS rows (
     cached_tokens INTEGER NOT NULL DEFAULT 0,
     reasoning_tokens INTEGER NOT NULL DEFAULT 0,
     settled_at REAL,
+    cache_write_tokens INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (run_id, idx)
 );
 CREATE TABLE IF NOT EXISTS leases (
@@ -116,6 +117,12 @@ CREATE TABLE IF NOT EXISTS leases (
 CREATE UNIQUE INDEX IF NOT EXISTS rows_custom_id ON rows (run_id, custom_id);
 CREATE INDEX IF NOT EXISTS rows_shard ON rows (run_id, shard_id, pos);
 """
+
+
+# Steps from an older schema to this one, run inside the opening transaction.
+_UPGRADES: dict[int, tuple[str, ...]] = {
+    2: ("ALTER TABLE rows ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0",),
+}
 
 
 def _columns(cls: type[Any]) -> str:
@@ -161,6 +168,13 @@ class SQLiteStore:
         with self.transaction():
             self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
             row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is not None and int(row[0]) in _UPGRADES:
+                for stmt in _UPGRADES[int(row[0])]:
+                    self._db.execute(stmt)
+                self._db.execute(
+                    "UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),)
+                )
+                row = (str(SCHEMA_VERSION),)
             if row is not None and int(row[0]) != SCHEMA_VERSION:
                 older = int(row[0]) < SCHEMA_VERSION
                 raise ConfigError(
@@ -446,7 +460,8 @@ class SQLiteStore:
         sql = (
             "UPDATE rows SET outcome=?, status_code=?, error_code=?, error_message=?, "
             "result_key=?, result_offset=?, result_length=?, input_tokens=?, "
-            "output_tokens=?, cached_tokens=?, reasoning_tokens=?, settled_at=? "
+            "output_tokens=?, cached_tokens=?, reasoning_tokens=?, cache_write_tokens=?, "
+            "settled_at=? "
             "WHERE run_id=? AND idx=? AND outcome IS NULL"
         )
         now = time.time()
@@ -469,22 +484,24 @@ class SQLiteStore:
         )
         return {k: int(v) for k, v in rows}
 
-    def usage_totals(self, run_id: str) -> tuple[int, int, int, int]:
+    def usage_totals(self, run_id: str) -> tuple[int, int, int, int, int]:
         row = self._one(
             "SELECT COALESCE(SUM(input_tokens),0), COALESCE(SUM(output_tokens),0), "
-            "COALESCE(SUM(cached_tokens),0), COALESCE(SUM(reasoning_tokens),0) "
-            "FROM rows WHERE run_id=?",
+            "COALESCE(SUM(cached_tokens),0), COALESCE(SUM(reasoning_tokens),0), "
+            "COALESCE(SUM(cache_write_tokens),0) FROM rows WHERE run_id=?",
             (run_id,),
         )
-        return int(row[0]), int(row[1]), int(row[2]), int(row[3])
+        return int(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4])
 
-    def usage_by_model(self, run_id: str) -> dict[str | None, tuple[int, int, int]]:
-        """(input, output, cached) tokens per caller model, summed in the database."""
+    def usage_by_model(self, run_id: str) -> dict[str | None, tuple[int, int, int, int]]:
+        """(input, output, cached, cache-write) tokens per caller model, summed in the
+        database."""
         rows = self._all(
             "SELECT s.caller_model, COALESCE(SUM(r.input_tokens),0), "
-            "COALESCE(SUM(r.output_tokens),0), COALESCE(SUM(r.cached_tokens),0) "
+            "COALESCE(SUM(r.output_tokens),0), COALESCE(SUM(r.cached_tokens),0), "
+            "COALESCE(SUM(r.cache_write_tokens),0) "
             "FROM rows r JOIN shards s ON s.run_id = r.run_id AND s.shard_id = r.shard_id "
             "WHERE r.run_id=? GROUP BY s.caller_model",
             (run_id,),
         )
-        return {m: (int(i), int(o), int(c)) for m, i, o, c in rows}
+        return {m: (int(i), int(o), int(c), int(w)) for m, i, o, c, w in rows}
