@@ -181,8 +181,8 @@ class SyncBackend(_ClosedOnExit):
         """Blocking :meth:`Backend.submit`; ``checkpoint`` is called from the loop thread."""
         return self.call(self._backend.submit, spec, checkpoint)
 
-    def find(self, spec: ShardSpec) -> Job | None:
-        return self.call(self._backend.find, spec)
+    def find(self, spec: ShardSpec, checkpoint: Mapping[str, str] | None = None) -> Job | None:
+        return self.call(self._backend.find, spec, dict(checkpoint or {}))
 
     def poll(self, job: Job) -> Job:
         return self.call(self._backend.poll, job)

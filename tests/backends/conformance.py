@@ -200,12 +200,12 @@ class BackendConformance:
         assert job.requeue is None
         assert dict(job.metadata) == tags
         assert dict((await backend.poll(job)).metadata) == tags
-        found = await backend.find(spec)
+        found = await backend.find(spec, {})
         assert found is not None and found.id == job.id
         again = make_spec(
             tmp_path / "tags2.jsonl", lines, harness, tags=tags | {"batchport_submit": "1"}
         )
-        assert await backend.find(again) is None
+        assert await backend.find(again, {}) is None
         await harness.settle(backend, job)
 
     async def test_status_progression_to_terminal(

@@ -113,7 +113,7 @@ async def test_find_without_tags_never_asks(
         raise AssertionError("no request expected")
 
     backend = make_backend(handler)
-    assert await backend.find(bytes_spec(tags={})) is None
+    assert await backend.find(bytes_spec(tags={}), {}) is None
 
 
 async def test_release_and_sweep_log_failures_instead_of_raising(

@@ -92,4 +92,4 @@ async def test_find_needs_tags(tmp_path: Path) -> None:
     spec = make_spec(tmp_path / "in.jsonl", [chat_line(harness, "a", "hi")], harness, tags={})
     backend = MemoryBackend()
     await backend.submit(spec, DictCheckpoint())
-    assert await backend.find(spec) is None
+    assert await backend.find(spec, {}) is None

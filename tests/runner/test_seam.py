@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -292,7 +292,7 @@ class LosesCreateResponse(EmulatorBackend):
         await super().create_batch(spec, file_id)
         raise TransportError("connection reset after the request was sent")
 
-    async def find(self, spec: ShardSpec) -> Job | None:
+    async def find(self, spec: ShardSpec, checkpoint: Mapping[str, str]) -> Job | None:
         return None  # the provider's list lags: the runner cannot see it yet
 
 
@@ -340,11 +340,11 @@ class LaggingList(EmulatorBackend):
             raise TransportError("connection reset after the request was sent")
         return job
 
-    async def find(self, spec: ShardSpec) -> Job | None:
+    async def find(self, spec: ShardSpec, checkpoint: Mapping[str, str]) -> Job | None:
         if self.lost and self.lag > 0:
             self.lag -= 1
             return None
-        return await super().find(spec)
+        return await super().find(spec, checkpoint)
 
 
 @pytest.mark.parametrize(("window", "batches"), [(30.0, 1), (0.0, 2)])

@@ -71,15 +71,23 @@ class Backend(abc.ABC):
         reused, never repeated.
         """
 
-    async def find(self, spec: ShardSpec) -> Job | None:
+    async def find(self, spec: ShardSpec, checkpoint: Mapping[str, str]) -> Job | None:
         """The job submitted for ``spec`` (same ``tags``), if the provider has one.
 
         The runner calls this before submitting again after a failed or interrupted
-        submit. A provider that cannot look jobs up returns None (the default); its
-        documentation must say that a crash between create and commit can leave a
-        second job.
+        submit; ``checkpoint`` holds what :meth:`submit` recorded (an intent to create,
+        say), for a provider whose jobs carry no tags. A provider that cannot look jobs
+        up returns None (the default); its documentation must say that a crash between
+        create and commit can leave a second job.
         """
         return None
+
+    def provider_id(self, spec: ShardSpec, custom_id: str, pos: int) -> str:
+        """The id the provider sees for the request at 1-based ``pos`` of ``spec``, when
+        the caller's ``custom_id`` does not fit the provider's rules; result rows come
+        back under it and the runner maps them to the caller's id. Default: the
+        caller's id unchanged."""
+        return custom_id
 
     @abc.abstractmethod
     async def poll(self, job: Job) -> Job:

@@ -287,7 +287,7 @@ class FileBackend(Backend):
             self.list_files(), lambda f: f.filename == spec.filename and f.bytes == spec.bytes
         )
 
-    async def find(self, spec: ShardSpec) -> Job | None:
+    async def find(self, spec: ShardSpec, checkpoint: Mapping[str, str]) -> Job | None:
         """The newest batch whose metadata holds every tag of ``spec.tags`` (among the
         :attr:`scan_limit` newest); None when ``spec`` has no tags."""
         if not spec.tags:

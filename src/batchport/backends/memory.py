@@ -87,7 +87,7 @@ class MemoryBackend(Backend):
         self._rows[job.id], self._polled[job.id] = [], 0
         return job
 
-    async def find(self, spec: ShardSpec) -> Job | None:
+    async def find(self, spec: ShardSpec, checkpoint: Mapping[str, str]) -> Job | None:
         tags = spec.tags.items()
         return next((j for j in self.jobs.values() if tags and tags <= j.metadata.items()), None)
 

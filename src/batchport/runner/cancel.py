@@ -89,7 +89,7 @@ async def _cancel_jobs(
     for shard in store.shards(run_id):
         job: Job | None = None
         if shard.state == ShardState.SUBMITTING and adopt:  # created but maybe never recorded
-            job = await backend.find(shard_spec(store, shard, opts))
+            job = await backend.find(shard_spec(store, shard, opts), shard.staged())
             if job is not None:
                 shard = store.update_shard(
                     run_id,

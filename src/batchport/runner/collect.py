@@ -18,14 +18,14 @@ import errno
 import hashlib
 import logging
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
 
 import orjson
 
 from batchport.backends.base import Backend
-from batchport.backends.models import BatchError, Job, JobStatus, Outcome, ResultRow
+from batchport.backends.models import BatchError, Job, JobStatus, Outcome, ResultRow, ShardSpec
 from batchport.errors import BackendError, NotFoundError, ResultLineError, RunError
 from batchport.runner.options import RunOptions
 from batchport.runner.progress import ProgressSink
@@ -119,7 +119,9 @@ class Collector:
         options: RunOptions,
         progress: ProgressSink,
         retry: Retrier,
+        spec_of: Callable[[ShardRecord], ShardSpec] | None = None,
     ) -> None:
+        self.spec_of = spec_of
         self.store = store
         self.run_id = run_id
         self.backend = backend
@@ -214,13 +216,22 @@ class Collector:
     async def _read(self, shard: ShardRecord, job: Job, no_retry: bool) -> _Tally:
         # the shard's unsettled rows, read afresh for every try (one copy in memory)
         rows = self.store.unsettled_of_shard(self.run_id, shard.shard_id)
-        tally = _Tally(left={r.custom_id: r for r in rows})
+        tally = _Tally(left=self._keyed(shard, rows))
         del rows
         try:
             return await self._fill(tally, shard, job, no_retry)
         except BaseException:
             tally.settle.close()
             raise
+
+    def _keyed(self, shard: ShardRecord, rows: list[PendingRow]) -> dict[str, PendingRow]:
+        """The rows by the id the provider returns them under (the caller's, unless the
+        backend had to give the provider another)."""
+        backend = type(self.backend)
+        if backend.provider_id is Backend.provider_id or self.spec_of is None:
+            return {r.custom_id: r for r in rows}
+        spec, wire = self.spec_of(shard), self.backend.provider_id
+        return {wire(spec, r.custom_id, r.pos): r for r in rows}
 
     async def _fill(
         self,
@@ -245,6 +256,8 @@ class Collector:
                         if v.retryable and rec.attempt < self.opts.max_attempts:
                             tally.retry.append(rec)
                             continue
+                    if row.custom_id != rec.custom_id:  # under the provider's id
+                        row = dataclasses.replace(row, custom_id=rec.custom_id)
                     line = encode_result(row)
                     out.write(line)
                     settle.append(_settled(rec, row, v, key, offset, len(line)))

@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import functools
 import logging
+from collections.abc import Mapping
 
 import orjson
 
@@ -126,7 +127,9 @@ class Engine:
         self._order = {s.shard_id: i for i, s in enumerate(store.shards(run_id))}
         self._tg: asyncio.TaskGroup | None = None
         self._until: ShardState | None = None
-        self.collector = Collector(store, run_id, backend, self.opts, progress, self.retry)
+        self.collector = Collector(
+            store, run_id, backend, self.opts, progress, self.retry, spec_of=self.spec
+        )
 
     # -- top level -------------------------------------------------------------------
     async def execute(self, *, until: ShardState | None = None) -> None:
@@ -191,10 +194,12 @@ class Engine:
     def spec(self, shard: ShardRecord) -> ShardSpec:
         return shard_spec(self.store, shard, self.opts)
 
-    async def _find(self, spec: ShardSpec) -> Job | None:
-        return await self.retry.call(f"find {spec.shard_id}", lambda: self.backend.find(spec))
+    async def _find(self, spec: ShardSpec, checkpoint: Mapping[str, str]) -> Job | None:
+        return await self.retry.call(
+            f"find {spec.shard_id}", lambda: self.backend.find(spec, checkpoint)
+        )
 
-    async def _find_patiently(self, spec: ShardSpec) -> Job | None:
+    async def _find_patiently(self, spec: ShardSpec, checkpoint: ShardCheckpoint) -> Job | None:
         """After a submit whose answer was lost, look for its job over a window
         (``adopt_window_s``, with backoff): a provider's listing can lag behind a
         create, and submitting again too soon would leave two paid jobs. A backend
@@ -203,7 +208,7 @@ class Engine:
             return None
         waited, delay = 0.0, 1.0
         while True:
-            found = await self.backend.find(spec)
+            found = await self.backend.find(spec, checkpoint.values)
             if found is not None or waited >= self.opts.adopt_window_s:
                 return found
             step = min(delay, self.opts.adopt_window_s - waited)
@@ -212,7 +217,7 @@ class Engine:
 
     async def _cancelled_before_job(self, shard: ShardRecord) -> ShardRecord:
         if shard.state == ShardState.SUBMITTING:  # a job may exist that was never recorded
-            found = await self._find(self.spec(shard))
+            found = await self._find(self.spec(shard), shard.staged())
             if found is not None:
                 shard = self._record_job(shard, found, cancel_reason=CancelReason.USER)
                 await self.retry.call(f"cancel {found.id}", lambda: self.backend.cancel(found))
@@ -222,7 +227,7 @@ class Engine:
     async def _submit(self, shard: ShardRecord) -> ShardRecord:
         spec = self.spec(shard)
         if shard.state == ShardState.SUBMITTING:  # resumed, or requeued: adopt, never repeat
-            found = await self._find(spec)
+            found = await self._find(spec, shard.staged())
             if found is not None:
                 log.info("shard %s: adopted job %s", shard.shard_id, found.id)
                 return await self._submitted(shard, found)
@@ -242,7 +247,7 @@ class Engine:
                 job = await self.retry.call(
                     f"submit {shard.shard_id}",
                     lambda: self.backend.submit(spec, checkpoint),
-                    recover=lambda: self._find_patiently(spec),
+                    recover=lambda: self._find_patiently(spec, checkpoint),
                 )
             except QuotaExceededError as exc:
                 job = Job("", JobStatus.FAILED, requeue=str(exc), retry_after=exc.retry_after)
