@@ -16,7 +16,8 @@ MB = 1024 * 1024
 def test_openai_limits() -> None:
     p = get_profile("openai")
     assert (p.max_requests, p.max_file_bytes, p.max_embedding_inputs) == (50_000, 200 * MB, 50_000)
-    assert p.endpoints == frozenset(Endpoint)
+    assert p.endpoints == frozenset(Endpoint) - {Endpoint.MESSAGES}
+    assert not p.supports(Endpoint.MESSAGES)
     assert p.single_model_per_file
     assert not p.model_is_deployment
     assert p.completion_windows == ("24h",)
@@ -81,8 +82,49 @@ def test_azure_uses_only_documented_codes() -> None:
 
 
 def test_unknown_provider_lists_known_ones() -> None:
-    with pytest.raises(ConfigError, match="azure, openai"):
-        get_profile("anthropic")
+    with pytest.raises(ConfigError, match="anthropic, azure, openai"):
+        get_profile("gemini")
+
+
+def test_anthropic_limits() -> None:
+    p = get_profile("anthropic")
+    assert (p.max_requests, p.max_file_bytes, p.max_embedding_inputs) == (100_000, 256 * MB, None)
+    assert p.endpoints == frozenset({Endpoint.MESSAGES})
+    assert p.supports(Endpoint.MESSAGES)
+    assert not p.supports(Endpoint.CHAT_COMPLETIONS)
+    assert p.translated_endpoints == frozenset({Endpoint.CHAT_COMPLETIONS, Endpoint.RESPONSES})
+    assert not p.single_model_per_file
+    assert not p.model_is_deployment
+    assert dict(p.max_queued_requests) == {"start": 200_000, "build": 300_000, "scale": 500_000}
+    assert p.code(Rule.FILE_TOO_LARGE) == "request_too_large"
+    assert p.code(Rule.CUSTOM_ID_PATTERN) == "invalid_request_error"
+
+
+@pytest.mark.parametrize("provider", ["openai", "azure"])
+def test_openai_shaped_profiles_refuse_messages(provider: str) -> None:
+    p = get_profile(provider)
+    assert not p.supports(Endpoint.MESSAGES)
+    assert not p.translated_endpoints
+    assert p.custom_id_pattern is None
+    assert p.custom_id_fits("review:42.a")
+    assert not p.max_queued_requests
+
+
+@pytest.mark.parametrize(
+    ("custom_id", "fits"),
+    [
+        ("r1", True),
+        ("a" * 64, True),
+        ("a" * 65, False),
+        ("review-42_a", True),
+        ("review:42.a", False),
+        ("{6f1c}", False),
+        ("r1\n", False),
+        ("é", False),
+    ],
+)
+def test_anthropic_custom_id_pattern(custom_id: str, fits: bool) -> None:
+    assert get_profile("anthropic").custom_id_fits(custom_id) is fits
 
 
 def test_get_profile_is_case_insensitive_and_passes_profiles_through() -> None:
@@ -113,3 +155,10 @@ def test_profiles_are_frozen_and_table_read_only() -> None:
 def test_min_files(requests: int, size: int, inputs: int, openai: int, azure: int) -> None:
     assert PROVIDERS["openai"].min_files(requests, size, inputs) == openai
     assert PROVIDERS["azure"].min_files(requests, size, inputs) == azure
+
+
+def test_anthropic_min_batches() -> None:
+    p = PROVIDERS["anthropic"]
+    assert p.min_files(100_000, 256 * MB) == 1
+    assert p.min_files(100_001, 10) == 2
+    assert p.min_files(10, 256 * MB + 1) == 2

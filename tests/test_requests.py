@@ -20,8 +20,21 @@ def test_endpoints_are_the_ones_the_sdk_lists() -> None:
     annotation = batch_create_params.BatchCreateParams.__annotations__["endpoint"]
     # A forward reference: Required[Literal['/v1/responses', ...]]
     text = annotation if isinstance(annotation, str) else annotation.__forward_arg__
-    assert {e.value for e in Endpoint} == set(re.findall(r"/v1/[a-z/]+", text))
-    assert len(Endpoint) == 8
+    openai_endpoints = {e.value for e in Endpoint} - {Endpoint.MESSAGES.value}
+    assert openai_endpoints == set(re.findall(r"/v1/[a-z/]+", text))
+    assert len(Endpoint) == 9
+
+
+def test_messages_requires_what_the_anthropic_sdk_requires() -> None:
+    import typing_extensions as te
+    from anthropic.types.message_create_params import MessageCreateParamsNonStreaming
+
+    hints = te.get_type_hints(MessageCreateParamsNonStreaming, include_extras=True)
+    sdk_required = {name for name, hint in hints.items() if te.get_origin(hint) is te.Required}
+    required = {name for (name,) in required_body_fields(Endpoint.MESSAGES)}
+    assert required == sdk_required == {"model", "max_tokens", "messages"}
+    assert Endpoint.from_url("/v1/messages") is Endpoint.MESSAGES
+    assert Endpoint.MESSAGES.short_name == "messages"
 
 
 def test_every_endpoint_has_required_fields() -> None:

@@ -160,3 +160,23 @@ def test_output_budget(body: dict[str, object], endpoint: Endpoint | None, expec
 
 def test_lone_surrogates_do_not_raise(no_tiktoken: None) -> None:
     assert tokens.count_text_tokens("\ud800abc") == 2  # 6 UTF-8 bytes / 3
+
+
+def test_messages_count_like_chat_plus_system(no_tiktoken: None) -> None:
+    messages = [{"role": "user", "content": "abcd" * 10}]
+    chat = tokens.estimate_input_tokens({"messages": messages}, Endpoint.CHAT_COMPLETIONS)
+    body = {"model": "claude-haiku-4-5", "max_tokens": 5, "messages": messages}
+    assert tokens.estimate_input_tokens(body, Endpoint.MESSAGES) == chat
+    with_system = {**body, "system": "abcd" * 5}
+    assert tokens.estimate_input_tokens(with_system, "/v1/messages") == chat + 5
+    blocks = {**body, "system": [{"type": "text", "text": "abcd" * 5}]}
+    assert tokens.estimate_input_tokens(blocks, Endpoint.MESSAGES) == chat + 5
+    assert tokens.estimate_output_tokens(body, Endpoint.MESSAGES) == 5
+
+
+def test_messages_image_blocks_cost_fixed_tokens(no_tiktoken: None) -> None:
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                          "data": "A" * 100_000}}  # fmt: skip
+    body = {"messages": [{"role": "user", "content": [image]}]}
+    estimate = tokens.estimate_input_tokens(body, Endpoint.MESSAGES)
+    assert estimate == tokens.CLAUDE_IMAGE_TOKENS + 6

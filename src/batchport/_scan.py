@@ -7,6 +7,7 @@ types live here too; :mod:`batchport.validate` is the public face.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -166,6 +167,13 @@ class Scan:
         #: batchport splits by endpoint, model and the provider's limits: with this set,
         #: only what a split cannot fix is a problem
         self.splittable = False
+        #: lines are the caller's, which batchport rewrites for the provider: the
+        #: profile's ``translated_endpoints`` are accepted (unset for rewritten lines)
+        self.accept_translated = False
+        #: the provider's custom_id pattern, or None when it is not checked
+        self.id_pattern: re.Pattern[str] | None = (
+            re.compile(profile.custom_id_pattern) if profile.custom_id_pattern else None
+        )
 
     def report(self, rule: Rule, line: int | None, message: str, param: str | None = None) -> None:
         self.count += 1
@@ -244,6 +252,8 @@ class Scan:
         ):
             if self.seen.setdefault(custom_id, number) != number:
                 self._custom_id(number, custom_id)
+            elif self.id_pattern is not None and not self.id_pattern.fullmatch(custom_id):
+                self._id_pattern(number, custom_id)
             self.endpoints[url] += 1
             self._body(number, body, self.endpoint)
             return
@@ -293,6 +303,20 @@ class Scan:
                 "The custom_id parameter must be unique for each request in a batch.",
                 "custom_id",
             )
+        elif self.id_pattern is not None and not self.id_pattern.fullmatch(custom_id):
+            self._id_pattern(number, custom_id)
+
+    def _id_pattern(self, number: int, custom_id: str) -> None:
+        title = self.profile.title
+        self.report(
+            Rule.CUSTOM_ID_PATTERN,
+            number,
+            f"custom_id {_short(custom_id)} does not match ^{self.profile.custom_id_pattern}$ "
+            f"(rule {Rule.CUSTOM_ID_PATTERN.value}), so {title} refuses it. "
+            "A batchport run maps such ids to provider-safe ids and "
+            f"back; a batch sent to {title} as it is needs ids that match.",
+            "custom_id",
+        )
 
     def _url(self, number: int, url: object) -> Endpoint | None:
         if url == self.good_url:
@@ -313,7 +337,9 @@ class Scan:
             return None
         assert isinstance(url, str)
         self.endpoints[url] = self.endpoints.get(url, 0) + 1
-        if not profile.supports(endpoint):
+        if not profile.supports(endpoint) and not (
+            self.accept_translated and endpoint in profile.translated_endpoints
+        ):
             self.report(
                 Rule.UNSUPPORTED_ENDPOINT,
                 number,
@@ -374,7 +400,7 @@ class Scan:
                     f"{names.capitalize()} parameter is required.",
                     f"body.{alternatives[0]}",
                 )
-        if endpoint is Endpoint.CHAT_COMPLETIONS:
+        if endpoint is Endpoint.CHAT_COMPLETIONS or endpoint is Endpoint.MESSAGES:
             messages = body.get("messages")
             if messages is not None and (type(messages) is not list or not messages):
                 self.report(

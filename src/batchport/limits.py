@@ -8,11 +8,20 @@ Azure). Where a provider documents no code for a rule, the mapping uses its gene
 files at upload, before any batch exists.
 
 Sources: OpenAI's Batch guide and the ``openai`` SDK docstrings; Microsoft's Azure OpenAI
-global batch how-to (error codes, known issues) and its limits page.
+global batch how-to (error codes, known issues) and its limits page; Anthropic's "Batch
+processing" guide, its Message Batches API reference, its "Errors" and "Rate limits"
+pages and the ``anthropic`` SDK's types (``../shared/reference/anthropic-batches.md``).
+
+Anthropic differs in kind, not only in numbers: a Message Batch has no input file (its
+requests are sent inline, ``{"requests": [{"custom_id", "params"}]}``), takes any mix of
+models, targets only ``/v1/messages``, and refuses custom_ids outside
+``^[a-zA-Z0-9_-]{1,64}$``. batchport still writes its requests as
+``{custom_id, method, url, body}`` lines; the backend turns each into an inline entry.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -49,6 +58,7 @@ class Rule(StrEnum):
     TOO_MANY_REQUESTS = "too_many_requests"
     FILE_TOO_LARGE = "file_too_large"
     TOO_MANY_EMBEDDING_INPUTS = "too_many_embedding_inputs"
+    CUSTOM_ID_PATTERN = "custom_id_pattern"
 
 
 def _codes(generic: str, specific: Mapping[Rule, str]) -> Mapping[Rule, str]:
@@ -94,6 +104,15 @@ _AZURE_CODES = _codes(
 )
 
 
+# Anthropic reports nearly every refusal as ``invalid_request_error`` (a create-time 400, or
+# an errored result line once the batch ends); a body over 256 MB is refused at the edge
+# with 413 ``request_too_large`` (Errors page).
+_ANTHROPIC_CODES = _codes(
+    "invalid_request_error",
+    {Rule.FILE_TOO_LARGE: "request_too_large"},
+)
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderProfile:
     """What one provider accepts in a batch input file.
@@ -104,6 +123,16 @@ class ProviderProfile:
     service takes the endpoint from the lines' ``url`` and does not match it against the
     ``endpoint`` given to ``batches.create`` (Azure's samples pass ``/chat/completions``
     even for ``/v1/responses`` files); the lines must still agree with each other.
+    ``single_model_per_file`` False means one batch may mix models (Anthropic).
+
+    ``translated_endpoints`` are endpoints batchport rewrites into one of ``endpoints``
+    before sending (chat and responses requests become Anthropic Messages requests):
+    :func:`batchport.validate.validate_file` accepts them in a caller's file, while the
+    runner's check of the rewritten lines does not. ``custom_id_pattern`` is the regular
+    expression every custom_id must match in full (``None``: any non-empty string).
+    ``max_queued_requests`` maps a rate-limit tier to the number of batch requests the
+    provider holds in its processing queue at once (empty: no such limit known); which
+    tier applies is the caller's setting.
     """
 
     name: str
@@ -118,6 +147,11 @@ class ProviderProfile:
     model_is_deployment: bool
     completion_windows: tuple[str, ...]
     codes: Mapping[Rule, str] = field(repr=False)
+    translated_endpoints: frozenset[Endpoint] = frozenset()
+    custom_id_pattern: str | None = None
+    max_queued_requests: Mapping[str, int] = field(
+        default_factory=lambda: MappingProxyType({}), repr=False
+    )
 
     def code(self, rule: Rule) -> str:
         """The code this provider reports for ``rule``."""
@@ -133,6 +167,11 @@ class ProviderProfile:
     def supports(self, endpoint: Endpoint) -> bool:
         """Whether this provider runs batches for ``endpoint``."""
         return endpoint in self.endpoints
+
+    def custom_id_fits(self, custom_id: str) -> bool:
+        """Whether the provider accepts ``custom_id`` as it is (its pattern, if any)."""
+        pattern = self.custom_id_pattern
+        return pattern is None or re.fullmatch(pattern, custom_id) is not None
 
     def min_files(self, requests: int, size_bytes: int, embedding_inputs: int = 0) -> int:
         """Fewest files a batch of this shape must be split into (rows, bytes, inputs).
@@ -153,7 +192,8 @@ PROVIDERS: Mapping[str, ProviderProfile] = MappingProxyType(
             max_requests=50_000,
             max_file_bytes=200 * MB,
             max_embedding_inputs=50_000,
-            endpoints=frozenset(Endpoint),
+            # every OpenAI Batch API endpoint; /v1/messages is Anthropic's
+            endpoints=frozenset(Endpoint) - {Endpoint.MESSAGES},
             accepts_unversioned_urls=False,
             endpoint_from_file=False,
             single_model_per_file=True,
@@ -175,6 +215,40 @@ PROVIDERS: Mapping[str, ProviderProfile] = MappingProxyType(
             model_is_deployment=True,
             completion_windows=("24h",),
             codes=_AZURE_CODES,
+        ),
+        "anthropic": ProviderProfile(
+            name="anthropic",
+            title="Anthropic",
+            # "A Message Batch is limited to either 100,000 Message requests or 256 MB in
+            # size, whichever is reached first" (Batch processing guide); the API reference
+            # gives requests ``maxItems: 100000``. The 256 MB is the inline JSON body; the
+            # lines batchport measures carry ``method`` and ``url`` besides (about 40 bytes
+            # more per request than the ``{"custom_id", "params"}`` entry), so a shard cut
+            # at this size stays under it.
+            max_requests=100_000,
+            max_file_bytes=256 * MB,
+            max_embedding_inputs=None,
+            endpoints=frozenset({Endpoint.MESSAGES}),
+            accepts_unversioned_urls=False,
+            # no file and no ``endpoint`` argument at create: every request is a Messages
+            # request, so only the lines' agreement with each other is checked
+            endpoint_from_file=True,
+            # "mix different types of requests" in one batch (guide); each ``params.model``
+            # stands on its own
+            single_model_per_file=False,
+            model_is_deployment=False,
+            # no completion_window parameter: a batch expires 24 h after creation (guide)
+            completion_windows=(),
+            codes=_ANTHROPIC_CODES,
+            translated_endpoints=frozenset({Endpoint.CHAT_COMPLETIONS, Endpoint.RESPONSES}),
+            # "1-64 characters ... ^[a-zA-Z0-9_-]{1,64}$" (guide; API reference, create)
+            custom_id_pattern=r"[a-zA-Z0-9_-]{1,64}",
+            # "Rate limits" page, Message Batches API: batch requests in the processing
+            # queue per tier (Start / Build / Scale; the older page's Tier 2 / 3 / 4 hold
+            # the same numbers, Tier 1 100,000). A request counts until it is processed.
+            max_queued_requests=MappingProxyType(
+                {"start": 200_000, "build": 300_000, "scale": 500_000}
+            ),
         ),
     }
 )

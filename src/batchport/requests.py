@@ -4,8 +4,10 @@ A batch input file is JSONL; each line is one :class:`Request`::
 
     {"custom_id": "r1", "method": "POST", "url": "/v1/chat/completions", "body": {...}}
 
-:class:`Endpoint` lists every endpoint the OpenAI Batch API accepts, and
-:func:`required_body_fields` says which body fields each one needs.
+:class:`Endpoint` lists every endpoint the OpenAI Batch API accepts, plus Anthropic's
+Messages endpoint (``/v1/messages``, whose requests batchport sends in an Anthropic
+Message Batch), and :func:`required_body_fields` says which body fields each one needs.
+Which provider takes which endpoint is :mod:`batchport.limits`' business.
 """
 
 from __future__ import annotations
@@ -29,7 +31,11 @@ __all__ = [
 
 
 class Endpoint(StrEnum):
-    """A batch endpoint, spelled as the OpenAI Batch API spells it (``/v1/...``)."""
+    """A batch endpoint, spelled as its provider's API spells it (``/v1/...``).
+
+    Every member but :attr:`MESSAGES` is an OpenAI Batch API endpoint; :attr:`MESSAGES`
+    is Anthropic's Messages API, which no OpenAI or Azure batch can target.
+    """
 
     RESPONSES = "/v1/responses"
     CHAT_COMPLETIONS = "/v1/chat/completions"
@@ -39,6 +45,7 @@ class Endpoint(StrEnum):
     IMAGES_GENERATIONS = "/v1/images/generations"
     IMAGES_EDITS = "/v1/images/edits"
     VIDEOS = "/v1/videos"
+    MESSAGES = "/v1/messages"
 
     @classmethod
     def from_url(cls, url: object, *, allow_unversioned: bool = False) -> Endpoint | None:
@@ -65,6 +72,7 @@ _BY_URL: dict[str, Endpoint] = {e.value: e for e in Endpoint}
 # Each inner tuple is a set of alternatives: the body must carry at least one of them.
 # Sources: the SDK's ``*CreateParams`` TypedDicts (``Required[...]`` keys), plus ``model``
 # for /v1/responses, since a batch holds one model and the rule is checked on body.model.
+# /v1/messages: the ``anthropic`` SDK's ``MessageCreateParamsBase`` (``Required`` keys).
 REQUIRED_BODY_FIELDS: Mapping[Endpoint, tuple[tuple[str, ...], ...]] = {
     Endpoint.RESPONSES: (("model",), ("input", "prompt")),
     Endpoint.CHAT_COMPLETIONS: (("model",), ("messages",)),
@@ -74,6 +82,7 @@ REQUIRED_BODY_FIELDS: Mapping[Endpoint, tuple[tuple[str, ...], ...]] = {
     Endpoint.IMAGES_GENERATIONS: (("prompt",),),
     Endpoint.IMAGES_EDITS: (("image",), ("prompt",)),
     Endpoint.VIDEOS: (("prompt",),),
+    Endpoint.MESSAGES: (("model",), ("max_tokens",), ("messages",)),
 }
 
 

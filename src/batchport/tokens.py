@@ -10,7 +10,11 @@ of the process. The heuristic:
   because a planner under-counting an enqueued-token quota gets whole batches refused.
 - chat messages: +3 tokens each and +3 for the reply primer (OpenAI's cookbook figures).
 - images: a fixed cost, 85 tokens at ``detail="low"``, else 765 (one 1024x1024 high-detail
-  image); audio and file parts: a fixed :data:`FILE_PART_TOKENS`.
+  image); an Anthropic ``image`` block costs :data:`CLAUDE_IMAGE_TOKENS`, the most one image
+  costs there (about 1.15 megapixels / 750); audio, file and ``document`` parts: a fixed
+  :data:`FILE_PART_TOKENS`.
+- Anthropic Messages bodies count like chat: ``system`` (a string or text blocks) and each
+  message, with the same per-message overhead.
 - tools, functions and structured-output schemas count as their JSON text.
 """
 
@@ -42,11 +46,12 @@ REPLY_PRIMER_TOKENS = 3
 IMAGE_TOKENS_LOW = 85
 IMAGE_TOKENS_HIGH = 765
 FILE_PART_TOKENS = 1_000
+CLAUDE_IMAGE_TOKENS = 1_600
 DEFAULT_OUTPUT_TOKENS = 1_024
 """Output budget assumed for a request that sets no max-tokens field."""
 
 _IMAGE_PARTS = frozenset({"image_url", "input_image", "image_file"})
-_FIXED_PARTS = frozenset({"input_audio", "input_file", "file", "audio"})
+_FIXED_PARTS = frozenset({"input_audio", "input_file", "file", "audio", "document"})
 # Keys whose string values are protocol, not prompt text.
 _SKIP_KEYS = frozenset({"type", "role", "detail", "id", "call_id", "status", "format", "model"})
 
@@ -132,6 +137,8 @@ def _content_tokens(value: object, count: Callable[[str], int], depth: int = 0) 
         kind = value.get("type")
         if kind in _IMAGE_PARTS or ("image_url" in value and kind is None):
             return _image_tokens(value)
+        if kind == "image":  # an Anthropic image block; its source is not prompt text
+            return CLAUDE_IMAGE_TOKENS
         if kind in _FIXED_PARTS:
             return FILE_PART_TOKENS
         total = 0
@@ -170,6 +177,15 @@ def _chat_tokens(body: Mapping[str, Any], count: Callable[[str], int]) -> int:
     for key in ("tools", "functions", "response_format"):
         if key in body:
             total += _json_tokens(body[key])
+    return total
+
+
+def _messages_tokens(body: Mapping[str, Any], count: Callable[[str], int]) -> int:
+    """Anthropic Messages: ``system`` plus the messages, counted as chat counts them."""
+    total = _chat_tokens(body, count)
+    total += _content_tokens(body.get("system"), count)
+    if "output_config" in body:
+        total += _json_tokens(body["output_config"])
     return total
 
 
@@ -221,6 +237,8 @@ def estimate_input_tokens(body: Mapping[str, Any], endpoint: Endpoint | str | No
         return _chat_tokens(body, count)
     if ep is Endpoint.RESPONSES:
         return _responses_tokens(body, count)
+    if ep is Endpoint.MESSAGES:
+        return _messages_tokens(body, count)
     if ep is Endpoint.EMBEDDINGS or ep is Endpoint.MODERATIONS:
         return _token_array_tokens(body.get("input"), count)
     if ep is Endpoint.COMPLETIONS:

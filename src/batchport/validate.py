@@ -36,6 +36,12 @@ def validate_file(
     ``as_provider_file=False`` it is judged as batchport's input, which batchport
     splits by endpoint, model and those limits: only what a split cannot fix counts.
 
+    Lines for one of the provider's ``translated_endpoints`` are accepted: batchport
+    rewrites them for the provider when it runs them (chat and responses requests become
+    Anthropic Messages requests). A custom_id outside the provider's pattern is reported
+    (rule ``custom_id_pattern``) even though a batchport run maps it to a safe id, since
+    the file itself could not be sent as it is.
+
     ``endpoint`` is the endpoint the batch will be created with; when omitted, the
     first line with a valid url sets it. (Azure takes the endpoint from the lines, so
     there only the lines' agreement with each other is checked.) ``max_problems``
@@ -50,6 +56,7 @@ def validate_file(
     name = os.fspath(path)
     scan = Scan(name, profile, _expected_endpoint(endpoint, profile), max_problems)
     scan.splittable = not as_provider_file
+    scan.accept_translated = True
     try:
         size = os.stat(path).st_size
     except OSError:
@@ -90,12 +97,26 @@ class RequestChecker:
     writes it, instead of reading the file back). One checker stands for one batch
     file: mixed urls or models within it are reported as they would be in a file.
     Token estimates are left at 0 (the caller counts them).
+
+    The requests checked are the ones sent, already rewritten for the provider: the
+    profile's ``translated_endpoints`` are refused here. ``ids_mapped=True`` says the
+    backend sends every custom_id the provider's pattern refuses under a provider-safe id
+    of its own (the Anthropic backend does), so the pattern is not checked; duplicates
+    still are.
     """
 
-    def __init__(self, label: str, provider: str | ProviderProfile = "openai") -> None:
+    def __init__(
+        self,
+        label: str,
+        provider: str | ProviderProfile = "openai",
+        *,
+        ids_mapped: bool = False,
+    ) -> None:
         profile = get_profile(provider)
         self._scan = Scan(label, profile, None, None)
         self._scan.count_tokens = False
+        if ids_mapped:
+            self._scan.id_pattern = None
 
     def check(self, number: int, line: bytes, request: dict[str, Any]) -> None:
         """Check the request on 1-based line ``number`` (``line`` is its JSON)."""
