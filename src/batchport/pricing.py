@@ -1,8 +1,10 @@
 """Prices and cost: a packaged price table that users can override.
 
 Prices are USD per 1,000,000 tokens at the standard (realtime) rate; batch rows cost
-``batch_discount`` times that (0.5 on OpenAI and Azure). Cached input tokens are
-priced at ``cached_input``. A model that is not in the table is reported as unpriced
+``batch_discount`` times that (0.5 on OpenAI, Azure and Anthropic). Input tokens read
+from a prompt cache are priced at ``cached_input``, and input tokens written to one
+(Anthropic's cache creation, 5-minute TTL) at ``cache_write``; either falls back to the
+input price when absent. A model that is not in the table is reported as unpriced
 (``Cost.priced is False``) rather than guessed.
 """
 
@@ -25,11 +27,12 @@ _PER = 1_000_000
 
 @dataclass(frozen=True, slots=True)
 class Price:
-    """USD per 1M tokens at the realtime rate."""
+    """USD per 1M tokens at the realtime rate (``None``: priced as ``input``)."""
 
     input: float
     output: float
     cached_input: float | None = None
+    cache_write: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,10 @@ class Cost:
             self.realtime_usd + other.realtime_usd,
             self.priced and other.priced,
         )
+
+
+def _optional(entry: Mapping[str, Any], key: str) -> float | None:
+    return float(entry[key]) if key in entry else None
 
 
 class PriceTable:
@@ -88,7 +95,8 @@ class PriceTable:
                 name: Price(
                     input=float(v["input"]),
                     output=float(v["output"]),
-                    cached_input=float(v["cached_input"]) if "cached_input" in v else None,
+                    cached_input=_optional(v, "cached_input"),
+                    cache_write=_optional(v, "cache_write"),
                 )
                 for name, v in models.items()
             }
@@ -121,15 +129,22 @@ class PriceTable:
         input_tokens: int,
         output_tokens: int,
         cached_tokens: int = 0,
+        cache_write_tokens: int = 0,
     ) -> Cost:
+        """What the usage costs. ``input_tokens`` counts every prompt token; of them,
+        ``cached_tokens`` were read from a prompt cache and ``cache_write_tokens`` written
+        to one (each capped at what ``input_tokens`` leaves)."""
         price = self.lookup(model)
         if price is None:
             return Cost(priced=input_tokens == 0 and output_tokens == 0)
-        cached = min(cached_tokens, input_tokens)
+        cached = min(max(cached_tokens, 0), input_tokens)
+        written = min(max(cache_write_tokens, 0), input_tokens - cached)
         cached_rate = price.input if price.cached_input is None else price.cached_input
+        write_rate = price.input if price.cache_write is None else price.cache_write
         realtime = (
-            (input_tokens - cached) * price.input
+            (input_tokens - cached - written) * price.input
             + cached * cached_rate
+            + written * write_rate
             + output_tokens * price.output
         ) / _PER
         return Cost(batch_usd=realtime * self.batch_discount, realtime_usd=realtime)
