@@ -190,6 +190,13 @@ class BatchStore:
             descending=True,
         )
 
+    def remove(self, batch_id: str) -> None:
+        """Forget a batch (deleted by its client); its record on disk goes too."""
+        self._batches.pop(batch_id, None)
+        self._active.pop(batch_id, None)
+        if self._root is not None:
+            (self._root / f"{batch_id}.json").unlink(missing_ok=True)
+
     def record_poll(self, batch_id: str) -> None:
         """Count one status read of the batch (feeds the after-N-polls progression)."""
         batch = self.get(batch_id)

@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from batchport_emulator.anthropic.config import AnthropicConfig
 from batchport_emulator.azure.config import AzureConfig
 from batchport_emulator.responders import ResponderConfig
 
@@ -166,6 +167,7 @@ class EmulatorConfig(_Model):
     realtime: RealtimeConfig = Field(default_factory=lambda: RealtimeConfig())
     responder: ResponderConfig = Field(default_factory=lambda: ResponderConfig())
     azure: AzureConfig = Field(default_factory=lambda: AzureConfig())
+    anthropic: AnthropicConfig = Field(default_factory=lambda: AnthropicConfig())
 
     # -- control-plane security (start-up only: PATCH /_emulator/config refuses them) --
     control_key: SecretStr | None = Field(

@@ -56,6 +56,16 @@ MEANINGS: dict[str, str] = {
     "realtime": "the synchronous endpoints' latency and rate limits",
     "responder": "how requests are answered",
     "azure": "the Azure dialect",
+    "anthropic": "the Anthropic dialect (Message Batches and Messages under /v1/messages)",
+    "anthropic.max_request_bytes": "largest message batch create body; a 413 "
+    "request_too_large beyond it",
+    "anthropic.max_requests_per_batch": "requests per message batch",
+    "anthropic.expires_after_s": "virtual seconds before a message batch's unfinished "
+    "requests expire",
+    "anthropic.results_retention_s": "virtual seconds after created_at before results are "
+    "archived (archived_at set, results 404)",
+    "anthropic.api_versions": "anthropic-version values accepted; none accepts any "
+    "(the header is always required)",
     "progression.kind": "which progression policy",
     "progression.polls": "status reads each stage lasts",
     "progression.requests_per_s": "rows run per virtual second, across the batch",

@@ -24,6 +24,9 @@ from batchport_emulator.storage import read_json, write_json_atomic
 
 PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 NOT_DOWNLOADABLE = frozenset({"assistants", "user_data"})
+#: purposes the files endpoints show; others (an inline batch's requests and results)
+#: are internal to the dialect that made them
+SHOWN_PURPOSES = frozenset({*PURPOSES, "batch_output"})
 BATCH_FILE_EXPIRY_S = 30 * 86_400
 
 

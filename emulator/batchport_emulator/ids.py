@@ -2,7 +2,8 @@
 
 ``file-`` + 22 base62 characters; ``batch_``, ``batch_req_`` and ``req_`` + 32 hex
 digits (see the wire reference, section 8). Azure's forms are here too: ``batch_`` +
-a UUID, uploads ``file-`` + 32 hex digits, batch outputs ``file-`` + a UUID. A seed
+a UUID, uploads ``file-`` + 32 hex digits, batch outputs ``file-`` + a UUID; Anthropic's
+are base58 (:meth:`IdFactory.base58`). A seed
 makes the sequence repeatable, which tests use to compare runs; without one the
 generator is seeded from the operating system.
 """
@@ -13,6 +14,7 @@ import random
 import uuid
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
 
 class IdFactory:
@@ -50,6 +52,11 @@ class IdFactory:
     def batch_request_id(self) -> str:
         """The ``id`` of one line in a batch output or error file."""
         return "batch_req_" + self._hex()
+
+    def base58(self, length: int) -> str:
+        """``length`` base58 characters (Anthropic's ids: ``msgbatch_01...``, ``req_011C...``)."""
+        choice = self._rng.choice
+        return "".join(choice(_BASE58) for _ in range(length))
 
     def request_id(self) -> str:
         """An ``x-request-id`` value (and a result line's ``response.request_id``)."""

@@ -19,7 +19,8 @@ equal the lines in the files. Buffered lines are pushed to disk before any recor
 that counts them is saved (the move to ``finalizing``, a cancel).
 
 Where providers differ (the input checker, quota admission, the result-line
-form) the processor asks the batch's dialect, found by the name the batch
+form, whether every row gets a line of its own in one file) the processor asks the
+batch's dialect, found by the name the batch
 stores, so a batch read back from ``--data-dir`` keeps its dialect.
 """
 
@@ -160,7 +161,9 @@ class Processor:
             elif batch.status is Status.FINALIZING and progression.stage_ready(batch, now):
                 self._finish(batch, Status.COMPLETED, None, None)
             elif batch.status is Status.CANCELLING and progression.stage_ready(batch, now):
-                code = "batch_cancelled" if state.config.batches.write_cancelled_rows else None
+                every = self._dialect(batch).rules.every_row_answered
+                write = every or state.config.batches.write_cancelled_rows
+                code = "batch_cancelled" if write else None
                 self._finish(batch, Status.CANCELLED, code, CANCELLED_MESSAGE)
             if (batch.status, batch.executed) == before:
                 break
@@ -411,7 +414,7 @@ class Processor:
                 body=body,
             )
 
-        sink = run.output if ok else run.error
+        sink = run.output if ok or dialect.lines.one_file else run.error
         if ok and body_weight(body) > HEAVY_WEIGHT:
             for piece in dumps_pieces(body, frame):
                 sink.write(piece)
@@ -462,7 +465,8 @@ class Processor:
             batch.usage = UsageTotals()
             self._fail(batch, [missing_file_error(batch.input_file_id)])
             return
-        batch.counts.completed, batch.counts.failed = done_out.lines, done_err.lines
+        batch.counts.completed = done_out.succeeded + done_err.succeeded
+        batch.counts.failed = done_out.lines + done_err.lines - batch.counts.completed
         batch.usage = UsageTotals()
         batch.usage.add(*done_out.tokens)
         if plan is None:
@@ -495,6 +499,8 @@ class Processor:
         state = self.state
         run = self.runs.pop(batch.id, None)
         self._recovered.discard(batch.id)
+        if run is None and unrun_code is not None and self._dialect(batch).rules.every_row_answered:
+            run = self._open_unstarted(batch)
         if run is None:  # cancelled while validating, or recovered without its input
             for kind in ("output", "error"):
                 sink = WorkFile(state.files.scratch_path(f"{batch.id}-{kind}"))
@@ -503,9 +509,10 @@ class Processor:
         else:
             if unrun_code is not None and message is not None:
                 lines = self._dialect(batch).lines
+                sink = run.output if lines.one_file else run.error
                 for index in run.order[batch.executed :]:
                     custom_id = read_row(run.input, run.plan, index).get("custom_id", "")
-                    run.error.write(
+                    sink.write(
                         lines.unrun(
                             line_id=state.ids.batch_request_id(),
                             custom_id=custom_id,
@@ -518,6 +525,18 @@ class Processor:
             batch.error_file_id = self._publish(batch, run.error, "error")
         state.batches.transition(batch, target, state.clock.now())
 
+    def _open_unstarted(self, batch: Batch) -> BatchRun | None:
+        """A run over a batch stopped before it started (to give each row its line), or
+        ``None`` when its input file is gone."""
+        record = self.state.files.find(batch.input_file_id)
+        if record is None:
+            return None
+        path = self.state.files.content_path(record.id)
+        plan = self._check_input(batch, path)
+        self._open_run(batch, path, plan)
+        batch.counts.total = plan.total
+        return self.runs.pop(batch.id)
+
     def _publish(self, batch: Batch, sink: WorkFile, kind: str) -> str | None:
         if sink.size == 0 and kind == "error" and self._dialect(batch).rules.empty_error_file:
             sink.close()
@@ -529,7 +548,7 @@ class Processor:
         record = self.state.files.commit(
             sink.path,
             filename=f"batch_{batch.id}_{kind}.jsonl",
-            purpose="batch_output",
+            purpose=self._dialect(batch).rules.result_purpose,
             dialect=batch.dialect,
             expires_after_s=expires,
             make_id=lambda: self._dialect(batch).rules.file_id(self.state.ids, "batch_output"),

@@ -51,6 +51,7 @@ class Recovered:
 
     custom_ids: set[str] = field(default_factory=set)
     lines: int = 0
+    succeeded: int = 0  # lines of rows that ran and succeeded
     size: int = 0
     tokens: tuple[int, int, int, int] = (0, 0, 0, 0)  # input, cached, output, reasoning
 
@@ -74,6 +75,7 @@ def recover_work_file(path: Path) -> Recovered:
             dst.write(line)
             found.custom_ids.add(str(row.get("custom_id")))
             found.lines += 1
+            found.succeeded += _succeeded(row)
             found.size += len(line)
             for i, n in enumerate(usage_tokens(row)):
                 totals[i] += n
@@ -83,20 +85,34 @@ def recover_work_file(path: Path) -> Recovered:
 
 
 def _ran_line(line: bytes) -> dict[str, Any] | None:
+    """The line as a row that ran: an OpenAI-form line with a ``response``, or an
+    Anthropic-form line whose ``result`` is ``succeeded`` or ``errored``."""
     if not line.endswith(b"\n"):
         return None
     try:
         row = orjson.loads(line)
     except orjson.JSONDecodeError:
         return None
-    if not isinstance(row, dict) or not isinstance(row.get("response"), dict):
+    if not isinstance(row, dict):
         return None
-    return row
+    result = row.get("result")
+    if isinstance(result, dict) and result.get("type") in ("succeeded", "errored"):
+        return row
+    return row if isinstance(row.get("response"), dict) else None
+
+
+def _succeeded(row: dict[str, Any]) -> bool:
+    response, result = row.get("response"), row.get("result")
+    if isinstance(result, dict):
+        return result.get("type") == "succeeded"
+    status = response.get("status_code") if isinstance(response, dict) else None
+    return isinstance(status, int) and 200 <= status < 300
 
 
 def usage_tokens(row: dict[str, Any]) -> tuple[int, int, int, int]:
     """(input, cached, output, reasoning) tokens of a result line's body, 0 when absent."""
-    body = row["response"].get("body")
+    result = row.get("result")
+    body = result.get("message") if isinstance(result, dict) else row["response"].get("body")
     usage = body.get("usage") if isinstance(body, dict) else None
     if not isinstance(usage, dict):
         return (0, 0, 0, 0)
@@ -105,6 +121,7 @@ def usage_tokens(row: dict[str, Any]) -> tuple[int, int, int, int]:
     inp_details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details")
     out_details = usage.get("completion_tokens_details") or usage.get("output_tokens_details")
     cached = _int(inp_details.get("cached_tokens")) if isinstance(inp_details, dict) else 0
+    cached = cached or _int(usage.get("cache_read_input_tokens"))
     reasoning = _int(out_details.get("reasoning_tokens")) if isinstance(out_details, dict) else 0
     return (inp, cached, out, reasoning)
 

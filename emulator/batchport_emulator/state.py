@@ -37,7 +37,7 @@ from batchport_emulator.errors import (
     file_not_found,
 )
 from batchport_emulator.faults import FaultPolicy
-from batchport_emulator.files import PURPOSES, FileRecord, FileStore, UploadSink
+from batchport_emulator.files import PURPOSES, SHOWN_PURPOSES, FileRecord, FileStore, UploadSink
 from batchport_emulator.ids import IdFactory
 from batchport_emulator.lifecycle import Status, can_cancel
 from batchport_emulator.pagination import Page
@@ -137,14 +137,16 @@ class EmulatorState:
 
     # -- files ----------------------------------------------------------------
 
-    def begin_upload(self) -> UploadSink:
-        """A sink for one upload, capped at the largest file any purpose allows.
+    def begin_upload(self, max_bytes: int | None = None) -> UploadSink:
+        """A sink for one upload, capped at ``max_bytes`` (by default the largest file
+        any purpose allows); 413 :class:`ApiError` beyond it.
 
         Called from a task (an HTTP handler), the partial file is removed and its
         handle closed as soon as that task ends without :meth:`finish_upload` having
         stored it: a client that disconnects mid-upload leaves nothing behind.
         """
-        sink = self.files.begin_upload(self.config.limits.file_max_bytes)
+        cap = self.config.limits.file_max_bytes if max_bytes is None else max_bytes
+        sink = self.files.begin_upload(cap)
         try:
             task = asyncio.current_task()
         except RuntimeError:  # no running loop
@@ -204,6 +206,11 @@ class EmulatorState:
 
     def file_visible(self, record: FileRecord, principal: str | None) -> bool:
         """Whether ``principal`` may see ``record`` (see the module's docstring)."""
+        if record.purpose not in SHOWN_PURPOSES:
+            return False  # an inline batch's requests or results: reached through the batch
+        return self._file_owned(record, principal)
+
+    def _file_owned(self, record: FileRecord, principal: str | None) -> bool:
         if principal is None:
             return True
         owner = self._file_principal(record)
@@ -248,7 +255,7 @@ class EmulatorState:
             limit=limit,
             descending=descending,
             purpose=purpose,
-            visible=None if principal is None else lambda r: self.file_visible(r, principal),
+            visible=lambda r: self.file_visible(r, principal),
         )
         for record in page.items:
             dialect.rules.refresh(record)
@@ -266,26 +273,71 @@ class EmulatorState:
 
     # -- batches ------------------------------------------------------------------
 
+    async def create_inline_batch(
+        self, body: UploadSink, *, endpoint: str, dialect: Dialect, principal: str | None = None
+    ) -> Batch:
+        """Create a batch whose requests came inline in a create body (Anthropic's), now
+        received into ``body``: the dialect's rules check it and write the input file
+        (on a worker thread), then it runs like any other batch. Raises
+        :class:`ApiError` 400 for a body the rules refuse; ``body`` is removed either way.
+        """
+        rules = dialect.rules
+        body.close()
+        out = self.begin_upload()
+        out.close()
+
+        def convert() -> int:  # on a worker thread: parsing 256 MB takes a while
+            raw = body.path.read_bytes()
+            with open(out.path, "wb") as fh:
+                return rules.inline_input(raw, fh)
+
+        try:
+            total = await asyncio.to_thread(convert)
+        except BaseException:
+            out.abort()
+            raise
+        finally:
+            body.abort()
+        record = self.files.commit(
+            out.path,
+            filename="requests.jsonl",
+            purpose=rules.input_purpose,
+            dialect=dialect.name,
+            expires_after_s=None,
+            default_expiry=False,
+            make_id=lambda: rules.file_id(self.ids, rules.input_purpose),
+            principal=principal,
+        )
+        out.stored()
+        params = CreateParams(record.id, endpoint, "24h", None, None)
+        return self.create_batch(params, dialect=dialect, principal=principal, total=total)
+
     def create_batch(
-        self, params: CreateParams, *, dialect: Dialect, principal: str | None = None
+        self,
+        params: CreateParams,
+        *,
+        dialect: Dialect,
+        principal: str | None = None,
+        total: int = 0,
     ) -> Batch:
         """Create a batch in ``validating``; raises :class:`ApiError` for a bad input file
-        or a refusal of the dialect's rules (an Azure file still ``pending``, ...)."""
+        or a refusal of the dialect's rules (an Azure file still ``pending``, ...).
+        ``total`` is the request count when it is known before validation (inline)."""
         record = self.files.find(params.input_file_id)
-        if record is not None and not self.file_visible(record, principal):
+        if record is not None and not self._file_owned(record, principal):
             raise file_not_found(params.input_file_id)  # never run another's file
         missing = record is None
         if missing and self.config.batches.missing_input_file == "not_found":
             raise file_not_found(params.input_file_id)
-        if record is not None and record.purpose != "batch":
+        rules = dialect.rules
+        if record is not None and record.purpose != rules.input_purpose:
             raise ApiError(
                 400,
-                f"The input file must have purpose 'batch', but "
+                f"The input file must have purpose '{rules.input_purpose}', but "
                 f"{record.id} has purpose '{record.purpose}'.",
                 param="input_file_id",
                 code="invalid_value",
             )
-        rules = dialect.rules
         admission = rules.check_create(params, record)
         now = self.clock.now()
         self.batches.seq += 1
@@ -303,11 +355,12 @@ class EmulatorState:
             output_expires_after_s=params.output_expires_after_s,
             created_at=int(now),
             expires_at=int(rules.deadline(now)),
-            faults=self.faults.plan_batch(self.batches.seq),
+            faults=rules.adjust_faults(self.faults.plan_batch(self.batches.seq)),
             stage_since=now,
             input_missing=missing,
             principal=principal,
         )
+        batch.counts.total = total
         if admission is not None:
             batch.held_model, batch.held_tokens = admission.model, admission.tokens
         self.batches.add(batch)
@@ -345,6 +398,34 @@ class EmulatorState:
         self.batches.transition(batch, Status.CANCELLING, self.clock.now())
         self.processor.wake()
         return batch
+
+    def delete_batch(self, batch_id: str, *, principal: str | None = None) -> Batch:
+        """Forget a finished batch and its input and result files.
+
+        Raises :class:`ApiError` 404 for an unknown id, 400 (``x-should-retry: false``)
+        while it is still running.
+        """
+        batch = self._own_batch(batch_id, principal)
+        if not batch.terminal:
+            raise ApiError(
+                400,
+                f"Batch {batch_id} cannot be deleted while it is still processing; "
+                "cancel it first.",
+                headers={"x-should-retry": "false"},
+            )
+        self.batches.remove(batch_id)
+        for file_id in (batch.input_file_id, batch.output_file_id, batch.error_file_id):
+            if file_id is not None and self.files.find(file_id) is not None:
+                self.files.delete(file_id)
+        return batch
+
+    def batch_results_path(self, batch_id: str, *, principal: str | None = None) -> Path | None:
+        """Where a finished batch's output file is (``None``: no output); 404 for an
+        unknown id."""
+        batch = self._own_batch(batch_id, principal)
+        if batch.output_file_id is None or self.files.find(batch.output_file_id) is None:
+            return None
+        return self.files.content_path(batch.output_file_id)
 
     # -- control ------------------------------------------------------------------
 

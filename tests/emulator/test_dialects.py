@@ -1,7 +1,7 @@
 """Dialect dispatch and the shared result-line writer, without and with HTTP.
 
-A tiny stand-in dialect on ``/v1/messages`` (where Anthropic's batches will live)
-proves that a more specific prefix wins over OpenAI's ``/v1``.
+A tiny stand-in dialect on ``/v1/widgets`` proves that a more specific prefix wins over
+OpenAI's ``/v1`` (as Anthropic's ``/v1/messages`` does).
 """
 
 from __future__ import annotations
@@ -21,15 +21,17 @@ from batchport_emulator.dialects.registry import Dialects, PrefixTable
 from batchport_emulator.dialects.rules import DialectRules
 from batchport_emulator.errors import ApiError
 from batchport_emulator.files import FileRecord
+from batchport_emulator.ids import IdFactory
 
 
-class MessagesDialect:
+class WidgetsDialect:
     """Just enough of a dialect to be told apart from OpenAI's on the wire."""
 
-    name = "messages-test"
-    prefixes: tuple[str, ...] = ("/v1/messages",)
+    name = "widgets-test"
+    prefixes: tuple[str, ...] = ("/v1/widgets",)
     upload_status = 200
-    serves_realtime = False
+    route_sets: tuple[str, ...] = ()
+    request_id_header = "x-request-id"
     lines = ResultLines()
 
     def __init__(self) -> None:
@@ -39,13 +41,18 @@ class MessagesDialect:
         if not headers.get("x-api-key"):
             raise ApiError(401, "x-api-key header is required", code="authentication_error")
 
-    def check_request(self, path: str, query: Mapping[str, str]) -> None:
+    def request_id(self, ids: IdFactory) -> str:
+        return ids.request_id()
+
+    def check_request(
+        self, path: str, query: Mapping[str, str], headers: Mapping[str, str]
+    ) -> None:
         return None
 
     def unknown_route(self, method: str, path: str) -> ApiError:
         return ApiError(404, f"{method} {path} not found", code="not_found_error")
 
-    def error_body(self, error: ApiError) -> dict[str, Any]:
+    def error_body(self, error: ApiError, request_id: str | None = None) -> dict[str, Any]:
         return {"type": "error", "error": {"type": error.code, "message": error.message}}
 
     def file_object(self, record: FileRecord) -> dict[str, Any]:
@@ -78,36 +85,39 @@ def test_prefixes_are_checked(prefix: str) -> None:
 def test_emulator_dialects_by_path_and_name() -> None:
     app = create_app()
     dialects = app[STATE].dialects
-    assert [d.name for d in dialects] == ["openai", "azure"]
+    assert [d.name for d in dialects] == ["openai", "azure", "anthropic"]
     assert dialects.default is dialects["openai"]
     assert dialects.for_path("/v1/batches") is dialects["openai"]
     assert dialects.for_path("/openai/v1/batches") is dialects["azure"]
     assert dialects.for_path("/openai/files") is dialects["azure"]
+    assert dialects.for_path("/v1/messages/batches") is dialects["anthropic"]
+    assert dialects.for_path("/v1/messages") is dialects["anthropic"]
+    assert dialects.for_path("/v1/messagesx") is dialects["openai"]
     assert dialects.for_path("/_emulator/config") is None
 
 
 def test_a_registered_dialect_takes_its_prefix_from_v1() -> None:
     openai = create_app()[STATE].dialects["openai"]
-    messages = MessagesDialect()
-    dialects = Dialects([openai, messages])
-    assert dialects.for_path("/v1/messages/batches") is messages
-    assert dialects.for_path("/v1/messages/batches/msgbatch_1/results") is messages
+    widgets = WidgetsDialect()
+    dialects = Dialects([openai, widgets])
+    assert dialects.for_path("/v1/widgets/batches") is widgets
+    assert dialects.for_path("/v1/widgets/batches/w_1/results") is widgets
     assert dialects.for_path("/v1/batches") is openai
 
 
 async def test_the_middleware_dispatches_to_the_more_specific_dialect(aiohttp_client: Any) -> None:
     app = create_app()
     state = app[STATE]
-    state.dialects = Dialects([*state.dialects, MessagesDialect()])
+    state.dialects = Dialects([*state.dialects, WidgetsDialect()])
     client = await aiohttp_client(app)
 
-    refused = await client.get("/v1/messages/batches", headers={"Authorization": "Bearer k"})
+    refused = await client.get("/v1/widgets/batches", headers={"Authorization": "Bearer k"})
     assert refused.status == 401
     assert await refused.json() == {
         "type": "error",
         "error": {"type": "authentication_error", "message": "x-api-key header is required"},
     }
-    missing = await client.get("/v1/messages/batches", headers={"x-api-key": "k"})
+    missing = await client.get("/v1/widgets/batches", headers={"x-api-key": "k"})
     assert missing.status == 404
     body = await missing.json()
     assert body["error"]["type"] == "not_found_error"

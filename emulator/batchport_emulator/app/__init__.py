@@ -2,9 +2,9 @@
 
 :func:`create_app` builds an application around a fresh
 :class:`~batchport_emulator.state.EmulatorState`; the batch processor runs as a
-``cleanup_ctx`` task for the application's lifetime. Files and batches routes are
-added under every prefix of every dialect, the realtime routes under the prefixes
-of the dialects that serve them.
+``cleanup_ctx`` task for the application's lifetime. Each dialect names the route sets
+it serves (:data:`ROUTE_SETS`: files, batches, realtime, anthropic); they are added
+under each of its prefixes.
 """
 
 from __future__ import annotations
@@ -16,7 +16,13 @@ from typing import Any
 
 from aiohttp import web
 
-from batchport_emulator.app import batches_routes, control, files_routes, realtime
+from batchport_emulator.app import (
+    anthropic_routes,
+    batches_routes,
+    control,
+    files_routes,
+    realtime,
+)
 from batchport_emulator.app.keys import STATE
 from batchport_emulator.app.middleware import api_middleware
 from batchport_emulator.config import EmulatorConfig, coerce_config
@@ -28,6 +34,13 @@ from batchport_emulator.state import EmulatorState
 CLIENT_MAX_SIZE = 32 * 1024 * 1024
 
 ResponderLike = Responder | Callable[..., Any]
+#: route set name -> the routes of that set under one prefix
+ROUTE_SETS: dict[str, Callable[[str], list[web.RouteDef]]] = {
+    "files": files_routes.routes,
+    "batches": batches_routes.routes,
+    "realtime": realtime.routes,
+    "anthropic": anthropic_routes.routes,
+}
 
 
 def _as_responder(responder: ResponderLike | None) -> Responder | None:
@@ -62,10 +75,8 @@ def create_app(
     app[STATE] = state
     for dialect in state.dialects:
         for prefix in dialect.prefixes:
-            app.router.add_routes(files_routes.routes(prefix))
-            app.router.add_routes(batches_routes.routes(prefix))
-            if dialect.serves_realtime:
-                app.router.add_routes(realtime.routes(prefix))
+            for route_set in dialect.route_sets:
+                app.router.add_routes(ROUTE_SETS[route_set](prefix))
     app.router.add_routes(control.routes())
     app.cleanup_ctx.append(_processing)
     return app

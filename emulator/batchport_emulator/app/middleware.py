@@ -3,8 +3,9 @@ error envelopes.
 
 The request's dialect is picked once, from the path (the longest matching prefix,
 :meth:`~batchport_emulator.dialects.registry.Dialects.for_path`), and stored under
-:data:`~batchport_emulator.app.keys.DIALECT` for the handlers. Every response gets an
-``x-request-id``. Domain errors (:class:`ApiError`) and aiohttp's own HTTP errors
+:data:`~batchport_emulator.app.keys.DIALECT` for the handlers. Every response gets a
+request id in the dialect's form and header (``x-request-id``; Anthropic's
+``request-id``). Domain errors (:class:`ApiError`) and aiohttp's own HTTP errors
 (unknown route, wrong method, body too large) become the dialect's error body (the
 default dialect's outside every prefix); anything unexpected becomes a logged 500 in
 the same shape rather than a bare traceback page. Before anything else the
@@ -53,10 +54,10 @@ def _is_control(request: web.Request) -> bool:
 @web.middleware
 async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     state = request.app[STATE]
-    request_id = state.ids.request_id()
-    request[REQUEST_ID] = request_id
     served = state.dialects.for_path(request.path)
     dialect = served or state.dialects.default
+    request_id = dialect.request_id(state.ids)
+    request[REQUEST_ID] = request_id
     response: web.StreamResponse
     try:
         check_origin(request.headers, state.config)
@@ -74,18 +75,20 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
                 raise ConnectionResetError("fault injection dropped the connection")
             if fault is not None:
                 raise state.faults.api_error(fault)
-            served.check_request(request.path, request.query)
+            served.check_request(request.path, request.query, request.headers)
         response = await handler(request)
     except ApiError as err:
-        response = json_response(dialect.error_body(err), status=err.status, headers=err.headers)
+        body = dialect.error_body(err, request_id)
+        response = json_response(body, status=err.status, headers=err.headers)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         http_err = _from_http_exception(request, exc, dialect)
-        response = json_response(dialect.error_body(http_err), status=http_err.status)
+        body = dialect.error_body(http_err, request_id)
+        response = json_response(body, status=http_err.status)
     except HttpProcessingError as exc:  # a body part's headers, chunked encoding
         bad = parse_error(400, exc)
-        response = json_response(dialect.error_body(bad), status=400)
+        response = json_response(dialect.error_body(bad, request_id), status=400)
     except ConnectionResetError:
         raise
     except Exception:
@@ -93,8 +96,8 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         crash = ApiError(
             500, "The server had an error while processing your request.", type="server_error"
         )
-        response = json_response(dialect.error_body(crash), status=500)
-    response.headers["x-request-id"] = request_id
+        response = json_response(dialect.error_body(crash, request_id), status=500)
+    response.headers[dialect.request_id_header] = request_id
     if response.status == 408 and not response.prepared:
         # the body stalled: answer, then hang up instead of lingering over the rest of it
         response.force_close()

@@ -63,6 +63,16 @@ async def _stream(pieces: list[bytes]) -> AsyncIterator[bytes]:
         yield piece
 
 
+async def hold_for_latency(request: web.Request, result: RespondResult) -> None:
+    """Wait the modelled latency of an answer (virtual time at the clock's scale)."""
+    state = state_of(request)
+    delay = state.clock.real_delay(
+        state.latency.latency(result.output_tokens, key=request[REQUEST_ID])
+    )
+    if 0 < delay < math.inf:
+        await asyncio.sleep(delay)
+
+
 def _handler(path: str) -> Any:
     async def handle(request: web.Request) -> web.Response:
         state = state_of(request)
@@ -84,11 +94,7 @@ def _handler(path: str) -> Any:
         result = await state.responder.respond(
             RespondRequest(url="/v1" + path, body=body, dialect=dialect_of(request).name)
         )
-        delay = state.clock.real_delay(
-            state.latency.latency(result.output_tokens, key=request[REQUEST_ID])
-        )
-        if 0 < delay < math.inf:
-            await asyncio.sleep(delay)
+        await hold_for_latency(request, result)
         if body_weight(result.body) > HEAVY_WEIGHT:  # up to 2048 vectors: off the loop
             pieces = await asyncio.to_thread(_serialize, result)
             return web.Response(

@@ -41,10 +41,11 @@ from batchport_emulator.dialects.common import (
     key_matches,
     key_principal,
 )
-from batchport_emulator.dialects.lines import ResultLines
+from batchport_emulator.dialects.lines import LineWriter, ResultLines
 from batchport_emulator.dialects.rules import DialectContext
 from batchport_emulator.errors import ApiError
 from batchport_emulator.files import FileRecord
+from batchport_emulator.ids import IdFactory
 
 DAY_S = 86_400
 _NO_KEY = (
@@ -91,8 +92,11 @@ class AzureDialect:
     name = "azure"
     prefixes: tuple[str, ...] = ("/openai", "/openai/v1")
     upload_status = 201
-    serves_realtime = False
-    lines = ResultLines(with_id=False, response_order=("body", "request_id", "status_code"))
+    route_sets: tuple[str, ...] = ("files", "batches")
+    request_id_header = "x-request-id"
+    lines: LineWriter = ResultLines(
+        with_id=False, response_order=("body", "request_id", "status_code")
+    )
 
     def __init__(self, context: DialectContext) -> None:
         self._config = context.config
@@ -137,14 +141,19 @@ class AzureDialect:
             raise ApiError(401, _BAD_TOKEN, code="401")
         return principal(token) if accepted else None
 
-    def check_request(self, path: str, query: Mapping[str, str]) -> None:
+    def request_id(self, ids: IdFactory) -> str:
+        return ids.request_id()
+
+    def check_request(
+        self, path: str, query: Mapping[str, str], headers: Mapping[str, str]
+    ) -> None:
         if not api_version_ok(path, query.get("api-version"), self._azure.api_versions):
             raise resource_not_found()
 
     def unknown_route(self, method: str, path: str) -> ApiError:
         return resource_not_found()
 
-    def error_body(self, error: ApiError) -> dict[str, Any]:
+    def error_body(self, error: ApiError, request_id: str | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {
             "code": error.code or _CODE_BY_STATUS.get(error.status, str(error.status)),
             "message": error.message,

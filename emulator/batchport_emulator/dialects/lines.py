@@ -4,18 +4,46 @@ A result line is written for each row that ran (output or error file) and for ea
 row that never ran (expired or cancelled, error file only). The dialects agree on the
 content and differ only in form: OpenAI's lines carry a top-level ``id`` and order the
 ``response`` keys ``status_code, request_id, body``; Azure's have no ``id`` and order
-them ``body, request_id, status_code`` (as their real files do).
+them ``body, request_id, status_code`` (as their real files do). Anthropic's lines are
+another shape altogether (:class:`~batchport_emulator.anthropic.wire.MessageBatchLines`);
+every form is a :class:`LineWriter`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 ResponseKey = str  # "status_code", "request_id" or "body"
+
+
+class LineWriter(Protocol):
+    """What the processor needs of a result-line form."""
+
+    @property
+    def one_file(self) -> bool:
+        """Every line goes to the output file (in run order), none to an error file."""
+        ...
+
+    def ran(
+        self,
+        *,
+        line_id: str,
+        custom_id: str,
+        status_code: int,
+        request_id: str,
+        body: Mapping[str, Any],
+    ) -> bytes:
+        """The line of a row that ran, ending in a newline."""
+        ...
+
+    def unrun(self, *, line_id: str, custom_id: str, code: str, message: str) -> bytes:
+        """The line of a row a cancel (``batch_cancelled``) or expiry (``batch_expired``)
+        stopped."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +55,7 @@ class ResultLines:
     """
 
     with_id: bool = True
+    one_file: bool = False
     response_order: tuple[ResponseKey, ResponseKey, ResponseKey] = (
         "status_code",
         "request_id",

@@ -19,10 +19,11 @@ from batchport_emulator.dialects.common import (
     key_matches,
     key_principal,
 )
-from batchport_emulator.dialects.lines import ResultLines
+from batchport_emulator.dialects.lines import LineWriter, ResultLines
 from batchport_emulator.dialects.rules import DialectContext, DialectRules
 from batchport_emulator.errors import ApiError
 from batchport_emulator.files import FileRecord
+from batchport_emulator.ids import IdFactory
 
 _NO_KEY = (
     "You didn't provide an API key. You need to provide your API key in an Authorization "
@@ -41,8 +42,11 @@ class OpenAIDialect:
     name = "openai"
     prefixes: tuple[str, ...] = ("/v1",)
     upload_status = 200
-    serves_realtime = True
-    lines = ResultLines(with_id=True, response_order=("status_code", "request_id", "body"))
+    route_sets: tuple[str, ...] = ("files", "batches", "realtime")
+    request_id_header = "x-request-id"
+    lines: LineWriter = ResultLines(
+        with_id=True, response_order=("status_code", "request_id", "body")
+    )
 
     def __init__(self, context: DialectContext) -> None:
         self.rules = DialectRules(context.config)
@@ -57,13 +61,18 @@ class OpenAIDialect:
             raise ApiError(401, _BAD_KEY, code="invalid_api_key")
         return key_principal(key)
 
-    def check_request(self, path: str, query: Mapping[str, str]) -> None:
+    def request_id(self, ids: IdFactory) -> str:
+        return ids.request_id()
+
+    def check_request(
+        self, path: str, query: Mapping[str, str], headers: Mapping[str, str]
+    ) -> None:
         return None
 
     def unknown_route(self, method: str, path: str) -> ApiError:
         return ApiError(404, f"Invalid URL ({method} {path[:256]})")
 
-    def error_body(self, error: ApiError) -> dict[str, Any]:
+    def error_body(self, error: ApiError, request_id: str | None = None) -> dict[str, Any]:
         return error.envelope()
 
     def file_object(self, record: FileRecord) -> dict[str, Any]:

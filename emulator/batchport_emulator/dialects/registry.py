@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Generic, TypeVar
 
 from batchport_emulator.dialects import Dialect
+from batchport_emulator.dialects.anthropic import AnthropicDialect
 from batchport_emulator.dialects.azure import AzureDialect
 from batchport_emulator.dialects.openai import OpenAIDialect
 from batchport_emulator.dialects.rules import DialectContext
@@ -21,7 +22,7 @@ T = TypeVar("T")
 DialectFactory = Callable[[DialectContext], Dialect]
 
 #: Every dialect the emulator speaks; the first renders errors outside all prefixes.
-FACTORIES: tuple[DialectFactory, ...] = (OpenAIDialect, AzureDialect)
+FACTORIES: tuple[DialectFactory, ...] = (OpenAIDialect, AzureDialect, AnthropicDialect)
 
 
 class PrefixTable(Generic[T]):

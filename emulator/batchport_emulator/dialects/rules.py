@@ -14,7 +14,12 @@ differ:
   :meth:`~DialectRules.admit` (quota after validation);
 - results: whether a 0-byte error file is published when no row failed, and
   :meth:`~DialectRules.result_body` (what the provider changes in a row's answer);
-- ids: :meth:`~DialectRules.file_id` and :meth:`~DialectRules.batch_id`.
+- ids: :meth:`~DialectRules.file_id` and :meth:`~DialectRules.batch_id`;
+- inline batches (Anthropic): :meth:`~DialectRules.inline_input` turns a create body
+  into the input file, whose purpose is :attr:`~DialectRules.input_purpose`;
+  :attr:`~DialectRules.every_row_answered` gives rows a cancel or expiry stopped a line
+  whatever ``batches.write_cancelled_rows`` says; :meth:`~DialectRules.adjust_faults`
+  drops fault plans the provider cannot show.
 
 :class:`DialectRules` itself is OpenAI's behaviour, and neutral: a new dialect
 subclasses it and overrides only what differs. Rules get the collaborators they need
@@ -30,7 +35,7 @@ from typing import IO, Any
 import orjson
 
 from batchport_emulator.batch_params import CreateParams, parse_create_params
-from batchport_emulator.batches import Batch, BatchErrorEntry
+from batchport_emulator.batches import Batch, BatchErrorEntry, FaultPlan
 from batchport_emulator.config import EmulatorConfig
 from batchport_emulator.errors import ApiError
 from batchport_emulator.files import FileRecord, FileStore, UploadSink
@@ -70,6 +75,11 @@ class DialectRules:
     default_file_expiry = True
     #: publish a 0-byte error file when no row failed (instead of none)
     empty_error_file = False
+    #: purpose of a batch's input file, and of its result files
+    input_purpose = "batch"
+    result_purpose = "batch_output"
+    #: rows a cancel or expiry stopped always get a line (each request has one result)
+    every_row_answered = False
 
     def __init__(self, config: Callable[[], EmulatorConfig]) -> None:
         self._config = config
@@ -138,6 +148,18 @@ class DialectRules:
     def admit(self, batch: Batch, plan: InputPlan) -> BatchErrorEntry | None:
         """Take a validated batch's tokens, or say why it fails instead."""
         return None
+
+    def adjust_faults(self, plan: FaultPlan) -> FaultPlan:
+        """The fault plan drawn for a new batch, minus what the provider cannot show."""
+        return plan
+
+    def inline_input(self, raw: bytes, out: IO[bytes]) -> int:
+        """Check a create body that carries its requests inline and write them to
+        ``out`` as input lines ``{"custom_id", "body"}``; return how many.
+
+        Raises :class:`ApiError` 400 for a bad body. File-based dialects never call it.
+        """
+        raise ApiError(400, "This API takes its requests from an uploaded file.")
 
     def clear(self) -> None:
         """Forget what the rules remember about files and batches (on reset)."""

@@ -3,7 +3,8 @@
 Answers ``/v1/chat/completions``, ``/v1/responses``, ``/v1/embeddings``,
 ``/v1/completions``, ``/v1/moderations``, ``/v1/images/generations``,
 ``/v1/images/edits`` and ``/v1/videos`` (also without ``/v1``, as Azure
-paths come) with bodies the official SDK's own types accept. The same
+paths come) with bodies the official SDK's own types accept, and Anthropic's
+``/v1/messages`` with ``Message`` bodies (:mod:`.fake_messages`). The same
 (seed, custom_id) - or (seed, body) for realtime calls - always gives the same
 answer. ``model`` echoes the request's model; the real API answers with a
 dated snapshot name (``gpt-4o-mini-2024-07-18``), which clients must not
@@ -21,6 +22,7 @@ from .base import ResponderConfig, RespondRequest, RespondResult
 from .errors import check_body, error_result, status_error
 from .fake_chat import chat_completion, completion
 from .fake_media import image_edit, image_generation, video
+from .fake_messages import messages_response
 from .fake_responses import response
 from .fake_vectors import embeddings, moderation
 from .prompt import find_markers, prompt_of
@@ -64,6 +66,9 @@ def _heavy(body: object) -> bool:
     if isinstance(prompt, list) and len(prompt) > _HEAVY_CHOICES:
         return True
     spec = text.get("format") if isinstance(text, Mapping) else None
+    output = body.get("output_config")
+    if isinstance(output, Mapping) and isinstance(output.get("format"), Mapping):
+        return True
     if isinstance(spec, Mapping) and spec.get("type") == "json_schema":
         return True
     value, dims = body.get("input"), body.get("dimensions")
@@ -117,6 +122,8 @@ class FakeResponder:
         """``respond`` without the coroutine, for hot loops that answer many
         rows in one go."""
         path = endpoint_path(request.url)
+        if path == "/messages" and isinstance(request.body, Mapping):
+            return messages_response(self.config, request, int(self._clock()))
         handler = _HANDLERS.get(path)
         if handler is None:
             return error_result(404, f"Invalid URL (POST {request.url})")

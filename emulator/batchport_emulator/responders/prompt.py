@@ -79,7 +79,7 @@ def _content_text(content: Any, parts: list[str]) -> int:
                 parts.append(text)
             elif isinstance(part.get("refusal"), str):
                 parts.append(part["refusal"])
-            elif part.get("type") in ("image_url", "input_image"):
+            elif part.get("type") in ("image_url", "input_image", "image"):
                 extra += _IMAGE_TOKENS
     return extra
 
@@ -113,6 +113,13 @@ def prompt_of(path: str, body: Mapping[str, Any]) -> tuple[str, int]:
         messages = body.get("messages")
         if isinstance(messages, list):
             extra = _messages_text(messages, parts) + _PER_MESSAGE
+    elif path == "/messages":  # Anthropic: system (a string or text blocks), then turns
+        system = body.get("system")
+        if system is not None:
+            extra = _content_text(system, parts)
+        messages = body.get("messages")
+        if isinstance(messages, list):
+            extra += _messages_text(messages, parts)
     elif path == "/responses":
         instructions = body.get("instructions")
         if isinstance(instructions, str):
