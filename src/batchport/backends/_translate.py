@@ -195,7 +195,7 @@ def translate_error(
     return BackendError(redact(str(exc), secrets), provider=provider)
 
 
-def _never_connected(exc: openai.APIConnectionError) -> bool:
+def _never_connected(exc: BaseException) -> bool:
     """True when no connection was made at all (refused, no route, unknown host), as
     opposed to one that dropped: a dead endpoint, not a flaky one."""
     cause: BaseException | None = exc.__cause__

@@ -38,12 +38,14 @@ BackendFactory = Callable[..., Backend]
 _BUILTINS: dict[str, str] = {
     "openai": "batchport.backends.openai:OpenAIBackend",
     "azure": "batchport.backends.azure:AzureBackend",
+    "anthropic": "batchport.backends.anthropic:AnthropicBackend",
     "emulator": "batchport.backends.emulator:EmulatorBackend",
     "memory": "batchport.backends.memory:MemoryBackend",
 }
 # backend name -> (top-level modules of its optional extra, pip requirement)
 _EXTRAS: dict[str, tuple[tuple[str, ...], str]] = {
     "azure": (("azure",), "batchport[azure]"),
+    "anthropic": (("anthropic",), "batchport[anthropic]"),
 }
 _registered: dict[str, str | BackendFactory] = {}
 

@@ -148,16 +148,41 @@ def _path_of(req: Request) -> str:
     return "/" + endpoint.short_name
 
 
+class _Wire:
+    """What differs between the SDKs the executor drives: the path a request goes to,
+    how an answer is judged, and the SDK's exception types."""
+
+    def __init__(self, client: Any) -> None:
+        self.anthropic = type(client).__module__.split(".")[0] == "anthropic"
+        if self.anthropic:
+            import anthropic
+
+            from batchport.backends.anthropic.results import row_from_answer
+
+            self.judge: Callable[[str, int | None, Any], ResultRow] = row_from_answer
+            self.status_error: type[Exception] = anthropic.APIStatusError
+            self.connection_error: type[Exception] = anthropic.APIConnectionError
+        else:
+            self.judge = row_from_response
+            self.status_error = openai.APIStatusError
+            self.connection_error = openai.APIConnectionError
+
+    def path(self, req: Request) -> str:
+        # the anthropic client's base URL is the server root, the openai client's ends in /v1
+        return req.url if self.anthropic else _path_of(req)
+
+
 class _Executor:
     def __init__(
         self,
-        client: AsyncOpenAI,
+        client: Any,
         options: RealtimeOptions,
         clock: Clock,
         parse_models: Mapping[str, type] | None,
         on_result: Callable[[RunResult], None] | None,
     ) -> None:
         self.client = client
+        self.wire = _Wire(client)
         self.opts = options
         self.clock = clock
         self.limiter = RateLimiter(options.rpm, options.tpm, clock)
@@ -194,7 +219,7 @@ class _Executor:
             attempt += 1
             await self.limiter.acquire(tokens)
             status, headers, body = await self.send(req)
-            row = row_from_response(req.custom_id, status, body)
+            row = self.wire.judge(req.custom_id, status, body)
             if not row.retryable or attempt >= self.opts.max_attempts:
                 return self.to_result(index, row, attempt)
             await self.clock.sleep(self.retry_wait(status, headers, attempt))
@@ -216,7 +241,7 @@ class _Executor:
     async def send(self, req: Request) -> tuple[int | None, Mapping[str, str], Any]:
         """One HTTP attempt: (status, headers, parsed body); status None if it never
         got an answer."""
-        path, timeout = _path_of(req), self.opts.timeout_s
+        path, timeout = self.wire.path(req), self.opts.timeout_s
         try:
             if timeout is None:
                 response = await self.client.post(
@@ -229,9 +254,9 @@ class _Executor:
                     body=req.body,
                     options={"max_retries": 0, "timeout": timeout},
                 )
-        except openai.APIStatusError as exc:
-            response = exc.response
-        except (openai.APIConnectionError, httpx2.TransportError) as exc:
+        except self.wire.status_error as exc:
+            response = exc.response  # type: ignore[attr-defined]
+        except (self.wire.connection_error, httpx2.TransportError) as exc:
             log.debug("%s: no answer (%s)", req.custom_id, type(exc).__name__)
             message = "the connection failed before an answer came"
             return None, {}, {"error": {"code": "connection_error", "message": message}}
@@ -249,11 +274,12 @@ class _Executor:
 async def run_realtime(
     requests: Iterable[Request],
     *,
-    client: AsyncOpenAI,
+    client: AsyncOpenAI | Any,
     options: RealtimeOptions | None = None,
     clock: Clock | None = None,
     prices: PriceTable | None = None,
     on_result: Callable[[RunResult], None] | None = None,
+    prepare: Callable[[Request], Request] | None = None,
     **option_fields: Any,
 ) -> RealtimeRun:
     """Send every request to its synchronous endpoint and return one row per request.
@@ -261,9 +287,13 @@ async def run_realtime(
     ``requests`` is a :class:`~batchport.BatchBuilder` or any iterable of
     :class:`~batchport.Request`; requests built with ``parse(...)`` get ``parsed`` like
     batch rows do. ``client`` is an ``AsyncOpenAI`` (or ``AsyncAzureOpenAI``) pointed at
-    the provider or an emulator; its own retries are switched off per call, since this
-    executor retries on ``clock``. ``options`` is a :class:`RealtimeOptions` or its fields
-    as keywords. ``on_result`` is called with each row as it settles.
+    the provider or an emulator, or an ``AsyncAnthropic`` for Anthropic's
+    ``/v1/messages``; its own retries are switched off per call, since this executor
+    retries on ``clock``. ``prepare`` translates each request first, as a backend's
+    :meth:`~batchport.backends.base.Backend.prepare_request` does for a batch (chat
+    requests sent to Anthropic, say); cost is counted by the model that ran.
+    ``options`` is a :class:`RealtimeOptions` or its fields as keywords. ``on_result``
+    is called with each row as it settles.
 
     Raises:
         ConfigError: invalid options.
@@ -272,7 +302,9 @@ async def run_realtime(
     clock = clock or SystemClock()
     models = getattr(requests, "output_models", None)
     ex = _Executor(client, opts, clock, models if isinstance(models, Mapping) else None, on_result)
-    queue = iter(enumerate(requests))
+    queue: Iterator[tuple[int, Request]] = iter(enumerate(requests))
+    if prepare is not None:
+        queue = ((i, prepare(r)) for i, r in queue)
     started = clock.now()
     async with asyncio.TaskGroup() as tg:
         for _ in range(opts.concurrency):

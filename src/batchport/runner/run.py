@@ -81,9 +81,14 @@ class Run:
 
     @property
     def cost(self) -> Cost:
-        """Cost of the tokens used, priced per shard model (batch and realtime)."""
+        """Cost of the tokens used, priced per shard model (batch and realtime): the
+        provider's model where the price table knows it (a Claude model a chat request
+        was mapped to), else the caller's (an Azure deployment's model)."""
         total = Cost()
-        for model, (inp, out, cached, _written) in self.store.usage_by_model(self.id).items():
+        usage = self.store.usage_by_model(self.id)
+        for (caller, provider), (inp, out, cached, _written) in usage.items():
+            known = provider is not None and self._prices.lookup(provider) is not None
+            model = provider if known else caller
             total = total + self._prices.cost(
                 model, input_tokens=inp, output_tokens=out, cached_tokens=cached
             )

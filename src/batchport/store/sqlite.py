@@ -493,15 +493,17 @@ class SQLiteStore:
         )
         return int(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4])
 
-    def usage_by_model(self, run_id: str) -> dict[str | None, tuple[int, int, int, int]]:
-        """(input, output, cached, cache-write) tokens per caller model, summed in the
-        database."""
+    def usage_by_model(
+        self, run_id: str
+    ) -> dict[tuple[str | None, str | None], tuple[int, int, int, int]]:
+        """(input, output, cached, cache-write) tokens per (caller model, provider
+        model), summed in the database."""
         rows = self._all(
-            "SELECT s.caller_model, COALESCE(SUM(r.input_tokens),0), "
+            "SELECT s.caller_model, s.model, COALESCE(SUM(r.input_tokens),0), "
             "COALESCE(SUM(r.output_tokens),0), COALESCE(SUM(r.cached_tokens),0), "
             "COALESCE(SUM(r.cache_write_tokens),0) "
             "FROM rows r JOIN shards s ON s.run_id = r.run_id AND s.shard_id = r.shard_id "
-            "WHERE r.run_id=? GROUP BY s.caller_model",
+            "WHERE r.run_id=? GROUP BY s.caller_model, s.model",
             (run_id,),
         )
-        return {m: (int(i), int(o), int(c), int(w)) for m, i, o, c, w in rows}
+        return {(m, p): (int(i), int(o), int(c), int(w)) for m, p, i, o, c, w in rows}
