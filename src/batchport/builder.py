@@ -6,9 +6,12 @@
     builder.responses.parse(custom_id="r1", model="gpt-4o-mini", input="Great phone",
                             text_format=Sentiment)
     builder.chat.completions.create(model="gpt-4o-mini", messages=[...])
+    builder.messages.create(model="claude-haiku-4-5", max_tokens=512, messages=[...])
     builder.write("batch.jsonl")
 
-Keyword names are the SDK's; keywords batchport does not know pass straight into the
+Keyword names are the SDK's (``openai``; ``anthropic`` for ``messages``, whose requests
+go to ``/v1/messages`` and run on the ``anthropic`` backend); keywords batchport does
+not know pass straight into the
 body, and ``extra_body`` is merged in last, as the SDK does. Nothing is validated
 against the API's parameter types here (the provider does that); what is checked is
 what would make a batch file unusable: duplicate ids, ``stream=True``, missing
@@ -32,7 +35,12 @@ from openai import NotGiven, Omit
 from batchport.errors import InputError
 from batchport.jsonl import WriteStats, write_requests
 from batchport.requests import Endpoint, Request, required_body_fields
-from batchport.schema import chat_response_format, is_output_type, responses_text_format
+from batchport.schema import (
+    chat_response_format,
+    is_output_type,
+    messages_output_format,
+    responses_text_format,
+)
 
 __all__ = ["BatchBuilder", "GroupKey"]
 
@@ -66,6 +74,7 @@ class BatchBuilder:
         self._groups: dict[GroupKey, list[Request]] = {}
         self.responses = _Responses(self)
         self.chat = _Chat(self)
+        self.messages = _Messages(self)
         self.embeddings = _Simple(self, Endpoint.EMBEDDINGS, "embeddings.create")
         self.completions = _Simple(self, Endpoint.COMPLETIONS, "completions.create")
         self.moderations = _Simple(self, Endpoint.MODERATIONS, "moderations.create")
@@ -257,7 +266,12 @@ def _apply_call_options(body: dict[str, Any], call: str) -> None:
 
 
 def _is_omitted(value: object) -> bool:
-    return isinstance(value, Omit | NotGiven)
+    if isinstance(value, Omit | NotGiven):
+        return True
+    # the anthropic SDK's own ``omit`` / ``NOT_GIVEN``, recognized without importing it
+    kind = type(value)
+    module = kind.__module__
+    return kind.__name__ in ("Omit", "NotGiven") and module.partition(".")[0] == "anthropic"
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None), dict})
@@ -429,3 +443,73 @@ class _Simple:
     def create(self, *, custom_id: str | None = None, **params: Any) -> Request:
         """Add a request; keywords as the SDK's ``create`` for this endpoint."""
         return self._builder._build(self._endpoint, params, custom_id, None, self._call)
+
+
+# ``client.messages.create`` sends these as request headers, which a batch request lacks.
+_MESSAGES_HEADER_PARAMS = ("user_profile_id", "workspace_id")
+
+
+class _Messages:
+    """``builder.messages``: mirrors the ``anthropic`` SDK's ``client.messages``."""
+
+    def __init__(self, builder: BatchBuilder) -> None:
+        self._builder = builder
+
+    def _add(
+        self, params: dict[str, Any], custom_id: str | None, out: type | None, call: str
+    ) -> Request:
+        for name in _MESSAGES_HEADER_PARAMS:
+            value = params.pop(name, None)
+            if value is not None and not _is_omitted(value):
+                raise InputError(
+                    f"{call}: {name} is sent as a request header, which a batch request "
+                    "cannot carry",
+                    rule="invalid_request",
+                )
+        return self._builder._build(Endpoint.MESSAGES, params, custom_id, out, call)
+
+    def create(self, *, custom_id: str | None = None, **params: Any) -> Request:
+        """Add a ``/v1/messages`` request; keywords as ``client.messages.create``
+        (``model``, ``max_tokens`` and ``messages`` required; ``system``, ``tools``,
+        ``tool_choice``, ``output_config``, ``thinking``... pass through).
+
+        Raises:
+            InputError: ``stream=True``, a required keyword is missing, or a keyword the
+                SDK sends as a header (``user_profile_id``, ``workspace_id``) is given.
+        """
+        return self._add(params, custom_id, None, "messages.create")
+
+    def parse(
+        self, *, output_format: Any = None, custom_id: str | None = None, **params: Any
+    ) -> Request:
+        """Add a ``/v1/messages`` request whose output follows ``output_format``.
+
+        Like ``client.messages.parse``: ``output_config.format`` becomes
+        ``{"type": "json_schema", "schema": ...}``, the JSON schema of ``output_format``
+        rewritten as the SDK rewrites it (see :func:`batchport.schema.claude_json_schema`),
+        merged into any other ``output_config`` keys; the builder remembers the type for
+        ``custom_id``.
+
+        Raises:
+            InputError: ``output_format`` is not a type or has no JSON schema, or
+                ``output_config`` already has a ``format``; as :meth:`create` otherwise.
+        """
+        if output_format is None or _is_omitted(output_format):
+            return self._add(params, custom_id, None, "messages.parse")
+        fmt = messages_output_format(output_format)
+        config = params.get("output_config")
+        if config is None or _is_omitted(config):
+            params["output_config"] = {"format": fmt}
+        elif not isinstance(config, Mapping):
+            raise InputError(
+                "messages.parse: output_config must be a mapping", rule="invalid_request"
+            )
+        elif config.get("format") is not None:
+            raise InputError(
+                "messages.parse: both output_format and output_config.format were given; "
+                "pass only one",
+                rule="invalid_request",
+            )
+        else:
+            params["output_config"] = {**config, "format": fmt}
+        return self._add(params, custom_id, output_format, "messages.parse")
