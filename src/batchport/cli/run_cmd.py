@@ -33,7 +33,7 @@ def _backend_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--backend",
         default=None,
-        help="openai, azure or emulator (default: $BATCHPORT_BACKEND, then emulator)",
+        help="openai, azure, anthropic or emulator (default: $BATCHPORT_BACKEND, then emulator)",
     )
     p.add_argument(
         "--emulator-url", default=None, metavar="URL", help="use a running emulator at URL"
@@ -45,6 +45,14 @@ def _backend_args(p: argparse.ArgumentParser) -> None:
         metavar="MODEL=DEPLOYMENT",
         help="azure: send MODEL's requests to DEPLOYMENT (repeatable; or set "
         "AZURE_OPENAI_DEPLOYMENTS='model=deployment,...')",
+    )
+    p.add_argument(
+        "--model-map",
+        action="append",
+        default=[],
+        metavar="MODEL=PROVIDER_MODEL",
+        help="anthropic: run requests for MODEL (an OpenAI name) on PROVIDER_MODEL "
+        "(repeatable), e.g. gpt-4o-mini=claude-haiku-4-5",
     )
     p.add_argument(
         "--home", default=None, metavar="DIR", help="run store directory (default: $BATCHPORT_HOME)"
@@ -156,8 +164,11 @@ def register(subparsers: Any) -> None:
 
 def _backend(args: argparse.Namespace) -> str | Backend | None:
     name = (args.backend or "").strip().lower()
-    deployments = _deployments(getattr(args, "deployment", []))
+    deployments = _pairs("--deployment", getattr(args, "deployment", []), "MODEL=DEPLOYMENT")
+    models = _pairs("--model-map", getattr(args, "model_map", []), "MODEL=PROVIDER_MODEL")
     if args.emulator_url:
+        if name == "anthropic":  # the emulator's Anthropic dialect, at the server root
+            return get_backend("anthropic", base_url=args.emulator_url, models=models)
         if name not in ("", "emulator"):
             raise RunError(
                 f"--emulator-url speaks the OpenAI dialect and cannot go with --backend {name}; "
@@ -171,16 +182,20 @@ def _backend(args: argparse.Namespace) -> str | Backend | None:
         if name != "azure":
             raise RunError("--deployment goes with --backend azure")
         return get_backend("azure", deployments=deployments)
+    if models:
+        if name != "anthropic":
+            raise RunError("--model-map goes with --backend anthropic")
+        return get_backend("anthropic", models=models)
     return name or None
 
 
-def _deployments(pairs: list[str]) -> dict[str, str]:
+def _pairs(flag: str, pairs: list[str], form: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for pair in pairs:
-        model, sep, deployment = pair.partition("=")
-        if not sep or not model.strip() or not deployment.strip():
-            raise RunError(f"--deployment {pair!r}: write it as MODEL=DEPLOYMENT")
-        out[model.strip()] = deployment.strip()
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise RunError(f"{flag} {pair!r}: write it as {form}")
+        out[key.strip()] = value.strip()
     return out
 
 

@@ -137,6 +137,7 @@ class RealtimeRun:
                 input_tokens=u.input_tokens,
                 output_tokens=u.output_tokens,
                 cached_tokens=u.cached_tokens,
+                cache_write_tokens=u.cache_write_tokens,
             )
         return total
 

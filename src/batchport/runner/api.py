@@ -291,6 +291,7 @@ def _prepare(
             _requests(requests),
             profile,
             translate=_translator(be),
+            ids_mapped=type(be).provider_id is not Backend.provider_id,
             max_rows=opts.max_rows_per_shard,
             max_tokens=opts.max_tokens_per_shard,
             label=str(requests) if isinstance(requests, str | os.PathLike) else "<requests>",

@@ -40,7 +40,9 @@ class _BlobSink:
         profile: ProviderProfile,
         label: str,
         tr: Translate | None,
+        ids_mapped: bool = False,
     ) -> None:
+        self.ids_mapped = ids_mapped
         self.store = store
         self.run_id = run_id
         self.profile = profile
@@ -72,7 +74,9 @@ class _BlobSink:
             self.models[shard_index] = wire.model
         checker = self.checkers.get(shard_index)
         if checker is None:
-            checker = self.checkers[shard_index] = RequestChecker(self.label, self.profile)
+            checker = self.checkers[shard_index] = RequestChecker(
+                self.label, self.profile, ids_mapped=self.ids_mapped
+            )
         # lines are numbered in input order, so problems point at the caller's input
         checker.check(self.idx + 1, line, wire.to_dict())
         f = self._file(shard_index)
@@ -130,6 +134,7 @@ def prepare_run(
     profile: ProviderProfile,
     *,
     translate: Translate | None = None,
+    ids_mapped: bool = False,
     max_rows: int | None = None,
     max_tokens: int | None = None,
     label: str = "<requests>",
@@ -138,18 +143,19 @@ def prepare_run(
     """Write shard blobs and ledger rows for ``requests``; return (shards, fingerprint).
 
     ``translate`` turns a caller's request into the provider's (a backend's
-    ``prepare_request``). Every translated request is checked against the provider's
-    rules as it is written; problems are reported with ``label`` and the request's
-    1-based position in the input. ``accept`` sees the shards before anything is
-    committed and may refuse them by raising (a cost cap). Shards, ledger rows and the
-    run's fingerprint commit together; the run stays ``planning``.
+    ``prepare_request``); ``ids_mapped`` says the backend gives the provider its own ids
+    where the caller's break the provider's pattern. Every translated request is checked
+    against the provider's rules as it is written; problems are reported with ``label``
+    and the request's 1-based position in the input. ``accept`` sees the shards before
+    anything is committed and may refuse them by raising (a cost cap). Shards, ledger
+    rows and the run's fingerprint commit together; the run stays ``planning``.
 
     Raises:
         ValidationFailed: a request breaks the provider's rules (nothing is recorded).
         InputError: two requests share a custom_id, a request cannot be translated,
             or the input is empty.
     """
-    sink = _BlobSink(store, run_id, profile, label, translate)
+    sink = _BlobSink(store, run_id, profile, label, translate, ids_mapped)
     sharder = Sharder(profile, max_rows=max_rows, max_tokens=max_tokens, sink=sink)
     with store.transaction():
         failure: BaseException | None = None

@@ -86,11 +86,15 @@ class Run:
         was mapped to), else the caller's (an Azure deployment's model)."""
         total = Cost()
         usage = self.store.usage_by_model(self.id)
-        for (caller, provider), (inp, out, cached, _written) in usage.items():
+        for (caller, provider), (inp, out, cached, written) in usage.items():
             known = provider is not None and self._prices.lookup(provider) is not None
             model = provider if known else caller
             total = total + self._prices.cost(
-                model, input_tokens=inp, output_tokens=out, cached_tokens=cached
+                model,
+                input_tokens=inp,
+                output_tokens=out,
+                cached_tokens=cached,
+                cache_write_tokens=written,
             )
         return total
 
