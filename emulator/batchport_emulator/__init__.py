@@ -1,5 +1,6 @@
 """batchport_emulator: a local server that speaks the OpenAI and Azure OpenAI Files and
-Batch APIs (one dialect object each), for offline development and testing.
+Batch APIs and Anthropic's Message Batches and Messages APIs (one dialect object each),
+for offline development and testing.
 
 Public names are imported lazily, so ``import batchport_emulator`` (which the
 pytest plugin does for every test session) stays cheap.

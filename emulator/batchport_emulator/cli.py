@@ -115,6 +115,7 @@ async def _serve(config: EmulatorConfig) -> None:
     async with Emulator(config) as emulator:
         print(f"batchport emulator listening on {emulator.url}", flush=True)
         print(f"OpenAI base URL: {emulator.base_url}", flush=True)
+        print(f"Anthropic base URL: {emulator.url}", flush=True)
         await stop.wait()
 
 
