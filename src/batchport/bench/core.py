@@ -44,6 +44,8 @@ class BenchSettings:
             profile's limits (or none, for a provider).
         modes: which of ``batch``, ``sequential``, ``concurrent`` to run, in order.
         seed: seeds the emulator and the workload.
+        dialect: the emulator's API the modes use: ``"openai"`` (Batch API and chat
+            completions) or ``"anthropic"`` (Message Batches and ``/v1/messages``).
     """
 
     backend: str = "emulator"
@@ -53,8 +55,11 @@ class BenchSettings:
     tpm: int | None = None
     modes: Sequence[str] = MODES
     seed: int = 0
+    dialect: str = "openai"
 
     def __post_init__(self) -> None:
+        if self.dialect not in ("openai", "anthropic"):
+            raise ConfigError(f"dialect must be openai or anthropic; got {self.dialect!r}")
         bad = [m for m in self.modes if m not in MODES]
         if bad or not self.modes:
             raise ConfigError(f"modes must be among {', '.join(MODES)}; got {bad or 'none'}")
@@ -96,7 +101,9 @@ async def run_bench(
     """
     config = emulator_config(settings, workload) if settings.backend == "emulator" else None
     target: Target = (
-        EmulatorTarget(config) if config is not None else ProviderTarget(settings.backend)
+        EmulatorTarget(config, settings.dialect)
+        if config is not None
+        else ProviderTarget(settings.backend)
     )
     rpm, tpm = _limits(settings, config)
     results: dict[str, ModeResult] = {}

@@ -64,8 +64,9 @@ class Session(Protocol):
     """One mode's connection to a target: a backend, a client, and a time source."""
 
     backend: Backend
-    client: AsyncOpenAI
+    client: Any  # AsyncOpenAI, or AsyncAnthropic for Anthropic's /v1/messages
     clock: Clock
+    prepare: Callable[[Request], Request] | None
 
     def emulated_now(self) -> float: ...
 
@@ -79,9 +80,10 @@ class Target(Protocol):
 @dataclass(slots=True)
 class _Session:
     backend: Backend
-    client: AsyncOpenAI
+    client: Any
     clock: Clock
     now: Callable[[], float]
+    prepare: Callable[[Request], Request] | None = None
 
     def emulated_now(self) -> float:
         return self.now()
@@ -89,12 +91,13 @@ class _Session:
 
 class EmulatorTarget:
     """A fresh embedded emulator per session, built from ``config`` (an EmulatorConfig
-    dict)."""
+    dict), spoken to in ``dialect`` (``openai`` or ``anthropic``)."""
 
     name = "emulator"
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, config: dict[str, Any], dialect: str = "openai") -> None:
         self.config = config
+        self.dialect = dialect
 
     @contextlib.asynccontextmanager
     async def session(self) -> AsyncIterator[Session]:
@@ -107,15 +110,32 @@ class EmulatorTarget:
             assert emu is not None  # started just above, embedded
             loop = asyncio.get_running_loop()
             remove = loop.on_jump(emu.advance_clock) if isinstance(loop, WarpLoop) else None
-            client = AsyncOpenAI(base_url=emu.base_url, api_key="sk-bench", max_retries=0)
+            session = _emulator_session(backend, emu.url, self.dialect, emu.state.clock.now)
             try:
-                yield _Session(backend, client, LoopClock(), emu.state.clock.now)
+                yield session
             finally:
-                await client.close()
+                await session.client.close()
+                if session.backend is not backend:
+                    await session.backend.aclose()
                 if remove is not None:
                     remove()
         finally:
             await backend.aclose()
+
+
+def _emulator_session(
+    backend: Backend, url: str, dialect: str, now: Callable[[], float]
+) -> _Session:
+    if dialect != "anthropic":
+        openai_client = AsyncOpenAI(base_url=url + "/v1", api_key="sk-bench", max_retries=0)
+        return _Session(backend, openai_client, LoopClock(), now)
+    from anthropic import AsyncAnthropic
+
+    from batchport.backends.anthropic import AnthropicBackend
+
+    messages = AnthropicBackend(base_url=url, api_key="sk-ant-bench", max_retries=8)
+    client = AsyncAnthropic(base_url=url, api_key="sk-ant-bench", max_retries=0)
+    return _Session(messages, client, LoopClock(), now, messages.prepare_request)
 
 
 class ProviderTarget:
@@ -131,9 +151,16 @@ class ProviderTarget:
         from batchport.runner.clock import SystemClock
 
         backend = get_backend(self.name)
-        client = AsyncOpenAI(max_retries=0)
+        client: Any
+        prepare: Callable[[Request], Request] | None = None
+        if backend.provider == "anthropic":
+            from anthropic import AsyncAnthropic
+
+            client, prepare = AsyncAnthropic(max_retries=0), backend.prepare_request
+        else:
+            client = AsyncOpenAI(max_retries=0)
         try:
-            yield _Session(backend, client, SystemClock(), time.monotonic)
+            yield _Session(backend, client, SystemClock(), time.monotonic, prepare)
         finally:
             await client.close()
             await backend.aclose()
@@ -206,7 +233,9 @@ async def bench_realtime(
     """Run ``requests`` through the realtime endpoints; cost at realtime price."""
     async with target.session() as s:
         t0, c0, e0 = time.perf_counter(), time.process_time(), s.emulated_now()
-        run = await run_realtime(requests, client=s.client, options=options, clock=s.clock)
+        run = await run_realtime(
+            requests, client=s.client, options=options, clock=s.clock, prepare=s.prepare
+        )
         real, cpu, emulated = (
             time.perf_counter() - t0,
             time.process_time() - c0,

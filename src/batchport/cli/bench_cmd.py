@@ -42,6 +42,13 @@ def register(subparsers: Any) -> None:
         help="emulator (embedded, default) or a provider backend such as openai",
     )
     p.add_argument("--profile", choices=("realistic", "instant"), default="realistic")
+    p.add_argument(
+        "--dialect",
+        choices=("openai", "anthropic"),
+        default="openai",
+        help="the emulator's API to bench: openai (Batch API, chat completions) or "
+        "anthropic (Message Batches, /v1/messages); use with --model claude-...",
+    )
     p.add_argument("--concurrency", type=int, default=32, metavar="N", help="default 32")
     p.add_argument("--rpm", type=int, default=None, help="client RPM limit (default: profile's)")
     p.add_argument("--tpm", type=int, default=None, help="client TPM limit (default: profile's)")
@@ -75,6 +82,7 @@ def _bench(args: argparse.Namespace) -> int:
         tpm=args.tpm,
         modes=tuple(m.strip() for m in args.modes.split(",") if m.strip()),
         seed=args.seed,
+        dialect=args.dialect,
     )
     print(
         f"bench: {workload.n:,} requests via {settings.backend}; modes {', '.join(settings.modes)}"
