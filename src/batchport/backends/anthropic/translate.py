@@ -476,7 +476,7 @@ def _blocks(content: object, ctx: _Ctx, *, text_only: bool = False) -> list[dict
 
 
 def _image(part: Mapping[str, Any], kind: str, ctx: _Ctx) -> dict[str, Any]:
-    url = part["image_url"]
+    url = part.get("image_url")
     if kind == "image_url" and isinstance(url, dict):
         url = url.get("url")
     if kind == "input_image" and url is None and part.get("file_id") is not None:
