@@ -14,7 +14,7 @@ import pytest
 
 from batchport import bench
 from batchport.cli import main
-from batchport.errors import InputError
+from batchport.errors import ConfigError, InputError
 
 
 def test_warp_loop_skips_idle_time_and_tells_listeners(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -149,3 +149,22 @@ def test_cli_prints_the_comparison_and_writes_three_files(
 def test_cli_refuses_an_unknown_mode(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--n", "2", "--modes", "batch,warp", "--out", str(tmp_path)]) == 3
     assert "modes must be among" in capsys.readouterr().err
+
+
+def test_the_anthropic_dialect_runs_every_mode_on_message_batches_and_messages() -> None:
+    workload = bench.generate(12, prompt_tokens=20, output_tokens=100, model="claude-haiku-4-5")
+    settings = bench.BenchSettings(concurrency=4, dialect="anthropic", profile="instant")
+    report = bench.run_bench_sync(workload, settings)
+    m = report.modes
+    assert set(m) == {"batch", "sequential", "concurrent"}
+    for mode in m.values():
+        assert mode.rows == 12 and mode.failed == 0
+        assert mode.outcomes == {"succeeded": 12}
+    batch_cost, rt_cost = m["batch"].cost_per_1k, m["sequential"].cost_per_1k
+    assert batch_cost is not None and rt_cost is not None  # Claude models are priced
+    assert batch_cost == pytest.approx(rt_cost / 2, rel=0.1)
+
+
+def test_an_unknown_dialect_is_refused() -> None:
+    with pytest.raises(ConfigError, match="dialect"):
+        bench.BenchSettings(dialect="gemini-ish")
