@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime
 import functools
 import logging
+import os
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
@@ -44,7 +45,7 @@ from batchport.backends.models import Job, JobStatus, RequestCounts, ResultRow, 
 from batchport.errors import BackendError, ConfigError, NotFoundError
 from batchport.requests import Request
 
-__all__ = ["STATUS_MAP", "AnthropicBackend", "job_from_batch"]
+__all__ = ["STATUS_MAP", "AnthropicBackend", "env_models", "job_from_batch"]
 
 log = logging.getLogger("batchport.backends.anthropic")
 
@@ -57,6 +58,7 @@ STATUS_MAP: Mapping[str, JobStatus] = {
 #: checkpoint keys: when the create was about to be sent, and the batch it made
 CREATE_INTENT = "create_intent"
 BATCH_ID = "batch_id"
+MODELS_ENV = "BATCHPORT_ANTHROPIC_MODELS"
 _PATH = "/v1/messages/batches"
 _CHUNK = 256 * 1024
 
@@ -93,7 +95,8 @@ class AnthropicBackend(Backend):
     Pass a ready ``client`` (never closed here; a copy with SDK retries off is used), or
     let the backend build one from ``api_key``/``base_url``; omitted values come from
     ``ANTHROPIC_API_KEY`` and ``ANTHROPIC_BASE_URL`` as the SDK reads them. ``models``
-    maps the OpenAI model names of translated requests to Claude models;
+    maps the OpenAI model names of translated requests to Claude models (default:
+    ``BATCHPORT_ANTHROPIC_MODELS='gpt-4o-mini=claude-haiku-4-5,...'``);
     ``max_tokens`` is the default for requests that set none (Anthropic requires one).
     ``adopt_skew_s`` widens the window in which :meth:`find` looks for a batch created
     before a crash, for a clock that differs from the provider's.
@@ -118,7 +121,7 @@ class AnthropicBackend(Backend):
         timeout: float | None = None,
         adopt_skew_s: float = 600.0,
     ) -> None:
-        self.models = dict(models or {})
+        self.models = dict(models) if models is not None else env_models()
         self.max_tokens = max_tokens
         self.adopt_skew_s = adopt_skew_s
         self._settings: dict[str, Any] = {"models": self.models, "max_tokens": max_tokens}
@@ -302,6 +305,20 @@ class AnthropicBackend(Backend):
         self._closed = True
         if self._owns_client:
             await self._client.close()
+
+
+def env_models() -> dict[str, str]:
+    """``BATCHPORT_ANTHROPIC_MODELS='model=claude-model,...'`` as a mapping (empty if
+    unset). Raises :class:`ConfigError` for an entry that is not ``model=claude-model``."""
+    out: dict[str, str] = {}
+    for item in os.environ.get(MODELS_ENV, "").split(","):
+        if not item.strip():
+            continue
+        model, sep, claude = item.partition("=")
+        if not sep or not model.strip() or not claude.strip():
+            raise ConfigError(f"{MODELS_ENV}: {item.strip()!r} is not model=claude-model")
+        out[model.strip()] = claude.strip()
+    return out
 
 
 @functools.lru_cache(maxsize=256)

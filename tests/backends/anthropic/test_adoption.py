@@ -1,0 +1,160 @@
+"""Anthropic batches carry no metadata: a batch whose create answer was lost is found
+again by the create intent the backend recorded, the shard's request count and, once
+it has ended, its ids. Driven through the runner against the emulator's dialect."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from anthropic import AsyncAnthropic
+
+import batchport as bp
+from batchport.backends.anthropic import BATCH_ID, AnthropicBackend
+from batchport.backends.base import Checkpoint
+from batchport.backends.models import Job, ShardSpec
+from batchport.errors import BackendError
+from batchport.requests import Request
+from batchport.runner import InstantClock
+from batchport.store import Store
+from batchport_emulator import Emulator
+
+CONFIG: dict[str, Any] = {"progression": {"kind": "after_polls", "polls": 2}}
+IDS = ["a-1", "review:42.a", "{6f1c0e2a-uuid}", "x" * 70]
+
+
+class Killed(BaseException):
+    """Stands for the process dying: nothing after it runs."""
+
+
+class _Forgetful:
+    """A checkpoint that loses the batch id: the answer to the create never came."""
+
+    def __init__(self, inner: Checkpoint) -> None:
+        self.inner = inner
+
+    def get(self, key: str) -> str | None:
+        return self.inner.get(key)
+
+    def set(self, key: str, value: str | None) -> None:
+        if key != BATCH_ID:
+            self.inner.set(key, value)
+
+
+class DiesAfterCreate(AnthropicBackend):
+    async def submit(self, spec: ShardSpec, checkpoint: Checkpoint) -> Job:
+        await super().submit(spec, _Forgetful(checkpoint))
+        raise Killed
+
+
+def _requests(ids: list[str]) -> list[Request]:
+    body = {"model": "claude-haiku-4-5", "max_tokens": 20}
+    return [
+        Request(
+            custom_id=cid,
+            url="/v1/messages",
+            body={**body, "messages": [{"role": "user", "content": cid}]},
+        )
+        for cid in ids
+    ]
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+async def _batches(emu: Emulator) -> list[Any]:
+    async with AsyncAnthropic(base_url=emu.url, api_key="sk-ant-test") as client:
+        return [b async for b in client.messages.batches.list(limit=100)]
+
+
+async def _crash_while_creating(emu: Emulator, home: Path) -> None:
+    async with DiesAfterCreate(base_url=emu.url, api_key="sk-ant-test") as lossy:
+        with pytest.raises(Killed):
+            await bp.run(_requests(IDS), backend=lossy, home=home, run_id="r1", progress=False,
+                         clock=InstantClock())  # fmt: skip
+    with Store(home) as store:
+        (shard,) = store.shards("r1")
+        assert shard.state == "submitting" and shard.job_id is None
+        assert "create_intent" in shard.staged() and BATCH_ID not in shard.staged()
+
+
+async def test_a_batch_created_before_a_crash_is_adopted_on_resume(home: Path) -> None:
+    async with Emulator(CONFIG) as emu:
+        await _crash_while_creating(emu, home)
+        assert len(await _batches(emu)) == 1
+        async with AnthropicBackend(base_url=emu.url, api_key="sk-ant-test") as be:
+            run = await bp.resume("r1", backend=be, home=home, progress=False,
+                                  clock=InstantClock(real_sleep=0.002))  # fmt: skip
+        with run:
+            assert run.outcomes == {"succeeded": len(IDS)}
+            assert sorted(r.custom_id for r in run.results()) == sorted(IDS)
+        assert len(await _batches(emu)) == 1  # adopted, not paid for twice
+
+
+async def test_two_running_candidates_stop_the_run_until_their_ids_can_be_checked(
+    home: Path,
+) -> None:
+    async with Emulator(CONFIG) as emu:
+        await _crash_while_creating(emu, home)
+        # someone else's batch of the same size, created inside the intent window
+        async with AsyncAnthropic(base_url=emu.url, api_key="sk-ant-test") as client:
+            other = await client.messages.batches.create(
+                requests=[
+                    {"custom_id": f"other-{i}", "params": r.body}
+                    for i, r in enumerate(_requests(IDS))
+                ]
+            )
+            async with AnthropicBackend(base_url=emu.url, api_key="sk-ant-test") as be:
+                with pytest.raises(BackendError, match="2 batches created since"):
+                    await bp.resume("r1", backend=be, home=home, progress=False,
+                                    clock=InstantClock())  # fmt: skip
+            assert len(await _batches(emu)) == 2  # nothing submitted meanwhile
+            for b in await _batches(emu):  # let both end
+                while (await client.messages.batches.retrieve(b.id)).processing_status != "ended":
+                    pass
+        async with AnthropicBackend(base_url=emu.url, api_key="sk-ant-test") as be:
+            run = await bp.resume("r1", backend=be, home=home, progress=False,
+                                  clock=InstantClock(real_sleep=0.002))  # fmt: skip
+        with run:
+            assert run.outcomes == {"succeeded": len(IDS)}
+            (shard,) = run.store.shards("r1")
+            assert shard.job_id != other.id  # the batch whose ids are the shard's
+        assert len(await _batches(emu)) == 2
+
+
+async def test_without_an_intent_nothing_is_adopted(tmp_path: Path) -> None:
+    async with (
+        Emulator(CONFIG) as emu,
+        AnthropicBackend(base_url=emu.url, api_key="sk-ant-test") as be,
+    ):
+        lines = b"".join(r.to_json() + b"\n" for r in _requests(IDS))
+        path = tmp_path / "s.jsonl"
+        path.write_bytes(lines)
+        spec = ShardSpec("r", "s0000", "/v1/messages", None, len(IDS), len(lines), "h",
+                         open=lambda: path.open("rb"))  # fmt: skip
+        checkpoint: dict[str, str] = {}
+        job = await be.submit(spec, _DictCheckpoint(checkpoint))
+        assert await be.find(spec, {}) is None
+        found = await be.find(spec, checkpoint)
+        assert found is not None and found.id == job.id
+        intent_only: Mapping[str, str] = {k: v for k, v in checkpoint.items() if k != BATCH_ID}
+        found = await be.find(spec, intent_only)
+        assert found is not None and found.id == job.id
+
+
+class _DictCheckpoint:
+    def __init__(self, values: dict[str, str]) -> None:
+        self.values = values
+
+    def get(self, key: str) -> str | None:
+        return self.values.get(key)
+
+    def set(self, key: str, value: str | None) -> None:
+        if value is None:
+            self.values.pop(key, None)
+        else:
+            self.values[key] = value
