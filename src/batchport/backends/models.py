@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Any, BinaryIO
 
 __all__ = [
+    "ALL_MODELS",
     "BatchError",
     "Job",
     "JobStatus",
@@ -148,14 +149,22 @@ class RowError:
 
 @dataclass(frozen=True, slots=True)
 class QuotaLimit:
-    """An enqueued-token limit for one model (provider model name, e.g. a deployment).
+    """An enqueued-token limit for one model (provider model name, e.g. a deployment),
+    or for every model at once under the key :data:`ALL_MODELS`.
 
     With ``dynamic`` on, the service may accept work above ``tokens`` (Azure's dynamic
-    quota); the runner then lets everything through and backs off when refused.
+    quota); the runner then lets everything through and backs off when refused. With
+    ``unit="requests"`` the limit counts requests, not tokens (Anthropic's processing
+    queue): ``tokens`` is then a number of requests.
     """
 
     tokens: int
     dynamic: bool = False
+    unit: str = "tokens"
+
+
+#: the quota key of a limit shared by every model (a provider-wide queue)
+ALL_MODELS = "*"
 
 
 @dataclass(frozen=True, slots=True)

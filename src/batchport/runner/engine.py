@@ -24,7 +24,7 @@ from collections.abc import Mapping
 import orjson
 
 from batchport.backends.base import Backend
-from batchport.backends.models import Job, JobStatus, ShardSpec
+from batchport.backends.models import ALL_MODELS, Job, JobStatus, ShardSpec
 from batchport.errors import BackendError, ConflictError, NotFoundError, QuotaExceededError
 from batchport.runner.clock import Clock
 from batchport.runner.collect import Collector
@@ -313,14 +313,22 @@ class Engine:
     def _key(self, shard: ShardRecord) -> str:
         if shard.model not in self.limits and shard.caller_model in self.limits:
             return str(shard.caller_model)
+        if shard.model not in self.limits and ALL_MODELS in self.limits:
+            return ALL_MODELS
         return shard.model or shard.caller_model or shard.endpoint
+
+    def _amount(self, key: str, shard: ShardRecord) -> int:
+        """What the shard counts against ``key``'s limit: tokens, or requests."""
+        limit = self.limits.get(key)
+        return shard.rows if limit is not None and limit.unit == "requests" else shard.est_tokens
 
     async def _acquire(self, shard: ShardRecord) -> None:
         if shard.shard_id in self._held:
             return
         key = self._key(shard)
-        await self.quota.acquire(key, shard.est_tokens, self._order.get(shard.shard_id, 0))
-        self._held[shard.shard_id] = (key, shard.est_tokens)
+        amount = self._amount(key, shard)
+        await self.quota.acquire(key, amount, self._order.get(shard.shard_id, 0))
+        self._held[shard.shard_id] = (key, amount)
 
     async def _release(self, shard: ShardRecord) -> None:
         held = self._held.pop(shard.shard_id, None)
@@ -331,8 +339,9 @@ class Engine:
     async def _poll(self, shard: ShardRecord) -> ShardRecord:
         if shard.shard_id not in self._held:  # resumed while in flight: count it again
             key = self._key(shard)
-            self.quota.force_acquire(key, shard.est_tokens)
-            self._held[shard.shard_id] = (key, shard.est_tokens)
+            amount = self._amount(key, shard)
+            self.quota.force_acquire(key, amount)
+            self._held[shard.shard_id] = (key, amount)
         job = Job(str(shard.job_id), JobStatus(shard.job_status or JobStatus.UNKNOWN))
         interval: float | None = None
         last: tuple[object, ...] | None = None

@@ -73,7 +73,9 @@ class RunOptions:
 
     def quota_limits(self) -> dict[str, QuotaLimit]:
         return {
-            k: QuotaLimit(int(v["tokens"]), bool(v.get("dynamic", False)))
+            k: QuotaLimit(
+                int(v["tokens"]), bool(v.get("dynamic", False)), str(v.get("unit", "tokens"))
+            )
             for k, v in self.quota.items()
         }
 

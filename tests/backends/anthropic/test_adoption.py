@@ -15,7 +15,7 @@ import batchport as bp
 from batchport.backends.anthropic import BATCH_ID, AnthropicBackend
 from batchport.backends.base import Checkpoint
 from batchport.backends.models import Job, ShardSpec
-from batchport.errors import BackendError
+from batchport.errors import BackendError, ConfigError
 from batchport.requests import Request
 from batchport.runner import InstantClock
 from batchport.store import Store
@@ -50,7 +50,7 @@ class DiesAfterCreate(AnthropicBackend):
 
 
 def _requests(ids: list[str]) -> list[Request]:
-    body = {"model": "claude-haiku-4-5", "max_tokens": 20}
+    body = {"model": "claude-haiku-4-5", "max_tokens": 400}
     return [
         Request(
             custom_id=cid,
@@ -158,3 +158,49 @@ class _DictCheckpoint:
             self.values.pop(key, None)
         else:
             self.values[key] = value
+
+
+class CountsQueue(AnthropicBackend):
+    """Records how many requests were in the provider's queue (submitted, not ended)."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.queued: dict[str, int] = {}
+        self.peak = 0
+
+    async def submit(self, spec: ShardSpec, checkpoint: Checkpoint) -> Job:
+        job = await super().submit(spec, checkpoint)
+        self.queued[job.id] = spec.rows
+        self.peak = max(self.peak, sum(self.queued.values()))
+        return job
+
+    async def poll(self, job: Job) -> Job:
+        job = await super().poll(job)
+        if job.status.is_terminal:
+            self.queued.pop(job.id, None)
+        return job
+
+
+@pytest.mark.parametrize(("cap", "peak"), [(4, 3), (None, 9)])
+async def test_the_processing_queue_cap_holds_shards_back(
+    home: Path, cap: int | None, peak: int
+) -> None:
+    async with (
+        Emulator(CONFIG) as emu,
+        CountsQueue(base_url=emu.url, api_key="sk-ant-test", max_queued_requests=cap) as be,
+    ):
+        run = await bp.run(_requests([f"q{i}" for i in range(9)]), backend=be, home=home,
+                           progress=False, clock=InstantClock(real_sleep=0.002),
+                           max_rows_per_shard=3)  # fmt: skip
+        with run:
+            assert run.outcomes == {"succeeded": 9}
+            assert len(run.store.shards(run.id)) == 3
+    assert be.peak == peak
+
+
+def test_a_queue_tier_names_its_cap() -> None:
+    be = AnthropicBackend(api_key="sk-ant-test", queue_tier="Build")
+    assert be.quota_limits()["*"].tokens == 300_000
+    assert be.quota_limits()["*"].unit == "requests"
+    with pytest.raises(ConfigError, match="known tiers"):
+        AnthropicBackend(api_key="sk-ant-test", queue_tier="gold")

@@ -41,8 +41,17 @@ from batchport.backends.anthropic.ids import shard_tag, wire_id
 from batchport.backends.anthropic.results import parse_line
 from batchport.backends.base import Backend, Checkpoint
 from batchport.backends.lines import LineSplitter
-from batchport.backends.models import Job, JobStatus, RequestCounts, ResultRow, ShardSpec
+from batchport.backends.models import (
+    ALL_MODELS,
+    Job,
+    JobStatus,
+    QuotaLimit,
+    RequestCounts,
+    ResultRow,
+    ShardSpec,
+)
 from batchport.errors import BackendError, ConfigError, NotFoundError
+from batchport.limits import get_profile
 from batchport.requests import Request
 
 __all__ = ["STATUS_MAP", "AnthropicBackend", "env_models", "job_from_batch"]
@@ -98,6 +107,9 @@ class AnthropicBackend(Backend):
     maps the OpenAI model names of translated requests to Claude models (default:
     ``BATCHPORT_ANTHROPIC_MODELS='gpt-4o-mini=claude-haiku-4-5,...'``);
     ``max_tokens`` is the default for requests that set none (Anthropic requires one).
+    ``queue_tier`` (``start``, ``build``, ``scale``) or ``max_queued_requests`` caps the
+    requests this run keeps in Anthropic's batch processing queue at once (shards wait
+    their turn); None leaves it to the provider's 429s.
     ``adopt_skew_s`` widens the window in which :meth:`find` looks for a batch created
     before a crash, for a clock that differs from the provider's.
 
@@ -117,6 +129,8 @@ class AnthropicBackend(Backend):
         base_url: str | None = None,
         models: Mapping[str, str] | None = None,
         max_tokens: int = 4096,
+        queue_tier: str | None = None,
+        max_queued_requests: int | None = None,
         max_retries: int = 0,
         timeout: float | None = None,
         adopt_skew_s: float = 600.0,
@@ -124,7 +138,16 @@ class AnthropicBackend(Backend):
         self.models = dict(models) if models is not None else env_models()
         self.max_tokens = max_tokens
         self.adopt_skew_s = adopt_skew_s
+        if max_queued_requests is None and queue_tier is not None:
+            tiers = get_profile("anthropic").max_queued_requests
+            if queue_tier.lower() not in tiers:
+                known = ", ".join(tiers)
+                raise ConfigError(f"queue_tier {queue_tier!r}: known tiers are {known}")
+            max_queued_requests = tiers[queue_tier.lower()]
+        self.max_queued_requests = max_queued_requests
         self._settings: dict[str, Any] = {"models": self.models, "max_tokens": max_tokens}
+        if max_queued_requests is not None:
+            self._settings["max_queued_requests"] = max_queued_requests
         if base_url and "@" not in base_url:  # a URL carrying a password is a secret
             self._settings["base_url"] = base_url
         self._closed = False
@@ -165,6 +188,12 @@ class AnthropicBackend(Backend):
         from batchport.backends.anthropic.translate import to_messages
 
         return to_messages(request, self.models, default_max_tokens=self.max_tokens)
+
+    def quota_limits(self) -> Mapping[str, QuotaLimit]:
+        """The processing-queue cap, in requests, shared by every model."""
+        if self.max_queued_requests is None:
+            return {}
+        return {ALL_MODELS: QuotaLimit(self.max_queued_requests, unit="requests")}
 
     def provider_id(self, spec: ShardSpec, custom_id: str, pos: int) -> str:
         return wire_id(_tag(spec.run_id, spec.shard_id), custom_id, pos)
