@@ -19,7 +19,7 @@ from batchport.pricing import Cost, PriceTable
 from batchport.requests import Endpoint, Request, embedding_inputs
 from batchport.tokens import estimate_input_tokens, estimate_output_tokens
 
-__all__ = ["Plan", "ShardPlan", "ShardSink", "Sharder", "plan_requests"]
+__all__ = ["Plan", "ShardPlan", "ShardSink", "Sharder", "plan_requests", "price_model"]
 
 GroupKey = tuple[str, str | None]
 
@@ -36,6 +36,8 @@ class ShardPlan:
     est_input_tokens: int
     est_output_tokens: int
     content_hash: str
+    #: the model the provider runs, when a backend translated it (a Claude model)
+    provider_model: str | None = None
 
     @property
     def shard_id(self) -> str:
@@ -189,11 +191,21 @@ class Sharder:
         return self.shards
 
 
+def price_model(caller: str | None, provider: str | None, prices: PriceTable) -> str | None:
+    """The model to price: the provider's where the table knows it (a Claude model a
+    chat request was translated to), else the caller's (an Azure deployment's model)."""
+    if provider is not None and prices.lookup(provider) is not None:
+        return provider
+    return caller
+
+
 def estimate_cost(shards: Iterable[ShardPlan], prices: PriceTable) -> Cost:
     total = Cost()
     for s in shards:
         total = total + prices.cost(
-            s.model, input_tokens=s.est_input_tokens, output_tokens=s.est_output_tokens
+            price_model(s.model, s.provider_model, prices),
+            input_tokens=s.est_input_tokens,
+            output_tokens=s.est_output_tokens,
         )
     return total
 

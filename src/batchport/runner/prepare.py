@@ -10,6 +10,7 @@ all inside one store transaction: a crash in the middle leaves the run in
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from typing import BinaryIO
@@ -173,6 +174,9 @@ def prepare_run(
             raise InputError("the run has no requests", rule="empty_file")
         if sink.problems:
             raise ValidationFailed(label, sink.problems)
+        shards = [
+            dataclasses.replace(s, provider_model=sink.models.get(s.index, s.model)) for s in shards
+        ]
         if accept is not None:
             accept(shards)
         for s in shards:

@@ -12,6 +12,7 @@ from batchport.backends.models import Usage
 from batchport.errors import RunError
 from batchport.pricing import Cost, PriceTable
 from batchport.runner.outcomes import Outcome
+from batchport.runner.plan import price_model
 from batchport.runner.results import RunResult, iter_results, write_results
 from batchport.store import RunStore, StoreLike, open_store
 
@@ -87,10 +88,8 @@ class Run:
         total = Cost()
         usage = self.store.usage_by_model(self.id)
         for (caller, provider), (inp, out, cached, written) in usage.items():
-            known = provider is not None and self._prices.lookup(provider) is not None
-            model = provider if known else caller
             total = total + self._prices.cost(
-                model,
+                price_model(caller, provider, self._prices),
                 input_tokens=inp,
                 output_tokens=out,
                 cached_tokens=cached,

@@ -204,3 +204,25 @@ def test_a_queue_tier_names_its_cap() -> None:
     assert be.quota_limits()["*"].unit == "requests"
     with pytest.raises(ConfigError, match="known tiers"):
         AnthropicBackend(api_key="sk-ant-test", queue_tier="gold")
+
+
+async def test_max_cost_prices_the_claude_model_a_chat_request_runs_on(home: Path) -> None:
+    from batchport.runner.api import OverBudget
+
+    reqs = bp.BatchBuilder()
+    for i in range(20):
+        reqs.chat.completions.create(
+            custom_id=f"c{i}",
+            model="gpt-4o-mini",
+            max_tokens=4000,
+            messages=[{"role": "user", "content": "Write an essay"}],
+        )
+    models = {"gpt-4o-mini": "claude-opus-4-1"}  # 100x gpt-4o-mini's output price
+    async with Emulator(CONFIG) as emu:
+        be = AnthropicBackend(base_url=emu.url, api_key="sk-ant-test", models=models)
+        async with be:
+            # 20 x 4,000 output tokens: $0.024 at gpt-4o-mini's batch price, $3 at Opus 4.1's
+            with pytest.raises(OverBudget, match="exceeds max_cost"):
+                await bp.run(reqs, backend=be, home=home, progress=False, max_cost=1.0,
+                             clock=InstantClock())  # fmt: skip
+        assert await _batches(emu) == []
