@@ -39,6 +39,7 @@ _BUILTINS: dict[str, str] = {
     "openai": "batchport.backends.openai:OpenAIBackend",
     "azure": "batchport.backends.azure:AzureBackend",
     "anthropic": "batchport.backends.anthropic:AnthropicBackend",
+    "gemini": "batchport.backends.gemini:GeminiBackend",
     "emulator": "batchport.backends.emulator:EmulatorBackend",
     "memory": "batchport.backends.memory:MemoryBackend",
 }
@@ -46,6 +47,7 @@ _BUILTINS: dict[str, str] = {
 _EXTRAS: dict[str, tuple[tuple[str, ...], str]] = {
     "azure": (("azure",), "batchport[azure]"),
     "anthropic": (("anthropic",), "batchport[anthropic]"),
+    "gemini": (("google",), "batchport[gemini]"),
 }
 _registered: dict[str, str | BackendFactory] = {}
 

@@ -45,7 +45,8 @@ class BenchSettings:
         modes: which of ``batch``, ``sequential``, ``concurrent`` to run, in order.
         seed: seeds the emulator and the workload.
         dialect: the emulator's API the modes use: ``"openai"`` (Batch API and chat
-            completions) or ``"anthropic"`` (Message Batches and ``/v1/messages``).
+            completions), ``"anthropic"`` (Message Batches and ``/v1/messages``) or
+            ``"gemini"`` (batchGenerateContent and generateContent).
     """
 
     backend: str = "emulator"
@@ -58,8 +59,8 @@ class BenchSettings:
     dialect: str = "openai"
 
     def __post_init__(self) -> None:
-        if self.dialect not in ("openai", "anthropic"):
-            raise ConfigError(f"dialect must be openai or anthropic; got {self.dialect!r}")
+        if self.dialect not in ("openai", "anthropic", "gemini"):
+            raise ConfigError(f"dialect must be openai, anthropic or gemini; got {self.dialect!r}")
         bad = [m for m in self.modes if m not in MODES]
         if bad or not self.modes:
             raise ConfigError(f"modes must be among {', '.join(MODES)}; got {bad or 'none'}")

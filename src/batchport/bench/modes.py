@@ -114,7 +114,7 @@ class EmulatorTarget:
             try:
                 yield session
             finally:
-                await session.client.close()
+                await _close(session.client)
                 if session.backend is not backend:
                     await session.backend.aclose()
                 if remove is not None:
@@ -123,9 +123,30 @@ class EmulatorTarget:
             await backend.aclose()
 
 
+async def _close(client: Any) -> None:
+    """Close a realtime client of any of the SDKs."""
+    if hasattr(client, "aio"):  # google-genai: the async side, then the sync one
+        await client.aio.aclose()
+        client.close()
+    else:
+        await client.close()
+
+
 def _emulator_session(
     backend: Backend, url: str, dialect: str, now: Callable[[], float]
 ) -> _Session:
+    if dialect == "gemini":
+        from google import genai
+        from google.genai import types as genai_types
+
+        from batchport.backends.gemini import GeminiBackend
+
+        options = genai_types.HttpOptions(
+            base_url=url, retry_options=genai_types.HttpRetryOptions(attempts=1)
+        )
+        gclient = genai.Client(api_key="bench-gemini-key", http_options=options)
+        gbackend = GeminiBackend(gclient)
+        return _Session(gbackend, gclient, LoopClock(), now, gbackend.prepare_request)
     if dialect != "anthropic":
         openai_client = AsyncOpenAI(base_url=url + "/v1", api_key="sk-bench", max_retries=0)
         return _Session(backend, openai_client, LoopClock(), now)
@@ -139,8 +160,8 @@ def _emulator_session(
 
 
 class ProviderTarget:
-    """A real provider through a named backend (``openai``); the realtime client comes
-    from the environment (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``)."""
+    """A real provider through a named backend (``openai``, ``anthropic``, ``gemini``);
+    the realtime client comes from the environment as its SDK reads it."""
 
     def __init__(self, backend: str) -> None:
         self.name = backend
@@ -153,16 +174,20 @@ class ProviderTarget:
         backend = get_backend(self.name)
         client: Any
         prepare: Callable[[Request], Request] | None = None
+        own = True
         if backend.provider == "anthropic":
             from anthropic import AsyncAnthropic
 
             client, prepare = AsyncAnthropic(max_retries=0), backend.prepare_request
+        elif backend.provider == "gemini":  # the backend's own google-genai client
+            client, prepare, own = getattr(backend, "client"), backend.prepare_request, False  # noqa: B009
         else:
             client = AsyncOpenAI(max_retries=0)
         try:
             yield _Session(backend, client, SystemClock(), time.monotonic, prepare)
         finally:
-            await client.close()
+            if own:
+                await _close(client)
             await backend.aclose()
 
 

@@ -44,10 +44,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--profile", choices=("realistic", "instant"), default="realistic")
     p.add_argument(
         "--dialect",
-        choices=("openai", "anthropic"),
+        choices=("openai", "anthropic", "gemini"),
         default="openai",
         help="the emulator's API to bench: openai (Batch API, chat completions) or "
-        "anthropic (Message Batches, /v1/messages); use with --model claude-...",
+        "anthropic (Message Batches, /v1/messages; use with --model claude-...) or gemini "
+        "(batchGenerateContent, generateContent; use with --model gemini-...)",
     )
     p.add_argument("--concurrency", type=int, default=32, metavar="N", help="default 32")
     p.add_argument("--rpm", type=int, default=None, help="client RPM limit (default: profile's)")

@@ -154,19 +154,48 @@ class _Wire:
     how an answer is judged, and the SDK's exception types."""
 
     def __init__(self, client: Any) -> None:
-        self.anthropic = type(client).__module__.split(".")[0] == "anthropic"
-        if self.anthropic:
+        module = type(client).__module__
+        self.anthropic = module.split(".")[0] == "anthropic"
+        self.gemini = module.startswith("google.genai")
+        if self.gemini:
+            from google.genai import errors as genai_errors
+
+            from batchport.backends.gemini.results import row_from_answer as gemini_answer
+
+            self.judge: Callable[[str, int | None, Any], ResultRow] = gemini_answer
+            self.status_error: type[Exception] = genai_errors.APIError
+            self.connection_error: type[Exception] = OSError
+        elif self.anthropic:
             import anthropic
 
             from batchport.backends.anthropic.results import row_from_answer
 
-            self.judge: Callable[[str, int | None, Any], ResultRow] = row_from_answer
-            self.status_error: type[Exception] = anthropic.APIStatusError
-            self.connection_error: type[Exception] = anthropic.APIConnectionError
+            self.judge = row_from_answer
+            self.status_error = anthropic.APIStatusError
+            self.connection_error = anthropic.APIConnectionError
         else:
             self.judge = row_from_response
             self.status_error = openai.APIStatusError
             self.connection_error = openai.APIConnectionError
+
+    async def send_gemini(
+        self, client: Any, req: Request, timeout_s: float | None
+    ) -> tuple[int | None, Mapping[str, str], Any]:
+        """One ``generateContent`` call through the google-genai client's own transport
+        (auth, base URL, API version): (status, headers, parsed body)."""
+        body = {k: v for k, v in req.body.items() if k != "model"}
+        options = {"timeout": int(timeout_s * 1000)} if timeout_s is not None else None
+        try:
+            response = await client.aio._api_client.async_request(
+                "post", f"models/{req.model}:generateContent", body, options
+            )
+        except self.status_error as exc:
+            details = getattr(exc, "details", None)
+            return int(getattr(exc, "code", 0) or 0) or None, {}, details
+        except Exception as exc:  # the transport's own errors (httpx, aiohttp, OS)
+            log.debug("%s: no answer (%s)", req.custom_id, type(exc).__name__)
+            return None, {}, None
+        return 200, dict(response.headers or {}), orjson.loads(response.body or "{}")
 
     def path(self, req: Request) -> str:
         # the anthropic client's base URL is the server root, the openai client's ends in /v1
@@ -243,6 +272,8 @@ class _Executor:
         """One HTTP attempt: (status, headers, parsed body); status None if it never
         got an answer."""
         path, timeout = self.wire.path(req), self.opts.timeout_s
+        if self.wire.gemini:
+            return await self.wire.send_gemini(self.client, req, timeout)
         try:
             if timeout is None:
                 response = await self.client.post(
