@@ -51,7 +51,7 @@ def _backend_args(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="MODEL=PROVIDER_MODEL",
-        help="anthropic: run requests for MODEL (an OpenAI name) on PROVIDER_MODEL "
+        help="anthropic, gemini: run requests for MODEL (an OpenAI name) on PROVIDER_MODEL "
         "(repeatable), e.g. gpt-4o-mini=claude-haiku-4-5",
     )
     p.add_argument(
@@ -167,8 +167,8 @@ def _backend(args: argparse.Namespace) -> str | Backend | None:
     deployments = _pairs("--deployment", getattr(args, "deployment", []), "MODEL=DEPLOYMENT")
     models = _pairs("--model-map", getattr(args, "model_map", []), "MODEL=PROVIDER_MODEL")
     if args.emulator_url:
-        if name == "anthropic":  # the emulator's Anthropic dialect, at the server root
-            return get_backend("anthropic", base_url=args.emulator_url, models=models)
+        if name in _MAPPED:  # the emulator's Anthropic or Gemini dialect, at the server root
+            return get_backend(name, base_url=args.emulator_url, models=models or None)
         if name not in ("", "emulator"):
             raise RunError(
                 f"--emulator-url speaks the OpenAI dialect and cannot go with --backend {name}; "
@@ -183,10 +183,13 @@ def _backend(args: argparse.Namespace) -> str | Backend | None:
             raise RunError("--deployment goes with --backend azure")
         return get_backend("azure", deployments=deployments)
     if models:
-        if name != "anthropic":
-            raise RunError("--model-map goes with --backend anthropic")
-        return get_backend("anthropic", models=models)
+        if name not in _MAPPED:
+            raise RunError("--model-map goes with --backend anthropic or --backend gemini")
+        return get_backend(name, models=models)
     return name or None
+
+
+_MAPPED = ("anthropic", "gemini")  # backends that run OpenAI-shaped requests on other models
 
 
 def _pairs(flag: str, pairs: list[str], form: str) -> dict[str, str]:
