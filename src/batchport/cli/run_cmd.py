@@ -33,7 +33,8 @@ def _backend_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--backend",
         default=None,
-        help="openai, azure, anthropic or emulator (default: $BATCHPORT_BACKEND, then emulator)",
+        help="openai, azure, anthropic, gemini or emulator (default: $BATCHPORT_BACKEND, "
+        "then emulator)",
     )
     p.add_argument(
         "--emulator-url", default=None, metavar="URL", help="use a running emulator at URL"
