@@ -16,8 +16,9 @@ MB = 1024 * 1024
 def test_openai_limits() -> None:
     p = get_profile("openai")
     assert (p.max_requests, p.max_file_bytes, p.max_embedding_inputs) == (50_000, 200 * MB, 50_000)
-    assert p.endpoints == frozenset(Endpoint) - {Endpoint.MESSAGES}
+    assert p.endpoints == frozenset(Endpoint) - {Endpoint.MESSAGES, Endpoint.GENERATE_CONTENT}
     assert not p.supports(Endpoint.MESSAGES)
+    assert not p.supports(Endpoint.GENERATE_CONTENT)
     assert p.single_model_per_file
     assert not p.model_is_deployment
     assert p.completion_windows == ("24h",)
@@ -82,8 +83,8 @@ def test_azure_uses_only_documented_codes() -> None:
 
 
 def test_unknown_provider_lists_known_ones() -> None:
-    with pytest.raises(ConfigError, match="anthropic, azure, openai"):
-        get_profile("gemini")
+    with pytest.raises(ConfigError, match="anthropic, azure, gemini, openai"):
+        get_profile("vertex")
 
 
 def test_anthropic_limits() -> None:
@@ -91,6 +92,7 @@ def test_anthropic_limits() -> None:
     assert (p.max_requests, p.max_file_bytes, p.max_embedding_inputs) == (100_000, 256 * MB, None)
     assert p.endpoints == frozenset({Endpoint.MESSAGES})
     assert p.supports(Endpoint.MESSAGES)
+    assert not p.supports(Endpoint.GENERATE_CONTENT)
     assert not p.supports(Endpoint.CHAT_COMPLETIONS)
     assert p.translated_endpoints == frozenset({Endpoint.CHAT_COMPLETIONS, Endpoint.RESPONSES})
     assert not p.single_model_per_file
@@ -100,10 +102,44 @@ def test_anthropic_limits() -> None:
     assert p.code(Rule.CUSTOM_ID_PATTERN) == "invalid_request_error"
 
 
+def test_gemini_limits() -> None:
+    p = get_profile("gemini")
+    # inline under 20 MB, a file up to 2 GB (decimal: the smaller reading of both)
+    assert (p.max_inline_bytes, p.max_file_bytes) == (20_000_000, 2_000_000_000)
+    assert p.max_embedding_inputs is None
+    assert p.endpoints == frozenset({Endpoint.GENERATE_CONTENT})
+    assert p.translated_endpoints == frozenset({Endpoint.CHAT_COMPLETIONS, Endpoint.RESPONSES})
+    assert not p.supports(Endpoint.MESSAGES)
+    assert not p.supports(Endpoint.CHAT_COMPLETIONS)
+    # the create url names the model: one model per batch
+    assert p.single_model_per_file
+    assert p.endpoint_from_file
+    assert not p.model_is_deployment
+    assert p.completion_windows == ()
+    # keys are free-form strings: no pattern
+    assert p.custom_id_pattern is None
+    assert p.custom_id_fits("review:42.a/é")
+    assert not p.max_queued_requests
+    assert p.code(Rule.DUPLICATE_CUSTOM_ID) == "INVALID_ARGUMENT"
+    assert p.code(Rule.FILE_TOO_LARGE) == "file_too_large"
+
+
+def test_gemini_has_no_count_limit_that_binds_before_bytes() -> None:
+    p = get_profile("gemini")
+    assert p.min_files(1_000_000, 10 * MB) == 1
+    assert p.min_files(10, 2_000_000_001) == 2
+    assert p.max_requests * 100 >= p.max_file_bytes
+
+
+def test_only_gemini_has_an_inline_limit() -> None:
+    assert {n for n, p in PROVIDERS.items() if p.max_inline_bytes is not None} == {"gemini"}
+
+
 @pytest.mark.parametrize("provider", ["openai", "azure"])
 def test_openai_shaped_profiles_refuse_messages(provider: str) -> None:
     p = get_profile(provider)
     assert not p.supports(Endpoint.MESSAGES)
+    assert not p.supports(Endpoint.GENERATE_CONTENT)
     assert not p.translated_endpoints
     assert p.custom_id_pattern is None
     assert p.custom_id_fits("review:42.a")

@@ -20,9 +20,10 @@ def test_endpoints_are_the_ones_the_sdk_lists() -> None:
     annotation = batch_create_params.BatchCreateParams.__annotations__["endpoint"]
     # A forward reference: Required[Literal['/v1/responses', ...]]
     text = annotation if isinstance(annotation, str) else annotation.__forward_arg__
-    openai_endpoints = {e.value for e in Endpoint} - {Endpoint.MESSAGES.value}
+    others = {Endpoint.MESSAGES.value, Endpoint.GENERATE_CONTENT.value}
+    openai_endpoints = {e.value for e in Endpoint} - others
     assert openai_endpoints == set(re.findall(r"/v1/[a-z/]+", text))
-    assert len(Endpoint) == 9
+    assert len(Endpoint) == 10
 
 
 def test_messages_requires_what_the_anthropic_sdk_requires() -> None:
@@ -35,6 +36,19 @@ def test_messages_requires_what_the_anthropic_sdk_requires() -> None:
     assert required == sdk_required == {"model", "max_tokens", "messages"}
     assert Endpoint.from_url("/v1/messages") is Endpoint.MESSAGES
     assert Endpoint.MESSAGES.short_name == "messages"
+
+
+def test_generate_content_is_one_url_with_the_model_in_the_body() -> None:
+    assert Endpoint.from_url("/v1beta/generateContent") is Endpoint.GENERATE_CONTENT
+    assert Endpoint.GENERATE_CONTENT.short_name == "generateContent"
+    assert Endpoint.CHAT_COMPLETIONS.short_name == "chat/completions"
+    assert required_body_fields(Endpoint.GENERATE_CONTENT) == (("model",), ("contents",))
+    request = Request.build(
+        "g1", Endpoint.GENERATE_CONTENT, {"model": "gemini-2.5-flash", "contents": []}
+    )
+    assert request.url == "/v1beta/generateContent"
+    assert request.model == "gemini-2.5-flash"
+    assert request.endpoint is Endpoint.GENERATE_CONTENT
 
 
 def test_every_endpoint_has_required_fields() -> None:

@@ -10,13 +10,21 @@ files at upload, before any batch exists.
 Sources: OpenAI's Batch guide and the ``openai`` SDK docstrings; Microsoft's Azure OpenAI
 global batch how-to (error codes, known issues) and its limits page; Anthropic's "Batch
 processing" guide, its Message Batches API reference, its "Errors" and "Rate limits"
-pages and the ``anthropic`` SDK's types (``../shared/reference/anthropic-batches.md``).
+pages and the ``anthropic`` SDK's types (``../shared/reference/anthropic-batches.md``);
+Gemini's "Batch API" guide, its API reference and the ``google-genai`` SDK
+(``../shared/reference/gemini-and-others.md`` §2).
 
 Anthropic differs in kind, not only in numbers: a Message Batch has no input file (its
 requests are sent inline, ``{"requests": [{"custom_id", "params"}]}``), takes any mix of
 models, targets only ``/v1/messages``, and refuses custom_ids outside
 ``^[a-zA-Z0-9_-]{1,64}$``. batchport still writes its requests as
 ``{custom_id, method, url, body}`` lines; the backend turns each into an inline entry.
+
+Gemini differs again: one batch takes its requests either inline in the create call
+(under 20 MB) or from an uploaded JSONL file of ``{"key", "request"}`` lines (up to 2 GB);
+the backend picks the mode by size (:attr:`ProviderProfile.max_inline_bytes`). The create
+url names the model, so a batch holds one model; each request is a ``generateContent``
+request, and its key is any string (no documented pattern or length).
 """
 
 from __future__ import annotations
@@ -33,6 +41,10 @@ from batchport.requests import Endpoint
 __all__ = ["PROVIDERS", "ProviderProfile", "Rule", "get_profile"]
 
 MB = 1024 * 1024
+# Gemini states its sizes as "20 MB" and "2 GB" without saying which unit; the decimal
+# reading is the smaller one, so a shard cut at it fits either way.
+_GEMINI_INLINE_BYTES = 20_000_000
+_GEMINI_FILE_BYTES = 2_000_000_000
 
 
 class Rule(StrEnum):
@@ -113,6 +125,13 @@ _ANTHROPIC_CODES = _codes(
 )
 
 
+# Gemini answers in google.rpc.Status terms: a malformed batch or request is a 400
+# ``INVALID_ARGUMENT`` (API reference; errors guide). It documents no finer code for any
+# batch-file rule; ``file_too_large`` is batchport's own, as for OpenAI (the Files API
+# refuses such a file at upload, before a batch exists).
+_GEMINI_CODES = _codes("INVALID_ARGUMENT", {Rule.FILE_TOO_LARGE: "file_too_large"})
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderProfile:
     """What one provider accepts in a batch input file.
@@ -133,6 +152,12 @@ class ProviderProfile:
     ``max_queued_requests`` maps a rate-limit tier to the number of batch requests the
     provider holds in its processing queue at once (empty: no such limit known); which
     tier applies is the caller's setting.
+
+    ``max_inline_bytes`` is set for a provider that takes a batch's requests either
+    inline in the create call, up to that many bytes, or from an uploaded file of up to
+    ``max_file_bytes`` (Gemini): the backend sends a shard inline when its lines fit under
+    it and uploads it otherwise; the planner cuts shards at ``max_file_bytes``. ``None``:
+    the provider has one way in, sized by ``max_file_bytes``.
     """
 
     name: str
@@ -152,6 +177,7 @@ class ProviderProfile:
     max_queued_requests: Mapping[str, int] = field(
         default_factory=lambda: MappingProxyType({}), repr=False
     )
+    max_inline_bytes: int | None = None
 
     def code(self, rule: Rule) -> str:
         """The code this provider reports for ``rule``."""
@@ -192,8 +218,9 @@ PROVIDERS: Mapping[str, ProviderProfile] = MappingProxyType(
             max_requests=50_000,
             max_file_bytes=200 * MB,
             max_embedding_inputs=50_000,
-            # every OpenAI Batch API endpoint; /v1/messages is Anthropic's
-            endpoints=frozenset(Endpoint) - {Endpoint.MESSAGES},
+            # every OpenAI Batch API endpoint; /v1/messages is Anthropic's and
+            # /v1beta/generateContent Gemini's
+            endpoints=frozenset(Endpoint) - {Endpoint.MESSAGES, Endpoint.GENERATE_CONTENT},
             accepts_unversioned_urls=False,
             endpoint_from_file=False,
             single_model_per_file=True,
@@ -249,6 +276,44 @@ PROVIDERS: Mapping[str, ProviderProfile] = MappingProxyType(
             max_queued_requests=MappingProxyType(
                 {"start": 200_000, "build": 300_000, "scale": 500_000}
             ),
+        ),
+        "gemini": ProviderProfile(
+            name="gemini",
+            title="Gemini",
+            # Neither the Batch API guide nor the API reference gives a count of requests
+            # per batch; bytes bind instead (2 GB of file, 20 MB inline). The number
+            # below is no provider limit, only large enough never to be the one that cuts
+            # a shard before the 2 GB does (a request line is rarely under 100 bytes).
+            max_requests=20_000_000,
+            # an input file of up to 2 GB (guide, "Input file"; the Files API's per-file
+            # cap is the same). Decimal reading, see _GEMINI_FILE_BYTES.
+            max_file_bytes=_GEMINI_FILE_BYTES,
+            # inline requests only while the whole create request stays under 20 MB
+            # (guide, "Inline requests"). The lines batchport measures carry ``custom_id``,
+            # ``method`` and ``url`` where the inline entry carries ``metadata.key``, so a
+            # shard whose lines fit stays under it.
+            max_inline_bytes=_GEMINI_INLINE_BYTES,
+            max_embedding_inputs=None,
+            endpoints=frozenset({Endpoint.GENERATE_CONTENT}),
+            accepts_unversioned_urls=False,
+            # no ``endpoint`` argument at create (the path names ``batchGenerateContent``):
+            # only the lines' agreement with each other is checked
+            endpoint_from_file=True,
+            # ``POST /v1beta/models/{model}:batchGenerateContent``: the url names the one
+            # model every request of the batch runs on (SDK ``batches.create(model=)``)
+            single_model_per_file=True,
+            model_is_deployment=False,
+            # no window to choose: a batch still pending or running after 48 h expires
+            # with no results (guide, "Batch job states"; the target is 24 h)
+            completion_windows=(),
+            codes=_GEMINI_CODES,
+            translated_endpoints=frozenset({Endpoint.CHAT_COMPLETIONS, Endpoint.RESPONSES}),
+            # keys are user-defined strings (file lines' ``key``, inline ``metadata.key``,
+            # a map<string, string>); no documented pattern or length, so none is checked.
+            # Duplicates are still refused by batchport, which joins results on the key.
+            custom_id_pattern=None,
+            # Gemini's batch quota counts enqueued tokens per model and tier (rate-limits
+            # page), not queued requests, so no request-count queue limit applies.
         ),
     }
 )

@@ -6,8 +6,23 @@ A batch input file is JSONL; each line is one :class:`Request`::
 
 :class:`Endpoint` lists every endpoint the OpenAI Batch API accepts, plus Anthropic's
 Messages endpoint (``/v1/messages``, whose requests batchport sends in an Anthropic
-Message Batch), and :func:`required_body_fields` says which body fields each one needs.
-Which provider takes which endpoint is :mod:`batchport.limits`' business.
+Message Batch) and Gemini's ``generateContent`` (``/v1beta/generateContent``, see
+below), and :func:`required_body_fields` says which body fields each one needs. Which
+provider takes which endpoint is :mod:`batchport.limits`' business.
+
+A Gemini request line has the same four keys::
+
+    {"custom_id": "r1", "method": "POST", "url": "/v1beta/generateContent",
+     "body": {"model": "gemini-2.5-flash", "contents": [{"role": "user", "parts": [...]}],
+              "systemInstruction": {...}, "generationConfig": {...}, "tools": [...], ...}}
+
+Gemini names the model in the path (``models/{model}:generateContent``), so the url is
+one for every model and the model travels in ``body["model"]``, a bare name without the
+``models/`` prefix, where :attr:`Request.model` finds it as for every other endpoint. The
+rest of the body is the REST ``GenerateContentRequest`` in its wire spelling (camelCase:
+``contents``, ``systemInstruction``, ``generationConfig``, ``tools``, ``toolConfig``,
+``safetySettings``, ``cachedContent``). The Gemini backend takes ``model`` out and sends
+the rest as the batch's ``request`` (inline) or a ``{"key", "request"}`` file line.
 """
 
 from __future__ import annotations
@@ -33,8 +48,10 @@ __all__ = [
 class Endpoint(StrEnum):
     """A batch endpoint, spelled as its provider's API spells it (``/v1/...``).
 
-    Every member but :attr:`MESSAGES` is an OpenAI Batch API endpoint; :attr:`MESSAGES`
-    is Anthropic's Messages API, which no OpenAI or Azure batch can target.
+    Every member but :attr:`MESSAGES` and :attr:`GENERATE_CONTENT` is an OpenAI Batch API
+    endpoint; :attr:`MESSAGES` is Anthropic's Messages API and :attr:`GENERATE_CONTENT`
+    Gemini's ``models/{model}:generateContent`` (the model in the body, see the module
+    docstring), which no OpenAI or Azure batch can target.
     """
 
     RESPONSES = "/v1/responses"
@@ -46,6 +63,7 @@ class Endpoint(StrEnum):
     IMAGES_EDITS = "/v1/images/edits"
     VIDEOS = "/v1/videos"
     MESSAGES = "/v1/messages"
+    GENERATE_CONTENT = "/v1beta/generateContent"
 
     @classmethod
     def from_url(cls, url: object, *, allow_unversioned: bool = False) -> Endpoint | None:
@@ -63,8 +81,9 @@ class Endpoint(StrEnum):
 
     @property
     def short_name(self) -> str:
-        """The path without ``/v1/``, e.g. ``chat/completions``."""
-        return self.value.removeprefix("/v1/")
+        """The path without its version segment, e.g. ``chat/completions`` or
+        ``generateContent``."""
+        return self.value.split("/", 2)[2]
 
 
 _BY_URL: dict[str, Endpoint] = {e.value: e for e in Endpoint}
@@ -73,6 +92,8 @@ _BY_URL: dict[str, Endpoint] = {e.value: e for e in Endpoint}
 # Sources: the SDK's ``*CreateParams`` TypedDicts (``Required[...]`` keys), plus ``model``
 # for /v1/responses, since a batch holds one model and the rule is checked on body.model.
 # /v1/messages: the ``anthropic`` SDK's ``MessageCreateParamsBase`` (``Required`` keys).
+# /v1beta/generateContent: ``contents`` is the one required field of the REST
+# GenerateContentRequest (API reference), plus ``model``, which batchport keeps in the body.
 REQUIRED_BODY_FIELDS: Mapping[Endpoint, tuple[tuple[str, ...], ...]] = {
     Endpoint.RESPONSES: (("model",), ("input", "prompt")),
     Endpoint.CHAT_COMPLETIONS: (("model",), ("messages",)),
@@ -83,6 +104,7 @@ REQUIRED_BODY_FIELDS: Mapping[Endpoint, tuple[tuple[str, ...], ...]] = {
     Endpoint.IMAGES_EDITS: (("image",), ("prompt",)),
     Endpoint.VIDEOS: (("prompt",),),
     Endpoint.MESSAGES: (("model",), ("max_tokens",), ("messages",)),
+    Endpoint.GENERATE_CONTENT: (("model",), ("contents",)),
 }
 
 
