@@ -100,7 +100,7 @@ def test_mistyped_name_lists_known_and_suggests() -> None:
         get_backend("opneai")
     message = str(info.value)
     assert "unknown backend 'opneai'" in message
-    assert "azure, emulator, memory, openai" in message
+    assert "anthropic, azure, emulator, gemini, memory, openai" in message
     assert "Did you mean 'openai'?" in message
 
 
