@@ -7,11 +7,15 @@
                             text_format=Sentiment)
     builder.chat.completions.create(model="gpt-4o-mini", messages=[...])
     builder.messages.create(model="claude-haiku-4-5", max_tokens=512, messages=[...])
+    builder.models.generate_content(model="gemini-2.5-flash", contents="Great phone",
+                                    config={"response_mime_type": "application/json",
+                                            "response_schema": Sentiment})
     builder.write("batch.jsonl")
 
 Keyword names are the SDK's (``openai``; ``anthropic`` for ``messages``, whose requests
-go to ``/v1/messages`` and run on the ``anthropic`` backend); keywords batchport does
-not know pass straight into the
+go to ``/v1/messages`` and run on the ``anthropic`` backend; ``google-genai`` for
+``models.generate_content``, whose requests go to ``/v1beta/generateContent`` and run on
+the ``gemini`` backend); keywords batchport does not know pass straight into the
 body, and ``extra_body`` is merged in last, as the SDK does. Nothing is validated
 against the API's parameter types here (the provider does that); what is checked is
 what would make a batch file unusable: duplicate ids, ``stream=True``, missing
@@ -32,6 +36,7 @@ import orjson
 import pydantic
 from openai import NotGiven, Omit
 
+from batchport._gemini_body import generate_content_body
 from batchport.errors import InputError
 from batchport.jsonl import WriteStats, write_requests
 from batchport.requests import Endpoint, Request, required_body_fields
@@ -75,6 +80,7 @@ class BatchBuilder:
         self.responses = _Responses(self)
         self.chat = _Chat(self)
         self.messages = _Messages(self)
+        self.models = _Models(self)
         self.embeddings = _Simple(self, Endpoint.EMBEDDINGS, "embeddings.create")
         self.completions = _Simple(self, Endpoint.COMPLETIONS, "completions.create")
         self.moderations = _Simple(self, Endpoint.MODERATIONS, "moderations.create")
@@ -334,7 +340,7 @@ _SLUG_BAD = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def _file_name(stem: str, key: GroupKey, taken: set[str]) -> str:
-    endpoint = key.endpoint.removeprefix("/v1/").strip("/").replace("/", "-")
+    endpoint = key.endpoint.strip("/").partition("/")[2].replace("/", "-")
     model = _SLUG_BAD.sub("_", key.model) if key.model else "default"
     base = f"{stem}-{endpoint}-{model}"
     name, n = f"{base}.jsonl", 1
@@ -513,3 +519,46 @@ class _Messages:
         else:
             params["output_config"] = {**config, "format": fmt}
         return self._add(params, custom_id, output_format, "messages.parse")
+
+
+class _Models:
+    """``builder.models``: mirrors the ``google-genai`` SDK's ``client.models``."""
+
+    def __init__(self, builder: BatchBuilder) -> None:
+        self._builder = builder
+
+    def generate_content(
+        self,
+        *,
+        model: str,
+        contents: Any,
+        config: Any = None,
+        custom_id: str | None = None,
+        **unknown: Any,
+    ) -> Request:
+        """Add a ``/v1beta/generateContent`` request; keywords as
+        ``client.models.generate_content`` (``model``, ``contents``, ``config``).
+
+        The body is the REST ``GenerateContentRequest`` the SDK would send (see
+        :mod:`batchport._gemini_body`), with the bare model name in ``model``. A
+        ``response_schema`` type in ``config`` is written as the SDK writes it
+        (:func:`batchport.schema.gemini_response_schema`) and remembered for
+        ``custom_id``, as is a pydantic model given as ``response_json_schema`` (written
+        as its JSON schema).
+
+        Raises:
+            InputError: a keyword the SDK call does not take (``stream``: a batch returns
+                whole responses), missing ``contents``, a config field a batch line
+                cannot carry (``http_options``, Python callables as tools...), a
+                Vertex-only field, or a schema Gemini's ``Schema`` cannot express.
+        """
+        call = "models.generate_content"
+        if unknown:
+            names = ", ".join(sorted(unknown))
+            hint = "; a batch returns each response whole" if "stream" in unknown else ""
+            raise InputError(
+                f"{call}: unexpected keyword(s) {names}; it takes model, contents and config{hint}",
+                rule="streaming_unsupported" if "stream" in unknown else "invalid_request",
+            )
+        body, output_type = generate_content_body(model, contents, config, call)
+        return self._builder._build(Endpoint.GENERATE_CONTENT, body, custom_id, output_type, call)

@@ -14,13 +14,21 @@ with the schema rewritten as the ``anthropic`` SDK's ``transform_schema`` rewrit
 (:func:`claude_json_schema`; reproduced here, since importing that SDK takes over a
 second and it is an optional extra).
 
+Gemini's ``generationConfig.responseSchema`` is an OpenAPI-style ``Schema``; a type given
+as ``response_schema`` becomes one by the ``google-genai`` SDK's rules
+(:func:`gemini_response_schema`, reproduced here for the same reasons).
+
 Returned dicts are shared between calls (and between requests): treat them as read-only.
 """
 
 from __future__ import annotations
 
+import copy
+import enum
 import functools
 import re
+import types
+import typing
 from typing import Any
 
 import pydantic
@@ -31,6 +39,7 @@ from batchport.errors import InputError
 __all__ = [
     "chat_response_format",
     "claude_json_schema",
+    "gemini_response_schema",
     "is_output_type",
     "messages_output_format",
     "responses_text_format",
@@ -261,3 +270,191 @@ def _messages_format(output_type: type) -> dict[str, Any]:
             f"cannot build a JSON schema for {output_type.__name__}: {exc}",
             rule="invalid_request",
         ) from exc
+
+
+# -- Gemini -------------------------------------------------------------------------
+
+# The fields of the SDK's ``types.Schema`` (wire spelling); any other keyword is refused,
+# as the SDK's validation of ``Schema`` (``extra="forbid"``) refuses it.
+_GEMINI_SCHEMA_KEYS = frozenset({
+    "additionalProperties", "anyOf", "default", "description", "enum", "example", "format",
+    "items", "maxItems", "maxLength", "maxProperties", "maximum", "minItems", "minLength",
+    "minProperties", "minimum", "nullable", "pattern", "properties", "propertyOrdering",
+    "required", "title", "type", "prefixItems",
+})  # fmt: skip
+# The SDK's ``Schema`` takes its fields' snake_case names too.
+_GEMINI_SCHEMA_SNAKE = {
+    "additional_properties": "additionalProperties",
+    "any_of": "anyOf",
+    "prefix_items": "prefixItems",
+    "property_ordering": "propertyOrdering",
+    "max_items": "maxItems",
+    "min_items": "minItems",
+    "max_length": "maxLength",
+    "min_length": "minLength",
+    "max_properties": "maxProperties",
+    "min_properties": "minProperties",
+}
+
+
+def gemini_response_schema(origin: object) -> dict[str, Any]:
+    """Gemini ``responseSchema`` for ``origin`` (a pydantic model or other type, or a
+    schema dict), as the ``google-genai`` SDK's ``t_schema`` builds it for the Gemini
+    Developer API: ``$defs`` inlined at each ``$ref`` (a recursive reference ends in an
+    empty schema), ``null`` alternatives folded into ``nullable``, a one-value string
+    ``Literal`` as a one-member ``enum``, ``propertyOrdering`` in declaration order, type
+    names upper-cased. Keys are written in camelCase. Cached per type; a dict is copied.
+
+    Raises:
+        InputError: the schema has ``additionalProperties`` (the Developer API refuses
+            it), a non-string ``const``, a keyword Gemini's ``Schema`` lacks (say
+            ``exclusiveMinimum``; ``response_json_schema`` takes full JSON Schema), or
+            no schema can be built for the type.
+    """
+    if isinstance(origin, dict):
+        return _gemini_schema_dict(copy.deepcopy(origin))
+    if isinstance(origin, type | types.GenericAlias) or typing.get_origin(origin) is not None:
+        try:
+            return _gemini_type_schema(origin)
+        except TypeError:  # unhashable typing construct: not cached
+            return _gemini_type_schema.__wrapped__(origin)
+    raise InputError(
+        f"response_schema must be a type or a schema dict, got {origin!r}", rule="invalid_request"
+    )
+
+
+@functools.cache
+def _gemini_type_schema(origin: Any) -> dict[str, Any]:
+    name = getattr(origin, "__name__", repr(origin))
+    try:
+        if isinstance(origin, type) and issubclass(origin, pydantic.BaseModel):
+            return _gemini_schema_dict(origin.model_json_schema())
+        if isinstance(origin, type) and issubclass(origin, enum.Enum):
+            origin = _string_enum(origin)
+        holder = pydantic.create_model("Placeholder", placeholder=(origin, ...))
+        schema = holder.model_json_schema()
+    except (TypeError, ValueError, pydantic.PydanticUserError) as exc:
+        raise InputError(
+            f"cannot build a response_schema for {name}: {exc}", rule="invalid_request"
+        ) from exc
+    processed = _gemini_schema_dict(schema)
+    out: dict[str, Any] = processed["properties"]["placeholder"]
+    return out
+
+
+def _string_enum(origin: type[enum.Enum]) -> type[enum.Enum]:
+    """The SDK sends an enum of integers as the same enum of strings."""
+    values = [member.value for member in origin]
+    if not all(isinstance(v, int | str) for v in values):
+        raise InputError(
+            f"enum {origin.__name__} values must be strings or integers", rule="invalid_request"
+        )
+    if all(isinstance(v, str) for v in values):
+        return origin
+    make: Any = enum.Enum  # a functional Enum call with a computed name
+    made: type[enum.Enum] = make(origin.__name__, [str(v) for v in values], type=str)
+    return made
+
+
+def _gemini_schema_dict(schema: dict[str, Any]) -> dict[str, Any]:
+    defs = schema.pop("$defs", {})
+    _gemini_process(schema, defs, set())
+    return schema
+
+
+def _gemini_process(schema: dict[str, Any], defs: dict[str, Any], refs: set[str]) -> None:
+    """Rewrite ``schema`` in place (the SDK's ``process_schema`` for the Developer API)."""
+    if schema.get("title") == "PlaceholderLiteralEnum":
+        del schema["title"]
+    for snake, camel in _GEMINI_SCHEMA_SNAKE.items():
+        if (value := schema.pop(snake, None)) is not None:
+            schema[camel] = value
+    if schema.get("additionalProperties"):
+        raise InputError(
+            "response_schema: additionalProperties is not supported by the Gemini Developer "
+            "API; use response_json_schema for a full JSON Schema",
+            rule="invalid_request",
+        )
+    _gemini_nullable(schema)
+    if (ref := schema.pop("$ref", None)) is not None:
+        if (resolved := _gemini_ref(ref, defs, refs)) is not None:
+            schema.update(resolved)
+        _gemini_check(schema)
+        return
+
+    def recurse(sub: dict[str, Any]) -> dict[str, Any]:
+        if (sub_ref := sub.pop("$ref", None)) is not None:
+            return _gemini_ref(sub_ref, defs, refs) or {}
+        _gemini_process(sub, defs, refs)
+        return sub
+
+    if (any_of := schema.get("anyOf")) is not None:
+        schema["anyOf"] = [recurse(sub) for sub in any_of]
+        _gemini_check(schema)
+        return
+    kind = schema.get("type")
+    kind = kind.upper() if isinstance(kind, str) else kind
+    if "const" in schema and schema["const"] is not None:
+        if kind != "STRING":
+            raise InputError(
+                "response_schema: Literal values must be strings", rule="invalid_request"
+            )
+        schema["enum"] = [schema.pop("const")]
+    if kind == "OBJECT":
+        if (properties := schema.get("properties")) is not None:
+            for name, sub in list(properties.items()):
+                properties[name] = recurse(sub)
+            if len(properties) > 1 and "propertyOrdering" not in schema:
+                schema["propertyOrdering"] = list(properties)
+        if isinstance(additional := schema.get("additionalProperties"), dict):
+            schema["additionalProperties"] = recurse(additional)
+    elif kind == "ARRAY":
+        if (items := schema.get("items")) is not None:
+            schema["items"] = recurse(items)
+        if (prefixes := schema.get("prefixItems")) is not None:
+            schema["prefixItems"] = [recurse(sub) for sub in prefixes]
+    _gemini_check(schema)
+
+
+def _gemini_nullable(schema: dict[str, Any]) -> None:
+    if schema.get("type") == "null":
+        schema["nullable"] = True
+        del schema["type"]
+    elif isinstance(any_of := schema.get("anyOf"), list) and {"type": "null"} in any_of:
+        schema["nullable"] = True
+        any_of.remove({"type": "null"})
+        if len(any_of) == 1:
+            schema.update(any_of[0])
+            del schema["anyOf"]
+
+
+def _gemini_ref(ref: str, defs: dict[str, Any], refs: set[str]) -> dict[str, Any] | None:
+    name = ref.split("defs/")[-1]
+    if name in refs:
+        return None
+    if name not in defs:
+        raise InputError(f"response_schema: unresolved $ref {ref!r}", rule="invalid_request")
+    resolved: dict[str, Any] = copy.deepcopy(defs[name])
+    refs.add(name)
+    try:
+        _gemini_process(resolved, defs, refs)
+    finally:
+        refs.discard(name)
+    return resolved
+
+
+def _gemini_check(schema: dict[str, Any]) -> None:
+    for key in [key for key, value in schema.items() if value is None]:
+        del schema[key]  # the SDK sends the Schema without its unset (None) fields
+    unknown = sorted(set(schema) - _GEMINI_SCHEMA_KEYS)
+    if unknown:
+        raise InputError(
+            f"response_schema: Gemini's Schema has no {', '.join(unknown)}; use "
+            "response_json_schema for a full JSON Schema",
+            rule="invalid_request",
+        )
+    if isinstance(kind := schema.get("type"), str):
+        schema["type"] = kind.upper()
+    enum_values = schema.get("enum")
+    if enum_values is not None and not all(isinstance(v, str) for v in enum_values):
+        raise InputError("response_schema: enum values must be strings", rule="invalid_request")
