@@ -2,6 +2,11 @@
 emulator process, and timing contenders in fresh subprocesses (with the ``main`` of
 the scripts that do).
 
+Peak memory of a child process is read from its own ``VmHWM`` (``/proc/self/status``),
+not from ``ru_maxrss``: on Linux a process keeps the larger ``ru_maxrss`` of the address
+space it had before ``execve``, and ``subprocess`` starts children with ``vfork`` (the
+parent's address space), so every child would report at least the parent's peak.
+
 Each script runs as ``python benchmarks/<name>.py``, which puts this folder first on
 ``sys.path``; that is how they import this module.
 """
@@ -13,8 +18,11 @@ import datetime as dt
 import json
 import os
 import platform
+import resource
+import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -103,17 +111,57 @@ def emulator_process(*extra: str) -> Iterator[tuple[str, subprocess.Popen[str]]]
         proc.wait(10)
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak resident set size in MB (2**20 bytes).
+
+    ``VmHWM`` where Linux offers it: the high-water mark of the address space created
+    at ``execve``, so nothing of the parent's is counted. Elsewhere ``ru_maxrss``
+    (kilobytes on Linux and BSD, bytes on macOS), which may include the parent's peak.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 1024
+
+
 def measure_in_child(script: str, *args: str) -> dict[str, Any]:
     """Run ``script --child ARGS`` in a fresh interpreter and return the JSON it prints
-    (its own timings: imports and cold caches stay out of the parent's numbers)."""
+    (its own timings: imports and cold caches stay out of the parent's numbers).
+
+    Two keys are added from outside the child: ``process_seconds``, the wall time from
+    spawning the interpreter to its exit (start-up and imports included), and
+    ``process_cpu_seconds``, the child's user + system CPU time (from the growth of this
+    process's ``RUSAGE_CHILDREN``, which sums the children it has waited for).
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, script, "--child", *args],
         capture_output=True,
         text=True,
         check=True,
     )
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     result: dict[str, Any] = json.loads(proc.stdout)
+    result["process_seconds"] = wall
+    result["process_cpu_seconds"] = (after.ru_utime - before.ru_utime) + (
+        after.ru_stime - before.ru_stime
+    )
     return result
+
+
+def spread(values: Sequence[float], fmt: str = "{:.2f}") -> str:
+    """``median (min-max)`` of ``values``, each formatted with ``fmt``."""
+    return (
+        f"{fmt.format(statistics.median(values))} "
+        f"({fmt.format(min(values))}-{fmt.format(max(values))})"
+    )
 
 
 def child_bench_main(
