@@ -141,3 +141,44 @@ def test_price_file_with_a_bad_cache_write_is_an_input_error(tmp_path: Path) -> 
     with pytest.raises(InputError) as info:
         PriceTable.from_file(path)
     assert info.value.rule == "price_table"
+
+
+GEMINI = {
+    "gemini-2.5-pro": Price(input=1.25, output=10.0, cached_input=0.125),
+    "gemini-2.5-flash": Price(input=0.3, output=2.5, cached_input=0.03),
+    "gemini-2.5-flash-lite": Price(input=0.1, output=0.4, cached_input=0.01),
+    "gemini-2.0-flash": Price(input=0.1, output=0.4, cached_input=0.025),
+    "gemini-2.0-flash-lite": Price(input=0.075, output=0.3),
+}
+
+
+@pytest.mark.parametrize(("model", "price"), GEMINI.items())
+def test_gemini_models_at_the_standard_short_prompt_rate(model: str, price: Price) -> None:
+    assert TABLE.lookup(model) == price
+
+
+@pytest.mark.parametrize(
+    ("name", "family"),
+    [
+        ("gemini-2.5-flash-lite-preview-09-2025", "gemini-2.5-flash-lite"),
+        ("gemini-2.5-flash-preview-09-2025", "gemini-2.5-flash"),
+        ("gemini-2.0-flash-001", "gemini-2.0-flash"),
+        ("gemini-2.0-flash-lite-001", "gemini-2.0-flash-lite"),
+    ],
+)
+def test_gemini_versions_find_their_family(name: str, family: str) -> None:
+    assert TABLE.lookup(name) == TABLE.lookup(family)
+
+
+def test_gemini_batch_is_half_and_cache_hits_are_cheaper() -> None:
+    cost = TABLE.cost(
+        "gemini-2.5-flash", input_tokens=1_000_000, output_tokens=1_000_000, cached_tokens=500_000
+    )
+    realtime = 0.5 * 0.3 + 0.5 * 0.03 + 2.5
+    assert cost.realtime_usd == pytest.approx(realtime)
+    assert cost.batch_usd == pytest.approx(realtime / 2)
+
+
+def test_gemini_without_a_cache_price_charges_cache_hits_as_input() -> None:
+    cost = TABLE.cost("gemini-2.0-flash-lite", input_tokens=100, output_tokens=0, cached_tokens=100)
+    assert cost.realtime_usd == pytest.approx(100 * 0.075 / 1_000_000)

@@ -180,3 +180,55 @@ def test_messages_image_blocks_cost_fixed_tokens(no_tiktoken: None) -> None:
     body = {"messages": [{"role": "user", "content": [image]}]}
     estimate = tokens.estimate_input_tokens(body, Endpoint.MESSAGES)
     assert estimate == tokens.CLAUDE_IMAGE_TOKENS + 6
+
+
+def test_gemini_counts_system_contents_and_schema(no_tiktoken: None) -> None:
+    body = {
+        "model": "gemini-2.5-flash",
+        "systemInstruction": {"parts": [{"text": "abcd" * 5}]},
+        "contents": [
+            {"role": "user", "parts": [{"text": "abcd" * 10}]},
+            {"role": "model", "parts": [{"functionCall": {"name": "f", "args": {"a": 1}}}]},
+        ],
+        "generationConfig": {"responseJsonSchema": {"type": "object"}},
+    }
+    call_json = tokens._json_tokens(body["contents"][1]["parts"][0])  # type: ignore[index]
+    schema_json = tokens._json_tokens({"type": "object"})
+    expected = tokens.REPLY_PRIMER_TOKENS + 5 + 2 * tokens.MESSAGE_OVERHEAD_TOKENS + 10
+    assert tokens.estimate_input_tokens(body, Endpoint.GENERATE_CONTENT) == (
+        expected + call_json + schema_json
+    )
+
+
+def test_gemini_media_parts_cost_fixed_tokens_not_their_base64(no_tiktoken: None) -> None:
+    image = {"inlineData": {"mimeType": "image/png", "data": "A" * 100_000}}
+    pdf = {"fileData": {"mimeType": "application/pdf", "fileUri": "files/x"}}
+    body = {"model": "gemini-2.5-flash", "contents": [{"role": "user", "parts": [image, pdf]}]}
+    assert tokens.estimate_input_tokens(body, "/v1beta/generateContent") == (
+        tokens.REPLY_PRIMER_TOKENS
+        + tokens.MESSAGE_OVERHEAD_TOKENS
+        + tokens.GEMINI_IMAGE_TOKENS
+        + tokens.FILE_PART_TOKENS
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"contents": []}, tokens.DEFAULT_OUTPUT_TOKENS),
+        ({"generationConfig": {"maxOutputTokens": 50}}, 50),
+        ({"generationConfig": {"maxOutputTokens": 50, "candidateCount": 3}}, 150),
+        ({"generationConfig": "odd", "max_tokens": 9}, tokens.DEFAULT_OUTPUT_TOKENS),
+    ],
+)
+def test_gemini_output_budget(body: dict[str, object], expected: int) -> None:
+    assert tokens.estimate_output_tokens(body, Endpoint.GENERATE_CONTENT) == expected
+
+
+def test_gemini_odd_bodies_never_raise(no_tiktoken: None) -> None:
+    for body in (
+        {"contents": "x", "systemInstruction": 3},
+        {"contents": [None, {"parts": "x"}, {"parts": [None, {"inlineData": 1}]}]},
+        {"generationConfig": {"responseSchema": {1, 2}}},
+    ):
+        assert tokens.estimate_input_tokens(body, Endpoint.GENERATE_CONTENT) >= 0

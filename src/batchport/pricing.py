@@ -1,7 +1,7 @@
 """Prices and cost: a packaged price table that users can override.
 
 Prices are USD per 1,000,000 tokens at the standard (realtime) rate; batch rows cost
-``batch_discount`` times that (0.5 on OpenAI, Azure and Anthropic). Input tokens read
+``batch_discount`` times that (0.5 on OpenAI, Azure, Anthropic and Gemini). Input tokens read
 from a prompt cache are priced at ``cached_input``, and input tokens written to one
 (Anthropic's cache creation, 5-minute TTL) at ``cache_write``; either falls back to the
 input price when absent. A model that is not in the table is reported as unpriced

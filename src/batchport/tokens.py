@@ -15,6 +15,12 @@ of the process. The heuristic:
   :data:`FILE_PART_TOKENS`.
 - Anthropic Messages bodies count like chat: ``system`` (a string or text blocks) and each
   message, with the same per-message overhead.
+- Gemini ``generateContent`` bodies count ``systemInstruction`` and each content like chat
+  (the same per-content overhead): ``text`` parts as text, an ``inlineData`` / ``fileData``
+  image as :data:`GEMINI_IMAGE_TOKENS` (a 1024x1024 image: four 768-pixel tiles of 258
+  tokens), any other media part :data:`FILE_PART_TOKENS`, function calls and responses
+  as their JSON text; output is ``generationConfig.maxOutputTokens`` times
+  ``candidateCount``.
 - tools, functions and structured-output schemas count as their JSON text.
 """
 
@@ -47,6 +53,7 @@ IMAGE_TOKENS_LOW = 85
 IMAGE_TOKENS_HIGH = 765
 FILE_PART_TOKENS = 1_000
 CLAUDE_IMAGE_TOKENS = 1_600
+GEMINI_IMAGE_TOKENS = 1_032
 DEFAULT_OUTPUT_TOKENS = 1_024
 """Output budget assumed for a request that sets no max-tokens field."""
 
@@ -189,6 +196,45 @@ def _messages_tokens(body: Mapping[str, Any], count: Callable[[str], int]) -> in
     return total
 
 
+def _gemini_part_tokens(part: object, count: Callable[[str], int]) -> int:
+    if not isinstance(part, dict):
+        return 0
+    text = part.get("text")
+    if isinstance(text, str):
+        return count(text) if text else 0
+    media = part.get("inlineData") or part.get("fileData")
+    if isinstance(media, dict):
+        mime = media.get("mimeType")
+        image = isinstance(mime, str) and mime.startswith("image/")
+        return GEMINI_IMAGE_TOKENS if image else FILE_PART_TOKENS
+    return _json_tokens(part)  # function calls and responses, code, ...
+
+
+def _gemini_content_tokens(content: object, count: Callable[[str], int]) -> int:
+    parts = content.get("parts") if isinstance(content, dict) else None
+    if not isinstance(parts, list):
+        return 0
+    return sum(_gemini_part_tokens(part, count) for part in parts)
+
+
+def _gemini_tokens(body: Mapping[str, Any], count: Callable[[str], int]) -> int:
+    """Gemini ``generateContent``: systemInstruction, contents, tools and output schema."""
+    total = REPLY_PRIMER_TOKENS + _gemini_content_tokens(body.get("systemInstruction"), count)
+    contents = body.get("contents")
+    if isinstance(contents, list):
+        for content in contents:
+            total += MESSAGE_OVERHEAD_TOKENS + _gemini_content_tokens(content, count)
+    for key in ("tools", "toolConfig"):
+        if key in body:
+            total += _json_tokens(body[key])
+    config = body.get("generationConfig")
+    if isinstance(config, dict):
+        for key in ("responseSchema", "responseJsonSchema"):
+            if key in config:
+                total += _json_tokens(config[key])
+    return total
+
+
 def _responses_tokens(body: Mapping[str, Any], count: Callable[[str], int]) -> int:
     total = _content_tokens(body.get("input"), count)
     instructions = body.get("instructions")
@@ -239,6 +285,8 @@ def estimate_input_tokens(body: Mapping[str, Any], endpoint: Endpoint | str | No
         return _responses_tokens(body, count)
     if ep is Endpoint.MESSAGES:
         return _messages_tokens(body, count)
+    if ep is Endpoint.GENERATE_CONTENT:
+        return _gemini_tokens(body, count)
     if ep is Endpoint.EMBEDDINGS or ep is Endpoint.MODERATIONS:
         return _token_array_tokens(body.get("input"), count)
     if ep is Endpoint.COMPLETIONS:
@@ -261,17 +309,27 @@ def estimate_output_tokens(
 ) -> int:
     """Upper bound on output tokens: the body's max-tokens field times ``n``, else ``default``.
 
-    Embeddings and moderations produce no output tokens.
+    Embeddings and moderations produce no output tokens. A Gemini body's fields are
+    ``generationConfig.maxOutputTokens`` and ``candidateCount``.
     """
-    if endpoint is not None and _as_endpoint(endpoint) in _NO_OUTPUT:
+    ep = _as_endpoint(endpoint) if endpoint is not None else None
+    if ep in _NO_OUTPUT:
         return 0
+    if ep is Endpoint.GENERATE_CONTENT:
+        config = body.get("generationConfig")
+        config = config if isinstance(config, dict) else {}
+        return _budget(config, ("maxOutputTokens",), "candidateCount", default)
+    return _budget(body, _MAX_KEYS, "n", default)
+
+
+def _budget(body: Mapping[str, Any], keys: tuple[str, ...], times: str, default: int) -> int:
     budget = default
-    for key in _MAX_KEYS:
+    for key in keys:
         value = body.get(key)
         if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
             budget = value
             break
-    n = body.get("n")
+    n = body.get(times)
     if isinstance(n, int) and not isinstance(n, bool) and n > 1:
         budget *= n
     return budget
