@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from batchport_emulator.anthropic.config import AnthropicConfig
 from batchport_emulator.azure.config import AzureConfig
+from batchport_emulator.gemini.config import GeminiConfig
 from batchport_emulator.responders import ResponderConfig
 
 DAY_S = 86_400
@@ -168,6 +169,7 @@ class EmulatorConfig(_Model):
     responder: ResponderConfig = Field(default_factory=lambda: ResponderConfig())
     azure: AzureConfig = Field(default_factory=lambda: AzureConfig())
     anthropic: AnthropicConfig = Field(default_factory=lambda: AnthropicConfig())
+    gemini: GeminiConfig = Field(default_factory=lambda: GeminiConfig())
 
     # -- control-plane security (start-up only: PATCH /_emulator/config refuses them) --
     control_key: SecretStr | None = Field(

@@ -66,6 +66,16 @@ MEANINGS: dict[str, str] = {
     "archived (archived_at set, results 404)",
     "anthropic.api_versions": "anthropic-version values accepted; none accepts any "
     "(the header is always required)",
+    "gemini": "the Gemini dialect (Batch mode, Files API and generateContent under /v1beta)",
+    "gemini.max_inline_bytes": "largest batchGenerateContent body (inline requests); a 400 "
+    "INVALID_ARGUMENT beyond it",
+    "gemini.max_file_bytes": "largest file a resumable upload may store",
+    "gemini.max_requests_per_batch": "inline requests per batch; none sets no count limit "
+    "(the real service documents only the size)",
+    "gemini.expires_after_s": "virtual seconds before a pending or running batch becomes "
+    "BATCH_STATE_EXPIRED, with no results",
+    "gemini.file_ttl_s": "virtual seconds an uploaded or generated file lives before it is deleted",
+    "gemini.page_size": "batches per list page when pageSize is not given",
     "progression.kind": "which progression policy",
     "progression.polls": "status reads each stage lasts",
     "progression.requests_per_s": "rows run per virtual second, across the batch",

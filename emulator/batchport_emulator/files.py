@@ -186,6 +186,7 @@ class FileStore:
         default_expiry: bool = True,
         make_id: Callable[[], str] | None = None,
         principal: str | None = None,
+        status_details: str | None = None,
     ) -> FileRecord:
         """Adopt a finished temporary file as a new stored file and return its record.
 
@@ -209,6 +210,7 @@ class FileStore:
             created_at=now,
             expires_at=None if expires_after_s is None else now + expires_after_s,
             status=status,
+            status_details=status_details,
             principal=principal,
         )
         self._files[file_id] = record

@@ -14,6 +14,7 @@ import random
 import uuid
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 _BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
 
@@ -61,3 +62,8 @@ class IdFactory:
     def request_id(self) -> str:
         """An ``x-request-id`` value (and a result line's ``response.request_id``)."""
         return "req_" + self._hex()
+
+    def base36(self, length: int) -> str:
+        """``length`` lowercase letters and digits (Gemini's ``batches/...`` and ``files/...``)."""
+        choice = self._rng.choice
+        return "".join(choice(_BASE36) for _ in range(length))

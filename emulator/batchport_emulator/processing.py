@@ -281,7 +281,7 @@ class Processor:
         if batch.executed >= allowed:
             return False
         upto = min(allowed, batch.executed + ROWS_PER_STEP)
-        rows = [read_row(run.input, run.plan, i) for i in run.order[batch.executed : upto]]
+        rows = [self._row(batch, run, i) for i in run.order[batch.executed : upto]]
         width = max(1, self.state.config.batches.row_concurrency)
         held_rows: list[dict[str, Any]] = []
         held: list[RespondResult] = []
@@ -477,8 +477,8 @@ class Processor:
             )
             run.output.size, run.error.size = done_out.size, done_err.size
             done = done_out.custom_ids | done_err.custom_ids
-            ran = [i for i in run.order if self._custom_id(run, i) in done]
-            run.order = ran + [i for i in run.order if self._custom_id(run, i) not in done]
+            ran = [i for i in run.order if self._custom_id(batch, run, i) in done]
+            run.order = ran + [i for i in run.order if self._custom_id(batch, run, i) not in done]
             batch.executed = len(ran)
             batch.counts.total = plan.total
         state.batches.save(batch)
@@ -486,9 +486,12 @@ class Processor:
     def _lost_rows(self, batch: Batch) -> bool:
         return batch.id in self.runs and batch.executed < batch.counts.total
 
-    @staticmethod
-    def _custom_id(run: BatchRun, index: int) -> str:
-        return str(read_row(run.input, run.plan, index).get("custom_id"))
+    def _row(self, batch: Batch, run: BatchRun, index: int) -> dict[str, Any]:
+        """Input row ``index`` in the processor's form (see ``DialectRules.input_row``)."""
+        return self._dialect(batch).rules.input_row(read_row(run.input, run.plan, index))
+
+    def _custom_id(self, batch: Batch, run: BatchRun, index: int) -> str:
+        return str(self._row(batch, run, index).get("custom_id"))
 
     # -- finishing ---------------------------------------------------------------
 
@@ -511,7 +514,7 @@ class Processor:
                 lines = self._dialect(batch).lines
                 sink = run.output if lines.one_file else run.error
                 for index in run.order[batch.executed :]:
-                    custom_id = read_row(run.input, run.plan, index).get("custom_id", "")
+                    custom_id = self._row(batch, run, index).get("custom_id", "")
                     sink.write(
                         lines.unrun(
                             line_id=state.ids.batch_request_id(),
@@ -554,6 +557,15 @@ class Processor:
             make_id=lambda: self._dialect(batch).rules.file_id(self.state.ids, "batch_output"),
         )
         return record.id
+
+    def discard(self, batch_id: str) -> None:
+        """Drop a batch's live work and its work files (the batch is being deleted)."""
+        run = self.runs.pop(batch_id, None)
+        if run is not None:
+            run.close()
+        self._recovered.discard(batch_id)
+        for kind in ("output", "error"):
+            self.state.files.scratch_path(f"{batch_id}-{kind}").unlink(missing_ok=True)
 
     def close(self) -> None:
         for run in self.runs.values():

@@ -17,6 +17,9 @@ import orjson
 
 from batchport_emulator.validation import InputPlan
 
+#: google.rpc code (CANCELLED) of Gemini lines written for rows that never ran
+_GEMINI_UNRUN = frozenset({1})
+
 
 @dataclass(slots=True)
 class WorkFile:
@@ -73,7 +76,7 @@ def recover_work_file(path: Path) -> Recovered:
             if row is None:
                 continue
             dst.write(line)
-            found.custom_ids.add(str(row.get("custom_id")))
+            found.custom_ids.add(str(row.get("custom_id", row.get("key"))))
             found.lines += 1
             found.succeeded += _succeeded(row)
             found.size += len(line)
@@ -98,11 +101,15 @@ def _ran_line(line: bytes) -> dict[str, Any] | None:
     result = row.get("result")
     if isinstance(result, dict) and result.get("type") in ("succeeded", "errored"):
         return row
+    if "key" in row and isinstance(row.get("error"), dict):  # Gemini's failed row
+        return None if row["error"].get("code") in _GEMINI_UNRUN else row
     return row if isinstance(row.get("response"), dict) else None
 
 
 def _succeeded(row: dict[str, Any]) -> bool:
     response, result = row.get("response"), row.get("result")
+    if "key" in row:  # Gemini: {"key", "response"} or {"key", "error"}
+        return isinstance(response, dict)
     if isinstance(result, dict):
         return result.get("type") == "succeeded"
     status = response.get("status_code") if isinstance(response, dict) else None
@@ -112,6 +119,8 @@ def _succeeded(row: dict[str, Any]) -> bool:
 def usage_tokens(row: dict[str, Any]) -> tuple[int, int, int, int]:
     """(input, cached, output, reasoning) tokens of a result line's body, 0 when absent."""
     result = row.get("result")
+    if "key" in row:
+        return _gemini_usage(row.get("response"))
     body = result.get("message") if isinstance(result, dict) else row["response"].get("body")
     usage = body.get("usage") if isinstance(body, dict) else None
     if not isinstance(usage, dict):
@@ -124,6 +133,16 @@ def usage_tokens(row: dict[str, Any]) -> tuple[int, int, int, int]:
     cached = cached or _int(usage.get("cache_read_input_tokens"))
     reasoning = _int(out_details.get("reasoning_tokens")) if isinstance(out_details, dict) else 0
     return (inp, cached, out, reasoning)
+
+
+def _gemini_usage(response: object) -> tuple[int, int, int, int]:
+    usage = response.get("usageMetadata") if isinstance(response, dict) else None
+    if not isinstance(usage, dict):
+        return (0, 0, 0, 0)
+    thoughts = _int(usage.get("thoughtsTokenCount"))
+    out = _int(usage.get("candidatesTokenCount")) + thoughts
+    cached = _int(usage.get("cachedContentTokenCount"))
+    return (_int(usage.get("promptTokenCount")), cached, out, thoughts)
 
 
 def _int(value: object) -> int:

@@ -137,13 +137,15 @@ class EmulatorState:
 
     # -- files ----------------------------------------------------------------
 
-    def begin_upload(self, max_bytes: int | None = None) -> UploadSink:
+    def begin_upload(self, max_bytes: int | None = None, *, bind: bool = True) -> UploadSink:
         """A sink for one upload, capped at ``max_bytes`` (by default the largest file
         any purpose allows); 413 :class:`ApiError` beyond it.
 
         Called from a task (an HTTP handler), the partial file is removed and its
         handle closed as soon as that task ends without :meth:`finish_upload` having
-        stored it: a client that disconnects mid-upload leaves nothing behind.
+        stored it: a client that disconnects mid-upload leaves nothing behind. An upload
+        spanning several requests (Gemini's resumable sessions) passes ``bind=False``
+        and aborts the sink itself.
         """
         cap = self.config.limits.file_max_bytes if max_bytes is None else max_bytes
         sink = self.files.begin_upload(cap)
@@ -151,9 +153,47 @@ class EmulatorState:
             task = asyncio.current_task()
         except RuntimeError:  # no running loop
             task = None
-        if task is not None:
+        if task is not None and bind:
             sink.bind(task)
         return sink
+
+    def adopt_upload(
+        self,
+        sink: UploadSink,
+        *,
+        filename: str,
+        dialect: Dialect,
+        expires_after_s: int | None,
+        details: str | None = None,
+        principal: str | None = None,
+    ) -> FileRecord:
+        """Store an upload its dialect has already checked (Gemini's Files API), with the
+        rules' input purpose; ``details`` keeps what the shared record has no field for."""
+        rules = dialect.rules
+        sink.close()
+        record = self.files.commit(
+            sink.path,
+            filename=filename,
+            purpose=rules.input_purpose,
+            dialect=dialect.name,
+            expires_after_s=expires_after_s,
+            default_expiry=False,
+            make_id=lambda: rules.file_id(self.ids, rules.input_purpose),
+            principal=principal,
+            status_details=details,
+        )
+        sink.stored()
+        return record
+
+    def dialect_file(
+        self, file_id: str, dialect: Dialect, *, principal: str | None = None
+    ) -> FileRecord | None:
+        """A live file made through ``dialect`` (an upload or a batch's results) that
+        ``principal`` may see, or ``None``."""
+        record = self.files.find(file_id)
+        if record is None or record.dialect != dialect.name:
+            return None
+        return record if self._file_owned(record, principal) else None
 
     def finish_upload(
         self,
@@ -274,12 +314,19 @@ class EmulatorState:
     # -- batches ------------------------------------------------------------------
 
     async def create_inline_batch(
-        self, body: UploadSink, *, endpoint: str, dialect: Dialect, principal: str | None = None
+        self,
+        body: UploadSink,
+        *,
+        endpoint: str,
+        dialect: Dialect,
+        principal: str | None = None,
+        metadata: dict[str, str] | None = None,
     ) -> Batch:
-        """Create a batch whose requests came inline in a create body (Anthropic's), now
-        received into ``body``: the dialect's rules check it and write the input file
-        (on a worker thread), then it runs like any other batch. Raises
+        """Create a batch whose requests came inline in a create body (Anthropic's,
+        Gemini's), now received into ``body``: the dialect's rules check it and write the
+        input file (on a worker thread), then it runs like any other batch. Raises
         :class:`ApiError` 400 for a body the rules refuse; ``body`` is removed either way.
+        ``metadata`` is stored on the batch.
         """
         rules = dialect.rules
         body.close()
@@ -309,7 +356,7 @@ class EmulatorState:
             principal=principal,
         )
         out.stored()
-        params = CreateParams(record.id, endpoint, "24h", None, None)
+        params = CreateParams(record.id, endpoint, "24h", metadata, None)
         return self.create_batch(params, dialect=dialect, principal=principal, total=total)
 
     def create_batch(
@@ -399,14 +446,19 @@ class EmulatorState:
         self.processor.wake()
         return batch
 
-    def delete_batch(self, batch_id: str, *, principal: str | None = None) -> Batch:
+    def delete_batch(
+        self, batch_id: str, *, principal: str | None = None, stop: bool = False
+    ) -> Batch:
         """Forget a finished batch and its input and result files.
 
         Raises :class:`ApiError` 404 for an unknown id, 400 (``x-should-retry: false``)
-        while it is still running.
+        while it is still running, unless ``stop`` (Gemini's delete, which stops the
+        batch's processing and forgets it at once).
         """
         batch = self._own_batch(batch_id, principal)
-        if not batch.terminal:
+        if not batch.terminal and stop:
+            self.processor.discard(batch_id)
+        elif not batch.terminal:
             raise ApiError(
                 400,
                 f"Batch {batch_id} cannot be deleted while it is still processing; "
@@ -480,8 +532,9 @@ class EmulatorState:
         ]
 
     async def aclose(self) -> None:
-        """Close files and owned responders; remove the temporary directory."""
+        """Close files, open uploads and owned responders; remove the temporary directory."""
         self.processor.close()
+        self.dialects.clear()
         self._save_clock()
         retired, self._retired = self._retired, []
         for responder in retired:

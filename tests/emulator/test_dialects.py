@@ -85,7 +85,7 @@ def test_prefixes_are_checked(prefix: str) -> None:
 def test_emulator_dialects_by_path_and_name() -> None:
     app = create_app()
     dialects = app[STATE].dialects
-    assert [d.name for d in dialects] == ["openai", "azure", "anthropic"]
+    assert [d.name for d in dialects] == ["openai", "azure", "anthropic", "gemini"]
     assert dialects.default is dialects["openai"]
     assert dialects.for_path("/v1/batches") is dialects["openai"]
     assert dialects.for_path("/openai/v1/batches") is dialects["azure"]

@@ -3,7 +3,7 @@
 :func:`create_app` builds an application around a fresh
 :class:`~batchport_emulator.state.EmulatorState`; the batch processor runs as a
 ``cleanup_ctx`` task for the application's lifetime. Each dialect names the route sets
-it serves (:data:`ROUTE_SETS`: files, batches, realtime, anthropic); they are added
+it serves (:data:`ROUTE_SETS`: files, batches, realtime, anthropic, gemini); they are added
 under each of its prefixes.
 """
 
@@ -21,6 +21,7 @@ from batchport_emulator.app import (
     batches_routes,
     control,
     files_routes,
+    gemini_routes,
     realtime,
 )
 from batchport_emulator.app.keys import STATE
@@ -40,6 +41,7 @@ ROUTE_SETS: dict[str, Callable[[str], list[web.RouteDef]]] = {
     "batches": batches_routes.routes,
     "realtime": realtime.routes,
     "anthropic": anthropic_routes.routes,
+    "gemini": gemini_routes.routes,
 }
 
 

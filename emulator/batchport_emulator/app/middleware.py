@@ -1,7 +1,9 @@
 """The one middleware: request ids, the dialect, its auth and checks, API faults,
 error envelopes.
 
-The request's dialect is picked once, from the path (the longest matching prefix,
+A Google-authenticated request under ``/v1`` is first routed again as its ``/v1beta``
+twin (:mod:`~batchport_emulator.app.aliases`). The request's dialect is picked once,
+from the path (the longest matching prefix,
 :meth:`~batchport_emulator.dialects.registry.Dialects.for_path`), and stored under
 :data:`~batchport_emulator.app.keys.DIALECT` for the handlers. Every response gets a
 request id in the dialect's form and header (``x-request-id``; Anthropic's
@@ -16,17 +18,19 @@ the same shape rather than a bare traceback page. Before anything else the
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler
 
+from batchport_emulator.app.aliases import gemini_twin, rerouted
 from batchport_emulator.app.control import PREFIX as CONTROL_PREFIX
 from batchport_emulator.app.guard import check_control_key, check_origin
 from batchport_emulator.app.helpers import json_response
 from batchport_emulator.app.keys import DIALECT, PRINCIPAL, REQUEST_ID, STATE
 from batchport_emulator.app.parse_errors import parse_error
-from batchport_emulator.dialects import Dialect
+from batchport_emulator.dialects import Dialect, ErrorHeaders, UrlAuth
 from batchport_emulator.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -44,6 +48,17 @@ def _from_http_exception(
     return ApiError(exc.status, exc.reason or "Bad request.")
 
 
+def _authenticate(dialect: Dialect, request: web.Request, accepted: list[str]) -> str | None:
+    """The principal, through the dialect's URL-aware hook when it has one."""
+    if isinstance(dialect, UrlAuth):
+        return dialect.check_url_auth(request.path, request.query, request.headers, accepted)
+    return dialect.check_auth(request.headers, accepted)
+
+
+def _error_headers(dialect: Dialect, error: ApiError) -> Mapping[str, str]:
+    return dialect.error_headers(error) if isinstance(dialect, ErrorHeaders) else error.headers
+
+
 def _is_control(request: web.Request) -> bool:
     """Routed to a control endpoint (judged by the route, not by how the path was spelled)."""
     resource = request.match_info.route.resource
@@ -54,6 +69,9 @@ def _is_control(request: web.Request) -> bool:
 @web.middleware
 async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     state = request.app[STATE]
+    twin = gemini_twin(request)
+    if twin is not None:
+        request, handler = await rerouted(request, twin)
     served = state.dialects.for_path(request.path)
     dialect = served or state.dialects.default
     request_id = dialect.request_id(state.ids)
@@ -65,7 +83,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
             check_control_key(request.headers, state.config)
         if served is not None:
             request[DIALECT] = served
-            principal = served.check_auth(request.headers, state.accepted_keys())
+            principal = _authenticate(served, request, state.accepted_keys())
             if principal is not None:
                 request[PRINCIPAL] = principal
             fault = state.faults.api_fault()
@@ -79,7 +97,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         response = await handler(request)
     except ApiError as err:
         body = dialect.error_body(err, request_id)
-        response = json_response(body, status=err.status, headers=err.headers)
+        response = json_response(body, status=err.status, headers=_error_headers(dialect, err))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

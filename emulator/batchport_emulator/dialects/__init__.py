@@ -12,15 +12,17 @@ providers, so nothing else compares dialect names:
 The middleware picks a request's dialect once, from the path, through
 :class:`~.registry.Dialects` (the longest matching prefix wins) and hands the object
 down. Batches and files remember their dialect's *name* only so that a batch read back
-from disk finds its dialect again, and for display. Three dialects exist: OpenAI
-(``/v1``, :mod:`.openai`), Azure (``/openai`` and ``/openai/v1``, :mod:`.azure`) and
-Anthropic (``/v1/messages``, :mod:`.anthropic`); :data:`~.registry.FACTORIES` lists them.
+from disk finds its dialect again, and for display. Four dialects exist: OpenAI
+(``/v1``, :mod:`.openai`), Azure (``/openai`` and ``/openai/v1``, :mod:`.azure`),
+Anthropic (``/v1/messages``, :mod:`.anthropic`) and Gemini (``/v1beta``,
+``/upload/v1beta``, ``/download/v1beta``, :mod:`.gemini`); :data:`~.registry.FACTORIES`
+lists them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from batchport_emulator.batches import Batch
 from batchport_emulator.dialects.lines import LineWriter
@@ -38,7 +40,8 @@ class Dialect(Protocol):
     #: HTTP status of a successful upload
     upload_status: int
     #: which route sets the app serves under each prefix: ``files``, ``batches``,
-    #: ``realtime`` (chat completions, ...), ``anthropic`` (messages and message batches)
+    #: ``realtime`` (chat completions, ...), ``anthropic`` (messages and message batches),
+    #: ``gemini`` (batches, files and generateContent)
     route_sets: tuple[str, ...]
     #: the response header carrying the request id
     request_id_header: str
@@ -73,3 +76,26 @@ class Dialect(Protocol):
     def file_object(self, record: FileRecord) -> dict[str, Any]: ...
 
     def batch_object(self, batch: Batch) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class UrlAuth(Protocol):
+    """An optional hook: a dialect whose credentials may also sit in the URL (Gemini's
+    ``?key=``, its upload sessions) authenticates the whole request through it instead
+    of :meth:`Dialect.check_auth`; same contract otherwise."""
+
+    def check_url_auth(
+        self,
+        path: str,
+        query: Mapping[str, str],
+        headers: Mapping[str, str],
+        accepted: Sequence[str],
+    ) -> str | None: ...
+
+
+@runtime_checkable
+class ErrorHeaders(Protocol):
+    """An optional hook: the headers an error response carries, when a dialect shows
+    fewer than the error's own (Gemini's 429s carry no ``Retry-After``)."""
+
+    def error_headers(self, error: ApiError) -> Mapping[str, str]: ...

@@ -15,6 +15,7 @@ from typing import Generic, TypeVar
 from batchport_emulator.dialects import Dialect
 from batchport_emulator.dialects.anthropic import AnthropicDialect
 from batchport_emulator.dialects.azure import AzureDialect
+from batchport_emulator.dialects.gemini import GeminiDialect
 from batchport_emulator.dialects.openai import OpenAIDialect
 from batchport_emulator.dialects.rules import DialectContext
 
@@ -22,7 +23,12 @@ T = TypeVar("T")
 DialectFactory = Callable[[DialectContext], Dialect]
 
 #: Every dialect the emulator speaks; the first renders errors outside all prefixes.
-FACTORIES: tuple[DialectFactory, ...] = (OpenAIDialect, AzureDialect, AnthropicDialect)
+FACTORIES: tuple[DialectFactory, ...] = (
+    OpenAIDialect,
+    AzureDialect,
+    AnthropicDialect,
+    GeminiDialect,
+)
 
 
 class PrefixTable(Generic[T]):

@@ -15,7 +15,8 @@ differ:
 - results: whether a 0-byte error file is published when no row failed, and
   :meth:`~DialectRules.result_body` (what the provider changes in a row's answer);
 - ids: :meth:`~DialectRules.file_id` and :meth:`~DialectRules.batch_id`;
-- inline batches (Anthropic): :meth:`~DialectRules.inline_input` turns a create body
+- input lines: :meth:`~DialectRules.input_row` reads a dialect's own line form;
+- inline batches (Anthropic, Gemini): :meth:`~DialectRules.inline_input` turns a create body
   into the input file, whose purpose is :attr:`~DialectRules.input_purpose`;
   :attr:`~DialectRules.every_row_answered` gives rows a cancel or expiry stopped a line
   whatever ``batches.write_cancelled_rows`` says; :meth:`~DialectRules.adjust_faults`
@@ -160,6 +161,11 @@ class DialectRules:
         Raises :class:`ApiError` 400 for a bad body. File-based dialects never call it.
         """
         raise ApiError(400, "This API takes its requests from an uploaded file.")
+
+    def input_row(self, row: dict[str, Any]) -> dict[str, Any]:
+        """An input line as the processor reads it: ``custom_id``, ``body`` and optionally
+        ``url`` (Gemini's ``{key, request}`` lines are renamed here)."""
+        return row
 
     def clear(self) -> None:
         """Forget what the rules remember about files and batches (on reset)."""

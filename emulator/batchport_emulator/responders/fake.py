@@ -3,8 +3,10 @@
 Answers ``/v1/chat/completions``, ``/v1/responses``, ``/v1/embeddings``,
 ``/v1/completions``, ``/v1/moderations``, ``/v1/images/generations``,
 ``/v1/images/edits`` and ``/v1/videos`` (also without ``/v1``, as Azure
-paths come) with bodies the official SDK's own types accept, and Anthropic's
-``/v1/messages`` with ``Message`` bodies (:mod:`.fake_messages`). The same
+paths come) with bodies the official SDK's own types accept, Anthropic's
+``/v1/messages`` with ``Message`` bodies (:mod:`.fake_messages`) and Gemini's
+``.../models/{model}:generateContent`` with ``GenerateContentResponse`` bodies
+(:mod:`.fake_gemini`). The same
 (seed, custom_id) - or (seed, body) for realtime calls - always gives the same
 answer. ``model`` echoes the request's model; the real API answers with a
 dated snapshot name (``gpt-4o-mini-2024-07-18``), which clients must not
@@ -21,6 +23,7 @@ from typing import Any
 from .base import ResponderConfig, RespondRequest, RespondResult
 from .errors import check_body, error_result, status_error
 from .fake_chat import chat_completion, completion
+from .fake_gemini import generate_content
 from .fake_media import image_edit, image_generation, video
 from .fake_messages import messages_response
 from .fake_responses import response
@@ -66,6 +69,9 @@ def _heavy(body: object) -> bool:
     if isinstance(prompt, list) and len(prompt) > _HEAVY_CHOICES:
         return True
     spec = text.get("format") if isinstance(text, Mapping) else None
+    generation = body.get("generationConfig") or body.get("generation_config")
+    if isinstance(generation, Mapping) and any("chema" in key for key in generation):
+        return True
     output = body.get("output_config")
     if isinstance(output, Mapping) and isinstance(output.get("format"), Mapping):
         return True
@@ -124,6 +130,8 @@ class FakeResponder:
         path = endpoint_path(request.url)
         if path == "/messages" and isinstance(request.body, Mapping):
             return messages_response(self.config, request, int(self._clock()))
+        if path.endswith(":generateContent") and isinstance(request.body, Mapping):
+            return generate_content(self.config, request, int(self._clock()))
         handler = _HANDLERS.get(path)
         if handler is None:
             return error_result(404, f"Invalid URL (POST {request.url})")
