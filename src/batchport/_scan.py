@@ -409,6 +409,15 @@ class Scan:
                     "messages must be a non-empty array.",
                     "body.messages",
                 )
+        elif endpoint is Endpoint.GENERATE_CONTENT:
+            contents = body.get("contents")
+            if contents is not None and (type(contents) is not list or not contents):
+                self.report(
+                    Rule.INVALID_BODY_FIELD,
+                    number,
+                    "contents must be a non-empty array.",
+                    "body.contents",
+                )
         elif endpoint is Endpoint.EMBEDDINGS:
             self.embedding_inputs += embedding_inputs(body.get("input"))
         if self.count_tokens:
