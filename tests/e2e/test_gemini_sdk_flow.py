@@ -43,6 +43,9 @@ class Verdict(BaseModel):
     score: float
 
 
+STRUCTURED: dict[str, Any] = {"response_mime_type": "application/json", "response_schema": Verdict}
+
+
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[EmulatorThread]:
     with EmulatorThread({"api_keys": [KEY]}) as emu:
@@ -53,6 +56,9 @@ def emulator() -> Iterator[EmulatorThread]:
 def held() -> Iterator[EmulatorThread]:
     with EmulatorThread(HELD) as emu:
         yield emu
+
+
+JSONL: dict[str, Any] = {"mime_type": "jsonl"}
 
 
 def client(emu: EmulatorThread, **options: Any) -> genai.Client:
@@ -88,9 +94,7 @@ def test_inline_flow_sync(emulator: EmulatorThread) -> None:
         model=MODEL,
         src=[
             inline("plain", "Hello there"),
-            inline(
-                "json", "Rate it", response_mime_type="application/json", response_schema=Verdict
-            ),  # fmt: skip
+            inline("json", "Rate it", **STRUCTURED),
             inline("bad", "Fail [[emulator:status=400]]"),
             inline("busy", "Fail [[emulator:status=429]]"),
             inline("unsafe", "No [[emulator:refuse]]"),
@@ -172,8 +176,7 @@ def test_file_flow_sync(emulator: EmulatorThread) -> None:
 
 def test_uploaded_files_refuse_download(emulator: EmulatorThread) -> None:
     c = client(emulator)
-    uploaded = c.files.upload(file=jsonl([{"key": "a", "request": {}}]),
-                              config={"mime_type": "jsonl"})  # fmt: skip
+    uploaded = c.files.upload(file=jsonl([{"key": "a", "request": {}}]), config=JSONL)
     assert uploaded.name is not None
     with pytest.raises(ValueError, match="Only generated files"):
         c.files.download(file=c.files.get(name=uploaded.name))
@@ -234,8 +237,7 @@ def test_expiry_after_48_hours_has_no_results(held: EmulatorThread) -> None:
 
 def test_files_are_deleted_after_48_hours(held: EmulatorThread) -> None:
     c = client(held)
-    uploaded = c.files.upload(file=jsonl([{"key": "a", "request": {}}]),
-                              config={"mime_type": "jsonl"})  # fmt: skip
+    uploaded = c.files.upload(file=jsonl([{"key": "a", "request": {}}]), config=JSONL)
     assert uploaded.name is not None and uploaded.expiration_time and uploaded.create_time
     assert (uploaded.expiration_time - uploaded.create_time).total_seconds() == 48 * 3600
     held.advance_clock(48 * 3600 + 1)
