@@ -1,6 +1,7 @@
 """batchport_emulator: a local server that speaks the OpenAI and Azure OpenAI Files and
-Batch APIs and Anthropic's Message Batches and Messages APIs (one dialect object each),
-for offline development and testing.
+Batch APIs, Anthropic's Message Batches and Messages APIs and the Gemini Developer API's
+Batch mode, Files API and ``generateContent`` (one dialect object each), for offline
+development and testing.
 
 Public names are imported lazily, so ``import batchport_emulator`` (which the
 pytest plugin does for every test session) stays cheap.

@@ -116,6 +116,7 @@ async def _serve(config: EmulatorConfig) -> None:
         print(f"batchport emulator listening on {emulator.url}", flush=True)
         print(f"OpenAI base URL: {emulator.base_url}", flush=True)
         print(f"Anthropic base URL: {emulator.url}", flush=True)
+        print(f"Gemini base URL: {emulator.url}", flush=True)
         await stop.wait()
 
 
