@@ -113,7 +113,7 @@ def test_missing_file_is_one_clear_line_exit_3(
     assert captured.err.strip() == f"batchport: error: {missing}: file_not_found: no such file"
 
 
-@pytest.mark.parametrize("argv", [["--provider", "gemini"], ["--max-problems", "0"]])
+@pytest.mark.parametrize("argv", [["--provider", "vertex"], ["--max-problems", "0"]])
 def test_bad_options_are_usage_errors(tmp_path: Path, argv: list[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(["validate", str(tmp_path / "x.jsonl"), *argv])
