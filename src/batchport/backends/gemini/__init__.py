@@ -23,6 +23,7 @@ What differs from the other wires, and how it is bridged:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
 import os
@@ -60,9 +61,10 @@ from batchport.errors import (
     ServerError,
     TransportError,
 )
+from batchport.limits import get_profile
 from batchport.requests import Request
 
-__all__ = ["STATUS_MAP", "GeminiBackend", "env_models", "job_from_operation"]
+__all__ = ["STATUS_MAP", "GeminiBackend", "env_models", "job_from_operation", "make_client"]
 
 log = logging.getLogger("batchport.backends.gemini")
 
@@ -90,8 +92,10 @@ CREATE_INTENT = "create_intent"
 BATCH_NAME = "batch_name"
 MODELS_ENV = "BATCHPORT_GEMINI_MODELS"
 BASE_URL_ENV = "GEMINI_BASE_URL"
-#: inline create bodies stay under this (the service's limit is 20 MB per request)
-INLINE_LIMIT = 19 * 1024 * 1024
+#: inline create bodies stay under this: the service's 20 MB per request, less 5 %
+INLINE_LIMIT = int((get_profile("gemini").max_inline_bytes or 20_000_000) * 0.95)
+#: the API version the Batch API lives under
+API_VERSION = "v1beta"
 _HTTP_ERRORS: Mapping[int, type[BackendError]] = {
     400: BadRequestError,
     401: AuthenticationError,
@@ -179,6 +183,23 @@ def env_models() -> dict[str, str]:
     return out
 
 
+def make_client(api_key: str, base_url: str | None = None, timeout: float | None = None) -> Any:
+    """A ``google.genai.Client`` as the backend uses it: API version ``v1beta`` (the
+    Batch and Files APIs live there; the SDK defaults to ``v1``), no SDK retries (the
+    runner retries on its clock), and the httpx transport (the SDK's aiohttp one
+    subclasses ``aiohttp.ClientSession``, which aiohttp deprecates)."""
+    import httpx2
+
+    options = genai_types.HttpOptions(
+        base_url=base_url,
+        api_version=API_VERSION,
+        retry_options=genai_types.HttpRetryOptions(attempts=1),
+        timeout=int(timeout * 1000) if timeout is not None else None,
+        httpx_async_client=httpx2.AsyncClient(timeout=timeout),
+    )
+    return genai.Client(api_key=api_key, http_options=options)
+
+
 def display_name(spec: ShardSpec) -> str:
     """The batch's display name: what :meth:`GeminiBackend.find` looks for."""
     return f"{spec.run_id}.{spec.shard_id}.{spec.submit}"
@@ -232,12 +253,7 @@ class GeminiBackend(Backend):
         key = api_key or os.environ.get("GOOGLE_API_KEY") or os.environ.get("GEMINI_API_KEY")
         if not key:
             raise ConfigError("no Gemini API key: pass api_key= or set GEMINI_API_KEY")
-        options = genai_types.HttpOptions(
-            base_url=base_url,
-            retry_options=genai_types.HttpRetryOptions(attempts=1),  # the runner retries
-            timeout=int(timeout * 1000) if timeout is not None else None,
-        )
-        self._client, self._owns_client = genai.Client(api_key=key, http_options=options), True
+        self._client, self._owns_client = make_client(key, base_url, timeout), True
 
     @property
     def client(self) -> genai.Client:
@@ -293,7 +309,9 @@ class GeminiBackend(Backend):
         """One request through the SDK's own client (auth, base URL, API version), the
         answer as raw JSON: the SDK's typed objects drop ``batchStats``."""
         with self._translating():
-            response = await self._client.aio._api_client.async_request(method, path, body or {})
+            response = await self._client.aio._api_client.async_request(
+                method, path, body or {}, {"api_version": API_VERSION}
+            )
         return orjson.loads(response.body) if response.body else {}
 
     # -- requests ------------------------------------------------------------------------
@@ -390,8 +408,13 @@ class GeminiBackend(Backend):
         return job_from_operation(await self._raw("get", _batch_path(job.id)))
 
     async def cancel(self, job: Job) -> Job:
+        """Ask for the cancel; Gemini has no "cancelling" state, so a job still running
+        once the cancel is accepted is reported as cancelling."""
         await self._raw("post", f"{_batch_path(job.id)}:cancel")
-        return await self.poll(job)
+        polled = await self.poll(job)
+        if polled.status.is_terminal:
+            return polled
+        return dataclasses.replace(polled, status=JobStatus.CANCELLING)
 
     async def results(self, job: Job) -> AsyncGenerator[ResultRow, None]:
         """Every result of a finished batch, inline or from its result file, streamed
@@ -464,6 +487,10 @@ class GeminiBackend(Backend):
         if self._owns_client:
             self._owns_client = False
             await self._client.aio.aclose()
+            transport = self._client._api_client._http_options.httpx_async_client
+            if transport is not None:
+                await transport.aclose()
+            self._client.close()
 
 
 def _batch_path(name: str) -> str:
