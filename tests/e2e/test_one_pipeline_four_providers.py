@@ -1,5 +1,5 @@
-"""One pipeline, three providers: the same requests run on the emulator's OpenAI,
-Azure and Anthropic dialects, changing nothing but the backend setting. The same
+"""One pipeline, four providers: the same requests run on the emulator's OpenAI, Azure,
+Anthropic and Gemini dialects, changing nothing but the backend setting. The same
 custom_ids come back with the same outcomes and parsed models."""
 
 from __future__ import annotations
@@ -59,15 +59,19 @@ async def emulator(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Emulator]:
     monkeypatch.setenv("ANTHROPIC_BASE_URL", emu.url)
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-e2e")
     monkeypatch.setenv("BATCHPORT_ANTHROPIC_MODELS", "gpt-4o-mini=claude-haiku-4-5")
+    monkeypatch.setenv("GEMINI_BASE_URL", emu.url)
+    monkeypatch.setenv("GEMINI_API_KEY", "gm-e2e-key")
+    monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
+    monkeypatch.setenv("BATCHPORT_GEMINI_MODELS", "gpt-4o-mini=gemini-2.5-flash")
     yield emu
     await emu.stop()
 
 
-async def test_the_same_requests_come_back_the_same_on_three_providers(
+async def test_the_same_requests_come_back_the_same_on_four_providers(
     emulator: Emulator, tmp_path: Path
 ) -> None:
     seen: dict[str, dict[str, tuple[str, bool, bool]]] = {}
-    for backend in ("openai", "azure", "anthropic"):
+    for backend in ("openai", "azure", "anthropic", "gemini"):
         run = await bp.run(_requests(), backend=backend, home=tmp_path / backend,
                            progress=False, clock=InstantClock(real_sleep=0.002))  # fmt: skip
         with run:
@@ -80,10 +84,15 @@ async def test_the_same_requests_come_back_the_same_on_three_providers(
     ids = set(_requests().output_models) | {"plain-1", "too-long-" + "x" * 60}
     for backend, rows in seen.items():
         assert set(rows) == ids, backend
-    assert seen["openai"] == seen["azure"] == seen["anthropic"]
+    # a refusal: OpenAI and Azure say so in the message, Anthropic by stop_reason
+    # "refusal"; Gemini has no refusal, only a safety stop, which is content filtering
+    long_id = "too-long-" + "x" * 60
+    refused = {backend: rows.pop(long_id)[0] for backend, rows in seen.items()}
+    assert refused == {"openai": "refused", "azure": "refused", "anthropic": "refused",
+                       "gemini": "content_filtered"}  # fmt: skip
+    assert seen["openai"] == seen["azure"] == seen["anthropic"] == seen["gemini"]
     parse_rows = {cid: row for cid, row in seen["anthropic"].items() if cid.startswith("review")}
     assert set(parse_rows.values()) == {("succeeded", True, True)}
-    assert seen["anthropic"]["too-long-" + "x" * 60][0] == "refused"
-    # the Anthropic batch really went through Message Batches, with provider-safe ids
+    # each batch really went through its provider's own API
     kinds = {b.get("dialect") for b in emulator.batches()}
-    assert {"openai", "azure", "anthropic"} <= kinds
+    assert {"openai", "azure", "anthropic", "gemini"} <= kinds
