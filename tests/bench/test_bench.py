@@ -168,3 +168,16 @@ def test_the_anthropic_dialect_runs_every_mode_on_message_batches_and_messages()
 def test_an_unknown_dialect_is_refused() -> None:
     with pytest.raises(ConfigError, match="dialect"):
         bench.BenchSettings(dialect="gemini-ish")
+
+
+def test_the_gemini_dialect_runs_every_mode_on_batch_generate_content() -> None:
+    workload = bench.generate(12, prompt_tokens=20, output_tokens=100, model="gemini-2.5-flash")
+    settings = bench.BenchSettings(concurrency=4, dialect="gemini", profile="instant")
+    report = bench.run_bench_sync(workload, settings)
+    m = report.modes
+    for mode in m.values():
+        assert mode.rows == 12 and mode.failed == 0
+        assert mode.outcomes == {"succeeded": 12}
+    batch_cost, rt_cost = m["batch"].cost_per_1k, m["sequential"].cost_per_1k
+    assert batch_cost is not None and rt_cost is not None  # Gemini models are priced
+    assert batch_cost == pytest.approx(rt_cost / 2, rel=0.1)

@@ -114,7 +114,8 @@ class EmulatorTarget:
             try:
                 yield session
             finally:
-                await _close(session.client)
+                if session.backend.provider != "gemini":  # the backend closes its own
+                    await _close(session.client)
                 if session.backend is not backend:
                     await session.backend.aclose()
                 if remove is not None:
@@ -136,17 +137,10 @@ def _emulator_session(
     backend: Backend, url: str, dialect: str, now: Callable[[], float]
 ) -> _Session:
     if dialect == "gemini":
-        from google import genai
-        from google.genai import types as genai_types
-
         from batchport.backends.gemini import GeminiBackend
 
-        options = genai_types.HttpOptions(
-            base_url=url, retry_options=genai_types.HttpRetryOptions(attempts=1)
-        )
-        gclient = genai.Client(api_key="bench-gemini-key", http_options=options)
-        gbackend = GeminiBackend(gclient)
-        return _Session(gbackend, gclient, LoopClock(), now, gbackend.prepare_request)
+        gbackend = GeminiBackend(base_url=url, api_key="bench-gemini-key")
+        return _Session(gbackend, gbackend.client, LoopClock(), now, gbackend.prepare_request)
     if dialect != "anthropic":
         openai_client = AsyncOpenAI(base_url=url + "/v1", api_key="sk-bench", max_retries=0)
         return _Session(backend, openai_client, LoopClock(), now)
