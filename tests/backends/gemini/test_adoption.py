@@ -136,3 +136,25 @@ class _Dict:
             self.values.pop(key, None)
         else:
             self.values[key] = value
+
+
+@pytest.mark.parametrize("attempts", [1, 2])
+async def test_an_expired_batch_has_no_results_and_its_rows_are_resubmitted(
+    emu: Emulator, home: Path, attempts: int
+) -> None:
+    emu.configure({"progression": {"kind": "after_polls", "polls": 1000}})
+    kw: dict[str, Any] = {"progress": False, "clock": InstantClock(real_sleep=0.002)}
+    async with GeminiBackend(base_url=emu.url, api_key="gm-test-key") as be:
+        first = await bp.run(_requests(IDS), backend=be, home=home, run_id="rx",
+                             submit_only=True, max_attempts=attempts, **kw)  # fmt: skip
+        first.close()
+        emu.advance_clock(49 * 3600)  # past the 48 h hard expiry, nothing finished
+        emu.configure({"progression": {"polls": 1}})  # the next batch runs at once
+        run = await bp.resume("rx", backend=be, home=home, **kw)
+    with run:
+        if attempts == 1:
+            assert run.outcomes == {"expired": len(IDS)}
+            assert {r.error.code for r in run.results() if r.error} == {"batch_expired"}
+        else:  # expired rows are worth another try: a second batch, and they succeed
+            assert run.outcomes == {"succeeded": len(IDS)}
+            assert {r.attempts for r in run.results()} == {2}

@@ -156,6 +156,8 @@ def job_from_operation(op: Mapping[str, Any]) -> Job:
     if isinstance(err, Mapping):
         code = err.get("status") or f"code_{err.get('code')}"
         errors = (BatchError(str(code), str(err.get("message") or "")),)
+    if status is JobStatus.EXPIRED:  # "will not have any results to retrieve"
+        counts = RequestCounts(counts.total)
     created = _seconds(meta.get("createTime"))
     return Job(
         id=name,
