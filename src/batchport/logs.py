@@ -12,12 +12,13 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from batchport.backends._translate import redact
+__all__ = ["RedactingFilter", "redact", "redact_logs", "redact_text"]
 
-__all__ = ["RedactingFilter", "redact_logs", "redact_text"]
-
+# Key-like tokens: OpenAI keys (sk-..., sk-proj-...) and bearer tokens in free text.
+_KEY_PATTERNS = re.compile(r"\bsk-[A-Za-z0-9_\-*]{4,}|(?i:bearer)\s+[A-Za-z0-9._~+/=\-]{8,}")
+_MASK = "***"
 _URL_PASSWORD = re.compile(r"(?<=://)([^/@:\s]+):([^/@\s]+)@")
 _SECRET_ENV = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL", re.IGNORECASE)
 
@@ -29,6 +30,18 @@ def _env_secrets() -> list[str]:
         if _SECRET_ENV.search(name) and len(value) >= 8:
             found.append(value)
     return found
+
+
+def redact(text: str, secrets: Sequence[str] = ()) -> str:
+    """Replace every known secret and anything that looks like an API key by ``***``.
+
+    Imports nothing beyond the standard library, so the command line can mask its
+    messages without loading any provider SDK.
+    """
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, _MASK)
+    return _KEY_PATTERNS.sub(_MASK, text)
 
 
 def redact_text(text: str, secrets: Iterable[str] = ()) -> str:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime
 import email.utils
-import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -40,22 +39,12 @@ from batchport.errors import (
     ServerError,
     TransportError,
 )
+from batchport.logs import redact
 
 __all__ = ["parse_retry_after", "redact", "translate_error", "translating"]
 
 _QUOTA_CODE = "token_limit_exceeded"
-# Key-like tokens: OpenAI keys (sk-..., sk-proj-...) and bearer tokens in free text.
-_KEY_PATTERNS = re.compile(r"\bsk-[A-Za-z0-9_\-*]{4,}|(?i:bearer)\s+[A-Za-z0-9._~+/=\-]{8,}")
-_MASK = "***"
 _MAX_TEXT = 2000
-
-
-def redact(text: str, secrets: Sequence[str] = ()) -> str:
-    """Replace every known secret and anything that looks like an API key by ``***``."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, _MASK)
-    return _KEY_PATTERNS.sub(_MASK, text)
 
 
 def _redact_obj(value: Any, secrets: Sequence[str]) -> Any:

@@ -18,7 +18,7 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from batchport.errors import BatchportError
 from batchport.logs import redact_logs, redact_text
@@ -29,19 +29,33 @@ EXIT_USAGE = 2
 EXIT_ERROR = 3
 EXIT_INTERNAL = 4
 
-# Modules that add sub-commands, in the order they appear in --help.
-_COMMAND_MODULES: tuple[str, ...] = (
-    "batchport.cli.validate_cmd",
-    "batchport.cli.run_cmd",
-    "batchport.cli.emulator_cmd",
-    "batchport.cli.demo_cmd",
-    "batchport.cli.bench_cmd",
-)
+# Every command, the module that defines it and its line in --help, in --help's order.
+# Only the module of the command being run is imported (a provider SDK, aiohttp or the
+# runner costs most of a second to import); the others appear in --help from this table.
+# tests/cli/test_commands.py checks it against what each module registers.
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("validate_cmd", "check a batch input file against a provider's rules"),
+    "plan": ("run_cmd", "show the shards and cost a run would have; sends nothing"),
+    "run": ("run_cmd", "run a batch file to the end and write the results"),
+    "submit": ("run_cmd", "upload and create every shard, then return"),
+    "wait": ("run_cmd", "wait for a submitted run and reconcile it"),
+    "resume": ("run_cmd", "pick up a run where it stopped"),
+    "cancel": ("run_cmd", "cancel every live shard of a run; finished rows are kept"),
+    "status": ("run_cmd", "show a run's shards and outcomes"),
+    "results": ("run_cmd", "write a run's results"),
+    "forget": ("run_cmd", "remove a run from the store (its batches at the provider stay)"),
+    "runs": ("run_cmd", "list runs in the store"),
+    "emulator": ("emulator_cmd", "run the local OpenAI Files/Batch API emulator"),
+    "demo": ("demo_cmd", "build, validate and plan a small sentiment batch"),
+    "bench": ("bench_cmd", "compare batch, sequential and concurrent throughput and cost"),
+}
 
 Handler = Callable[[argparse.Namespace], int]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentParser:
+    """The ``batchport`` parser, with the full sub-parsers of ``commands`` (of every
+    command when None); any other command is a bare entry that only shows in --help."""
     parser = argparse.ArgumentParser(
         prog="batchport",
         description="Run LLM batch jobs on OpenAI, Azure OpenAI or a local emulator.",
@@ -49,8 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in _COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    wanted = None if commands is None else {_COMMANDS[c][0] for c in commands if c in _COMMANDS}
+    for module in dict.fromkeys(module for module, _ in _COMMANDS.values()):
+        if wanted is None or module in wanted:
+            importlib.import_module(f"batchport.cli.{module}").register(sub)
+        else:
+            for name, (owner, helptext) in _COMMANDS.items():
+                if owner == module:
+                    sub.add_parser(name, help=helptext)
     return parser
 
 
@@ -65,8 +85,11 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    # the command is the first word that is not an option (no option before it takes a value)
+    word = next((arg for arg in arguments if not arg.startswith("-")), None)
+    parser = build_parser([word] if word else [])
+    args = parser.parse_args(arguments)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     redact_logs()  # keys, tokens and URL passwords never reach the terminal

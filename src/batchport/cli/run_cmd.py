@@ -16,15 +16,17 @@ import sys
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from batchport.backends import get_backend, load_backend
-from batchport.backends.base import Backend
 from batchport.cli import EXIT_OK, EXIT_PROBLEMS
 from batchport.errors import RunError
-from batchport.runner import Run, RunOptions, cancel, new_run_id, open_run, plan, resume, run
-from batchport.runner.policy import PollPolicy
-from batchport.store import RunState, open_store
+
+if TYPE_CHECKING:
+    from batchport.backends.base import Backend
+    from batchport.runner import Run, RunOptions
+
+# The backends, the runner and the store are imported by the handlers that use them:
+# parsing the command line (and `--help`) stays quick.
 
 __all__ = ["register"]
 
@@ -164,6 +166,8 @@ def register(subparsers: Any) -> None:
 
 
 def _backend(args: argparse.Namespace) -> str | Backend | None:
+    from batchport.backends import get_backend
+
     name = (args.backend or "").strip().lower()
     deployments = _pairs("--deployment", getattr(args, "deployment", []), "MODEL=DEPLOYMENT")
     models = _pairs("--model-map", getattr(args, "model_map", []), "MODEL=PROVIDER_MODEL")
@@ -216,6 +220,9 @@ def _check_output(args: argparse.Namespace) -> None:
 
 
 def _options(args: argparse.Namespace) -> RunOptions:
+    from batchport.runner import RunOptions
+    from batchport.runner.policy import PollPolicy
+
     return RunOptions(
         max_attempts=args.max_attempts,
         max_concurrent_shards=args.concurrency,
@@ -232,6 +239,7 @@ def _drive(
     args: argparse.Namespace, call: Callable[[str | Backend | None], Coroutine[Any, Any, Run]]
 ) -> Run:
     """Run ``call(backend)`` on a fresh event loop, closing a backend made here."""
+    from batchport.backends.base import Backend
 
     async def main() -> Run:
         backend = _backend(args)
@@ -272,6 +280,8 @@ def _progress(args: argparse.Namespace) -> bool | None:
 
 
 def _plan(args: argparse.Namespace) -> int:
+    from batchport.runner import RunOptions, plan
+
     opts = RunOptions(max_rows_per_shard=args.max_rows, max_tokens_per_shard=args.max_tokens)
     print(
         plan(Path(args.file), backend=args.backend, provider=args.provider, options=opts).render()
@@ -293,6 +303,9 @@ def _lock_args(p: argparse.ArgumentParser) -> None:
 
 
 def _start(args: argparse.Namespace, *, submit_only: bool) -> Run:
+    from batchport.backends import load_backend
+    from batchport.runner import new_run_id, run
+
     run_id = args.run_id or new_run_id()
     if args.backend and not args.emulator_url:
         load_backend(args.backend)  # a mistyped name fails before a run id is announced
@@ -331,6 +344,8 @@ def _submit(args: argparse.Namespace) -> int:
 
 
 def _resume(args: argparse.Namespace) -> int:
+    from batchport.runner import resume
+
     _check_output(args)
     r = _drive(
         args,
@@ -346,6 +361,8 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 def _cancel(args: argparse.Namespace) -> int:
+    from batchport.runner import cancel
+
     r = _drive(
         args,
         lambda backend: cancel(
@@ -357,6 +374,8 @@ def _cancel(args: argparse.Namespace) -> int:
 
 
 def _open(args: argparse.Namespace) -> Run:
+    from batchport.runner import open_run
+
     return open_run(args.run_id, home=args.home)
 
 
@@ -383,6 +402,8 @@ def _results(args: argparse.Namespace) -> int:
 
 
 def _forget(args: argparse.Namespace) -> int:
+    from batchport.store import RunState, open_store
+
     store, _ = open_store(args.home)
     with contextlib.closing(store):
         rec = store.find_run(args.run_id)
@@ -403,6 +424,8 @@ def _forget(args: argparse.Namespace) -> int:
 
 
 def _runs(args: argparse.Namespace) -> int:
+    from batchport.store import open_store
+
     store, _ = open_store(args.home)
     with contextlib.closing(store):
         for rec in store.list_runs():
