@@ -26,7 +26,6 @@ from __future__ import annotations
 import datetime
 import functools
 import logging
-import os
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
@@ -36,6 +35,7 @@ import orjson
 from anthropic import AsyncAnthropic
 from anthropic.types.messages import MessageBatch
 
+from batchport.backends._env import pairs_from_env
 from batchport.backends.anthropic.errors import translating
 from batchport.backends.anthropic.ids import shard_tag, wire_id
 from batchport.backends.anthropic.results import parse_line
@@ -339,15 +339,7 @@ class AnthropicBackend(Backend):
 def env_models() -> dict[str, str]:
     """``BATCHPORT_ANTHROPIC_MODELS='model=claude-model,...'`` as a mapping (empty if
     unset). Raises :class:`ConfigError` for an entry that is not ``model=claude-model``."""
-    out: dict[str, str] = {}
-    for item in os.environ.get(MODELS_ENV, "").split(","):
-        if not item.strip():
-            continue
-        model, sep, claude = item.partition("=")
-        if not sep or not model.strip() or not claude.strip():
-            raise ConfigError(f"{MODELS_ENV}: {item.strip()!r} is not model=claude-model")
-        out[model.strip()] = claude.strip()
-    return out
+    return pairs_from_env(MODELS_ENV, "model=claude-model")
 
 
 @functools.lru_cache(maxsize=256)

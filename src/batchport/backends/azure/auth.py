@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from batchport.backends._env import pairs_from_env
 from batchport.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -106,15 +107,7 @@ def env_deployments() -> dict[str, str]:
     """``AZURE_OPENAI_DEPLOYMENTS='model=deployment,...'`` as a mapping (empty if unset).
 
     Raises :class:`ConfigError` for an entry that is not ``model=deployment``."""
-    out: dict[str, str] = {}
-    for item in os.environ.get("AZURE_OPENAI_DEPLOYMENTS", "").split(","):
-        if not item.strip():
-            continue
-        model, sep, name = item.partition("=")
-        if not sep or not model.strip() or not name.strip():
-            raise ConfigError(f"AZURE_OPENAI_DEPLOYMENTS: {item.strip()!r} is not model=deployment")
-        out[model.strip()] = name.strip()
-    return out
+    return pairs_from_env("AZURE_OPENAI_DEPLOYMENTS", "model=deployment")
 
 
 def default_credential() -> AsyncTokenCredential:

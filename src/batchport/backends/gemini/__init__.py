@@ -38,6 +38,7 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types as genai_types
 
+from batchport.backends._env import pairs_from_env
 from batchport.backends._translate import _never_connected, _redact_obj, redact
 from batchport.backends.base import Backend, Checkpoint
 from batchport.backends.gemini.results import parse_item, parse_line
@@ -174,15 +175,7 @@ def job_from_operation(op: Mapping[str, Any]) -> Job:
 
 def env_models() -> dict[str, str]:
     """``BATCHPORT_GEMINI_MODELS='model=gemini-model,...'`` as a mapping (empty if unset)."""
-    out: dict[str, str] = {}
-    for item in os.environ.get(MODELS_ENV, "").split(","):
-        if not item.strip():
-            continue
-        model, sep, target = item.partition("=")
-        if not sep or not model.strip() or not target.strip():
-            raise ConfigError(f"{MODELS_ENV}: {item.strip()!r} is not model=gemini-model")
-        out[model.strip()] = target.strip()
-    return out
+    return pairs_from_env(MODELS_ENV, "model=gemini-model")
 
 
 def make_client(api_key: str, base_url: str | None = None, timeout: float | None = None) -> Any:
