@@ -27,25 +27,28 @@ from __future__ import annotations
 import enum
 import hashlib
 import re
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import orjson
-import pydantic
-from openai import NotGiven, Omit
 
-from batchport._gemini_body import generate_content_body
 from batchport.errors import InputError
 from batchport.jsonl import WriteStats, write_requests
 from batchport.requests import Endpoint, Request, required_body_fields
 from batchport.schema import (
     chat_response_format,
+    is_model_instance,
     is_output_type,
     messages_output_format,
     responses_text_format,
 )
+
+# Neither pydantic nor a provider SDK is imported here (they take about half a second):
+# a value can only be one of their objects once its package is loaded, so the checks
+# below look for the package in sys.modules instead.
 
 __all__ = ["BatchBuilder", "GroupKey"]
 
@@ -272,7 +275,9 @@ def _apply_call_options(body: dict[str, Any], call: str) -> None:
 
 
 def _is_omitted(value: object) -> bool:
-    if isinstance(value, Omit | NotGiven):
+    openai = sys.modules.get("openai")
+    sentinels = (getattr(openai, "Omit", None), getattr(openai, "NotGiven", None))
+    if any(isinstance(cls, type) and isinstance(value, cls) for cls in sentinels):
         return True
     # the anthropic SDK's own ``omit`` / ``NOT_GIVEN``, recognized without importing it
     kind = type(value)
@@ -323,7 +328,7 @@ def _jsonable(value: Any, call: str, key: str) -> Any:
         return _DROP
     if isinstance(value, enum.Enum):
         return _jsonable(value.value, call, key)
-    if isinstance(value, pydantic.BaseModel):
+    if is_model_instance(value):
         return value.model_dump(mode="json", exclude_unset=True, by_alias=True)
     if isinstance(value, Mapping):
         items = ((str(k), _jsonable(v, call, key)) for k, v in value.items())
@@ -560,5 +565,7 @@ class _Models:
                 f"{call}: unexpected keyword(s) {names}; it takes model, contents and config{hint}",
                 rule="streaming_unsupported" if "stream" in unknown else "invalid_request",
             )
+        from batchport._gemini_body import generate_content_body  # imports pydantic
+
         body, output_type = generate_content_body(model, contents, config, call)
         return self._builder._build(Endpoint.GENERATE_CONTENT, body, custom_id, output_type, call)

@@ -19,6 +19,10 @@ as ``response_schema`` becomes one by the ``google-genai`` SDK's rules
 (:func:`gemini_response_schema`, reproduced here for the same reasons).
 
 Returned dicts are shared between calls (and between requests): treat them as read-only.
+
+pydantic and the SDK are imported when a schema is first built, not with this module:
+together they take about half a second, and a builder that never sees an output type
+should not pay it.
 """
 
 from __future__ import annotations
@@ -27,12 +31,10 @@ import copy
 import enum
 import functools
 import re
+import sys
 import types
 import typing
 from typing import Any
-
-import pydantic
-from openai.lib._pydantic import is_basemodel_type, is_dataclass_like_type, to_strict_json_schema
 
 from batchport.errors import InputError
 
@@ -40,7 +42,10 @@ __all__ = [
     "chat_response_format",
     "claude_json_schema",
     "gemini_response_schema",
+    "is_model_class",
+    "is_model_instance",
     "is_output_type",
+    "loaded_base_model",
     "messages_output_format",
     "responses_text_format",
     "schema_name",
@@ -53,8 +58,32 @@ _NAME_BAD_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
 
 def is_output_type(value: object) -> bool:
     """Whether ``value`` is a type the SDK accepts as an output format (pydantic model or
-    pydantic dataclass)."""
-    return isinstance(value, type) and (is_basemodel_type(value) or is_dataclass_like_type(value))
+    pydantic dataclass): the SDK's ``is_basemodel_type or is_dataclass_like_type``."""
+    if not isinstance(value, type):
+        return False
+    return is_model_class(value) or hasattr(value, "__pydantic_config__")
+
+
+def loaded_base_model() -> type | None:
+    """``pydantic.BaseModel`` if pydantic has defined it, else None.
+
+    No value is a pydantic model before pydantic is imported, so a check of a value
+    can ask this instead of importing pydantic (a tenth of a second) to find out.
+    """
+    base = getattr(sys.modules.get("pydantic.main"), "BaseModel", None)
+    return base if isinstance(base, type) else None
+
+
+def is_model_class(value: object) -> bool:
+    """Whether ``value`` is a pydantic model class; never imports pydantic."""
+    base = loaded_base_model()
+    return base is not None and isinstance(value, type) and issubclass(value, base)
+
+
+def is_model_instance(value: object) -> bool:
+    """Whether ``value`` is a pydantic model instance; never imports pydantic."""
+    base = loaded_base_model()
+    return base is not None and isinstance(value, base)
 
 
 def schema_name(output_type: type) -> str:
@@ -91,11 +120,18 @@ def strict_json_schema(output_type: type) -> dict[str, Any]:
     return _strict_schema(_check(output_type))
 
 
+def to_strict_json_schema(model: Any) -> dict[str, Any]:
+    """The SDK's own ``to_strict_json_schema``, imported with the SDK on first use."""
+    from openai.lib._pydantic import to_strict_json_schema as sdk_strict_json_schema
+
+    return sdk_strict_json_schema(model)
+
+
 @functools.cache
 def _strict_schema(output_type: type) -> dict[str, Any]:
-    target: Any = (
-        output_type if is_basemodel_type(output_type) else pydantic.TypeAdapter(output_type)
-    )
+    import pydantic
+
+    target: Any = output_type if is_model_class(output_type) else pydantic.TypeAdapter(output_type)
     try:
         return to_strict_json_schema(target)
     except (TypeError, pydantic.PydanticUserError) as exc:
@@ -262,6 +298,8 @@ def messages_output_format(output_type: type) -> dict[str, Any]:
 
 @functools.cache
 def _messages_format(output_type: type) -> dict[str, Any]:
+    import pydantic
+
     try:
         schema = pydantic.TypeAdapter(output_type).json_schema()
         return {"type": "json_schema", "schema": claude_json_schema(schema)}
@@ -325,6 +363,8 @@ def gemini_response_schema(origin: object) -> dict[str, Any]:
 
 @functools.cache
 def _gemini_type_schema(origin: Any) -> dict[str, Any]:
+    import pydantic
+
     name = getattr(origin, "__name__", repr(origin))
     try:
         if isinstance(origin, type) and issubclass(origin, pydantic.BaseModel):
