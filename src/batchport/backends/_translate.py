@@ -164,18 +164,28 @@ def translate_error(
             payload=payload,
             retry_after=parse_retry_after(exc.response.headers),
         )
-    if isinstance(exc, openai.APITimeoutError):
+    return sdk_error(exc, openai, provider=provider, secrets=secrets)
+
+
+def sdk_error(
+    exc: Exception, sdk: Any, *, provider: str, secrets: Sequence[str] = ()
+) -> BackendError:
+    """The batchport error for an exception of a Stainless-generated SDK (``openai``,
+    ``anthropic``: the same exception classes) that carries no HTTP status: a timeout,
+    a connection that failed or dropped, an answer of the wrong shape, anything else."""
+    if isinstance(exc, sdk.APITimeoutError):
         return TransportError("request timed out", provider=provider)
-    if isinstance(exc, openai.APIConnectionError):
+    if isinstance(exc, sdk.APIConnectionError):
         if _never_connected(exc):
-            where = redact(str(exc.request.url.copy_with(path="/", query=None)), secrets)
+            url = exc.request.url
+            where = redact(str(url.copy_with(path="/", query=None)), secrets)
             return TransportError(
                 f"cannot connect to {where} ({exc.__cause__ or exc.message})",
                 provider=provider,
                 connect_failed=True,
             )
         return TransportError(redact(exc.message, secrets), provider=provider)
-    if isinstance(exc, openai.APIResponseValidationError):
+    if isinstance(exc, sdk.APIResponseValidationError):
         return BackendError(
             f"unexpected response shape: {redact(exc.message, secrets)}",
             provider=provider,

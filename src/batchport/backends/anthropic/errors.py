@@ -17,14 +17,14 @@ import anthropic
 
 from batchport.backends._translate import (
     _MAX_TEXT,
-    _never_connected,
     _redact_obj,
     _scrub_sdk_exception,
     _status_class,
     parse_retry_after,
     redact,
+    sdk_error,
 )
-from batchport.errors import BackendError, TransportError
+from batchport.errors import BackendError
 
 __all__ = ["translate_error", "translating"]
 
@@ -65,24 +65,7 @@ def translate_error(
             payload=payload,
             retry_after=parse_retry_after(exc.response.headers),
         )
-    if isinstance(exc, anthropic.APITimeoutError):
-        return TransportError("request timed out", provider=provider)
-    if isinstance(exc, anthropic.APIConnectionError):
-        if _never_connected(exc):
-            where = redact(str(exc.request.url.copy_with(path="/", query=None)), secrets)
-            return TransportError(
-                f"cannot connect to {where} ({exc.__cause__ or exc.message})",
-                provider=provider,
-                connect_failed=True,
-            )
-        return TransportError(redact(exc.message, secrets), provider=provider)
-    if isinstance(exc, anthropic.APIResponseValidationError):
-        return BackendError(
-            f"unexpected response shape: {redact(exc.message, secrets)}",
-            provider=provider,
-            status_code=exc.status_code,
-        )
-    return BackendError(redact(str(exc), secrets), provider=provider)
+    return sdk_error(exc, anthropic, provider=provider, secrets=secrets)
 
 
 @contextmanager
