@@ -56,10 +56,17 @@ class AfterPollsProgression(_Model):
 
 
 class ThroughputProgression(_Model):
-    """Stages take virtual time; rows run at ``requests_per_s`` after a queue delay."""
+    """Stages take virtual time; rows run at ``requests_per_s`` after a queue delay.
+
+    ``scope`` says whose rate that is: ``batch`` (each batch runs at it on its own) or
+    ``account`` (it is the whole emulator's batch capacity, shared by its running
+    batches first come, first served, so splitting rows into more batches does not
+    finish them sooner).
+    """
 
     kind: Literal["throughput"] = "throughput"
     requests_per_s: float = Field(default=10.0, gt=0)
+    scope: Literal["batch", "account"] = "batch"
     queue_delay_s: float = Field(default=0.0, ge=0)
     validating_s: float = Field(default=1.0, ge=0)
     finalizing_s: float = Field(default=1.0, ge=0)
@@ -119,12 +126,26 @@ class BatchConfig(_Model):
     output_expires_after_s: int = Field(default=30 * DAY_S, ge=1)
 
 
+RealtimeErrorKind = Literal["429", "500", "503"]
+
+
+def _default_realtime_error_kinds() -> list[RealtimeErrorKind]:
+    return ["429", "500", "503"]
+
+
 class RealtimeConfig(_Model):
     rpm: int | None = Field(default=None, ge=1)
     tpm: int | None = Field(default=None, ge=1)
     latency_base_s: float = Field(default=0.0, ge=0)
     latency_per_output_token_s: float = Field(default=0.0, ge=0)
     latency_jitter: float = Field(default=0.0, ge=0, le=1)
+    latency_distribution: Literal["uniform", "lognormal"] = "uniform"
+    latency_sigma: float = Field(default=0.0, ge=0, le=3)
+    error_rate: float = Field(default=0.0, ge=0, le=1)
+    error_kinds: list[RealtimeErrorKind] = Field(
+        default_factory=_default_realtime_error_kinds, min_length=1
+    )
+    error_retry_after_s: float = Field(default=1.0, ge=0)
 
 
 PROFILES: dict[str, dict[str, Any]] = {

@@ -78,7 +78,10 @@ MEANINGS: dict[str, str] = {
     "gemini.page_size": "batches per list page when pageSize is not given",
     "progression.kind": "which progression policy",
     "progression.polls": "status reads each stage lasts",
-    "progression.requests_per_s": "rows run per virtual second, across the batch",
+    "progression.requests_per_s": "rows run per virtual second: by each batch, or by all "
+    "of them together (see scope)",
+    "progression.scope": "batch: every batch runs at requests_per_s on its own; account: "
+    "requests_per_s is the capacity all running batches share, first come, first served",
     "progression.queue_delay_s": "virtual seconds a batch waits before its rows start",
     "progression.validating_s": "virtual seconds in validating",
     "progression.finalizing_s": "virtual seconds in finalizing",
@@ -111,7 +114,16 @@ MEANINGS: dict[str, str] = {
     "realtime.tpm": "tokens per minute before 429s; none is unlimited",
     "realtime.latency_base_s": "seconds before every answer",
     "realtime.latency_per_output_token_s": "more seconds per output token",
-    "realtime.latency_jitter": "random share added to or taken from the latency",
+    "realtime.latency_jitter": "random share added to or taken from the latency "
+    "(uniform distribution)",
+    "realtime.latency_distribution": "uniform (base and per-token time, +/- jitter) or "
+    "lognormal (that time as the mean, with a long tail set by latency_sigma)",
+    "realtime.latency_sigma": "lognormal spread: the p99 is about exp(2.33 * sigma) times "
+    "the median",
+    "realtime.error_rate": "share of realtime calls answered with one of error_kinds",
+    "realtime.error_kinds": "what a failing realtime call answers: 429 (at once, with "
+    "retry-after), 500 or 503 (after the base latency)",
+    "realtime.error_retry_after_s": "retry-after sent with an injected realtime 429",
     "responder.kind": "fake (deterministic bodies), callable (a function of yours) or "
     "forward (an OpenAI-compatible server)",
     "responder.seed": "seeds the fake bodies",

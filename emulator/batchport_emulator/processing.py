@@ -266,6 +266,7 @@ class Processor:
         allowed = self.state.progression.rows_allowed(batch, now)
         if batch.executed >= batch.counts.total:
             self.sync(batch.id)  # the saved counts must match lines already on disk
+            self.state.progression.release(batch, now)
             self.state.batches.transition(batch, Status.FINALIZING, now)
             return False
         return await self._run_chunk(batch, allowed)
@@ -500,6 +501,7 @@ class Processor:
     ) -> None:
         """Write unrun rows (if any), publish the work files, and move to ``target``."""
         state = self.state
+        state.progression.release(batch, state.clock.now())
         run = self.runs.pop(batch.id, None)
         self._recovered.discard(batch.id)
         if run is None and unrun_code is not None and self._dialect(batch).rules.every_row_answered:

@@ -7,7 +7,10 @@ Pure functions of the batch, the configured policy and the virtual time ``now``:
   was in it; during ``in_progress`` rows are released in proportion to the reads,
   so ``request_counts`` grow poll by poll.
 - ``throughput``: validation waits ``queue_delay_s + validating_s``; rows then run at
-  ``requests_per_s``; finalizing and cancelling take their own virtual seconds.
+  ``requests_per_s``; finalizing and cancelling take their own virtual seconds. With
+  ``scope="account"`` that rate is shared: running batches are served one after another
+  in the order they started (:class:`AccountQueue`), the way one account's jobs share a
+  provider's batch capacity.
 
 Fault plans layer on top: a stuck batch never leaves ``validating``, a stalling
 batch stops after a fraction of its rows (and waits for expiry), and slow
@@ -17,6 +20,7 @@ finalizing adds virtual seconds to ``finalizing``.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from batchport_emulator.batches import Batch
 from batchport_emulator.config import (
@@ -28,10 +32,75 @@ from batchport_emulator.config import (
 from batchport_emulator.lifecycle import Status
 
 
+@dataclass(slots=True)
+class _Slot:
+    """A batch's turn on the shared capacity: ``rows`` more rows (after ``base`` already
+    run) from virtual time ``start``, ready to start no earlier than ``ready``."""
+
+    ready: float
+    start: float
+    base: int
+    rows: int
+
+    def end(self, rate: float) -> float:
+        return self.start + self.rows / rate
+
+
+class AccountQueue:
+    """One account's batch capacity of ``rate`` rows a second, served first come, first
+    served: a batch's rows start when it is running and every earlier batch's are done.
+
+    A batch takes its turn the first time it is asked about while running; a batch that
+    stops early (cancelled, expired) hands its unused time to the batches behind it.
+    Pure bookkeeping on virtual time; the processor asks, nothing here runs rows.
+    """
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._slots: dict[str, _Slot] = {}
+
+    def slot(self, batch: Batch, cap: int, now: float) -> _Slot:
+        found = self._slots.get(batch.id)
+        if found is None:
+            busy = max((s.end(self.rate) for s in self._slots.values()), default=-math.inf)
+            # a batch taken up again after a restart continues from now, not from its start
+            ready = batch.stage_since if batch.executed == 0 else now
+            rows = max(0, cap - batch.executed)
+            found = _Slot(ready, max(ready, busy), batch.executed, rows)
+            self._slots[batch.id] = found
+        return found
+
+    def allowed(self, batch: Batch, cap: int, now: float) -> int:
+        s = self.slot(batch, cap, now)
+        return s.base + max(0, min(s.rows, int((now - s.start) * self.rate + 1e-9)))
+
+    def next_row_at(self, batch: Batch, cap: int, now: float) -> float:
+        s = self.slot(batch, cap, now)
+        return s.start + (batch.executed - s.base + 1) / self.rate
+
+    def release(self, batch_id: str, now: float) -> None:
+        """``batch_id`` runs no more rows: later turns move up into its unused time."""
+        if self._slots.pop(batch_id, None) is None:
+            return
+        end = -math.inf
+        for s in sorted(self._slots.values(), key=lambda s: s.start):
+            if s.start > now:
+                s.start = max(s.ready, end, now)
+            end = max(end, s.end(self.rate))
+
+
 class ProgressionModel:
     def __init__(self, policy: Progression, faults: FaultConfig) -> None:
         self.policy = policy
         self.faults = faults
+        self.account: AccountQueue | None = None
+        if isinstance(policy, ThroughputProgression) and policy.scope == "account":
+            self.account = AccountQueue(policy.requests_per_s)
+
+    def release(self, batch: Batch, now: float) -> None:
+        """``batch`` left ``in_progress``: free its share of the account's capacity."""
+        if self.account is not None:
+            self.account.release(batch.id, now)
 
     def _stage_seconds(self, status: Status) -> float:
         p = self.policy
@@ -62,6 +131,8 @@ class ProgressionModel:
         p = self.policy
         if isinstance(p, AfterPollsProgression):
             allowed = math.ceil(total * min(batch.polls_in_stage, p.polls) / p.polls)
+        elif self.account is not None:
+            allowed = self.account.allowed(batch, self.rows_allowed_cap(batch), now)
         elif isinstance(p, ThroughputProgression):
             allowed = int((now - batch.stage_since) * p.requests_per_s + 1e-9)
         else:
@@ -83,7 +154,11 @@ class ProgressionModel:
             and isinstance(policy, ThroughputProgression)
             and batch.executed < self.rows_allowed_cap(batch)
         ):
-            candidates.append(batch.stage_since + (batch.executed + 1) / policy.requests_per_s)
+            if self.account is not None:
+                cap = self.rows_allowed_cap(batch)
+                candidates.append(self.account.next_row_at(batch, cap, now))
+            else:
+                candidates.append(batch.stage_since + (batch.executed + 1) / policy.requests_per_s)
         future = [c for c in candidates if c > now]
         return min(future) if future else None
 

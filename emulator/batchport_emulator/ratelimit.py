@@ -5,7 +5,9 @@ minute, that refill continuously (a full bucket every 60 s). ``check`` answers
 with a ``Decision`` carrying OpenAI's ``x-ratelimit-*`` headers, plus
 ``retry-after``/``retry-after-ms`` when it refuses; ``rate_limit_error_body``
 renders the matching 429 body. ``LatencyModel`` gives a deterministic service
-time for a response. Time comes from an injected clock; nothing here sleeps.
+time for a response (uniform jitter, or a lognormal with a long tail), and
+``ErrorModel`` picks the calls answered with an injected 429 or 5xx. Time comes
+from an injected clock; nothing here sleeps.
 Not thread-safe: the emulator calls it from its event loop only.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import statistics
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -22,6 +25,7 @@ from batchport_emulator.errors import error_envelope
 __all__ = [
     "Clock",
     "Decision",
+    "ErrorModel",
     "LatencyModel",
     "RateLimiter",
     "format_duration",
@@ -60,12 +64,18 @@ def _unit_from_key(key: str, seed: int) -> float:
     return int.from_bytes(digest, "big") / 2**63 - 1.0
 
 
+_STANDARD_NORMAL = statistics.NormalDist()
+
+
 @dataclass(frozen=True, slots=True)
 class LatencyModel:
     """Service time of one realtime response, in seconds.
 
-    ``base_s + per_output_token_s * output_tokens``, scaled by a factor in
-    ``[1 - jitter, 1 + jitter]`` drawn deterministically from ``key`` and
+    The nominal time is ``base_s + per_output_token_s * output_tokens``. With the
+    ``uniform`` distribution it is scaled by a factor in ``[1 - jitter, 1 + jitter]``;
+    with ``lognormal`` by ``exp(sigma * z - sigma**2 / 2)`` for a standard normal ``z``,
+    so the nominal time is the mean and the tail is long (the p99 is
+    ``exp(2.326 * sigma)`` times the median). Draws are deterministic from ``key`` and
     ``seed`` (the same key always gets the same latency). Never negative.
     """
 
@@ -73,12 +83,49 @@ class LatencyModel:
     per_output_token_s: float = 0.0
     jitter: float = 0.0
     seed: int = 0
+    distribution: Literal["uniform", "lognormal"] = "uniform"
+    sigma: float = 0.0
 
     def latency(self, output_tokens: int, *, key: str = "") -> float:
         nominal = self.base_s + self.per_output_token_s * max(output_tokens, 0)
-        if self.jitter and nominal > 0:
+        if nominal <= 0:
+            return 0.0
+        if self.distribution == "lognormal":
+            if self.sigma:
+                unit = (_unit_from_key(key, self.seed) + 1.0) / 2.0  # [0, 1)
+                z = _STANDARD_NORMAL.inv_cdf(min(max(unit, 1e-12), 1 - 1e-12))
+                nominal *= math.exp(self.sigma * z - self.sigma**2 / 2)
+        elif self.jitter:
             nominal *= 1.0 + self.jitter * _unit_from_key(key, self.seed)
         return max(nominal, 0.0)
+
+    def quantile(self, output_tokens: int, q: float) -> float:
+        """The ``q`` quantile (0 < q < 1) of the latency for ``output_tokens``."""
+        nominal = self.base_s + self.per_output_token_s * max(output_tokens, 0)
+        if self.distribution == "lognormal":
+            z = _STANDARD_NORMAL.inv_cdf(q)
+            return nominal * math.exp(self.sigma * z - self.sigma**2 / 2)
+        return nominal * (1.0 + self.jitter * (2 * q - 1))
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorModel:
+    """Which realtime calls fail on purpose: a share ``rate`` of them, each answering
+    one of ``kinds`` (``"429"``, ``"500"``, ``"503"``), drawn deterministically from the
+    call's key and ``seed``."""
+
+    rate: float = 0.0
+    kinds: tuple[str, ...] = ("429", "500", "503")
+    seed: int = 0
+
+    def draw(self, key: str) -> str | None:
+        """The injected failure for the call ``key``, or ``None``."""
+        if self.rate <= 0 or not self.kinds:
+            return None
+        if (_unit_from_key(f"error:{key}", self.seed) + 1.0) / 2.0 >= self.rate:
+            return None
+        pick = (_unit_from_key(f"error-kind:{key}", self.seed) + 1.0) / 2.0
+        return self.kinds[min(int(pick * len(self.kinds)), len(self.kinds) - 1)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,7 +43,7 @@ from batchport_emulator.lifecycle import Status, can_cancel
 from batchport_emulator.pagination import Page
 from batchport_emulator.processing import Processor
 from batchport_emulator.progression import ProgressionModel
-from batchport_emulator.ratelimit import LatencyModel, RateLimiter
+from batchport_emulator.ratelimit import ErrorModel, LatencyModel, RateLimiter
 from batchport_emulator.responders import Responder, make_responder
 from batchport_emulator.storage import read_json, write_json_atomic
 
@@ -130,6 +130,11 @@ class EmulatorState:
             per_output_token_s=c.realtime.latency_per_output_token_s,
             jitter=c.realtime.latency_jitter,
             seed=c.seed,
+            distribution=c.realtime.latency_distribution,
+            sigma=c.realtime.latency_sigma,
+        )
+        self.realtime_errors = ErrorModel(
+            c.realtime.error_rate, tuple(c.realtime.error_kinds), c.seed
         )
 
     def accepted_keys(self) -> list[str]:
@@ -442,6 +447,7 @@ class EmulatorState:
         if not can_cancel(batch.status):
             raise cancel_conflict(batch.status.value)
         self.processor.sync(batch.id)
+        self.progression.release(batch, self.clock.now())
         self.batches.transition(batch, Status.CANCELLING, self.clock.now())
         self.processor.wake()
         return batch

@@ -4,6 +4,8 @@ Each call is admitted by the RPM/TPM limiter (429 with ``x-ratelimit-*``,
 ``retry-after`` and ``retry-after-ms`` when refused), answered by the
 responder, then held for the modelled latency. The wait is virtual time turned
 into real time by the clock's scale, so a fast clock makes slow models quick.
+A share of calls (``realtime.error_rate``) fails on purpose instead: a 429 at
+once, or a 500/503 after the base latency (the time a real server takes to give up).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from aiohttp.payload import AsyncIterablePayload
 
 from batchport_emulator.app.helpers import dialect_of, json_response, read_json, state_of
 from batchport_emulator.app.keys import REQUEST_ID
-from batchport_emulator.errors import ApiError, invalid_type
+from batchport_emulator.errors import ApiError, error_for_status, invalid_type
 from batchport_emulator.ratelimit import rate_limit_error_body
 from batchport_emulator.responders import RespondRequest, RespondResult
 from batchport_emulator.responders.serialize import (
@@ -63,14 +65,36 @@ async def _stream(pieces: list[bytes]) -> AsyncIterator[bytes]:
         yield piece
 
 
-async def hold_for_latency(request: web.Request, result: RespondResult) -> None:
-    """Wait the modelled latency of an answer (virtual time at the clock's scale)."""
-    state = state_of(request)
-    delay = state.clock.real_delay(
-        state.latency.latency(result.output_tokens, key=request[REQUEST_ID])
-    )
+async def _sleep_virtual(request: web.Request, seconds: float) -> None:
+    delay = state_of(request).clock.real_delay(seconds)
     if 0 < delay < math.inf:
         await asyncio.sleep(delay)
+
+
+async def hold_for_latency(request: web.Request, result: RespondResult) -> None:
+    """Wait the modelled latency of an answer (virtual time at the clock's scale).
+
+    Raises:
+        ApiError: the call drew an injected failure (``realtime.error_rate``): a 429
+            with ``retry-after`` at once, or a 500/503 after the base latency.
+    """
+    state = state_of(request)
+    key = request[REQUEST_ID]
+    fault = state.realtime_errors.draw(key)
+    if fault is not None:
+        if fault != "429":
+            await _sleep_virtual(request, state.latency.base_s)
+        raise injected_error(fault, state.config.realtime.error_retry_after_s)
+    await _sleep_virtual(request, state.latency.latency(result.output_tokens, key=key))
+
+
+def injected_error(kind: str, retry_after_s: float) -> ApiError:
+    """The error an injected realtime failure of ``kind`` answers."""
+    err = error_for_status(int(kind))
+    if kind == "429":
+        ms = max(1, math.ceil(retry_after_s * 1000))
+        err.headers.update({"retry-after-ms": str(ms), "retry-after": f"{ms / 1000:g}"})
+    return err
 
 
 def _handler(path: str) -> Any:

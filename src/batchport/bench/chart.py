@@ -10,8 +10,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from batchport.bench.headline import format_duration
 from batchport.bench.modes import ModeResult
-from batchport.bench.report import format_duration
 from batchport.errors import ConfigError
 
 __all__ = ["INSTALL_HINT", "ChartUnavailable", "write_chart"]

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -25,6 +26,8 @@ from batchport.realtime import RealtimeOptions, run_realtime
 from batchport.requests import Request
 from batchport.runner import run as run_batch
 from batchport.runner.clock import Clock
+from batchport.runner.options import RunOptions
+from batchport.runner.results import RunResult
 
 __all__ = ["EmulatorTarget", "ModeResult", "ProviderTarget", "Target", "bench_batch"]
 
@@ -48,6 +51,15 @@ class ModeResult:
     rate_limited: int = 0
     server_errors: int = 0
     curve: list[tuple[float, int]] = field(default_factory=list)
+    #: the same tokens at the other price (realtime for a batch, batch for realtime)
+    other_cost_usd: float | None = None
+    #: batch: status reads made, and batches (shards) submitted
+    polls: int | None = None
+    shards: int | None = None
+    #: realtime: per-row time from taking the row to its settled result (limiter
+    #: waits, retries and latency included), in seconds
+    row_p50_s: float | None = None
+    row_p99_s: float | None = None
 
     @property
     def rows_per_s(self) -> float:
@@ -186,18 +198,27 @@ class ProviderTarget:
 
 
 class _Landing:
-    """Progress sink recording when batch rows settle (on the session clock)."""
+    """Progress sink recording when batch rows settle (on the session clock), and
+    counting status reads: the runner shows a shard once when it is submitted and once
+    after every poll."""
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self.points: list[tuple[float, int]] = []
         self.done = 0
+        self.views = 0
+        self.shards: set[str] = set()
+
+    @property
+    def polls(self) -> int:
+        return self.views - len(self.shards)
 
     def start(self, run_id: str, total_rows: int, settled: int) -> None:
         pass
 
     def shard(self, view: Any) -> None:
-        pass
+        self.views += 1
+        self.shards.add(str(view.shard_id))
 
     def settled(self, rows: int) -> None:
         self.done += rows
@@ -210,8 +231,11 @@ class _Landing:
         pass
 
 
-async def bench_batch(requests: list[Request], target: Target) -> ModeResult:
-    """Run ``requests`` as batches through :func:`batchport.run`; cost at batch price."""
+async def bench_batch(
+    requests: list[Request], target: Target, options: RunOptions | None = None
+) -> ModeResult:
+    """Run ``requests`` as batches through :func:`batchport.run` (with ``options``, such
+    as its poll policy); cost at batch price."""
     async with target.session() as s:
         sink = _Landing(s.clock)
         with tempfile.TemporaryDirectory(prefix="batchport-bench-") as home:
@@ -222,7 +246,12 @@ async def bench_batch(requests: list[Request], target: Target) -> ModeResult:
                 s.clock.now(),
             )
             run = await run_batch(
-                requests, backend=s.backend, home=home, clock=s.clock, progress=sink
+                requests,
+                backend=s.backend,
+                home=home,
+                clock=s.clock,
+                progress=sink,
+                options=options,
             )
             real, cpu, emulated = (
                 time.perf_counter() - t0,
@@ -243,6 +272,8 @@ async def bench_batch(requests: list[Request], target: Target) -> ModeResult:
         sum(1 for r in results if r.attempts > 1),
         cost.batch_usd if cost.priced else None, "batch",
         dict(sorted(outcomes.items())), curve=curve,
+        other_cost_usd=cost.realtime_usd if cost.priced else None,
+        polls=sink.polls, shards=len(sink.shards),
     )  # fmt: skip
 
 
@@ -251,9 +282,27 @@ async def bench_realtime(
 ) -> ModeResult:
     """Run ``requests`` through the realtime endpoints; cost at realtime price."""
     async with target.session() as s:
+        taken: dict[int, float] = {}
+        row_s: list[float] = []
+        clock = s.clock
+
+        def feed() -> Iterator[Request]:
+            # workers take rows from one shared iterator: this is when a row is taken
+            for i, req in enumerate(requests):
+                taken[i] = clock.now()
+                yield req
+
+        def settled(result: RunResult) -> None:
+            row_s.append(clock.now() - taken[result.index])
+
         t0, c0, e0 = time.perf_counter(), time.process_time(), s.emulated_now()
         run = await run_realtime(
-            requests, client=s.client, options=options, clock=s.clock, prepare=s.prepare
+            feed(),
+            client=s.client,
+            options=options,
+            clock=s.clock,
+            prepare=s.prepare,
+            on_result=settled,
         )
         real, cpu, emulated = (
             time.perf_counter() - t0,
@@ -268,4 +317,14 @@ async def bench_realtime(
         run.failed, run.retried,
         cost.realtime_usd if cost.priced else None, "realtime",
         run.outcomes, run.rate_limited, run.server_errors, curve,
+        other_cost_usd=cost.batch_usd if cost.priced else None,
+        row_p50_s=quantile(row_s, 0.5), row_p99_s=quantile(row_s, 0.99),
     )  # fmt: skip
+
+
+def quantile(values: list[float], q: float) -> float | None:
+    """The ``q`` quantile of ``values`` (nearest rank), None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]

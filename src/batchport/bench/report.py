@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from batchport.bench import headline
+from batchport.bench.facts import DEFAULTS, TIER_SOURCE
+from batchport.bench.headline import format_duration
 from batchport.bench.modes import ModeResult
 from batchport.bench.workload import Workload
 
@@ -29,17 +32,6 @@ TIME_NOTE = (
 PROVIDER_NOTE = "Measured against a real provider: emulated time is real time."
 
 
-def format_duration(seconds: float | None) -> str:
-    """``"42 s"``, ``"8.1 min"``, ``"11.3 h"``; ``"-"`` for None."""
-    if seconds is None:
-        return "-"
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
 def assumptions_of(
     config: dict[str, Any] | None, rpm: int | None, tpm: int | None, concurrency: int
 ) -> dict[str, Any]:
@@ -47,16 +39,14 @@ def assumptions_of(
     out: dict[str, Any] = {"realtime_client": {"rpm": rpm, "tpm": tpm, "concurrency": concurrency}}
     if config is None:
         return out
-    from batchport.runner.policy import PollPolicy
     from batchport_emulator.config import EmulatorConfig
 
     cfg = EmulatorConfig.model_validate(config)
     out["profile"] = cfg.profile
     out["realtime"] = cfg.realtime.model_dump(mode="json")
     out["batch_progression"] = cfg.progression.model_dump(mode="json")
+    out["batch_window_s"] = cfg.batches.completion_window_s
     out["responder_output_words"] = cfg.responder.output_words
-    poll = PollPolicy()
-    out["runner_poll"] = {"interval_s": poll.interval, "max_interval_s": poll.max_interval}
     return out
 
 
@@ -75,6 +65,12 @@ def _mode_json(m: ModeResult) -> dict[str, Any]:
         "outcomes": m.outcomes,
         "rate_limited_429": m.rate_limited,
         "server_errors": m.server_errors,
+        "cost_usd": None if m.cost_usd is None else round(m.cost_usd, 6),
+        "other_price_cost_usd": None if m.other_cost_usd is None else round(m.other_cost_usd, 6),
+        "polls": m.polls,
+        "shards": m.shards,
+        "row_p50_s": None if m.row_p50_s is None else round(m.row_p50_s, 3),
+        "row_p99_s": None if m.row_p99_s is None else round(m.row_p99_s, 3),
     }
 
 
@@ -91,22 +87,13 @@ class BenchReport:
         default_factory=lambda: dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     )
 
-    def shape(self) -> dict[str, bool] | None:
-        """Whether sequential took over 10 h and batch under 1 h (None without both)."""
-        seq, batch = self.modes.get("sequential"), self.modes.get("batch")
-        if seq is None or batch is None:
-            return None
-        return {
-            "sequential_over_10h": seq.emulated_wall_s > 36_000,
-            "batch_under_1h": batch.emulated_wall_s < 3_600,
-        }
-
     def to_json(self) -> dict[str, Any]:
-        w = self.workload
-        return {
+        w, st = self.workload, self.settings
+        rpm, tpm = st.limits()
+        data: dict[str, Any] = {
             "created": self.created,
-            "backend": self.settings.backend,
-            "profile": self.settings.profile if self.settings.backend == "emulator" else None,
+            "backend": st.backend,
+            "profile": st.profile if st.backend == "emulator" else None,
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
             f"Python {platform.python_version()}",
             "workload": {
@@ -116,111 +103,96 @@ class BenchReport:
                 "prompt_tokens": w.prompt_tokens,
                 "output_tokens": w.output_tokens,
             },
+            "tier": {
+                "tier": st.tier,
+                "rpm": rpm,
+                "tpm": tpm,
+                "overridden": st.rpm is not None or st.tpm is not None,
+                "source": TIER_SOURCE,
+            },
+            "concurrency": st.workers(w),
+            "poll_policy": {
+                "interval_s": st.poll_interval_s,
+                "max_interval_s": st.poll_max_interval_s,
+                "factor": 1.5,
+            },
             "time": TIME_NOTE if self.warped else PROVIDER_NOTE,
+            "headline": self.summary_lines(),
+            "crossover": headline.crossover_lines(st, w),
             "assumptions": self.assumptions,
+            "sources": {k: {"value": f.value, "unit": f.unit, "basis": f.basis,
+                            "assumption": f.assumption} for k, f in DEFAULTS.items()},
             "modes": {name: _mode_json(m) for name, m in self.modes.items()},
-            "shape": self.shape(),
-        }
+        }  # fmt: skip
+        return data
 
     def table(self) -> list[list[str]]:
         """Rows of the comparison table (header first), shared by console and markdown."""
         head = ["mode", "emulated wall", "real wall", "rows/s", "first result",
-                "$ / 1k rows", "failed", "retried"]  # fmt: skip
+                "row p50 / p99", "$ / 1k rows", "failed", "retried", "429 / 5xx"]  # fmt: skip
         rows = [head]
         for name, m in self.modes.items():
             cost = "-" if m.cost_per_1k is None else f"{m.cost_per_1k:.4f} ({m.price_basis})"
+            tail = (
+                "-"
+                if m.row_p50_s is None
+                else f"{format_duration(m.row_p50_s)} / {format_duration(m.row_p99_s)}"
+            )
+            errors = "-" if name == "batch" else f"{m.rate_limited} / {m.server_errors}"
             rows.append([
                 name, format_duration(m.emulated_wall_s), f"{m.real_wall_s:.1f} s",
-                f"{m.rows_per_s:.2f}", format_duration(m.first_result_s), cost,
-                str(m.failed), str(m.retried),
+                f"{m.rows_per_s:.2f}", format_duration(m.first_result_s), tail, cost,
+                str(m.failed), str(m.retried), errors,
             ])  # fmt: skip
         return rows
 
+    def summary_lines(self) -> list[str]:
+        """The headline: batch against concurrent realtime, cost, then sequential."""
+        return headline.headline_lines(self.settings, self.workload, self.modes)
+
     def to_markdown(self, chart: str | None = "chart.png") -> str:
-        w, t = self.workload, self.table()
+        w, st, t = self.workload, self.settings, self.table()
+        batch = self.modes.get("batch")
         lines = [
-            f"# batchport bench: {w.n:,} requests, three ways",
+            f"# batchport bench: {w.n:,} requests, batch or realtime",
             "",
-            f"Backend: {self.settings.backend}"
-            + (f" (profile `{self.settings.profile}`)" if self.warped else "")
+            f"Backend: {st.backend}"
+            + (f" (profile `{st.profile}`)" if self.warped else "")
             + f". Workload: {w.source}, model `{w.model}`, prompts of about "
             f"{w.prompt_tokens} tokens, answers of about {w.output_tokens} tokens. "
             f"Created {self.created}.",
+            "",
+            "## Batch or realtime?",
+            "",
+            *self.summary_lines(),
+            "",
+            *headline.crossover_lines(st, w),
+            "",
+            "## Figures",
             "",
             "| " + " | ".join(t[0]) + " |",
             "|" + "---|" * len(t[0]),
             *("| " + " | ".join(r) + " |" for r in t[1:]),
             "",
-            *self.summary_lines(),
+            "Row p50 / p99: time from a worker taking a row to its settled result (rate-limit "
+            "waits, retries and latency included). 429 / 5xx: answers the client got and "
+            "retried.",
+            "",
+            "## Polling",
+            "",
+            *(headline.poll_lines(st, batch) or ["- No batch mode ran."]),
             "",
             "## How time is measured",
             "",
             TIME_NOTE if self.warped else PROVIDER_NOTE,
             "",
-            *self._assumption_lines(),
+            "## Assumptions and sources",
+            "",
+            *headline.assumption_lines(st, w),
         ]
         if chart:
             lines += ["", f"![completion over time]({chart})"]
         return "\n".join(lines) + "\n"
-
-    def summary_lines(self) -> list[str]:
-        out: list[str] = []
-        seq, batch = self.modes.get("sequential"), self.modes.get("batch")
-        if seq and batch and batch.emulated_wall_s > 0:
-            out.append(
-                f"- Batch finished in {format_duration(batch.emulated_wall_s)} against "
-                f"{format_duration(seq.emulated_wall_s)} sequentially "
-                f"({seq.emulated_wall_s / batch.emulated_wall_s:.1f}x faster)."
-            )
-        shape = self.shape()
-        if shape is not None:
-            out.append(
-                f"- Over 10 hours sequentially: {'yes' if shape['sequential_over_10h'] else 'no'}; "
-                f"under 1 hour as a batch: {'yes' if shape['batch_under_1h'] else 'no'}."
-            )
-        priced = [m for m in self.modes.values() if m.cost_per_1k is not None]
-        if batch and batch.cost_per_1k is not None and len(priced) > 1:
-            rt = max(m.cost_per_1k or 0.0 for m in priced if m.mode != "batch")
-            if rt > 0:
-                out.append(
-                    f"- Cost per 1,000 rows: ${batch.cost_per_1k:.4f} as a batch, "
-                    f"${rt:.4f} in realtime (batch saves {1 - batch.cost_per_1k / rt:.0%})."
-                )
-        return out
-
-    def _assumption_lines(self) -> list[str]:
-        a = self.assumptions
-        lines = ["## Assumptions", ""]
-        rt, prog = a.get("realtime"), a.get("batch_progression")
-        if isinstance(rt, dict):
-            lines.append(
-                f"- Realtime latency per request: {rt['latency_base_s']} s + "
-                f"{rt['latency_per_output_token_s']} s per output token, "
-                f"±{rt['latency_jitter']:.0%} jitter; server limits {rt['rpm']} RPM and "
-                f"{rt['tpm']:,} TPM (prompt estimate plus max_tokens), 429 with retry-after."
-            )
-        if isinstance(prog, dict) and prog.get("kind") == "throughput":
-            lines.append(
-                f"- Batch: queued {prog['queue_delay_s']} s, validating {prog['validating_s']} s, "
-                f"then {prog['requests_per_s']} rows/s per batch, finalizing "
-                f"{prog['finalizing_s']} s."
-            )
-        poll = a.get("runner_poll")
-        if isinstance(poll, dict):
-            lines.append(
-                f"- The batch runner polls every {poll['interval_s']} s, backing off to "
-                f"{poll['max_interval_s']} s while nothing changes; its time includes that lag."
-            )
-        c = a["realtime_client"]
-        lines.append(
-            f"- Realtime client: sequential = 1 request in flight; concurrent = "
-            f"{c['concurrency']} workers; client-side limits {c['rpm']} RPM / {c['tpm']} TPM."
-        )
-        lines.append(
-            "- Costs use the packaged price table: realtime rows at the standard price, batch "
-            "rows at the batch discount."
-        )
-        return lines
 
     def write(self, out_dir: str | os.PathLike[str], *, chart_name: str | None) -> list[Path]:
         """Write ``report.json`` and ``report.md`` into ``out_dir``; return the paths."""
