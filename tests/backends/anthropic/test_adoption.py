@@ -14,6 +14,7 @@ from anthropic import AsyncAnthropic
 import batchport as bp
 from batchport.backends.anthropic import BATCH_ID, AnthropicBackend
 from batchport.backends.base import Checkpoint
+from batchport.backends.memory import DictCheckpoint
 from batchport.backends.models import Job, ShardSpec
 from batchport.errors import BackendError, ConfigError
 from batchport.requests import Request
@@ -21,31 +22,15 @@ from batchport.runner import InstantClock
 from batchport.store import Store
 from batchport_emulator import Emulator
 
+from ..crash import Forgetful, Killed
+
 CONFIG: dict[str, Any] = {"progression": {"kind": "after_polls", "polls": 2}}
 IDS = ["a-1", "review:42.a", "{6f1c0e2a-uuid}", "x" * 70]
 
 
-class Killed(BaseException):
-    """Stands for the process dying: nothing after it runs."""
-
-
-class _Forgetful:
-    """A checkpoint that loses the batch id: the answer to the create never came."""
-
-    def __init__(self, inner: Checkpoint) -> None:
-        self.inner = inner
-
-    def get(self, key: str) -> str | None:
-        return self.inner.get(key)
-
-    def set(self, key: str, value: str | None) -> None:
-        if key != BATCH_ID:
-            self.inner.set(key, value)
-
-
 class DiesAfterCreate(AnthropicBackend):
     async def submit(self, spec: ShardSpec, checkpoint: Checkpoint) -> Job:
-        await super().submit(spec, _Forgetful(checkpoint))
+        await super().submit(spec, Forgetful(checkpoint, BATCH_ID))
         raise Killed
 
 
@@ -136,28 +121,14 @@ async def test_without_an_intent_nothing_is_adopted(tmp_path: Path) -> None:
         path.write_bytes(lines)
         spec = ShardSpec("r", "s0000", "/v1/messages", None, len(IDS), len(lines), "h",
                          open=lambda: path.open("rb"))  # fmt: skip
-        checkpoint: dict[str, str] = {}
-        job = await be.submit(spec, _DictCheckpoint(checkpoint))
+        checkpoint = DictCheckpoint()
+        job = await be.submit(spec, checkpoint)
         assert await be.find(spec, {}) is None
         found = await be.find(spec, checkpoint)
         assert found is not None and found.id == job.id
         intent_only: Mapping[str, str] = {k: v for k, v in checkpoint.items() if k != BATCH_ID}
         found = await be.find(spec, intent_only)
         assert found is not None and found.id == job.id
-
-
-class _DictCheckpoint:
-    def __init__(self, values: dict[str, str]) -> None:
-        self.values = values
-
-    def get(self, key: str) -> str | None:
-        return self.values.get(key)
-
-    def set(self, key: str, value: str | None) -> None:
-        if value is None:
-            self.values.pop(key, None)
-        else:
-            self.values[key] = value
 
 
 class CountsQueue(AnthropicBackend):

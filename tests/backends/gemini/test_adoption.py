@@ -13,37 +13,22 @@ import pytest
 import batchport as bp
 from batchport.backends.base import Checkpoint
 from batchport.backends.gemini import BATCH_NAME, GeminiBackend
+from batchport.backends.memory import DictCheckpoint
 from batchport.backends.models import Job, ShardSpec
 from batchport.requests import Request
 from batchport.runner import InstantClock
 from batchport.store import Store
 from batchport_emulator import Emulator
 
+from ..crash import Forgetful, Killed
+
 CONFIG: dict[str, Any] = {"progression": {"kind": "after_polls", "polls": 2}}
 IDS = ["a-1", "review:42.a", "{6f1c0e2a-uuid}", "x" * 70]
 
 
-class Killed(BaseException):
-    """Stands for the process dying: nothing after it runs."""
-
-
-class _Forgetful:
-    """A checkpoint that loses the batch name: the answer to the create never came."""
-
-    def __init__(self, inner: Checkpoint) -> None:
-        self.inner = inner
-
-    def get(self, key: str) -> str | None:
-        return self.inner.get(key)
-
-    def set(self, key: str, value: str | None) -> None:
-        if key != BATCH_NAME:
-            self.inner.set(key, value)
-
-
 class DiesAfterCreate(GeminiBackend):
     async def submit(self, spec: ShardSpec, checkpoint: Checkpoint) -> Job:
-        await super().submit(spec, _Forgetful(checkpoint))
+        await super().submit(spec, Forgetful(checkpoint, BATCH_NAME))
         raise Killed
 
 
@@ -115,27 +100,13 @@ async def test_a_batch_of_another_shard_is_not_adopted(emu: Emulator, tmp_path: 
             return ShardSpec("r", shard, "/v1beta/generateContent", "gemini-2.5-flash",
                              len(IDS), len(lines), "h", open=lambda: path.open("rb"))  # fmt: skip
 
-        checkpoint = _Dict()
+        checkpoint = DictCheckpoint()
         job = await be.submit(spec("s0000"), checkpoint)
-        intent = {k: v for k, v in checkpoint.values.items() if k != BATCH_NAME}
+        intent = {k: v for k, v in checkpoint.items() if k != BATCH_NAME}
         found = await be.find(spec("s0000"), intent)
         assert found is not None and found.id == job.id
         assert await be.find(spec("s0001"), intent) is None  # same size, other shard
         assert await be.find(spec("s0000"), {}) is None  # no intent: nothing was sent
-
-
-class _Dict:
-    def __init__(self) -> None:
-        self.values: dict[str, str] = {}
-
-    def get(self, key: str) -> str | None:
-        return self.values.get(key)
-
-    def set(self, key: str, value: str | None) -> None:
-        if value is None:
-            self.values.pop(key, None)
-        else:
-            self.values[key] = value
 
 
 @pytest.mark.parametrize("attempts", [1, 2])
