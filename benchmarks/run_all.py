@@ -19,6 +19,7 @@ HERE = Path(__file__).parent
 
 # (script, full-size arguments, quick arguments)
 SCRIPTS: list[tuple[str, list[str], list[str]]] = [
+    ("bench_startup.py", [], ["--repeats", "3"]),
     ("bench_validate.py", [], ["--repeats", "1"]),
     ("bench_build.py", [], ["--repeats", "1"]),
     ("bench_emulator.py", ["--rows", "50000", "--upload-mb", "200"], ["--rows", "5000"]),
