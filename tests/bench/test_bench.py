@@ -84,27 +84,33 @@ def test_file_workload_samples_and_names_a_bad_line(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def report() -> bench.BenchReport:
     workload = bench.generate(24, prompt_tokens=20, output_tokens=300)
-    return bench.run_bench_sync(workload, bench.BenchSettings(concurrency=8))
+    settings = bench.BenchSettings(concurrency=8, error_rate=0.2, batch_queue_s=30)
+    return bench.run_bench_sync(workload, settings)
 
 
 def test_report_json_has_every_mode_and_field(report: bench.BenchReport) -> None:
     data = report.to_json()
     fields = {"emulated_wall_s", "real_wall_s", "rows_per_s", "first_result_s", "cost_per_1k",
-              "failed", "retried"}  # fmt: skip
+              "failed", "retried", "row_p99_s", "polls"}  # fmt: skip
     assert set(data["modes"]) == {"batch", "sequential", "concurrent"}
     for mode in data["modes"].values():
         assert fields <= set(mode)
         assert mode["rows"] == 24 and mode["failed"] == 0
+    # tier 1 on both sides: the emulator's limits and the client's
     assert data["assumptions"]["realtime"]["rpm"] == 500
+    assert data["assumptions"]["realtime"]["tpm"] == 200_000
+    assert data["assumptions"]["realtime_client"] == {"rpm": 500, "tpm": 200_000, "concurrency": 8}
+    assert data["tier"]["tier"] == 1 and "gpt-4o-mini" in data["tier"]["source"]
+    assert data["assumptions"]["batch_progression"]["scope"] == "account"
 
 
 def test_report_figures_have_the_expected_shape(report: bench.BenchReport) -> None:
     m = report.modes
-    # 24 answers of ~300 tokens: ~3.4 s modelled latency each, one at a time
-    assert 24 * 3.4 * 0.8 < m["sequential"].emulated_wall_s < 24 * 3.4 * 1.2 + 5
-    assert m["concurrent"].emulated_wall_s < m["sequential"].emulated_wall_s / 4
-    # batch: 35 s in the queue and validating, 24 rows at 5/s, 30 s finalizing, plus polling
-    assert 35 + 4.8 + 30 <= m["batch"].emulated_wall_s < 35 + 4.8 + 30 + 61
+    # 24 answers of ~300 tokens: 3.4 s mean latency each, one at a time, plus retries
+    assert 24 * 3.4 * 0.7 < m["sequential"].emulated_wall_s < 24 * 3.4 * 1.5 + 60
+    assert m["concurrent"].emulated_wall_s < m["sequential"].emulated_wall_s / 3
+    # batch: 35 s queued and validating, 24 rows at 10/s, 30 s finalizing, plus poll lag
+    assert 35 + 2.4 + 30 <= m["batch"].emulated_wall_s < 35 + 2.4 + 30 + 61
     assert m["batch"].first_result_s == pytest.approx(m["batch"].emulated_wall_s, abs=1)
     for mode in m.values():
         assert mode.real_wall_s < mode.emulated_wall_s
@@ -113,11 +119,120 @@ def test_report_figures_have_the_expected_shape(report: bench.BenchReport) -> No
     assert batch_cost == pytest.approx(rt_cost / 2, rel=0.1)
 
 
-def test_markdown_states_the_assumptions_next_to_the_numbers(report: bench.BenchReport) -> None:
+def test_injected_errors_are_retried_in_both_realtime_modes(report: bench.BenchReport) -> None:
+    for name in ("sequential", "concurrent"):
+        mode = report.modes[name]
+        assert mode.rate_limited + mode.server_errors > 0  # 20% of calls fail once or more
+        assert mode.retried > 0 and mode.failed == 0
+        assert mode.row_p50_s is not None and mode.row_p99_s is not None
+        assert mode.row_p99_s >= mode.row_p50_s > 0
+
+
+def test_the_runner_polls_at_its_own_pace_not_the_emulators_hint(
+    report: bench.BenchReport,
+) -> None:
+    batch = report.modes["batch"]
+    # 5 s growing 1.5x to 60 s over a ~70-130 s batch: about ten reads, not thousands
+    assert batch.polls is not None and 3 <= batch.polls <= 20
+    assert batch.shards == 1
     md = report.to_markdown()
-    assert "| sequential |" in md and "| batch |" in md
-    assert "0.4 s + 0.01 s per output token" in md and "5.0 rows/s" in md
-    assert "virtual clock" in md
+    assert f"{batch.polls} status reads" in md and "every 5 s" in md
+
+
+def test_markdown_leads_with_batch_against_concurrent(report: bench.BenchReport) -> None:
+    md = report.to_markdown()
+    head = md.index("## Batch or realtime?")
+    assert md.index("concurrently in realtime") > head
+    assert md.index("concurrently in realtime") < md.index("Sequential, for reference")
+    assert "batch costs 50% less" in md
+    assert "tier 1 (500 RPM, 200,000 TPM)" in md
+    assert "- tier 5:" in md and "beats batch on time" in md  # the crossover, tier by tier
+    assert "24 h" in md and "only the window" in md  # what the providers promise
+    assert "lognormal" in md and "20.0% of calls" in md and "virtual clock" in md
+    assert "10 rows/s for the whole account" in md
+
+
+def test_cost_difference_shows_with_a_single_mode() -> None:
+    workload = bench.generate(4, prompt_tokens=20, output_tokens=50)
+    settings = bench.BenchSettings(modes=("batch",), batch_queue_s=0)
+    report = bench.run_bench_sync(workload, settings)
+    assert any("batch costs 50% less" in line for line in report.summary_lines())
+
+
+def test_splitting_into_more_batches_does_not_make_batch_faster() -> None:
+    from batchport_emulator.config import EmulatorConfig
+
+    workload = bench.generate(40, prompt_tokens=20, output_tokens=20)
+    settings = bench.BenchSettings(modes=("batch",), batch_rows_per_s=1.0, batch_queue_s=0)
+    config = bench.emulator_config(settings, workload)
+    assert EmulatorConfig.model_validate(config).progression.kind == "throughput"
+
+    async def run(shards: int) -> float:
+        from batchport.bench.modes import EmulatorTarget, bench_batch
+        from batchport.runner.options import RunOptions
+
+        options = RunOptions(poll=settings.poll_policy(), max_rows_per_shard=40 // shards)
+        result = await bench_batch(workload.requests, EmulatorTarget(config), options)
+        assert result.shards == shards
+        return result.emulated_wall_s
+
+    times = []
+    for shards in (1, 4):
+        with asyncio.Runner(loop_factory=bench.new_warp_loop) as runner:
+            times.append(runner.run(run(shards)))
+    # 40 rows at 1 row/s for the account either way: no faster in four batches
+    assert times[0] >= 40 and times[1] >= 40
+    assert times[1] == pytest.approx(times[0], abs=40)
+
+
+def test_tier_presets_and_overrides_set_both_sides() -> None:
+    workload = bench.generate(2)
+    tier5 = bench.BenchSettings(tier=5)
+    assert tier5.limits() == (30_000, 150_000_000)
+    cfg = bench.emulator_config(tier5, workload)
+    assert (cfg["realtime"]["rpm"], cfg["realtime"]["tpm"]) == (30_000, 150_000_000)
+    custom = bench.BenchSettings(tier=5, tpm=1_000)
+    assert custom.limits() == (30_000, 1_000)
+    assert bench.BenchSettings(concurrency="auto", tier=1).workers(workload) < 40
+    assert bench.BenchSettings(concurrency="auto", tier=5).workers(workload) == 1000
+    with pytest.raises(ConfigError, match="tier"):
+        bench.BenchSettings(tier=6)
+
+
+def test_crossover_model() -> None:
+    from batchport.bench.model import crossover, realtime_rate
+
+    rate = realtime_rate(32, 20.0, 500, 200_000, 2_400)
+    assert rate.bound == "TPM" and rate.rows_per_s == pytest.approx(200_000 / 60 / 2_400)
+    assert rate.workers_to_saturate == 28
+    # 1.39 rows/s against 10 rows/s after 6 min: concurrent wins below ~560 rows
+    cross = crossover(rate.rows_per_s, 20.0, 10.0, 365.0)
+    assert 500 < cross.rows < 600
+    assert crossover(50.0, 20.0, 10.0, 365.0).rows == float("inf")
+
+
+def test_sweep_runs_every_size_and_tier_and_draws_both_panels(tmp_path: Path) -> None:
+    settings = bench.BenchSettings(concurrency=4, batch_queue_s=0, error_rate=0.0)
+    sweep = bench.run_sweep(
+        [3, 9],
+        [1, 5],
+        settings,
+        lambda n: bench.generate(n, prompt_tokens=20, output_tokens=20),
+    )
+    assert {(p.mode, p.rows, p.tier) for p in sweep.points} == {
+        ("batch", 3, None), ("batch", 9, None), ("sequential", 3, None),
+        ("sequential", 9, None), ("concurrent", 3, 1), ("concurrent", 9, 1),
+        ("concurrent", 3, 5), ("concurrent", 9, 5),
+    }  # fmt: skip
+    for p in sweep.points:
+        assert p.emulated_wall_s > 0 and p.cost_usd is not None
+    md = sweep.to_markdown()
+    assert "| 9 |" in md and "tier 5:" in md and "Batch costs 50% less" in md
+    path = bench.write_sweep_chart(sweep, tmp_path / "chart.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert bench.parse_rows("rows=1e3,1e4") == [1000, 10_000]
+    with pytest.raises(ConfigError, match="sweep"):
+        bench.parse_rows("rows=lots")
 
 
 def test_chart_is_a_png(report: bench.BenchReport, tmp_path: Path) -> None:
@@ -144,6 +259,21 @@ def test_cli_prints_the_comparison_and_writes_three_files(
     assert {p.name for p in out.iterdir()} == {"report.json", "report.md", "chart.png"}
     data = json.loads((out / "report.json").read_text())
     assert data["workload"]["n"] == 6
+
+
+def test_cli_sweep_writes_the_sweep_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    args = ["bench", "--sweep", "rows=2,4", "--tiers", "1,3", "--output-tokens", "20",
+            "--modes", "batch,concurrent", "--batch-queue-s", "0", "--error-rate", "0",
+            "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "tier 3:" in printed
+    assert {p.name for p in out.iterdir()} == {"sweep.json", "sweep.md", "chart.png"}
+    data = json.loads((out / "sweep.json").read_text())
+    assert data["rows"] == [2, 4] and data["tiers"] == [1, 3]
 
 
 def test_cli_refuses_an_unknown_mode(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,8 +1,9 @@
 """``batchport bench``: one workload as a batch, sequentially and concurrently, compared.
 
 Prints the comparison and writes ``report.json``, ``report.md`` and ``chart.png`` into
-``--out``. Exit status: 0 done (even if rows failed: failures are figures here), 3 an
-error stopped the bench.
+``--out``; with ``--sweep`` it runs several sizes at several tiers and writes
+``sweep.json``, ``sweep.md`` and ``chart.png`` (time and cost against rows). Exit status:
+0 done (even if rows failed: failures are figures here), 3 an error stopped the bench.
 """
 
 from __future__ import annotations
@@ -50,9 +51,68 @@ def register(subparsers: Any) -> None:
         "anthropic (Message Batches, /v1/messages; use with --model claude-...) or gemini "
         "(batchGenerateContent, generateContent; use with --model gemini-...)",
     )
-    p.add_argument("--concurrency", type=int, default=32, metavar="N", help="default 32")
-    p.add_argument("--rpm", type=int, default=None, help="client RPM limit (default: profile's)")
-    p.add_argument("--tpm", type=int, default=None, help="client TPM limit (default: profile's)")
+    p.add_argument(
+        "--concurrency",
+        default="32",
+        metavar="N",
+        help="workers in the concurrent mode (default 32), or auto: enough to reach the "
+        "tier's limits",
+    )
+    limits = p.add_argument_group("realtime limits (both the emulator and the client)")
+    limits.add_argument(
+        "--tier",
+        type=int,
+        choices=(1, 2, 3, 4, 5),
+        default=1,
+        help="OpenAI usage tier whose gpt-4o-mini RPM/TPM apply (default 1)",
+    )
+    limits.add_argument("--rpm", type=int, default=None, help="override the tier's RPM")
+    limits.add_argument("--tpm", type=int, default=None, help="override the tier's TPM")
+    model = p.add_argument_group("the emulated trade-off (profile realistic)")
+    model.add_argument(
+        "--error-rate",
+        type=float,
+        default=None,
+        metavar="R",
+        help="share of realtime calls answered 429/500/503 and retried (default 0.01)",
+    )
+    model.add_argument(
+        "--latency-sigma",
+        type=float,
+        default=None,
+        metavar="S",
+        help="lognormal spread of realtime latency (default 0.4)",
+    )
+    model.add_argument(
+        "--batch-rows-per-s",
+        type=float,
+        default=None,
+        metavar="R",
+        help="the account's batch capacity, shared by all its batches (default 10)",
+    )
+    model.add_argument(
+        "--batch-queue-s",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds a batch waits before its rows start (default 300)",
+    )
+    model.add_argument(
+        "--poll-interval", type=float, default=5.0, metavar="S", help="first poll wait (5)"
+    )
+    model.add_argument(
+        "--poll-max-interval", type=float, default=60.0, metavar="S", help="longest wait (60)"
+    )
+    sweep = p.add_argument_group("sweep")
+    sweep.add_argument(
+        "--sweep",
+        default=None,
+        metavar="rows=N,N",
+        help="run every size (e.g. rows=1e3,1e4,1e5) and chart time and cost against rows",
+    )
+    sweep.add_argument(
+        "--tiers", default=None, metavar="T,T", help="tiers for --sweep (default: --tier)"
+    )
     p.add_argument(
         "--modes", default="batch,sequential,concurrent", help="comma-separated subset, in order"
     )
@@ -62,29 +122,60 @@ def register(subparsers: Any) -> None:
     p.set_defaults(handler=_bench)
 
 
-def _bench(args: argparse.Namespace) -> int:
+def _settings(args: argparse.Namespace) -> Any:
     from batchport import bench
+    from batchport.errors import ConfigError
 
-    if args.file:
-        workload = bench.load(args.file, sample=args.sample, output_tokens=args.output_tokens)
-    else:
-        workload = bench.generate(
-            args.n,
-            prompt_tokens=args.prompt_tokens,
-            output_tokens=args.output_tokens,
-            model=args.model,
-            seed=args.seed,
-        )
-    settings = bench.BenchSettings(
+    conc: int | str = args.concurrency
+    if conc != "auto":
+        try:
+            conc = int(conc)
+        except ValueError as exc:
+            raise ConfigError("--concurrency takes a number or auto") from exc
+    given = {
+        "error_rate": args.error_rate,
+        "latency_sigma": args.latency_sigma,
+        "batch_rows_per_s": args.batch_rows_per_s,
+        "batch_queue_s": args.batch_queue_s,
+    }
+    return bench.BenchSettings(
         backend=args.backend,
         profile=args.profile,
-        concurrency=args.concurrency,
+        concurrency=conc,
+        tier=args.tier,
         rpm=args.rpm,
         tpm=args.tpm,
         modes=tuple(m.strip() for m in args.modes.split(",") if m.strip()),
         seed=args.seed,
         dialect=args.dialect,
+        poll_interval_s=args.poll_interval,
+        poll_max_interval_s=args.poll_max_interval,
+        **{k: v for k, v in given.items() if v is not None},
     )
+
+
+def _workload(args: argparse.Namespace, n: int | None = None) -> Any:
+    from batchport import bench
+
+    if args.file:
+        sample = n if n is not None else args.sample
+        return bench.load(args.file, sample=sample, output_tokens=args.output_tokens)
+    return bench.generate(
+        n if n is not None else args.n,
+        prompt_tokens=args.prompt_tokens,
+        output_tokens=args.output_tokens,
+        model=args.model,
+        seed=args.seed,
+    )
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from batchport import bench
+
+    settings = _settings(args)
+    if args.sweep:
+        return _sweep(args, settings)
+    workload = _workload(args)
     print(
         f"bench: {workload.n:,} requests via {settings.backend}; modes {', '.join(settings.modes)}"
     )
@@ -93,9 +184,10 @@ def _bench(args: argparse.Namespace) -> int:
         print(f"  {m.mode}: done in {m.real_wall_s:.1f} s real", file=sys.stderr)
 
     report = bench.run_bench_sync(workload, settings, on_mode=progress)
-    _print_table(report.table())
     for line in report.summary_lines():
-        print(line)
+        print(line.replace("**", ""))
+    print()
+    _print_table(report.table())
     Path(args.out).mkdir(parents=True, exist_ok=True)
     chart: str | None = None
     if not args.no_chart:
@@ -107,6 +199,46 @@ def _bench(args: argparse.Namespace) -> int:
         except bench.ChartUnavailable as exc:
             print(f"batchport: warning: {exc}", file=sys.stderr)
     paths = report.write(args.out, chart_name=chart)
+    written = [str(p) for p in paths] + ([f"{args.out}/chart.png"] if chart else [])
+    print("wrote " + ", ".join(written))
+    return EXIT_OK
+
+
+def _sweep(args: argparse.Namespace, settings: Any) -> int:
+    from batchport import bench
+    from batchport.errors import ConfigError
+
+    rows = bench.parse_rows(args.sweep)
+    try:
+        tiers = [int(t) for t in (args.tiers or str(args.tier)).split(",") if t.strip()]
+    except ValueError as exc:
+        raise ConfigError(f"--tiers takes tier numbers such as 1,3,5; got {args.tiers!r}") from exc
+    bad = [t for t in tiers if t not in bench.TIERS]
+    if bad or not tiers:
+        raise ConfigError(f"--tiers takes tiers 1 to 5; got {args.tiers!r}")
+    print(f"bench sweep: rows {', '.join(f'{n:,}' for n in rows)}; tiers {tiers}")
+
+    def progress(p: bench.SweepPoint) -> None:
+        where = f" tier {p.tier}" if p.tier is not None else ""
+        print(
+            f"  {p.rows:,} rows {p.mode}{where}: {p.emulated_wall_s / 3600:.2f} h emulated, "
+            f"{p.real_wall_s:.1f} s real",
+            file=sys.stderr,
+        )
+
+    sweep = bench.run_sweep(rows, tiers, settings, lambda n: _workload(args, n), on_point=progress)
+    _print_table(sweep.table())
+    for tier in sweep.tiers:
+        print(f"tier {tier}: {sweep.measured_crossover(tier)}")
+    chart: str | None = None
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    if not args.no_chart:
+        try:
+            bench.write_sweep_chart(sweep, f"{args.out}/chart.png")
+            chart = "chart.png"
+        except bench.ChartUnavailable as exc:
+            print(f"batchport: warning: {exc}", file=sys.stderr)
+    paths = sweep.write(args.out, chart_name=chart)
     written = [str(p) for p in paths] + ([f"{args.out}/chart.png"] if chart else [])
     print("wrote " + ", ".join(written))
     return EXIT_OK
