@@ -71,94 +71,54 @@ Errors (``untranslatable_feature``), each a deliberate choice:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
-from batchport.errors import InputError
+from batchport.backends import _openai_shapes as oa
+from batchport.backends._openai_shapes import UNMAPPED_MODEL, UNTRANSLATABLE
 from batchport.requests import Endpoint, Request
 from batchport.schema import claude_json_schema
 
 __all__ = ["UNMAPPED_MODEL", "UNTRANSLATABLE", "to_messages"]
 
-UNTRANSLATABLE = "untranslatable_feature"
-UNMAPPED_MODEL = "unmapped_model"
-_INVALID = "invalid_request"
-
+_TARGET = oa.Target(
+    name="Anthropic",
+    request="an Anthropic Messages request",
+    form="Messages",
+    no_counterpart="Anthropic Messages has no counterpart",
+    no_names="Anthropic messages carry no names",
+    system_place="Anthropic's system prompt",
+    final_turn="Anthropic would continue that turn instead of answering after it",
+    call_args="Anthropic tool input is an object",
+    family="Claude",
+    prefix="claude-",
+    example="claude-haiku-4-5",
+)
 _IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 # Models that refuse sampling values other than the default (Anthropic's API parameter
 # deprecations: models released after Claude Opus 4.6).
 _NO_SAMPLING = ("claude-opus-4-7", "claude-opus-4-8", "claude-opus-5", "claude-sonnet-5",
                 "claude-fable", "claude-mythos")  # fmt: skip
-_DROPPED = frozenset({"store", "prompt_cache_key", "prompt_cache_retention"})
+_SCHEMA_ONLY = (
+    "Anthropic constrains output only to a JSON schema; pass one (or a pydantic model to parse)"
+)
 
-
-def _absent(value: object) -> bool:
-    return value is None
-
-
-def _neutral(*values: object) -> Callable[[object], bool]:
-    return lambda value: value is None or value in values
-
-
-def _empty(value: object) -> bool:
-    return value is None or value == {} or value == []
-
-
-# parameter -> "its value here changes nothing"; anything else is untranslatable
-_COMMON_NEUTRAL: Mapping[str, Callable[[object], bool]] = {
-    "stream": _neutral(False),
-    "stream_options": _absent,
-    "service_tier": _neutral("auto", "default"),
-    "metadata": _empty,
-    "top_logprobs": _neutral(0),
+_CHAT_NEUTRAL: oa.Neutral = {
+    **oa.CHAT_NEUTRAL,
+    "top_logprobs": oa.neutral(0),
+    "logprobs": oa.neutral(False),
+    "frequency_penalty": oa.neutral(0),
+    "presence_penalty": oa.neutral(0),
+    "seed": oa.absent,
 }
-_CHAT_NEUTRAL: Mapping[str, Callable[[object], bool]] = {
-    **_COMMON_NEUTRAL,
-    "n": _neutral(1),
-    "logprobs": _neutral(False),
-    "logit_bias": _empty,
-    "frequency_penalty": _neutral(0),
-    "presence_penalty": _neutral(0),
-    "seed": _absent,
-    "audio": _absent,
-    "modalities": lambda v: v is None or v == ["text"],
-    "prediction": _absent,
-    "web_search_options": _absent,
-    "functions": _absent,
-    "function_call": _absent,
-    "reasoning_effort": _absent,
-    "verbosity": _absent,
-}
-_RESPONSES_NEUTRAL: Mapping[str, Callable[[object], bool]] = {
-    **_COMMON_NEUTRAL,
-    "previous_response_id": _absent,
-    "conversation": _absent,
-    "prompt": _absent,
-    "background": _neutral(False),
-    "include": _empty,
-    "max_tool_calls": _absent,
-    "reasoning": _empty,
-    "truncation": _neutral("disabled"),
-}
-
-
-class _Ctx:
-    """The request being translated: builds its errors."""
-
-    def __init__(self, custom_id: str) -> None:
-        self.custom_id = custom_id
-
-    def fail(self, feature: str, why: str) -> InputError:
-        return InputError(
-            f"custom_id {self.custom_id!r}: {feature} cannot be translated to an Anthropic "
-            f"Messages request: {why}",
-            rule=UNTRANSLATABLE,
-        )
-
-    def bad(self, what: str) -> InputError:
-        return InputError(f"custom_id {self.custom_id!r}: {what}", rule=_INVALID)
+_CHAT_HANDLED = frozenset({
+    "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop",
+    "tools", "tool_choice", "parallel_tool_calls", "response_format", "user", "safety_identifier",
+})  # fmt: skip
+_RESPONSES_HANDLED = frozenset({
+    "model", "input", "instructions", "max_output_tokens", "temperature", "top_p", "tools",
+    "tool_choice", "parallel_tool_calls", "text", "user", "safety_identifier",
+})  # fmt: skip
 
 
 def to_messages(
@@ -179,85 +139,65 @@ def to_messages(
             missing from ``models``) or ``invalid_request`` (a malformed body); the
             message names the custom_id and the feature.
     """
-    ctx = _Ctx(request.custom_id)
-    endpoint = request.endpoint
-    body = request.body
-    try:
-        if endpoint is Endpoint.MESSAGES:
-            params = {**body, "model": _model(body.get("model"), models, ctx)}
-        elif endpoint is Endpoint.CHAT_COMPLETIONS:
-            params = _from_chat(body, models, default_max_tokens, ctx)
-        elif endpoint is Endpoint.RESPONSES:
-            params = _from_responses(body, models, default_max_tokens, ctx)
-        else:
-            raise ctx.fail(
-                f"a {request.url} request",
-                "only chat completions and responses requests have a Messages form",
-            )
-    except InputError:
-        raise
-    except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
-        raise ctx.bad(f"malformed {request.url} body ({type(exc).__name__}: {exc})") from exc
-    return Request(custom_id=request.custom_id, url=Endpoint.MESSAGES.value, body=params)
+
+    def convert(body: Mapping[str, Any], chat: bool, ctx: oa.Ctx) -> dict[str, Any]:
+        return _params(body, chat, models, default_max_tokens, ctx)
+
+    return oa.translate(request, _TARGET, Endpoint.MESSAGES, models, convert)
+
+
+def _params(
+    body: Mapping[str, Any], chat: bool, models: Mapping[str, str], default: int, ctx: oa.Ctx
+) -> dict[str, Any]:
+    if chat:
+        oa.check_keys(body, _CHAT_HANDLED, oa.DROPPED, _CHAT_NEUTRAL, ctx)
+    else:
+        oa.check_keys(body, _RESPONSES_HANDLED, oa.DROPPED, oa.RESPONSES_NEUTRAL, ctx)
+    params: dict[str, Any] = {
+        "model": oa.map_model(body.get("model"), models, ctx),
+        "max_tokens": _max_tokens(body, chat, default, ctx),
+    }
+    conversation = oa.read_conversation(body, chat, ctx)
+    messages = [_message(turn, ctx) for turn in conversation.turns]
+    output = _output_config(body, chat, ctx)
+    oa.check_turns(conversation, ctx)
+    params["messages"] = messages
+    if len(conversation.system) == 1:
+        params["system"] = conversation.system[0]
+    elif conversation.system:
+        params["system"] = [{"type": "text", "text": text} for text in conversation.system]
+    _sampling(body, params["model"], params, ctx)
+    if stops := oa.stop_sequences(body, ctx):
+        params["stop_sequences"] = stops
+    if (tools := oa.read_tools(body, chat, ctx)) is not None:
+        params["tools"] = [_tool(fn, ctx) for fn in tools.functions]
+        choice = _tool_choice(tools.choice, body.get("parallel_tool_calls"), ctx)
+        if choice is not None:
+            params["tool_choice"] = choice
+    if output is not None:
+        params["output_config"] = output
+    if (user := _user(body, ctx)) is not None:
+        params["metadata"] = {"user_id": user}
+    return params
 
 
 # -- parameters ---------------------------------------------------------------------
 
 
-def _model(value: object, models: Mapping[str, str], ctx: _Ctx) -> str:
-    if not isinstance(value, str) or not value:
-        raise ctx.bad("model must be a non-empty string")
-    mapped = models.get(value)
-    if isinstance(mapped, str) and mapped:
-        return mapped
-    if value.startswith("claude-"):
-        return value
-    raise InputError(
-        f"custom_id {ctx.custom_id!r}: model {value!r} has no Claude model to run on; "
-        f'map it, e.g. models={{"{value}": "claude-haiku-4-5"}}',
-        rule=UNMAPPED_MODEL,
-    )
-
-
-def _check_keys(
-    body: Mapping[str, Any],
-    handled: frozenset[str],
-    neutral: Mapping[str, Callable[[object], bool]],
-    ctx: _Ctx,
-) -> None:
-    for key, value in body.items():
-        if key in handled or key in _DROPPED:
-            continue
-        check = neutral.get(key)
-        if check is None:
-            raise ctx.fail(f"parameter {key!r}", "batchport knows no Anthropic form for it")
-        if not check(value):
-            raise ctx.fail(f"{key}={_short(value)}", "Anthropic Messages has no counterpart")
-
-
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _max_tokens(body: Mapping[str, Any], keys: tuple[str, ...], default: int, ctx: _Ctx) -> int:
-    given = {key: body[key] for key in keys if body.get(key) is not None}
-    if len(set(map(repr, given.values()))) > 1:
-        raise ctx.bad(f"{' and '.join(given)} disagree; set one")
-    value = next(iter(given.values()), default)
+def _max_tokens(body: Mapping[str, Any], chat: bool, default: int, ctx: oa.Ctx) -> int:
+    value = oa.max_tokens(body, chat, ctx)
+    value = default if value is None else value
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ctx.bad(f"max tokens must be a positive integer, got {_short(value)}")
+        raise ctx.bad(f"max tokens must be a positive integer, got {oa.short(value)}")
     return value
 
 
-def _sampling(body: Mapping[str, Any], model: str, params: dict[str, Any], ctx: _Ctx) -> None:
+def _sampling(body: Mapping[str, Any], model: str, params: dict[str, Any], ctx: oa.Ctx) -> None:
     set_ = {}
     for key, top in (("temperature", 2.0), ("top_p", 1.0)):
-        value = body.get(key)
+        value = oa.number(body, key, 0, top, ctx)
         if value is None:
             continue
-        if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= top:
-            raise ctx.bad(f"{key} must be a number from 0 to {top:g}, got {_short(value)}")
         if value > 1:
             raise ctx.fail(f"temperature={value}", "Anthropic's temperature ends at 1")
         if value != 1:
@@ -270,14 +210,7 @@ def _sampling(body: Mapping[str, Any], model: str, params: dict[str, Any], ctx: 
     params.update(set_)
 
 
-def _stop(value: object, ctx: _Ctx) -> list[str]:
-    stops = [value] if isinstance(value, str) else value
-    if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
-        raise ctx.bad("stop must be a string or a list of strings")
-    return [s for s in stops if s]
-
-
-def _user(body: Mapping[str, Any], ctx: _Ctx) -> str | None:
+def _user(body: Mapping[str, Any], ctx: oa.Ctx) -> str | None:
     ids = {body[k] for k in ("user", "safety_identifier") if body.get(k) is not None}
     if len(ids) > 1:
         raise ctx.fail("user with a different safety_identifier", "Anthropic keeps one user_id")
@@ -287,48 +220,33 @@ def _user(body: Mapping[str, Any], ctx: _Ctx) -> str | None:
     return user
 
 
-def _tool(fn: Mapping[str, Any], ctx: _Ctx) -> dict[str, Any]:
-    name = fn.get("name")
-    if not isinstance(name, str) or not name:
-        raise ctx.bad("a function tool needs a name")
-    schema = fn.get("parameters")
+def _tool(fn: oa.FunctionTool, ctx: oa.Ctx) -> dict[str, Any]:
+    schema = fn.parameters
     if schema is None:
         schema = {"type": "object", "properties": {}}
+    where = f"tool {fn.name!r} parameters"
     if not isinstance(schema, dict) or schema.get("type") != "object":
-        raise ctx.fail(f"tool {name!r} parameters", "Anthropic tools take an object schema")
-    tool: dict[str, Any] = {"name": name}
-    if fn.get("description"):
-        tool["description"] = fn["description"]
-    if fn.get("strict"):
-        schema = _schema(schema, f"tool {name!r} parameters", ctx)
+        raise ctx.fail(where, "Anthropic tools take an object schema")
+    tool: dict[str, Any] = {"name": fn.name}
+    if fn.description is not None:
+        tool["description"] = fn.description
+    if fn.strict:
+        schema = _schema(schema, where, ctx)
         tool["strict"] = True
     tool["input_schema"] = schema
     return tool
 
 
-def _tools(tools: object, chat: bool, ctx: _Ctx) -> list[dict[str, Any]]:
-    if not isinstance(tools, list):
-        raise ctx.bad("tools must be a list")
-    out = []
-    for tool in tools:
-        kind = tool.get("type") if isinstance(tool, dict) else None
-        if kind != "function":
-            raise ctx.fail(f"a {kind or 'malformed'} tool", "only function tools have a form")
-        out.append(_tool(tool["function"] if chat else tool, ctx))
-    return out
-
-
-def _tool_choice(choice: object, parallel: object, chat: bool, ctx: _Ctx) -> dict[str, Any] | None:
+def _tool_choice(
+    choice: oa.ToolChoice | None, parallel: object, ctx: oa.Ctx
+) -> dict[str, Any] | None:
     out: dict[str, Any] | None
     if choice is None:
         out = None
-    elif isinstance(choice, str) and choice in ("auto", "none", "required"):
-        out = {"type": {"required": "any"}.get(choice, choice)}
-    elif isinstance(choice, dict) and choice.get("type") == "function":
-        name = choice["function"]["name"] if chat else choice["name"]
-        out = {"type": "tool", "name": name}
+    elif choice.mode == "function":
+        out = {"type": "tool", "name": choice.name}
     else:
-        raise ctx.fail(f"tool_choice={_short(choice)}", "only auto, none, required or a function")
+        out = {"type": {"required": "any"}.get(choice.mode, choice.mode)}
     if parallel is False:
         out = out or {"type": "auto"}
         if out["type"] != "none":
@@ -338,151 +256,47 @@ def _tool_choice(choice: object, parallel: object, chat: bool, ctx: _Ctx) -> dic
     return out
 
 
-def _schema(schema: object, where: str, ctx: _Ctx) -> dict[str, Any]:
-    if not isinstance(schema, dict):
-        raise ctx.bad(f"{where}: a JSON schema object is needed")
+def _output_config(body: Mapping[str, Any], chat: bool, ctx: oa.Ctx) -> dict[str, Any] | None:
+    fmt = oa.output_format(body, chat, ctx, json_object=False, why=_SCHEMA_ONLY)
+    if fmt is None or fmt.schema is None:  # no schema: only with json_object=True
+        return None
+    return {"format": {"type": "json_schema", "schema": _schema(fmt.schema, fmt.where, ctx)}}
+
+
+def _schema(schema: dict[str, Any], where: str, ctx: oa.Ctx) -> dict[str, Any]:
     try:
         return claude_json_schema(schema)
     except ValueError as exc:
         raise ctx.fail(where, str(exc)) from exc
 
 
-def _output_format(fmt: object, where: str, ctx: _Ctx) -> dict[str, Any] | None:
-    """``response_format`` (chat, its schema under ``json_schema``) or ``text.format``."""
-    if fmt is None:
-        return None
-    kind = fmt.get("type") if isinstance(fmt, dict) else None
-    if kind == "text":
-        return None
-    if kind != "json_schema":
-        raise ctx.fail(
-            f"{where} {kind or _short(fmt)}",
-            "Anthropic constrains output only to a JSON schema; pass one (or a pydantic "
-            "model to parse)",
-        )
-    assert isinstance(fmt, dict)
-    spec = fmt.get("json_schema", fmt)
-    return {"type": "json_schema", "schema": _schema(spec.get("schema"), where, ctx)}
-
-
-def _finish(
-    params: dict[str, Any],
-    body: Mapping[str, Any],
-    turns: _Turns,
-    fmt: dict[str, Any] | None,
-    chat: bool,
-    ctx: _Ctx,
-) -> dict[str, Any]:
-    system, messages = turns.finish()
-    params["messages"] = messages
-    if system is not None:
-        params["system"] = system
-    _sampling(body, params["model"], params, ctx)
-    if chat and body.get("stop") is not None and (stops := _stop(body["stop"], ctx)):
-        params["stop_sequences"] = stops
-    if body.get("tools"):
-        params["tools"] = _tools(body["tools"], chat, ctx)
-        choice = _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"), chat, ctx)
-        if choice is not None:
-            params["tool_choice"] = choice
-    elif body.get("tool_choice") not in (None, "none", "auto"):
-        raise ctx.bad("tool_choice is set but there are no tools")
-    if fmt is not None:
-        params["output_config"] = {"format": fmt}
-    if (user := _user(body, ctx)) is not None:
-        params["metadata"] = {"user_id": user}
-    return params
-
-
-# -- chat completions ---------------------------------------------------------------
-
-_CHAT_HANDLED = frozenset({
-    "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop",
-    "tools", "tool_choice", "parallel_tool_calls", "response_format", "user", "safety_identifier",
-})  # fmt: skip
-
-
-def _from_chat(
-    body: Mapping[str, Any], models: Mapping[str, str], default: int, ctx: _Ctx
-) -> dict[str, Any]:
-    _check_keys(body, _CHAT_HANDLED, _CHAT_NEUTRAL, ctx)
-    params: dict[str, Any] = {
-        "model": _model(body.get("model"), models, ctx),
-        "max_tokens": _max_tokens(body, ("max_completion_tokens", "max_tokens"), default, ctx),
-    }
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise ctx.bad("messages must be a non-empty list")
-    turns = _Turns(ctx)
-    for message in messages:
-        _chat_message(message, turns, ctx)
-    fmt = _output_format(body.get("response_format"), "response_format", ctx)
-    return _finish(params, body, turns, fmt, True, ctx)
-
-
-def _chat_message(message: object, turns: _Turns, ctx: _Ctx) -> None:
-    if not isinstance(message, dict):
-        raise ctx.bad("each message must be an object")
-    role = message.get("role")
-    if message.get("name") is not None:
-        raise ctx.fail("a message name", "Anthropic messages carry no names")
-    content = message.get("content")
-    if role in ("system", "developer"):
-        turns.system(_blocks(content, ctx, text_only=True), role)
-    elif role == "user":
-        turns.add("user", _blocks(content, ctx))
-    elif role == "assistant":
-        if message.get("audio") is not None or message.get("function_call") is not None:
-            raise ctx.fail("an assistant audio or function_call", "no Anthropic form")
-        blocks = _blocks(content, ctx)
-        for call in message.get("tool_calls") or ():
-            if call.get("type", "function") != "function":
-                raise ctx.fail(f"a {call.get('type')} tool call", "only function calls")
-            fn = call["function"]
-            blocks.append(_tool_use(call["id"], fn["name"], fn.get("arguments"), ctx))
-        turns.add("assistant", blocks)
-    elif role == "tool":
-        turns.add("user", [_tool_result(message.get("tool_call_id"), content, ctx)])
-    else:
-        raise ctx.fail(f"a {role!r} message", "roles are system, developer, user, assistant, tool")
-
-
 # -- content ------------------------------------------------------------------------
 
 
-def _blocks(content: object, ctx: _Ctx, *, text_only: bool = False) -> list[dict[str, Any]]:
-    """Text and image parts (chat or Responses spelling) as Anthropic content blocks."""
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}] if content else []
-    if not isinstance(content, list):
-        raise ctx.bad("message content must be a string or a list of parts")
-    blocks = []
-    for part in content:
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind in ("text", "input_text", "output_text", "refusal"):
-            text = part.get("refusal" if kind == "refusal" else "text")
-            if not isinstance(text, str):
-                raise ctx.bad(f"a {kind} part needs its text")
-            if text:
-                blocks.append({"type": "text", "text": text})
-        elif kind in ("image_url", "input_image") and not text_only:
-            blocks.append(_image(part, kind, ctx))
-        else:
-            where = "system or developer message" if text_only else "message"
-            raise ctx.fail(f"a {kind or 'malformed'} part in a {where}", "no Anthropic form")
-    return blocks
+def _message(turn: oa.Turn, ctx: oa.Ctx) -> dict[str, Any]:
+    blocks = [_block(part, ctx) for part in turn.parts]
+    if len(blocks) == 1 and blocks[0]["type"] == "text":  # plain text, as people write it
+        return {"role": turn.role, "content": blocks[0]["text"]}
+    return {"role": turn.role, "content": blocks}
 
 
-def _image(part: Mapping[str, Any], kind: str, ctx: _Ctx) -> dict[str, Any]:
-    url = part.get("image_url")
-    if kind == "image_url" and isinstance(url, dict):
-        url = url.get("url")
-    if kind == "input_image" and url is None and part.get("file_id") is not None:
-        raise ctx.fail("an image by file_id", "OpenAI files are not readable by Anthropic")
-    if not isinstance(url, str):
-        raise ctx.bad("an image part needs its url")
+def _block(part: oa.Part, ctx: oa.Ctx) -> dict[str, Any]:
+    if isinstance(part, oa.Text):
+        return {"type": "text", "text": part.text}
+    if isinstance(part, oa.Image):
+        return _image(part.url, ctx)
+    if isinstance(part, oa.ToolCall):
+        return {"type": "tool_use", "id": part.id, "name": part.name, "input": part.arguments}
+    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": part.call_id}
+    if isinstance(part.content, str):
+        if part.content:
+            block["content"] = part.content
+    elif part.content is not None:
+        block["content"] = [{"type": "text", "text": t.text} for t in part.content]
+    return block
+
+
+def _image(url: str, ctx: oa.Ctx) -> dict[str, Any]:
     if url.startswith("data:"):
         header, comma, data = url.partition(",")
         media = header.removeprefix("data:").removesuffix(";base64").lower()
@@ -492,136 +306,3 @@ def _image(part: Mapping[str, Any], kind: str, ctx: _Ctx) -> dict[str, Any]:
     if url.startswith(("https://", "http://")):
         return {"type": "image", "source": {"type": "url", "url": url}}
     raise ctx.fail("an image url that is neither data: nor http(s)", "no Anthropic form")
-
-
-def _tool_use(call_id: object, name: object, arguments: object, ctx: _Ctx) -> dict[str, Any]:
-    if not isinstance(call_id, str) or not isinstance(name, str):
-        raise ctx.bad("a tool call needs a string id and name")
-    try:
-        args = orjson.loads(arguments) if isinstance(arguments, str) and arguments else {}
-    except orjson.JSONDecodeError as exc:
-        raise ctx.bad(f"tool call {call_id!r} arguments are not JSON ({exc})") from None
-    if not isinstance(args, dict):
-        raise ctx.fail(f"tool call {call_id!r} arguments", "Anthropic tool input is an object")
-    return {"type": "tool_use", "id": call_id, "name": name, "input": args}
-
-
-def _tool_result(call_id: object, content: object, ctx: _Ctx) -> dict[str, Any]:
-    if not isinstance(call_id, str) or not call_id:
-        raise ctx.bad("a tool result needs its tool_call_id")
-    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": call_id}
-    if isinstance(content, str):
-        if content:
-            block["content"] = content
-    elif (parts := _blocks(content, ctx, text_only=True)) or content is not None:
-        block["content"] = parts
-    return block
-
-
-class _Turns:
-    """The system text and the alternating turns, as they are read."""
-
-    def __init__(self, ctx: _Ctx) -> None:
-        self.ctx = ctx
-        self.texts: list[dict[str, Any]] = []
-        self.turns: list[dict[str, Any]] = []
-
-    def system(self, blocks: list[dict[str, Any]], role: str) -> None:
-        if self.turns and blocks:
-            raise self.ctx.fail(
-                f"a {role} message after the first turn",
-                "Anthropic's system prompt comes before the whole conversation",
-            )
-        self.texts.extend(blocks)
-
-    def add(self, role: str, blocks: list[dict[str, Any]]) -> None:
-        if not blocks:
-            return
-        if self.turns and self.turns[-1]["role"] == role:
-            self.turns[-1]["content"].extend(blocks)
-        else:
-            self.turns.append({"role": role, "content": blocks})
-
-    def finish(self) -> tuple[str | list[dict[str, Any]] | None, list[dict[str, Any]]]:
-        if not self.turns:
-            raise self.ctx.bad("the conversation has no user content")
-        if self.turns[0]["role"] != "user":
-            raise self.ctx.fail("a conversation that starts with an assistant turn", "it must "
-                                "start with a user turn")  # fmt: skip
-        if self.turns[-1]["role"] == "assistant":
-            raise self.ctx.fail(
-                "a conversation that ends with an assistant turn",
-                "Anthropic would continue that turn instead of answering after it",
-            )
-        for turn in self.turns:  # plain text turns as strings, as people write them
-            content = turn["content"]
-            if len(content) == 1 and content[0]["type"] == "text":
-                turn["content"] = content[0]["text"]
-        if not self.texts:
-            return None, self.turns
-        if len(self.texts) == 1:
-            return self.texts[0]["text"], self.turns
-        return self.texts, self.turns
-
-
-# -- responses ----------------------------------------------------------------------
-
-_RESPONSES_HANDLED = frozenset({
-    "model", "input", "instructions", "max_output_tokens", "temperature", "top_p", "tools",
-    "tool_choice", "parallel_tool_calls", "text", "user", "safety_identifier",
-})  # fmt: skip
-
-
-def _from_responses(
-    body: Mapping[str, Any], models: Mapping[str, str], default: int, ctx: _Ctx
-) -> dict[str, Any]:
-    _check_keys(body, _RESPONSES_HANDLED, _RESPONSES_NEUTRAL, ctx)
-    params: dict[str, Any] = {
-        "model": _model(body.get("model"), models, ctx),
-        "max_tokens": _max_tokens(body, ("max_output_tokens",), default, ctx),
-    }
-    turns = _Turns(ctx)
-    instructions = body.get("instructions")
-    if instructions is not None:
-        if not isinstance(instructions, str):
-            raise ctx.fail("instructions that are not a string", "no Anthropic form")
-        turns.system(_blocks(instructions, ctx), "instructions")
-    items = body.get("input")
-    if isinstance(items, str):
-        items = [{"role": "user", "content": items}]
-    if not isinstance(items, list):
-        raise ctx.bad("input must be a string or a list of items")
-    for item in items:
-        _responses_item(item, turns, ctx)
-    text = body.get("text")
-    fmt = None
-    if text is not None:
-        if not isinstance(text, dict):
-            raise ctx.bad("text must be an object")
-        if text.get("verbosity") is not None:
-            raise ctx.fail("text.verbosity", "Anthropic Messages has no counterpart")
-        fmt = _output_format(text.get("format"), "text.format", ctx)
-    return _finish(params, body, turns, fmt, False, ctx)
-
-
-def _responses_item(item: object, turns: _Turns, ctx: _Ctx) -> None:
-    if not isinstance(item, dict):
-        raise ctx.bad("each input item must be an object")
-    kind = item.get("type", "message")
-    if kind == "message":
-        role = item.get("role")
-        content = item.get("content")
-        if role in ("system", "developer"):
-            turns.system(_blocks(content, ctx, text_only=True), role)
-        elif role in ("user", "assistant"):
-            turns.add(role, _blocks(content, ctx))
-        else:
-            raise ctx.fail(f"a {role!r} input message", "no Anthropic form")
-    elif kind == "function_call":
-        block = _tool_use(item.get("call_id"), item.get("name"), item.get("arguments"), ctx)
-        turns.add("assistant", [block])
-    elif kind == "function_call_output":
-        output = item.get("output")
-        turns.add("user", [_tool_result(item.get("call_id"), output, ctx)])
-    else:
-        raise ctx.fail(f"a {kind!r} input item", "only messages and function calls have a form")
