@@ -13,21 +13,10 @@ from batchport.errors import InputError
 from batchport.requests import Request
 from batchport.schema import claude_json_schema
 
+from .._translate_helpers import USER, chat, responses
+
 MODELS = {"gpt-4o-mini": "claude-haiku-4-5"}
-CHAT = "/v1/chat/completions"
-RESPONSES = "/v1/responses"
-USER = {"role": "user", "content": "hi"}
 TEXT_2 = {"type": "text", "text": "2"}
-
-
-def chat(**body: Any) -> Request:
-    return Request(
-        custom_id="r1", url=CHAT, body={"model": "gpt-4o-mini", "messages": [USER], **body}
-    )
-
-
-def responses(**body: Any) -> Request:
-    return Request(custom_id="r1", url=RESPONSES, body={"model": "gpt-4o-mini", **body})
 
 
 def params(request: Request, **kw: Any) -> dict[str, Any]:

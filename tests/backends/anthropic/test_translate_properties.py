@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import typing_extensions as te
@@ -27,8 +26,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from batchport.backends.anthropic.translate import to_messages
-from batchport.errors import InputError
 from batchport.requests import Request
+
+from .._translate_helpers import (
+    bodies,
+    chat_requests,
+    check_alternating,
+    check_any_body,
+    responses_requests,
+    text,
+    translated,
+    urls,
+    user_texts,
+)
 
 MODELS = {"gpt-4o-mini": "claude-haiku-4-5"}
 _UNTYPED_SAMPLING = frozenset({"temperature", "top_p"})
@@ -85,12 +95,8 @@ def check_params(params: dict[str, Any]) -> None:
         assert tool["input_schema"]["type"] == "object"
 
 
-def attempt(request: Request) -> Request | InputError:
-    """The translation, or the InputError it raised (any other exception escapes)."""
-    try:
-        return to_messages(request, MODELS)
-    except InputError as exc:
-        return exc
+def translate(request: Request) -> Request:
+    return to_messages(request, MODELS)
 
 
 def texts_of(params: dict[str, Any], role: str) -> list[str]:
@@ -108,26 +114,9 @@ def texts_of(params: dict[str, Any], role: str) -> list[str]:
 
 # -- generated conversations ----------------------------------------------------------
 
-text = st.text(max_size=12)
 image_url = st.sampled_from(
     ["data:image/png;base64,iVBORw0KGgo=", "data:image/webp;base64,UklGR", "https://e.com/a.gif"]
 )
-chat_part = st.one_of(
-    st.builds(lambda t: {"type": "text", "text": t}, text),
-    st.builds(lambda u: {"type": "image_url", "image_url": {"url": u}}, image_url),
-)
-chat_content = st.one_of(text, st.lists(chat_part, max_size=3))
-system_message = st.builds(
-    lambda role, content: {"role": role, "content": content},
-    st.sampled_from(["system", "developer"]),
-    st.one_of(text, st.lists(st.builds(lambda t: {"type": "text", "text": t}, text), max_size=2)),
-)
-turn = st.builds(
-    lambda role, content: {"role": role, "content": content},
-    st.sampled_from(["user", "assistant"]),
-    chat_content,
-)
-last_user = st.builds(lambda t: {"role": "user", "content": t}, st.text(min_size=1, max_size=12))
 sampling = st.fixed_dictionaries(
     {},
     optional={
@@ -141,143 +130,47 @@ sampling = st.fixed_dictionaries(
 )
 
 
-@st.composite
-def chat_requests(draw: st.DrawFn) -> Request:
-    messages = [
-        *draw(st.lists(system_message, max_size=2)),
-        *draw(st.lists(turn, max_size=6)),
-        draw(last_user),
-    ]
-    body = {"model": "gpt-4o-mini", "messages": messages, **draw(sampling)}
-    return Request(custom_id="r1", url="/v1/chat/completions", body=body)
-
-
-def _user_texts(messages: list[dict[str, Any]]) -> list[str]:
-    out: list[str] = []
-    for m in messages:
-        if m["role"] != "user":
-            continue
-        content = m["content"]
-        parts = [content] if isinstance(content, str) else [p.get("text") for p in content]
-        out.extend(t for t in parts if t)
-    return out
-
-
 @settings(max_examples=300)
-@given(request=chat_requests())
+@given(request=chat_requests(image_url, sampling))
 def test_chat_translation_keeps_texts_and_alternates(request: Request) -> None:
-    out = attempt(request)
-    if isinstance(out, InputError):
-        # the only refusal such a body can meet: a conversation opening with an assistant
-        # turn once empty turns are dropped
-        assert "starts with an assistant turn" in out.message
+    # the only refusal such a body can meet: a conversation opening with an assistant
+    # turn once empty turns are dropped
+    params = translated(translate, request, "starts with an assistant turn")
+    if params is None:
         return
-    params = out.body
     check_params(params)
-    roles = [m["role"] for m in params["messages"]]
-    assert roles[0] == "user" and roles[-1] == "user"
-    assert all(a != b for a, b in itertools.pairwise(roles))
-    assert texts_of(params, "user") == _user_texts(request.body["messages"])
+    check_alternating([m["role"] for m in params["messages"]])
+    assert texts_of(params, "user") == user_texts(request.body["messages"])
     assert params["model"] == "claude-haiku-4-5"
 
 
-input_part = st.one_of(
-    st.builds(lambda t: {"type": "input_text", "text": t}, text),
-    st.builds(lambda u: {"type": "input_image", "image_url": u, "detail": "auto"}, image_url),
-)
-item = st.one_of(
-    st.builds(lambda t: {"role": "user", "content": t}, text),
-    st.builds(lambda p: {"type": "message", "role": "user", "content": p}, st.lists(input_part)),
-    st.builds(lambda t: {"role": "assistant", "content": t}, text),
-    st.builds(
-        lambda c: {"type": "function_call", "call_id": c, "name": "f", "arguments": "{}"},
-        st.sampled_from(["c1", "c2"]),
-    ),
-    st.builds(
-        lambda c, o: {"type": "function_call_output", "call_id": c, "output": o},
-        st.sampled_from(["c1", "c2"]),
-        text,
-    ),
-)
-
-
 @settings(max_examples=300)
-@given(
-    items=st.lists(item, max_size=6),
-    last=st.text(min_size=1, max_size=8),
-    instructions=st.none() | text,
-)
-def test_responses_translation_shape(
-    items: list[dict[str, Any]], last: str, instructions: str | None
-) -> None:
-    body: dict[str, Any] = {"model": "gpt-4o-mini", "input": [*items, last_item(last)]}
-    if instructions is not None:
-        body["instructions"] = instructions
-    request = Request(custom_id="r1", url="/v1/responses", body=body)
-    out = attempt(request)
-    if isinstance(out, InputError):
-        assert "starts with an assistant turn" in out.message
+@given(request=responses_requests(image_url))
+def test_responses_translation_shape(request: Request) -> None:
+    last = request.body["input"][-1]["content"]
+    instructions = request.body.get("instructions")
+    params = translated(translate, request, "starts with an assistant turn")
+    if params is None:
         return
-    params = out.body
     check_params(params)
-    roles = [m["role"] for m in params["messages"]]
-    assert roles[0] == "user" and roles[-1] == "user"
-    assert all(a != b for a, b in itertools.pairwise(roles))
+    check_alternating([m["role"] for m in params["messages"]])
     assert last in texts_of(params, "user")[-1:]
     if instructions:
         assert params["system"] == instructions
 
 
-def last_item(t: str) -> dict[str, Any]:
-    return {"role": "user", "content": t}
-
-
 # -- any body at all ------------------------------------------------------------------
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=6),
-    lambda children: (
-        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3)
-    ),
-    max_leaves=12,
-)
 KEYS = [
     "model", "messages", "input", "instructions", "max_tokens", "max_completion_tokens",
     "max_output_tokens", "temperature", "top_p", "stop", "tools", "tool_choice",
     "parallel_tool_calls", "response_format", "text", "user", "safety_identifier", "n",
     "seed", "metadata", "store", "service_tier", "logprobs", "reasoning", "truncation",
 ]  # fmt: skip
-message_like = st.fixed_dictionaries(
-    {"role": st.sampled_from(["system", "developer", "user", "assistant", "tool", "x"])},
-    optional={
-        "content": json_values,
-        "tool_calls": json_values,
-        "tool_call_id": json_values,
-        "name": json_values,
-        "type": st.sampled_from(["message", "function_call", "function_call_output", "x"]),
-    },
-)
-bodies = st.dictionaries(
-    st.sampled_from(KEYS),
-    st.one_of(json_values, st.lists(message_like, max_size=4)),
-    max_size=8,
-)
+MESSAGE_KEYS = ["content", "tool_calls", "tool_call_id", "name"]
 
 
 @settings(max_examples=500)
-@given(
-    url=st.sampled_from(
-        ["/v1/chat/completions", "/v1/responses", "/v1/messages", "/v1/embeddings"]
-    ),
-    body=bodies,
-)
+@given(url=urls("/v1/messages"), body=bodies(KEYS, MESSAGE_KEYS))
 def test_any_body_gives_params_or_an_input_error(url: str, body: dict[str, Any]) -> None:
-    request = Request(custom_id="r1", url=url, body=body)
-    out = attempt(request)
-    if isinstance(out, InputError):
-        assert out.rule in {"untranslatable_feature", "unmapped_model", "invalid_request"}
-        assert "'r1'" in out.message
-        return
-    assert out.url == "/v1/messages"
-    if url != "/v1/messages":
-        check_params(out.body)
+    check_any_body(translate, url, body, "/v1/messages", check_params)

@@ -13,22 +13,11 @@ from batchport.builder import BatchBuilder
 from batchport.errors import InputError
 from batchport.requests import Request
 
+from .._translate_helpers import CHAT, USER, chat, responses
+
 MODELS = {"gpt-4o-mini": "gemini-2.5-flash"}
-CHAT = "/v1/chat/completions"
-RESPONSES = "/v1/responses"
-USER = {"role": "user", "content": "hi"}
 PNG = "data:image/png;base64,iVBORw0KGgo="
 CALL = {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": '{"q": 1}'}}
-
-
-def chat(**body: Any) -> Request:
-    return Request(
-        custom_id="r1", url=CHAT, body={"model": "gpt-4o-mini", "messages": [USER], **body}
-    )
-
-
-def responses(**body: Any) -> Request:
-    return Request(custom_id="r1", url=RESPONSES, body={"model": "gpt-4o-mini", **body})
 
 
 def params(request: Request, **kw: Any) -> dict[str, Any]:
