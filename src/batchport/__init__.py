@@ -24,6 +24,7 @@ _EXPORTS: dict[str, str] = {
     "Request": "batchport.requests",
     "Endpoint": "batchport.requests",
     "BatchBuilder": "batchport.builder",
+    "BatchWriter": "batchport.writer",
     "ProviderProfile": "batchport.limits",
     "PROVIDERS": "batchport.limits",
     "get_profile": "batchport.limits",
@@ -131,6 +132,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from batchport.backends.memory import MemoryBackend as MemoryBackend
     from batchport.backends.openai import OpenAIBackend as OpenAIBackend
     from batchport.builder import BatchBuilder as BatchBuilder
+    from batchport.writer import BatchWriter as BatchWriter
     from batchport.builder import GroupKey as GroupKey
     from batchport.errors import (
         BackendError as BackendError,
