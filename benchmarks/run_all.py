@@ -25,7 +25,9 @@ SCRIPTS: list[tuple[str, list[str], list[str]]] = [
     ("bench_emulator.py", ["--rows", "50000", "--upload-mb", "200"], ["--rows", "5000"]),
     ("bench_roundtrip.py", [], ["--rows", "5000", "--repeats", "1"]),
     ("bench_emulator_capacity.py", [], ["--rows", "5000", "--repeats", "1"]),
+    ("bench_reconcile.py", [], ["--repeats", "1"]),
     ("bench_million.py", [], ["--rows", "20000"]),
+    ("bench_million.py", ["--via", "writer"], ["--rows", "20000", "--via", "writer"]),
 ]
 
 
