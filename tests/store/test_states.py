@@ -1,15 +1,14 @@
-"""Lifecycles as data: the store refuses moves the tables do not allow, and moves
-raced by another writer."""
+"""Lifecycles as data, and what only the embedded SQLite store has (its file, its
+schema versions). What every store guarantees is in the conformance tests beside this
+file (test_lifecycle, test_ledger, test_blob_stores), run against each store."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
 
 from batchport.store import (
-    IllegalTransition,
     RunState,
     ShardRecord,
     ShardState,
@@ -42,36 +41,6 @@ def test_every_state_has_a_row_in_its_table() -> None:
     assert set(RUN_EDGES) == set(RunState)
     assert set(SHARD_EDGES) == set(ShardState)
     assert {s for s in ShardState if s.is_final} == {ShardState.RECONCILED, ShardState.ABANDONED}
-
-
-def test_a_move_outside_the_table_fails_loudly(tmp_path: Path) -> None:
-    with _store(tmp_path) as store:
-        with pytest.raises(IllegalTransition, match="'planned' to 'finished'"):
-            store.update_shard("r", "s0000", state=ShardState.FINISHED)
-        with pytest.raises(IllegalTransition, match="'planning' to 'done'"):
-            store.update_run("r", state=RunState.DONE)
-        assert store.get_shard("r", "s0000").state == "planned"
-        moved = store.update_shard(
-            "r", "s0000", expect=ShardState.PLANNED, state=ShardState.SUBMITTING
-        )
-        assert moved.state == "submitting"
-
-
-def test_compare_and_set_refuses_a_stale_expectation(tmp_path: Path) -> None:
-    with _store(tmp_path) as store:
-        store.update_shard("r", "s0000", expect=ShardState.PLANNED, state=ShardState.SUBMITTING)
-        # a second writer that still thinks the shard is planned loses
-        with pytest.raises(IllegalTransition, match="is 'submitting', not 'planned'"):
-            store.update_shard("r", "s0000", expect=ShardState.PLANNED, state=ShardState.SUBMITTING)
-
-
-def test_a_store_is_usable_from_another_thread(tmp_path: Path) -> None:
-    with _store(tmp_path) as store:
-        seen: list[str] = []
-        worker = threading.Thread(target=lambda: seen.append(store.get_run("r").state))
-        worker.start()
-        worker.join()
-        assert seen == ["planning"]
 
 
 def test_a_store_of_another_schema_version_is_refused(tmp_path: Path) -> None:

@@ -180,8 +180,9 @@ async def run(
     ``requests`` is a :class:`~batchport.BatchBuilder`, any iterable of
     :class:`~batchport.Request`, or the path of a JSONL batch file. Options are a
     :class:`RunOptions` or its fields as keywords. ``store`` is a
-    :class:`~batchport.store.RunStore` or the home directory of the embedded SQLite
-    store (default ``BATCHPORT_HOME``; ``home=`` says the same). With ``run_id`` of an
+    :class:`~batchport.store.RunStore`, a ``postgresql://`` URL of the shared store, or
+    the home directory of the embedded SQLite store (``home=`` says the same; default
+    ``BATCHPORT_STORE``, then ``BATCHPORT_HOME``). With ``run_id`` of an
     existing run this resumes it (the input must be the same). With ``submit_only`` it
     returns once every shard is submitted; :func:`resume` later waits for them.
 

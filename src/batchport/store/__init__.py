@@ -1,8 +1,10 @@
 """Run stores: where runs, shards, the ledger and their blobs are kept.
 
 :class:`RunStore` is the seam the runner uses; :class:`SQLiteStore` (``Store``) is the
-embedded default under ``BATCHPORT_HOME``. :func:`open_store` turns what a caller
-passes (nothing, a directory, a store) into a store.
+embedded default under ``BATCHPORT_HOME``, and ``PostgresStore``
+(:mod:`batchport.store.postgres`, the ``batchport[postgres]`` extra) the store several
+workers share. :func:`open_store` turns what a caller passes (nothing, a directory, a
+URL, a store) into a store.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from batchport.store.base import (
     default_home,
 )
 from batchport.store.blobs import BlobStore, LocalBlobs
+from batchport.store.pgschema import SCHEMES
 from batchport.store.sqlite import SCHEMA_VERSION, SQLiteStore
 from batchport.store.states import CancelReason, IllegalTransition, RunState, ShardState
 
@@ -56,9 +59,33 @@ StoreLike = RunStore | str | os.PathLike[str] | None
 
 
 def open_store(store: StoreLike = None) -> tuple[RunStore, bool]:
-    """``(store, owned)``: a :class:`RunStore` as given (not owned), or a new
-    :class:`SQLiteStore` for a home directory (None: ``BATCHPORT_HOME``), owned by the
-    caller, who closes it."""
+    """``(store, owned)``: a :class:`RunStore` as given (not owned), or a new store the
+    caller owns and closes: a :class:`~batchport.store.postgres.PostgresStore` for a
+    ``postgresql://`` or ``postgres://`` URL, else a :class:`SQLiteStore` for a home
+    directory. None means ``BATCHPORT_STORE`` (a URL or a directory) when it is set,
+    else the SQLite store under ``BATCHPORT_HOME``.
+
+    Raises:
+        ConfigError: a PostgreSQL URL without ``batchport[postgres]`` installed, or a
+            server that cannot be reached.
+    """
+    if store is None:
+        store = os.environ.get("BATCHPORT_STORE") or None
+    if isinstance(store, str) and store.startswith(SCHEMES):
+        return _postgres(store), True
     if store is None or isinstance(store, str | os.PathLike):
         return SQLiteStore(store), True
     return store, False
+
+
+def _postgres(url: str) -> RunStore:
+    try:
+        from batchport.store.postgres import PostgresStore
+    except ImportError as exc:  # the optional dependency
+        from batchport.errors import ConfigError
+
+        raise ConfigError(
+            f"a PostgreSQL run store needs psycopg ({exc.name} is missing): "
+            "pip install 'batchport[postgres]'"
+        ) from None
+    return PostgresStore(url)

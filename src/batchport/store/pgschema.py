@@ -1,0 +1,135 @@
+"""The PostgreSQL store's schema, as numbered steps, and the handling of its URL.
+
+The schema's version is the number of steps that have run; :class:`PostgresStore`
+runs the missing ones when it opens. A new column is a new step at the end, never an
+edit of an old one. The URL may carry a password: :func:`redact` is the only form of
+it that goes into a repr, a log line or an error.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+__all__ = ["DEFAULT_SCHEMA", "MIGRATIONS", "SCHEMES", "redact", "scrub", "split_url"]
+
+DEFAULT_SCHEMA = "batchport"
+
+#: URL schemes that select this store
+SCHEMES = ("postgresql://", "postgres://")
+
+#: schema steps in order
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            created_at DOUBLE PRECISION NOT NULL,
+            updated_at DOUBLE PRECISION NOT NULL,
+            backend TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            state TEXT NOT NULL,
+            total_rows BIGINT NOT NULL DEFAULT 0,
+            options TEXT NOT NULL DEFAULT '{}',
+            error TEXT,
+            backend_settings TEXT NOT NULL DEFAULT '{}',
+            source TEXT)""",
+        """CREATE TABLE shards (
+            seq BIGSERIAL,
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            shard_id TEXT NOT NULL,
+            parent_id TEXT,
+            attempt INTEGER NOT NULL,
+            endpoint TEXT NOT NULL,
+            model TEXT,
+            caller_model TEXT,
+            input_key TEXT NOT NULL,
+            rows BIGINT NOT NULL,
+            bytes BIGINT NOT NULL,
+            est_tokens BIGINT NOT NULL,
+            content_hash TEXT NOT NULL,
+            state TEXT NOT NULL,
+            checkpoint TEXT NOT NULL DEFAULT '{}',
+            job_id TEXT,
+            job_status TEXT,
+            job TEXT,
+            requeues INTEGER NOT NULL DEFAULT 0,
+            cancel_reason TEXT,
+            last_error TEXT,
+            updated_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (run_id, shard_id))""",
+        """CREATE TABLE rows (
+            run_id TEXT NOT NULL,
+            idx BIGINT NOT NULL,
+            custom_id TEXT NOT NULL,
+            shard_id TEXT NOT NULL,
+            pos BIGINT NOT NULL,
+            attempt INTEGER NOT NULL DEFAULT 1,
+            outcome TEXT,
+            status_code INTEGER,
+            error_code TEXT,
+            error_message TEXT,
+            result_key TEXT,
+            result_offset BIGINT,
+            result_length BIGINT,
+            input_tokens BIGINT NOT NULL DEFAULT 0,
+            output_tokens BIGINT NOT NULL DEFAULT 0,
+            cached_tokens BIGINT NOT NULL DEFAULT 0,
+            reasoning_tokens BIGINT NOT NULL DEFAULT 0,
+            settled_at DOUBLE PRECISION,
+            cache_write_tokens BIGINT NOT NULL DEFAULT 0,
+            PRIMARY KEY (run_id, idx))""",
+        "CREATE UNIQUE INDEX rows_custom_id ON rows (run_id, custom_id)",
+        "CREATE INDEX rows_shard ON rows (run_id, shard_id, pos)",
+        """CREATE TABLE leases (
+            run_id TEXT PRIMARY KEY,
+            owner TEXT NOT NULL,
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            acquired_at DOUBLE PRECISION NOT NULL,
+            renewed_at DOUBLE PRECISION NOT NULL,
+            expires_at DOUBLE PRECISION NOT NULL)""",
+        """CREATE TABLE blobs (
+            id BIGSERIAL PRIMARY KEY,
+            key TEXT UNIQUE,
+            size BIGINT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL)""",
+        """CREATE TABLE blob_chunks (
+            blob_id BIGINT NOT NULL REFERENCES blobs(id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            data BYTEA NOT NULL,
+            PRIMARY KEY (blob_id, seq))""",
+    ),
+)
+
+
+def redact(url: str) -> str:
+    """``url`` with any password (in the authority or as a parameter) replaced."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        auth, host = netloc.rsplit("@", 1)
+        if ":" in auth:
+            netloc = f"{auth.split(':', 1)[0]}:***@{host}"
+    query = [(k, "***" if k == "password" else v) for k, v in parse_qsl(parts.query)]
+    return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query, safe="*")))
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """``(conninfo, schema)``: our own ``schema`` parameter taken out of the URL."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query)
+    schema = next((v for k, v in query if k == "schema"), DEFAULT_SCHEMA)
+    rest = urlencode([(k, v) for k, v in query if k != "schema"])
+    return urlunsplit(parts._replace(query=rest)), schema
+
+
+def scrub(exc: BaseException, url: str) -> str:
+    """An error message with the URL's password cut out, should libpq repeat it."""
+    parts = urlsplit(url)
+    secrets = [v for k, v in parse_qsl(parts.query) if k == "password"]
+    if parts.password:
+        secrets += [parts.password, unquote(parts.password)]
+    message = str(exc).strip()
+    for secret in filter(None, secrets):
+        message = message.replace(secret, "***")
+    return message
