@@ -72,8 +72,12 @@ class PostgresBlobs:
             out.flush()
             raw.finish()
             with self._lock, self._conn.transaction():
-                # two writers of one key: the later commit wins, neither fails
-                self._conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
+                # two writers of one key: the later commit wins, neither fails (the
+                # lock is per schema and key, so other stores in the database never wait)
+                self._conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext(current_schema()), hashtext(%s))",
+                    (key,),
+                )
                 self._conn.execute("DELETE FROM blobs WHERE key=%s", (key,))
                 self._conn.execute(
                     "UPDATE blobs SET key=%s, size=%s WHERE id=%s", (key, raw.size, raw.blob_id)

@@ -118,7 +118,10 @@ class PostgresStore:
         name = sql.Identifier(self.schema)
         with self.transaction():
             # one migration at a time per schema, whichever worker gets here first
-            self._db.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.schema,))
+            self._db.execute(
+                "SELECT pg_advisory_xact_lock(hashtext('batchport schema'), hashtext(%s))",
+                (self.schema,),
+            )
             self._db.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(name))
             self._db.execute(sql.SQL("SET LOCAL search_path TO {}").format(name))
             self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
