@@ -132,7 +132,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from batchport.backends.memory import MemoryBackend as MemoryBackend
     from batchport.backends.openai import OpenAIBackend as OpenAIBackend
     from batchport.builder import BatchBuilder as BatchBuilder
-    from batchport.writer import BatchWriter as BatchWriter
     from batchport.builder import GroupKey as GroupKey
     from batchport.errors import (
         BackendError as BackendError,
@@ -177,3 +176,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from batchport.validate import Problem as Problem
     from batchport.validate import ValidationReport as ValidationReport
     from batchport.validate import validate_file as validate_file
+    from batchport.writer import BatchWriter as BatchWriter
