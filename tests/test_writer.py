@@ -96,3 +96,39 @@ async def test_a_run_streams_the_file_and_parses_structured_rows(tmp_path: Path)
         parsed = {r.custom_id: r.parsed for r in run.results()}
         assert parsed["p"] == Sentiment(label="positive")
         assert run.store.get_run(run.id).source == str((tmp_path / "w.jsonl").resolve())
+
+
+def test_generated_ids_repeat_like_the_builders(tmp_path: Path) -> None:
+    built = bp.BatchBuilder()
+    with bp.BatchWriter(tmp_path / "w.jsonl") as writer:
+        for reqs in (built, writer):
+            for _ in range(3):  # identical requests: -2, -3 suffixes
+                reqs.chat.completions.create(model="gpt-4o-mini", messages=[])
+    assert [r.custom_id for r in writer] == [r.custom_id for r in built]
+    assert len({r.custom_id for r in built}) == 3
+
+
+class _SameHash(str):
+    def __hash__(self) -> int:  # every id collides
+        return 7
+
+
+def test_ids_whose_hashes_meet_are_told_apart_by_the_file(tmp_path: Path) -> None:
+    from batchport.writer import _Ids
+
+    asked: list[str] = []
+
+    def written(cid: str) -> bool:
+        asked.append(cid)
+        return cid == "a"
+
+    ids = _Ids(written)
+    ids.add(_SameHash("a"))
+    ids.add(_SameHash("b"))  # its hash is taken: kept whole
+    assert _SameHash("b") in ids and asked == []
+    assert _SameHash("a") in ids and asked == ["a"]  # checked against the file
+    assert _SameHash("c") not in ids
+    assert "zz" not in ids  # another hash: no reading at all
+    with bp.BatchWriter(tmp_path / "w.jsonl") as writer:
+        _fill(writer, 3)
+        assert writer._in_file("c1") and not writer._in_file("c9")

@@ -4,8 +4,10 @@
 it be iterated, grouped and written in several ways. ``BatchWriter`` has the same call
 shapes (``responses.parse``, ``chat.completions.create``, ``messages.create``,
 ``models.generate_content``...) but writes each request to its JSONL file at once and
-keeps only the custom_ids (to refuse a duplicate at the call that makes it) and the
-structured-output types of ``parse`` calls::
+keeps only what it needs to refuse a duplicate custom_id at the call that makes it (a
+64-bit hash per id, checked against the file itself when two hashes meet; generated
+ids whole, since identical requests repeat them) and the structured-output types of
+``parse`` calls::
 
     with bp.BatchWriter("reviews.jsonl") as reqs:
         for i, text in enumerate(reviews):
@@ -24,10 +26,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self
+from typing import IO, Any, Self
+
+import orjson
 
 from batchport.builder import BatchBuilder, GroupKey
 from batchport.errors import InputError
@@ -37,6 +41,28 @@ from batchport.requests import Request
 __all__ = ["BatchWriter"]
 
 _FLUSH = 1 << 20
+
+
+class _Ids:
+    """The custom_ids written so far, in little memory: a hash per id. Two ids whose
+    hashes meet are told apart by reading the file (``written``); ids known to repeat
+    (generated ones, or a hash seen twice) are kept whole."""
+
+    def __init__(self, written: Callable[[str], bool]) -> None:
+        self._hashes: set[int] = set()
+        self._whole: set[str] = set()
+        self._written = written
+
+    def __contains__(self, custom_id: object) -> bool:
+        if not isinstance(custom_id, str) or hash(custom_id) not in self._hashes:
+            return False
+        return custom_id in self._whole or self._written(custom_id)
+
+    def add(self, custom_id: str, *, whole: bool = False) -> None:
+        h = hash(custom_id)
+        if whole or h in self._hashes:
+            self._whole.add(custom_id)
+        self._hashes.add(h)
 
 
 class BatchWriter(BatchBuilder, os.PathLike[str]):
@@ -49,6 +75,8 @@ class BatchWriter(BatchBuilder, os.PathLike[str]):
 
     def __init__(self, path: str | os.PathLike[str], *, id_prefix: str = "req") -> None:
         super().__init__(id_prefix=id_prefix)
+        self._ids = _Ids(self._in_file)  # type: ignore[assignment]
+        self._generated = False
         self.path = Path(path)
         self._stack = contextlib.ExitStack()
         self._out: IO[bytes] | None = self._stack.enter_context(atomic_writer(self.path))
@@ -79,7 +107,7 @@ class BatchWriter(BatchBuilder, os.PathLike[str]):
                 rule="duplicate_custom_id",
             )
         line = request.to_json() + b"\n"
-        self._ids.add(request.custom_id)
+        self._ids.add(request.custom_id, whole=self._generated)  # type: ignore[call-arg]
         if output_type is not None:
             self._output_types[request.custom_id] = output_type
         self._pending.append(line)
@@ -88,6 +116,34 @@ class BatchWriter(BatchBuilder, os.PathLike[str]):
         if self._pending_bytes >= _FLUSH:
             self._flush()
         return request
+
+    def _generate_id(self, endpoint: Any, body: dict[str, Any], call: str) -> str:
+        self._generated = True  # the id the next add() sees was made here
+        return super()._generate_id(endpoint, body, call)
+
+    def _build(self, *args: Any, **kwargs: Any) -> Request:
+        try:
+            return super()._build(*args, **kwargs)
+        finally:
+            self._generated = False
+
+    def _in_file(self, custom_id: str) -> bool:
+        """Whether a request with ``custom_id`` was written (a rare, slow check: the
+        file so far is read back)."""
+        self._flush()
+        if self._out is None:
+            return False
+        self._out.flush()
+        fd, offset, tail = self._out.fileno(), 0, b""
+        needle = orjson.dumps(custom_id)
+        while chunk := os.pread(fd, 1 << 20, offset):
+            offset += len(chunk)
+            lines = (tail + chunk).split(b"\n")
+            tail = lines.pop()
+            for line in lines:
+                if needle in line and orjson.loads(line).get("custom_id") == custom_id:
+                    return True
+        return False
 
     def _flush(self) -> None:
         if self._out is not None and self._pending:
@@ -116,7 +172,7 @@ class BatchWriter(BatchBuilder, os.PathLike[str]):
             self._flush()
             self._out = None
             self._stack.close()
-            self._ids = set()  # the ledger checks ids from here on; free the memory
+            self._ids = _Ids(self._in_file)  # type: ignore[assignment]  # free the memory
             self._repeats = {}
         return WriteStats(
             path=self.path,
