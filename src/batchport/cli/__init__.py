@@ -45,6 +45,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "results": ("run_cmd", "write a run's results"),
     "forget": ("run_cmd", "remove a run from the store (its batches at the provider stay)"),
     "runs": ("run_cmd", "list runs in the store"),
+    "store": ("store_cmd", "the run store: `store migrate` creates or upgrades its schema"),
     "emulator": ("emulator_cmd", "run the local OpenAI Files/Batch API emulator"),
     "demo": ("demo_cmd", "build, validate and plan a small sentiment batch"),
     "bench": ("bench_cmd", "compare batch, sequential and concurrent throughput and cost"),

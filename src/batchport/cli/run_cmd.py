@@ -2,8 +2,11 @@
 ``results``, ``cancel`` and ``runs``.
 
 ``run`` prints the run id before anything is submitted, so an interrupted run can be
-picked up with ``batchport resume RUN``. Exit status: 0 every row succeeded, 1 the run
-finished but some rows did not succeed, 3 an error stopped the command.
+picked up with ``batchport resume RUN``; ``submit`` prints the id again as the last
+line of standard output, for scripts. Every command but ``plan`` works on the store
+that ``--store URL`` or ``--home DIR`` names (see :mod:`batchport.cli.store_args`).
+Exit status: 0 every row succeeded, 1 the run finished but some rows did not
+succeed, 3 an error stopped the command.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from batchport.cli import EXIT_OK, EXIT_PROBLEMS
+from batchport.cli.store_args import add_store_args, chosen_store
 from batchport.errors import RunError
 
 if TYPE_CHECKING:
@@ -57,9 +61,7 @@ def _backend_args(p: argparse.ArgumentParser) -> None:
         help="anthropic, gemini: run requests for MODEL (an OpenAI name) on PROVIDER_MODEL "
         "(repeatable), e.g. gpt-4o-mini=claude-haiku-4-5",
     )
-    p.add_argument(
-        "--home", default=None, metavar="DIR", help="run store directory (default: $BATCHPORT_HOME)"
-    )
+    add_store_args(p)
 
 
 def _run_args(p: argparse.ArgumentParser) -> None:
@@ -141,12 +143,12 @@ def register(subparsers: Any) -> None:
 
     p = subparsers.add_parser("status", help="show a run's shards and outcomes")
     p.add_argument("run_id", metavar="RUN")
-    p.add_argument("--home", default=None, metavar="DIR")
+    add_store_args(p)
     p.set_defaults(handler=_status)
 
     p = subparsers.add_parser("results", help="write a run's results")
     p.add_argument("run_id", metavar="RUN")
-    p.add_argument("--home", default=None, metavar="DIR")
+    add_store_args(p)
     _output_args(p)
     p.set_defaults(handler=_results)
 
@@ -154,14 +156,14 @@ def register(subparsers: Any) -> None:
         "forget", help="remove a run from the store (its batches at the provider stay)"
     )
     p.add_argument("run_id", metavar="RUN")
-    p.add_argument("--home", default=None, metavar="DIR")
+    add_store_args(p)
     p.add_argument(
         "--force", action="store_true", help="also a run that is not finished (see help)"
     )
     p.set_defaults(handler=_forget)
 
     p = subparsers.add_parser("runs", help="list runs in the store")
-    p.add_argument("--home", default=None, metavar="DIR")
+    add_store_args(p)
     p.set_defaults(handler=_runs)
 
 
@@ -260,6 +262,12 @@ def _format(args: argparse.Namespace) -> str:
 
 
 def _finish(run_obj: Run, args: argparse.Namespace) -> int:
+    """Write the results if asked, print the summary, and close the run's store."""
+    with run_obj:
+        return _report(run_obj, args)
+
+
+def _report(run_obj: Run, args: argparse.Namespace) -> int:
     output = getattr(args, "output", None)
     if output:
         try:
@@ -317,6 +325,7 @@ def _start(args: argparse.Namespace, *, submit_only: bool) -> Run:
             Path(args.file),
             backend=backend,
             run_id=run_id,
+            store=args.store,
             home=args.home,
             options=_options(args),
             progress=_progress(args),
@@ -338,8 +347,11 @@ def _submit(args: argparse.Namespace) -> int:
             "serve one (`batchport emulator serve --data-dir DIR`) and pass "
             "--emulator-url URL, or use `batchport run`"
         )
-    r = _start(args, submit_only=True)
-    print(f"submitted {len(r.store.shards(r.id))} shard(s); `batchport wait {r.id}` collects them")
+    with _start(args, submit_only=True) as r:
+        shards = len(r.store.shards(r.id))
+    where = " --store URL" if args.store else ""  # the URL may hold a password: not repeated
+    print(f"submitted {shards} shard(s); `batchport wait {r.id}{where}` collects them")
+    print(r.id)  # last on its own line, for scripts: RUN=$(batchport submit ... | tail -n 1)
     return EXIT_OK
 
 
@@ -352,6 +364,7 @@ def _resume(args: argparse.Namespace) -> int:
         lambda backend: resume(
             args.run_id,
             backend=backend,
+            store=args.store,
             home=args.home,
             progress=_progress(args),
             wait_for_lock=args.wait_for_lock,
@@ -366,21 +379,31 @@ def _cancel(args: argparse.Namespace) -> int:
     r = _drive(
         args,
         lambda backend: cancel(
-            args.run_id, backend=backend, home=args.home, progress=_progress(args)
+            args.run_id,
+            backend=backend,
+            store=args.store,
+            home=args.home,
+            progress=_progress(args),
         ),
     )
-    print(r.summary())
+    with r:
+        print(r.summary())
     return EXIT_OK
 
 
 def _open(args: argparse.Namespace) -> Run:
     from batchport.runner import open_run
 
-    return open_run(args.run_id, home=args.home)
+    return open_run(args.run_id, store=args.store, home=args.home)
 
 
 def _status(args: argparse.Namespace) -> int:
-    r = _open(args)
+    with _open(args) as r:
+        _print_status(r)
+    return EXIT_OK
+
+
+def _print_status(r: Run) -> None:
     rec = r.store.get_run(r.id)
     print(f"run {r.id}: {rec.state} ({rec.backend}, {rec.total_rows:,} rows)")
     if rec.error:
@@ -391,20 +414,18 @@ def _status(args: argparse.Namespace) -> int:
             f"{s.rows:>8,} rows  {s.job_id or '-'}"
         )
     print("outcomes: " + ", ".join(f"{k} {v:,}" for k, v in r.outcomes.items()))
-    return EXIT_OK
 
 
 def _results(args: argparse.Namespace) -> int:
-    r = _open(args)
     if not args.output:
         raise RunError("give -o FILE to write results")
-    return _finish(r, args)
+    return _finish(_open(args), args)
 
 
 def _forget(args: argparse.Namespace) -> int:
     from batchport.store import RunState, open_store
 
-    store, _ = open_store(args.home)
+    store, _ = open_store(chosen_store(args))
     with contextlib.closing(store):
         rec = store.find_run(args.run_id)
         if rec is None:
@@ -426,7 +447,7 @@ def _forget(args: argparse.Namespace) -> int:
 def _runs(args: argparse.Namespace) -> int:
     from batchport.store import open_store
 
-    store, _ = open_store(args.home)
+    store, _ = open_store(chosen_store(args))
     with contextlib.closing(store):
         for rec in store.list_runs():
             print(f"{rec.id}  {rec.state:<10} {rec.backend:<9} {rec.total_rows:>10,} rows")
