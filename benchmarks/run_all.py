@@ -26,6 +26,7 @@ SCRIPTS: list[tuple[str, list[str], list[str]]] = [
     ("bench_roundtrip.py", [], ["--rows", "5000", "--repeats", "1"]),
     ("bench_emulator_capacity.py", [], ["--rows", "5000", "--repeats", "1"]),
     ("bench_reconcile.py", [], ["--repeats", "1"]),
+    ("bench_tradeoff.py", [], ["--sweep-rows", "1e2"]),
     ("bench_million.py", [], ["--rows", "20000"]),
     ("bench_million.py", ["--via", "writer"], ["--rows", "20000", "--via", "writer"]),
 ]
