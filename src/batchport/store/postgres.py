@@ -8,7 +8,8 @@ records their version in ``meta``; a newer batchport upgrades an older schema in
 place when it opens it, under an advisory lock so that workers starting together
 migrate once.
 
-State changes are compare-and-set as in the SQLite store: the row is locked with
+State changes are compare-and-set, written once for both stores in
+:mod:`batchport.store._sql`; here the row is locked with
 ``SELECT ... FOR UPDATE``, the move checked against the lifecycle tables, and the
 ``UPDATE`` repeats the old state in its ``WHERE``; a second process racing the same
 move waits for the first to commit, then reads the new state and loses with
@@ -27,7 +28,6 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import fields
 from itertools import islice
 from typing import Any
 
@@ -36,49 +36,19 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from batchport.errors import ConfigError
-from batchport.store.base import (
-    DuplicateRow,
-    Lease,
-    PendingRow,
-    RowRecord,
-    RunExists,
-    RunRecord,
-    Settlement,
-    ShardRecord,
-)
+from batchport.store._sql import LEASE_COLS, ROW_COLS, SETTLE_COLS, SQLStore, as_row
+from batchport.store.base import DuplicateRow, Lease, RowRecord, Settlement
 from batchport.store.blobs import BlobStore
 from batchport.store.pgblobs import PostgresBlobs
 from batchport.store.pgschema import MIGRATIONS, redact, scrub, split_url
-from batchport.store.states import (
-    RUN_EDGES,
-    SHARD_EDGES,
-    IllegalTransition,
-    RunState,
-    check_move,
-)
 
 __all__ = ["PostgresStore"]
 
 _PAGE = 2000
-
-
-def _columns(cls: type[Any]) -> str:
-    return ", ".join(f.name for f in fields(cls))
-
-
-_RUN_COLS = _columns(RunRecord)
-_LEASE_COLS = _columns(Lease)
-_SHARD_COLS = _columns(ShardRecord)
-_ROW_COLS = _columns(RowRecord)
-_SHARD_MUTABLE = frozenset(
-    f.name for f in fields(ShardRecord) if f.name not in {"run_id", "shard_id", "updated_at"}
-)
-_RUN_MUTABLE = frozenset({"state", "total_rows", "error", "options", "fingerprint"})
-_SETTLE_COLS = Settlement._fields[1:]
 _SETTLE_TYPES = ("text", "int", "text", "text", "text", "bigint", "bigint") + ("bigint",) * 5
 
 
-class PostgresStore:
+class PostgresStore(SQLStore):
     """A run store in a PostgreSQL database, blobs included.
 
     ``url`` is a libpq URL (``postgresql://user:password@host:5432/db``), plus an
@@ -88,6 +58,14 @@ class PostgresStore:
         ConfigError: the server cannot be reached, or its schema is newer than this
             batchport knows.
     """
+
+    _MARK = "%s"
+    # a racing writer waits on the row lock, then reads the state the first one left
+    _LOCK_ROW = " FOR UPDATE"
+    _SHARD_ORDER = "seq"
+    _TAKEN = psycopg.errors.UniqueViolation
+
+    _db: psycopg.Connection[Any]
 
     def __init__(self, url: str, *, connect_timeout: float = 10.0) -> None:
         conninfo, self.schema = split_url(url)
@@ -149,18 +127,6 @@ class PostgresStore:
         row = self._one("SELECT value FROM meta WHERE key='schema_version'", ())
         return int(row[0])
 
-    def close(self) -> None:
-        with self._lock:
-            if not self._closed:
-                self._closed = True
-                self._db.close()
-
-    def __enter__(self) -> PostgresStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # -- plumbing -----------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -170,25 +136,13 @@ class PostgresStore:
         with self._lock, self._db.transaction():
             yield
 
-    def _one(self, query: str, args: tuple[Any, ...]) -> Any:
-        with self._lock:
-            return self._db.execute(query, args).fetchone()
-
-    def _all(self, query: str, args: tuple[Any, ...]) -> list[Any]:
-        with self._lock:
-            return self._db.execute(query, args).fetchall()
-
     # -- leases --------------------------------------------------------------------
-    def get_lease(self, run_id: str) -> Lease | None:
-        row = self._one(f"SELECT {_LEASE_COLS} FROM leases WHERE run_id=%s", (run_id,))
-        return None if row is None else Lease(*row)
-
     def take_lease(self, lease: Lease, *, replacing: str | None = None, now: float) -> Lease:
         # one statement: two takers cannot both see the lease free
-        values = tuple(getattr(lease, f.name) for f in fields(Lease))
+        values = as_row(lease)
         with self.transaction():
             took = self._db.execute(
-                f"INSERT INTO leases ({_LEASE_COLS}) VALUES (%s,%s,%s,%s,%s,%s,%s) "
+                f"INSERT INTO leases ({LEASE_COLS}) VALUES (%s,%s,%s,%s,%s,%s,%s) "
                 "ON CONFLICT (run_id) DO UPDATE SET owner=EXCLUDED.owner, host=EXCLUDED.host, "
                 "pid=EXCLUDED.pid, acquired_at=EXCLUDED.acquired_at, "
                 "renewed_at=EXCLUDED.renewed_at, expires_at=EXCLUDED.expires_at "
@@ -202,143 +156,11 @@ class PostgresStore:
         assert held is not None
         return held
 
-    def renew_lease(self, run_id: str, owner: str, expires_at: float, *, now: float) -> bool:
-        with self.transaction():
-            cur = self._db.execute(
-                "UPDATE leases SET renewed_at=%s, expires_at=%s WHERE run_id=%s AND owner=%s",
-                (now, expires_at, run_id, owner),
-            )
-            return cur.rowcount == 1
-
-    def release_lease(self, run_id: str, owner: str) -> None:
-        with self.transaction():
-            self._db.execute("DELETE FROM leases WHERE run_id=%s AND owner=%s", (run_id, owner))
-
     # -- runs ----------------------------------------------------------------------
-    def create_run(
-        self,
-        run_id: str,
-        *,
-        backend: str,
-        provider: str,
-        fingerprint: str,
-        options: str,
-        backend_settings: str = "{}",
-        source: str | None = None,
-    ) -> RunRecord:
-        now = time.time()
-        row = (run_id, now, now, backend, provider, fingerprint, RunState.PLANNING.value, 0,
-               options, None, backend_settings, source)  # fmt: skip
-        marks = ",".join(["%s"] * len(row))
-        try:
-            with self.transaction():
-                self._db.execute(f"INSERT INTO runs ({_RUN_COLS}) VALUES ({marks})", row)
-        except psycopg.errors.UniqueViolation:
-            raise RunExists(run_id) from None
-        return self.get_run(run_id)
-
-    def get_run(self, run_id: str) -> RunRecord:
-        row = self._one(f"SELECT {_RUN_COLS} FROM runs WHERE id=%s", (run_id,))
-        if row is None:
-            raise KeyError(run_id)
-        return RunRecord(*row)
-
-    def find_run(self, run_id: str) -> RunRecord | None:
-        try:
-            return self.get_run(run_id)
-        except KeyError:
-            return None
-
-    def list_runs(self) -> list[RunRecord]:
-        rows = self._all(f"SELECT {_RUN_COLS} FROM runs ORDER BY created_at DESC", ())
-        return [RunRecord(*r) for r in rows]
-
     def delete_run(self, run_id: str) -> None:
         with self.transaction():
-            for table, key in (("rows", "run_id"), ("shards", "run_id"), ("leases", "run_id"),
-                               ("runs", "id")):  # fmt: skip
-                self._db.execute(f"DELETE FROM {table} WHERE {key}=%s", (run_id,))
-            self.blobs.delete_prefix(run_id)
-
-    def update_run(self, run_id: str, *, expect: str | None = None, **changes: Any) -> None:
-        bad = set(changes) - _RUN_MUTABLE
-        if bad:
-            raise ValueError(f"cannot update run fields {sorted(bad)}")
-        with self.transaction():
-            self._cas("runs", "id=%s", (run_id,), f"run {run_id}", RUN_EDGES, expect, changes)
-
-    def _cas(
-        self,
-        table: str,
-        where: str,
-        key: tuple[Any, ...],
-        what: str,
-        edges: Any,
-        expect: str | None,
-        changes: dict[str, Any],
-    ) -> None:
-        # table and column names come from this module's fixed sets, never from callers
-        new = changes.get("state")
-        if new is not None:
-            row = self._db.execute(
-                f"SELECT state FROM {table} WHERE {where} FOR UPDATE", key
-            ).fetchone()
-            if row is None:
-                raise KeyError(key)
-            old = row[0]
-            if expect is not None and old != expect:
-                raise IllegalTransition(f"{what} is {old!r}, not {str(expect)!r}")
-            if new != old:
-                check_move(what, edges, old, str(new))
-            where += " AND state=%s"
-            key = (*key, old)
-        sets = ", ".join(f"{k}=%s" for k in changes)
-        cur = self._db.execute(
-            f"UPDATE {table} SET {sets}, updated_at=%s WHERE {where}",
-            (*changes.values(), time.time(), *key),
-        )
-        if cur.rowcount != 1:
-            raise IllegalTransition(f"{what} changed while being updated")
-
-    # -- shards --------------------------------------------------------------------
-    def add_shard(self, shard: ShardRecord) -> None:
-        marks = ",".join(["%s"] * len(fields(ShardRecord)))
-        values = tuple(getattr(shard, f.name) for f in fields(ShardRecord))
-        with self.transaction():
-            self._db.execute(f"INSERT INTO shards ({_SHARD_COLS}) VALUES ({marks})", values)
-
-    def update_shard(
-        self, run_id: str, shard_id: str, *, expect: str | None = None, **changes: Any
-    ) -> ShardRecord:
-        bad = set(changes) - _SHARD_MUTABLE
-        if bad:
-            raise ValueError(f"cannot update shard fields {sorted(bad)}")
-        with self.transaction():
-            self._cas(
-                "shards",
-                "run_id=%s AND shard_id=%s",
-                (run_id, shard_id),
-                f"shard {run_id}/{shard_id}",
-                SHARD_EDGES,
-                expect,
-                changes,
-            )
-            return self.get_shard(run_id, shard_id)
-
-    def get_shard(self, run_id: str, shard_id: str) -> ShardRecord:
-        row = self._one(
-            f"SELECT {_SHARD_COLS} FROM shards WHERE run_id=%s AND shard_id=%s",
-            (run_id, shard_id),
-        )
-        if row is None:
-            raise KeyError((run_id, shard_id))
-        return ShardRecord(*row)
-
-    def shards(self, run_id: str) -> list[ShardRecord]:
-        rows = self._all(
-            f"SELECT {_SHARD_COLS} FROM shards WHERE run_id=%s ORDER BY seq", (run_id,)
-        )
-        return [ShardRecord(*r) for r in rows]
+            self._delete_records(run_id)
+            self.blobs.delete_prefix(run_id)  # blobs are rows too: gone in the same commit
 
     # -- ledger rows -----------------------------------------------------------------
     def add_rows(self, run_id: str, rows: Iterable[tuple[int, str, str, int]]) -> None:
@@ -356,32 +178,17 @@ class PostgresStore:
             detail = exc.diag.message_detail or str(exc)
             raise DuplicateRow(detail) from None
 
-    def shard_custom_ids(self, run_id: str, shard_id: str) -> set[str]:
-        rows = self._all(
-            "SELECT custom_id FROM rows WHERE run_id=%s AND shard_id=%s", (run_id, shard_id)
-        )
-        return {r[0] for r in rows}
-
-    def unsettled_of_shard(self, run_id: str, shard_id: str) -> list[PendingRow]:
-        """The shard's rows without an outcome: just what reconciliation needs."""
-        rows = self._all(
-            "SELECT idx, custom_id, pos, attempt FROM rows "
-            "WHERE run_id=%s AND shard_id=%s AND outcome IS NULL ORDER BY pos",
-            (run_id, shard_id),
-        )
-        return [PendingRow(*r) for r in rows]
-
     def iter_rows(self, run_id: str, *, order: str = "input") -> Iterator[RowRecord]:
         """Every ledger row, in input order (``"input"``) or as settled (``"landed"``),
         fetched in pages (keyset, no cursor held between them) so a million rows never
         sit in memory at once and the connection stays free for other threads."""
         after: tuple[Any, ...]
         if order == "input":
-            page, after = f"SELECT {_ROW_COLS} FROM rows WHERE run_id=%s AND idx > %s", (-1,)
+            page, after = f"SELECT {ROW_COLS} FROM rows WHERE run_id=%s AND idx > %s", (-1,)
             page += " ORDER BY idx LIMIT %s"
         else:
             key = "(settled_at IS NULL, COALESCE(settled_at, 0), idx)"
-            page = f"SELECT {_ROW_COLS} FROM rows WHERE run_id=%s AND {key} > (%s, %s, %s) "
+            page = f"SELECT {ROW_COLS} FROM rows WHERE run_id=%s AND {key} > (%s, %s, %s) "
             page += "ORDER BY settled_at IS NULL, COALESCE(settled_at, 0), idx LIMIT %s"
             after = (False, float("-inf"), -1)
         while True:
@@ -397,29 +204,15 @@ class PostgresStore:
                 s = last.settled_at
                 after = (s is None, 0.0 if s is None else s, last.idx)
 
-    def get_row(self, run_id: str, custom_id: str) -> RowRecord:
-        row = self._one(
-            f"SELECT {_ROW_COLS} FROM rows WHERE run_id=%s AND custom_id=%s", (run_id, custom_id)
-        )
-        if row is None:
-            raise KeyError(custom_id)
-        return RowRecord(*row)
-
-    def first_index_of(self, run_id: str, custom_id: str) -> int | None:
-        row = self._one(
-            "SELECT idx FROM rows WHERE run_id=%s AND custom_id=%s", (run_id, custom_id)
-        )
-        return None if row is None else int(row[0])
-
     def settle_rows(self, run_id: str, settlements: Iterable[Settlement]) -> int:
         """Record outcomes. A row already settled is left as it is, so replaying a
         reconciliation after a crash never changes or doubles an outcome. Returns the
         number of rows settled now. Sent a page at a time as arrays, one UPDATE each."""
-        sets = ", ".join(f"{c}=v.{c}" for c in _SETTLE_COLS)
+        sets = ", ".join(f"{c}=v.{c}" for c in SETTLE_COLS)
         arrays = ", ".join(f"%s::{t}[]" for t in ("bigint", *_SETTLE_TYPES))
         query = (
             f"UPDATE rows SET {sets}, settled_at=%s "
-            f"FROM unnest({arrays}) AS v(idx, {', '.join(_SETTLE_COLS)}) "
+            f"FROM unnest({arrays}) AS v(idx, {', '.join(SETTLE_COLS)}) "
             "WHERE rows.run_id=%s AND rows.idx=v.idx AND rows.outcome IS NULL"
         )
         now, n = time.time(), 0
@@ -447,33 +240,3 @@ class PostgresStore:
                 last = {m[0]: m for m in page}  # a row moved twice ends where it went last
                 columns = [list(c) for c in zip(*last.values(), strict=True)]
                 self._db.execute(query, (*columns, run_id))
-
-    def outcome_counts(self, run_id: str) -> dict[str | None, int]:
-        rows = self._all(
-            "SELECT outcome, COUNT(*) FROM rows WHERE run_id=%s GROUP BY outcome", (run_id,)
-        )
-        return {k: int(v) for k, v in rows}
-
-    def usage_totals(self, run_id: str) -> tuple[int, int, int, int, int]:
-        row = self._one(
-            "SELECT COALESCE(SUM(input_tokens),0), COALESCE(SUM(output_tokens),0), "
-            "COALESCE(SUM(cached_tokens),0), COALESCE(SUM(reasoning_tokens),0), "
-            "COALESCE(SUM(cache_write_tokens),0) FROM rows WHERE run_id=%s",
-            (run_id,),
-        )
-        return int(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4])
-
-    def usage_by_model(
-        self, run_id: str
-    ) -> dict[tuple[str | None, str | None], tuple[int, int, int, int]]:
-        """(input, output, cached, cache-write) tokens per (caller model, provider
-        model), summed in the database."""
-        rows = self._all(
-            "SELECT s.caller_model, s.model, COALESCE(SUM(r.input_tokens),0), "
-            "COALESCE(SUM(r.output_tokens),0), COALESCE(SUM(r.cached_tokens),0), "
-            "COALESCE(SUM(r.cache_write_tokens),0) "
-            "FROM rows r JOIN shards s ON s.run_id = r.run_id AND s.shard_id = r.shard_id "
-            "WHERE r.run_id=%s GROUP BY s.caller_model, s.model",
-            (run_id,),
-        )
-        return {(m, p): (int(i), int(o), int(c), int(w)) for m, p, i, o, c, w in rows}

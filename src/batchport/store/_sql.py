@@ -1,0 +1,341 @@
+"""What the SQLite and PostgreSQL run stores have in common, written once.
+
+:class:`SQLStore` holds the record mapping (column lists, the fields a caller may
+change), the compare-and-set state changes, and every statement the two dialects
+spell alike but for their parameter mark. A store subclasses it and brings its own
+connection, :meth:`~SQLStore.transaction`, schema, and the statements where the
+databases really differ (taking a lease, bulk inserts and updates, paging).
+
+Statements here are written with ``?`` for each parameter and contain no other
+``?``; :meth:`SQLStore._q` turns them into the store's dialect (``%s`` for psycopg).
+Table and column names in them come from this module's fixed sets, never from
+callers.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, Protocol, Self
+
+from batchport.store.base import (
+    Lease,
+    PendingRow,
+    RowRecord,
+    RunExists,
+    RunRecord,
+    Settlement,
+    ShardRecord,
+)
+from batchport.store.blobs import BlobStore
+from batchport.store.states import (
+    RUN_EDGES,
+    SHARD_EDGES,
+    IllegalTransition,
+    RunState,
+    check_move,
+)
+
+__all__ = [
+    "LEASE_COLS",
+    "ROW_COLS",
+    "RUN_COLS",
+    "SETTLE_COLS",
+    "SHARD_COLS",
+    "SQLStore",
+    "as_row",
+]
+
+
+def _columns(cls: type[Any]) -> str:
+    return ", ".join(f.name for f in fields(cls))
+
+
+RUN_COLS = _columns(RunRecord)
+LEASE_COLS = _columns(Lease)
+SHARD_COLS = _columns(ShardRecord)
+ROW_COLS = _columns(RowRecord)
+#: the columns :meth:`SQLStore.settle_rows` writes, in :class:`Settlement` order after idx
+SETTLE_COLS = Settlement._fields[1:]
+
+
+def as_row(record: Any) -> tuple[Any, ...]:
+    """A record dataclass's values in column order."""
+    return tuple(getattr(record, f.name) for f in fields(record))
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """A table whose rows move through a lifecycle: how to name one row, what may change."""
+
+    name: str
+    key: tuple[str, ...]
+    kind: str
+    mutable: frozenset[str]
+    edges: Mapping[Any, frozenset[Any]]
+
+    def check(self, changes: Mapping[str, Any]) -> None:
+        bad = set(changes) - self.mutable
+        if bad:
+            raise ValueError(f"cannot update {self.kind} fields {sorted(bad)}")
+
+
+_RUNS = _Table(
+    "runs", ("id",), "run",
+    frozenset({"state", "total_rows", "error", "options", "fingerprint"}), RUN_EDGES,
+)  # fmt: skip
+_SHARDS = _Table(
+    "shards", ("run_id", "shard_id"), "shard",
+    frozenset(f.name for f in fields(ShardRecord)) - {"run_id", "shard_id", "updated_at"},
+    SHARD_EDGES,
+)  # fmt: skip
+
+
+class _Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+
+
+class _Connection(Protocol):
+    def execute(self, sql: str, args: tuple[Any, ...], /) -> _Cursor: ...
+    def close(self) -> None: ...
+
+
+class SQLStore:
+    """The dialect-neutral half of a SQL run store.
+
+    A subclass sets ``_db`` (its connection), ``_lock`` (held around every statement
+    and for a whole transaction), ``blobs`` and ``location``, implements
+    :meth:`transaction`, and fills in the class attributes below.
+    """
+
+    #: the dialect's parameter mark
+    _MARK: ClassVar[str]
+    #: appended to the SELECT that reads a row's state before a compare-and-set, so
+    #: that the row stays put until the transaction ends
+    _LOCK_ROW: ClassVar[str]
+    #: the column that keeps shards in the order they were added
+    _SHARD_ORDER: ClassVar[str]
+    #: what the driver raises when an insert meets a taken primary key
+    _TAKEN: ClassVar[type[Exception]]
+
+    _db: _Connection
+    _lock: threading.RLock
+    _closed: bool
+    blobs: BlobStore
+    location: str
+
+    def transaction(self) -> AbstractContextManager[None]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing -----------------------------------------------------------------
+    def _q(self, sql: str) -> str:
+        return sql if self._MARK == "?" else sql.replace("?", self._MARK)
+
+    def _one(self, sql: str, args: tuple[Any, ...]) -> Any:
+        with self._lock:
+            return self._db.execute(sql, args).fetchone()
+
+    def _all(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def _run(self, sql: str, args: tuple[Any, ...]) -> int:
+        """Run one statement; how many rows it changed."""
+        with self._lock:
+            return self._db.execute(sql, args).rowcount
+
+    def _compare_and_set(
+        self, table: _Table, key: tuple[str, ...], expect: str | None, changes: dict[str, Any]
+    ) -> None:
+        """Apply ``changes`` to one row, inside the caller's transaction. A change of
+        ``state`` reads the row (locked as the dialect can), checks ``expect`` and the
+        move against the lifecycle, and updates only while the state is still the one
+        read; any other outcome raises :class:`IllegalTransition` (or ``KeyError``)."""
+        what = f"{table.kind} {'/'.join(key)}"
+        where = " AND ".join(f"{col}=?" for col in table.key)
+        args: tuple[Any, ...] = key
+        new = changes.get("state")
+        if new is not None:
+            select = f"SELECT state FROM {table.name} WHERE {where}{self._LOCK_ROW}"
+            row = self._one(self._q(select), args)
+            if row is None:
+                raise KeyError(key)
+            old = row[0]
+            if expect is not None and old != expect:
+                raise IllegalTransition(f"{what} is {old!r}, not {str(expect)!r}")
+            if new != old:
+                check_move(what, table.edges, old, str(new))
+            where += " AND state=?"
+            args = (*args, old)
+        sets = ", ".join(f"{col}=?" for col in changes)
+        update = f"UPDATE {table.name} SET {sets}, updated_at=? WHERE {where}"
+        if self._run(self._q(update), (*changes.values(), time.time(), *args)) != 1:
+            raise IllegalTransition(f"{what} changed while being updated")
+
+    # -- leases --------------------------------------------------------------------
+    def get_lease(self, run_id: str) -> Lease | None:
+        row = self._one(self._q(f"SELECT {LEASE_COLS} FROM leases WHERE run_id=?"), (run_id,))
+        return None if row is None else Lease(*row)
+
+    def renew_lease(self, run_id: str, owner: str, expires_at: float, *, now: float) -> bool:
+        update = "UPDATE leases SET renewed_at=?, expires_at=? WHERE run_id=? AND owner=?"
+        with self.transaction():
+            return self._run(self._q(update), (now, expires_at, run_id, owner)) == 1
+
+    def release_lease(self, run_id: str, owner: str) -> None:
+        with self.transaction():
+            self._run(self._q("DELETE FROM leases WHERE run_id=? AND owner=?"), (run_id, owner))
+
+    # -- runs ----------------------------------------------------------------------
+    def create_run(
+        self,
+        run_id: str,
+        *,
+        backend: str,
+        provider: str,
+        fingerprint: str,
+        options: str,
+        backend_settings: str = "{}",
+        source: str | None = None,
+    ) -> RunRecord:
+        now = time.time()
+        row = (run_id, now, now, backend, provider, fingerprint, RunState.PLANNING.value, 0,
+               options, None, backend_settings, source)  # fmt: skip
+        insert = f"INSERT INTO runs ({RUN_COLS}) VALUES ({','.join('?' * len(row))})"
+        try:
+            with self.transaction():
+                self._run(self._q(insert), row)
+        except self._TAKEN:
+            raise RunExists(run_id) from None
+        return self.get_run(run_id)
+
+    def get_run(self, run_id: str) -> RunRecord:
+        row = self._one(self._q(f"SELECT {RUN_COLS} FROM runs WHERE id=?"), (run_id,))
+        if row is None:
+            raise KeyError(run_id)
+        return RunRecord(*row)
+
+    def find_run(self, run_id: str) -> RunRecord | None:
+        try:
+            return self.get_run(run_id)
+        except KeyError:
+            return None
+
+    def list_runs(self) -> list[RunRecord]:
+        rows = self._all(f"SELECT {RUN_COLS} FROM runs ORDER BY created_at DESC", ())
+        return [RunRecord(*r) for r in rows]
+
+    def _delete_records(self, run_id: str) -> None:
+        """Delete the run's rows, shards, lease and run row, inside a transaction."""
+        for table, key in (("rows", "run_id"), ("shards", "run_id"), ("leases", "run_id"),
+                           ("runs", "id")):  # fmt: skip
+            self._run(self._q(f"DELETE FROM {table} WHERE {key}=?"), (run_id,))
+
+    def update_run(self, run_id: str, *, expect: str | None = None, **changes: Any) -> None:
+        _RUNS.check(changes)
+        with self.transaction():
+            self._compare_and_set(_RUNS, (run_id,), expect, changes)
+
+    # -- shards --------------------------------------------------------------------
+    def add_shard(self, shard: ShardRecord) -> None:
+        values = as_row(shard)
+        insert = f"INSERT INTO shards ({SHARD_COLS}) VALUES ({','.join('?' * len(values))})"
+        with self.transaction():
+            self._run(self._q(insert), values)
+
+    def update_shard(
+        self, run_id: str, shard_id: str, *, expect: str | None = None, **changes: Any
+    ) -> ShardRecord:
+        _SHARDS.check(changes)
+        with self.transaction():
+            self._compare_and_set(_SHARDS, (run_id, shard_id), expect, changes)
+            return self.get_shard(run_id, shard_id)
+
+    def get_shard(self, run_id: str, shard_id: str) -> ShardRecord:
+        select = f"SELECT {SHARD_COLS} FROM shards WHERE run_id=? AND shard_id=?"
+        row = self._one(self._q(select), (run_id, shard_id))
+        if row is None:
+            raise KeyError((run_id, shard_id))
+        return ShardRecord(*row)
+
+    def shards(self, run_id: str) -> list[ShardRecord]:
+        select = f"SELECT {SHARD_COLS} FROM shards WHERE run_id=? ORDER BY {self._SHARD_ORDER}"
+        return [ShardRecord(*r) for r in self._all(self._q(select), (run_id,))]
+
+    # -- ledger rows -----------------------------------------------------------------
+    def shard_custom_ids(self, run_id: str, shard_id: str) -> set[str]:
+        select = "SELECT custom_id FROM rows WHERE run_id=? AND shard_id=?"
+        return {r[0] for r in self._all(self._q(select), (run_id, shard_id))}
+
+    def unsettled_of_shard(self, run_id: str, shard_id: str) -> list[PendingRow]:
+        """The shard's rows without an outcome: just what reconciliation needs."""
+        rows = self._all(
+            self._q(
+                "SELECT idx, custom_id, pos, attempt FROM rows "
+                "WHERE run_id=? AND shard_id=? AND outcome IS NULL ORDER BY pos"
+            ),
+            (run_id, shard_id),
+        )
+        return [PendingRow(*r) for r in rows]
+
+    def get_row(self, run_id: str, custom_id: str) -> RowRecord:
+        select = f"SELECT {ROW_COLS} FROM rows WHERE run_id=? AND custom_id=?"
+        row = self._one(self._q(select), (run_id, custom_id))
+        if row is None:
+            raise KeyError(custom_id)
+        return RowRecord(*row)
+
+    def first_index_of(self, run_id: str, custom_id: str) -> int | None:
+        select = "SELECT idx FROM rows WHERE run_id=? AND custom_id=?"
+        row = self._one(self._q(select), (run_id, custom_id))
+        return None if row is None else int(row[0])
+
+    def outcome_counts(self, run_id: str) -> dict[str | None, int]:
+        select = "SELECT outcome, COUNT(*) FROM rows WHERE run_id=? GROUP BY outcome"
+        return {k: int(v) for k, v in self._all(self._q(select), (run_id,))}
+
+    def usage_totals(self, run_id: str) -> tuple[int, int, int, int, int]:
+        row = self._one(
+            self._q(
+                "SELECT COALESCE(SUM(input_tokens),0), COALESCE(SUM(output_tokens),0), "
+                "COALESCE(SUM(cached_tokens),0), COALESCE(SUM(reasoning_tokens),0), "
+                "COALESCE(SUM(cache_write_tokens),0) FROM rows WHERE run_id=?"
+            ),
+            (run_id,),
+        )
+        return int(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4])
+
+    def usage_by_model(
+        self, run_id: str
+    ) -> dict[tuple[str | None, str | None], tuple[int, int, int, int]]:
+        """(input, output, cached, cache-write) tokens per (caller model, provider
+        model), summed in the database."""
+        rows = self._all(
+            self._q(
+                "SELECT s.caller_model, s.model, COALESCE(SUM(r.input_tokens),0), "
+                "COALESCE(SUM(r.output_tokens),0), COALESCE(SUM(r.cached_tokens),0), "
+                "COALESCE(SUM(r.cache_write_tokens),0) "
+                "FROM rows r JOIN shards s ON s.run_id = r.run_id AND s.shard_id = r.shard_id "
+                "WHERE r.run_id=? GROUP BY s.caller_model, s.model"
+            ),
+            (run_id,),
+        )
+        return {(m, p): (int(i), int(o), int(c), int(w)) for m, p, i, o, c, w in rows}
