@@ -47,6 +47,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "runs": ("run_cmd", "list runs in the store"),
     "store": ("store_cmd", "the run store: `store migrate` creates or upgrades its schema"),
     "emulator": ("emulator_cmd", "run the local OpenAI Files/Batch API emulator"),
+    "webhooks": ("webhooks_cmd", "receive signed batch webhooks from OpenAI and Gemini"),
     "demo": ("demo_cmd", "build, validate and plan a small sentiment batch"),
     "bench": ("bench_cmd", "compare batch, sequential and concurrent throughput and cost"),
 }
