@@ -99,6 +99,10 @@ class Batch:
     held_tokens: int = 0
     #: the credential that created it, when API keys are configured (scopes access)
     principal: str | None = None
+    #: Gemini's per-job ``webhook_config``: URIs replacing the configured ones, and the
+    #: ``user_metadata`` its events echo
+    webhook_uris: list[str] | None = None
+    webhook_user_metadata: dict[str, Any] | None = None
 
     @property
     def terminal(self) -> bool:
@@ -128,6 +132,7 @@ class BatchStore:
         # indexed apart, so each processor tick costs what is running, not all ever made
         self._batches: dict[str, Batch] = {}
         self._active: dict[str, Batch] = {}
+        self._on_terminal: list[Callable[[Batch], None]] = []
         self.seq = 0
         if root is not None:
             root.mkdir(parents=True, exist_ok=True)
@@ -213,6 +218,13 @@ class BatchStore:
         if batch.terminal:
             self._active.pop(batch.id, None)
         self.save(batch)
+        if batch.terminal:
+            for listener in self._on_terminal:
+                listener(batch)
+
+    def on_terminal(self, listener: Callable[[Batch], None]) -> None:
+        """Call ``listener(batch)`` after each move into a terminal status."""
+        self._on_terminal.append(listener)
 
     def clear(self) -> None:
         self._batches.clear()

@@ -77,6 +77,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="also answer requests whose Host/Origin is NAME (repeatable; '*' for any)",
     )
+    parser.add_argument(
+        "--webhook-url",
+        action="append",
+        default=None,
+        metavar="URL",
+        help="POST signed events to URL when a batch finishes (repeatable; loopback only "
+        "unless the host is in webhooks.allowed_hosts)",
+    )
+    parser.add_argument(
+        "--webhook-secret",
+        default=None,
+        metavar="SECRET",
+        help="sign webhook events with this whsec_... secret",
+    )
 
 
 def build_config(args: argparse.Namespace) -> EmulatorConfig:
@@ -99,6 +113,13 @@ def build_config(args: argparse.Namespace) -> EmulatorConfig:
         flags["allow_plugins"] = True
     if getattr(args, "allowed_host", None):
         flags["allowed_hosts"] = args.allowed_host
+    hooks: dict[str, Any] = {}
+    if getattr(args, "webhook_url", None):
+        hooks["urls"] = args.webhook_url
+    if getattr(args, "webhook_secret", None):
+        hooks["secret"] = args.webhook_secret
+    if hooks:
+        flags["webhooks"] = hooks
     try:
         return EmulatorConfig.model_validate(deep_merge(data, flags))
     except ValidationError as exc:

@@ -14,14 +14,17 @@ Profiles are named starting points applied beneath explicit values:
 
 from __future__ import annotations
 
+import base64
 import copy
+import ipaddress
 import json
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from batchport_emulator.anthropic.config import AnthropicConfig
 from batchport_emulator.azure.config import AzureConfig
@@ -106,6 +109,31 @@ class FaultConfig(_Model):
     api_error_kinds: list[ApiFaultKind] = Field(default_factory=_default_api_kinds, min_length=1)
     api_retry_after_ms: int = Field(default=10, ge=0)
     slow_finalizing_s: float = Field(default=0.0, ge=0)
+    webhook_drop_rate: float = Field(
+        default=0.0, ge=0, le=1, description="share of webhook deliveries never sent"
+    )
+    webhook_delay_rate: float = Field(
+        default=0.0, ge=0, le=1, description="share of webhook deliveries sent webhook_delay_s late"
+    )
+    webhook_delay_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="virtual seconds a delayed delivery waits; also the longest a reordered one "
+        "is held",
+    )
+    webhook_duplicate_rate: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="share of webhook deliveries sent twice (same webhook-id and body)",
+    )
+    webhook_reorder_rate: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="share of webhook deliveries held until the next event to the same URL "
+        "has gone out (or webhook_delay_s has passed)",
+    )
 
 
 class LimitsConfig(_Model):
@@ -148,6 +176,85 @@ class RealtimeConfig(_Model):
     error_retry_after_s: float = Field(default=1.0, ge=0)
 
 
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def url_host_allowed(url: str, allowed: Sequence[str]) -> bool:
+    """Whether webhooks may go to ``url``: http(s) to a loopback host or one in ``allowed``
+    (``"*"`` allows any)."""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").rstrip(".").lower()
+    except ValueError:
+        return False
+    if parts.scheme not in ("http", "https") or not host:
+        return False
+    if "*" in allowed or host in LOOPBACK_HOSTS or host in {h.lower() for h in allowed}:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class WebhookConfig(_Model):
+    """Signed webhooks sent when a batch reaches a terminal state (OpenAI, Azure and Gemini
+    dialects; Anthropic has none). Deliveries go only to loopback hosts and those in
+    ``allowed_hosts``; non-2xx answers and connection errors are retried with exponential
+    backoff on the virtual clock. ``GET /_emulator/webhooks`` lists every delivery."""
+
+    urls: list[str] = Field(
+        default_factory=list, description="endpoints every terminal batch event is POSTed to"
+    )
+    secret: SecretStr | None = Field(
+        default=None,
+        description="signing secret, whsec_ followed by base64; none sends unsigned events",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="host names webhooks may go to besides loopback; '*' any (start-up only)",
+    )
+    max_attempts: int = Field(default=5, ge=1, le=100, description="attempts per delivery")
+    backoff_s: float = Field(
+        default=5.0, ge=0, description="virtual seconds before the first retry; doubles each time"
+    )
+    backoff_max_s: float = Field(
+        default=3600.0, ge=0, description="longest virtual wait between two attempts"
+    )
+    timeout_s: float = Field(
+        default=10.0, gt=0, le=300, description="real seconds one attempt may take"
+    )
+
+    @field_validator("secret")
+    @classmethod
+    def _check_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and signing_key(value) is None:
+            raise ValueError("must be 'whsec_' followed by non-empty base64")
+        return value
+
+    @model_validator(mode="after")
+    def _check_urls(self) -> WebhookConfig:
+        for url in self.urls:
+            if not url_host_allowed(url, self.allowed_hosts):
+                raise ValueError(
+                    f"webhook URL {url[:200]!r} is not an http(s) URL on a loopback host or "
+                    "one of webhooks.allowed_hosts"
+                )
+        return self
+
+
+def signing_key(secret: SecretStr) -> bytes | None:
+    """The HMAC key of a ``whsec_`` secret (its base64-decoded tail), or ``None`` if invalid."""
+    raw = secret.get_secret_value()
+    if not raw.startswith("whsec_"):
+        return None
+    try:
+        key = base64.b64decode(raw.removeprefix("whsec_"), validate=True)
+    except ValueError:
+        return None
+    return key or None
+
+
 PROFILES: dict[str, dict[str, Any]] = {
     "instant": {},
     "realistic": {
@@ -174,6 +281,9 @@ PROFILES: dict[str, dict[str, Any]] = {
 class EmulatorConfig(_Model):
     """Everything an emulator needs. Profile defaults apply beneath given values."""
 
+    # errors never echo the input: it may hold a key or the webhook signing secret
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, hide_input_in_errors=True)
+
     profile: Literal["instant", "realistic"] = "instant"
     host: str = "127.0.0.1"
     port: int = Field(default=0, ge=0, le=65535)
@@ -191,6 +301,7 @@ class EmulatorConfig(_Model):
     azure: AzureConfig = Field(default_factory=lambda: AzureConfig())
     anthropic: AnthropicConfig = Field(default_factory=lambda: AnthropicConfig())
     gemini: GeminiConfig = Field(default_factory=lambda: GeminiConfig())
+    webhooks: WebhookConfig = Field(default_factory=lambda: WebhookConfig())
 
     # -- control-plane security (start-up only: PATCH /_emulator/config refuses them) --
     control_key: SecretStr | None = Field(

@@ -76,6 +76,7 @@ MEANINGS: dict[str, str] = {
     "BATCH_STATE_EXPIRED, with no results",
     "gemini.file_ttl_s": "virtual seconds an uploaded or generated file lives before it is deleted",
     "gemini.page_size": "batches per list page when pageSize is not given",
+    "webhooks": "signed webhooks sent when batches finish",
     "progression.kind": "which progression policy",
     "progression.polls": "status reads each stage lasts",
     "progression.requests_per_s": "rows run per virtual second: by each batch, or by all "

@@ -65,6 +65,22 @@ class FaultPolicy:
         pick = unit_draw(self.seed, "api-kind", self._api_calls)
         return c.api_error_kinds[int(pick * len(c.api_error_kinds))]
 
+    def webhook_fault(self, delivery_seq: int) -> str | None:
+        """For one webhook delivery: ``"drop"``, ``"delay"``, ``"duplicate"``,
+        ``"reorder"`` or ``None``."""
+        c = self.config
+        draw = unit_draw(self.seed, "webhook", delivery_seq)
+        for kind, rate in (
+            ("drop", c.webhook_drop_rate),
+            ("delay", c.webhook_delay_rate),
+            ("duplicate", c.webhook_duplicate_rate),
+            ("reorder", c.webhook_reorder_rate),
+        ):
+            if draw < rate:
+                return kind
+            draw -= rate
+        return None
+
     def api_error(self, kind: str) -> ApiError:
         """The error answered for an injected ``"500"`` or ``"429"`` API fault."""
         if kind == "429":

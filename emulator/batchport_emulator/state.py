@@ -46,6 +46,7 @@ from batchport_emulator.progression import ProgressionModel
 from batchport_emulator.ratelimit import ErrorModel, LatencyModel, RateLimiter
 from batchport_emulator.responders import Responder, make_responder
 from batchport_emulator.storage import read_json, write_json_atomic
+from batchport_emulator.webhooks import WebhookDispatcher
 
 
 class EmulatorState:
@@ -86,9 +87,17 @@ class EmulatorState:
                 batch_finished=self.batches.finished,
             )
         )
+        self.webhooks = WebhookDispatcher(
+            config=lambda: self.config,
+            faults=lambda: self.faults,
+            clock=self.clock,
+            new_id=lambda: self.ids.uuid().replace("-", ""),
+        )
+        self.batches.on_terminal(self.webhooks.batch_finished)
         self.processor = Processor(self)
         self.processor.restore()
         self.clock.subscribe(self.processor.wake)
+        self.clock.subscribe(self.webhooks.wake)
         self.clock.subscribe(self._save_clock)
 
     def _resume_clock(self) -> None:
@@ -512,11 +521,12 @@ class EmulatorState:
         self.configure({"clock": {"scale": scale}})
 
     def reset(self) -> None:
-        """Forget every file and batch (the config and clock stay)."""
+        """Forget every file, batch and webhook delivery (the config and clock stay)."""
         self.processor.close()
         self.batches.clear()
         self.files.clear()
         self.dialects.clear()
+        self.webhooks.clear()
 
     def batch_summaries(self) -> list[dict[str, Any]]:
         """Every batch of every dialect, oldest first, in the control endpoint's shape."""

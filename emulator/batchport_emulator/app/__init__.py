@@ -2,9 +2,9 @@
 
 :func:`create_app` builds an application around a fresh
 :class:`~batchport_emulator.state.EmulatorState`; the batch processor runs as a
-``cleanup_ctx`` task for the application's lifetime. Each dialect names the route sets
-it serves (:data:`ROUTE_SETS`: files, batches, realtime, anthropic, gemini); they are added
-under each of its prefixes.
+``cleanup_ctx`` task for the application's lifetime, and so does webhook delivery. Each
+dialect names the route sets it serves (:data:`ROUTE_SETS`: files, batches, realtime,
+anthropic, gemini); they are added under each of its prefixes.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from batchport_emulator.app import (
 )
 from batchport_emulator.app.keys import STATE
 from batchport_emulator.app.middleware import api_middleware
+from batchport_emulator.app.webhook_client import WebhookPoster
 from batchport_emulator.config import EmulatorConfig, coerce_config
 from batchport_emulator.responders import CallableResponder, Responder
 from batchport_emulator.state import EmulatorState
@@ -61,6 +62,19 @@ async def _processing(app: web.Application) -> AsyncIterator[None]:
     await state.aclose()
 
 
+async def _webhooks(app: web.Application) -> AsyncIterator[None]:
+    state = app[STATE]
+    poster = WebhookPoster()
+    state.webhooks.post = poster
+    task = asyncio.create_task(state.webhooks.run_forever(), name="batchport-emulator-webhooks")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    state.webhooks.post = None
+    await poster.aclose()
+
+
 def create_app(
     config: EmulatorConfig | Mapping[str, Any] | None = None,
     *,
@@ -81,4 +95,5 @@ def create_app(
                 app.router.add_routes(ROUTE_SETS[route_set](prefix))
     app.router.add_routes(control.routes())
     app.cleanup_ctx.append(_processing)
+    app.cleanup_ctx.append(_webhooks)
     return app

@@ -1,4 +1,4 @@
-"""Control endpoints under ``/_emulator/``: reset, config, clock, batches.
+"""Control endpoints under ``/_emulator/``: reset, config, clock, batches, webhooks.
 
 The middleware asks for the control key (:mod:`batchport_emulator.app.guard`);
 config patches are checked by :func:`~batchport_emulator.app.guard.check_patch`."""
@@ -90,6 +90,11 @@ async def list_batches(request: web.Request) -> web.Response:
     return json_response({"object": "list", "data": data, "count": len(data)})
 
 
+async def list_webhooks(request: web.Request) -> web.Response:
+    data = state_of(request).webhooks.summaries()
+    return json_response({"object": "list", "data": data, "count": len(data)})
+
+
 def routes() -> list[web.RouteDef]:
     return [
         web.post(f"{PREFIX}/reset", reset),
@@ -98,4 +103,5 @@ def routes() -> list[web.RouteDef]:
         web.get(f"{PREFIX}/clock", get_clock, allow_head=False),
         web.post(f"{PREFIX}/clock", post_clock),
         web.get(f"{PREFIX}/batches", list_batches, allow_head=False),
+        web.get(f"{PREFIX}/webhooks", list_webhooks, allow_head=False),
     ]

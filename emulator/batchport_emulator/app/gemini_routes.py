@@ -104,6 +104,13 @@ async def create_batch(request: web.Request, model: str) -> web.Response:
         batch = await state.create_inline_batch(
             sink, endpoint=endpoint, dialect=dialect, principal=principal, metadata=metadata
         )
+    if body.webhook_uris is not None or body.webhook_user_metadata is not None:
+        # set before this handler yields, so before the batch can finish
+        batch.webhook_uris, batch.webhook_user_metadata = (
+            body.webhook_uris,
+            body.webhook_user_metadata,
+        )
+        state.batches.save(batch)
     return json_response(dialect.operation(batch))
 
 

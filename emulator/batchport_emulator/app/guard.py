@@ -39,6 +39,9 @@ STARTUP_ONLY = (
     "data_dir",
     "read_timeout_s",
 )
+#: webhook settings only the command line or a config file may set: the secret, and
+#: which non-loopback hosts the emulator may send to
+WEBHOOK_STARTUP_ONLY = ("secret", "allowed_hosts")
 #: kept through a ``profile`` patch (which otherwise starts from the profile's defaults)
 _KEPT_BY_PROFILE = (*STARTUP_ONLY, "api_keys")
 _KEY_HEADERS = ("api-key", "x-api-key", "x-goog-api-key")
@@ -141,8 +144,14 @@ def check_patch(config: EmulatorConfig, patch: Mapping[str, Any]) -> dict[str, A
     if "profile" in out:
         for name in _KEPT_BY_PROFILE:
             out.setdefault(name, getattr(config, name))
+        out.setdefault("webhooks", config.webhooks.model_dump())
     new = config.merged(out)
     changed = [n for n in STARTUP_ONLY if getattr(new, n) != getattr(config, n)]
+    changed += [
+        f"webhooks.{n}"
+        for n in WEBHOOK_STARTUP_ONLY
+        if getattr(new.webhooks, n) != getattr(config.webhooks, n)
+    ]
     if changed:
         raise ApiError(
             400,

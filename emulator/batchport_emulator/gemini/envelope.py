@@ -25,11 +25,14 @@ _WHERE = "batch.input_config.requests.requests"
 
 @dataclass(frozen=True, slots=True)
 class CreateBody:
-    """What a create body asks for: the display name and one of the two sources."""
+    """What a create body asks for: the display name, one of the two sources, and the
+    optional ``webhook_config`` (URIs for this job's events, and metadata they echo)."""
 
     display_name: str | None
     file_name: str | None
     requests: list[Any] | None
+    webhook_uris: list[str] | None = None
+    webhook_user_metadata: dict[str, Any] | None = None
 
 
 def _refuse(message: str) -> ApiError:
@@ -57,9 +60,30 @@ def _batch_of(raw: bytes) -> Mapping[str, Any]:
     return batch
 
 
+def _webhook_config(batch: Mapping[str, Any]) -> tuple[list[str] | None, dict[str, Any] | None]:
+    config = field(batch, "webhookConfig", "webhook_config")
+    if config is None:
+        return None, None
+    if not isinstance(config, Mapping):
+        raise _refuse("Invalid value at 'batch.webhook_config' (type.googleapis.com/WebhookConfig)")
+    uris = config.get("uris")
+    if uris is not None and (
+        not isinstance(uris, list) or not all(isinstance(u, str) and u for u in uris)
+    ):
+        raise _refuse("Invalid value at 'batch.webhook_config.uris' (TYPE_STRING)")
+    metadata = field(config, "userMetadata", "user_metadata")
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise _refuse(
+            "Invalid value at 'batch.webhook_config.user_metadata' "
+            "(type.googleapis.com/google.protobuf.Struct)"
+        )
+    return (list(uris) if uris else None), (dict(metadata) if metadata is not None else None)
+
+
 def parse_create(raw: bytes, *, max_requests: int | None) -> CreateBody:
     """Check a create body; raises :class:`ApiError` 400 on the first problem."""
     batch = _batch_of(raw)
+    hooks = _webhook_config(batch)
     display = field(batch, "displayName", "display_name")
     if display is not None and not isinstance(display, str):
         raise _refuse("Invalid value at 'batch.display_name' (TYPE_STRING)")
@@ -79,7 +103,7 @@ def parse_create(raw: bytes, *, max_requests: int | None) -> CreateBody:
                 "* BatchGenerateContentRequest.batch.input_config.file_name: must be of the "
                 "form 'files/{file}'"
             )
-        return CreateBody(display, file_name, None)
+        return CreateBody(display, file_name, None, *hooks)
     requests = holder.get("requests") if isinstance(holder, Mapping) else None
     if not isinstance(requests, list) or not requests:
         raise _refuse(
@@ -91,7 +115,7 @@ def parse_create(raw: bytes, *, max_requests: int | None) -> CreateBody:
             f"* BatchGenerateContentRequest.batch.input_config.requests: at most "
             f"{max_requests} requests are allowed, got {len(requests)}"
         )
-    return CreateBody(display, None, requests)
+    return CreateBody(display, None, requests, *hooks)
 
 
 def _metadata(index: int, value: Any) -> dict[str, str]:
