@@ -65,6 +65,16 @@ def _rows(n: int) -> bytes:
     return "".join(json.dumps(r) + "\n" for r in rows).encode()
 
 
+def _settle(sdk: OpenAI, batch_id: str, status: str, polls: int = 200) -> None:
+    """Poll until ``status`` (each poll moves the emulator on), or fail after ``polls``."""
+    seen = []
+    for _ in range(polls):
+        seen.append(sdk.batches.retrieve(batch_id).status)
+        if seen[-1] == status:
+            return
+    pytest.fail(f"{batch_id} never reached {status}: last {seen[-3:]}")
+
+
 def test_the_sdk_unwraps_completed_and_cancelled_events(inbox: tuple[str, _Inbox]) -> None:
     url, box = inbox
     config = {
@@ -77,14 +87,12 @@ def test_the_sdk_unwraps_completed_and_cancelled_events(inbox: tuple[str, _Inbox
         done = sdk.batches.create(
             input_file_id=file.id, endpoint="/v1/chat/completions", completion_window="24h"
         )
-        while sdk.batches.retrieve(done.id).status != "completed":
-            pass
+        _settle(sdk, done.id, "completed")
         stopped = sdk.batches.create(
             input_file_id=file.id, endpoint="/v1/chat/completions", completion_window="24h"
         )
         sdk.batches.cancel(stopped.id)
-        while sdk.batches.retrieve(stopped.id).status != "cancelled":
-            pass
+        _settle(sdk, stopped.id, "cancelled")
         received = box.wait_for(2)
         events = [sdk.webhooks.unwrap(body, headers, secret=SECRET) for body, headers in received]
         assert [(e.type, e.data.id) for e in events] == [
