@@ -26,7 +26,6 @@ from __future__ import annotations
 import datetime
 import functools
 import logging
-import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import Any, ClassVar
@@ -36,6 +35,12 @@ from anthropic import AsyncAnthropic
 from anthropic.types.messages import MessageBatch
 
 from batchport.backends._env import pairs_from_env
+from batchport.backends._intent import (
+    CREATE_INTENT,
+    intent_since,
+    record_intent,
+    recorded_job,
+)
 from batchport.backends.anthropic.errors import translating
 from batchport.backends.anthropic.ids import shard_tag, wire_id
 from batchport.backends.anthropic.results import parse_line
@@ -54,7 +59,7 @@ from batchport.errors import BackendError, ConfigError, NotFoundError
 from batchport.limits import get_profile
 from batchport.requests import Request
 
-__all__ = ["STATUS_MAP", "AnthropicBackend", "env_models", "job_from_batch"]
+__all__ = ["CREATE_INTENT", "STATUS_MAP", "AnthropicBackend", "env_models", "job_from_batch"]
 
 log = logging.getLogger("batchport.backends.anthropic")
 
@@ -65,7 +70,6 @@ STATUS_MAP: Mapping[str, JobStatus] = {
     "ended": JobStatus.COMPLETED,
 }
 #: checkpoint keys: when the create was about to be sent, and the batch it made
-CREATE_INTENT = "create_intent"
 BATCH_ID = "batch_id"
 MODELS_ENV = "BATCHPORT_ANTHROPIC_MODELS"
 _PATH = "/v1/messages/batches"
@@ -204,7 +208,7 @@ class AnthropicBackend(Backend):
 
         The create intent is recorded first and the batch id right after, so that
         :meth:`find` can recognise the batch if the answer is lost."""
-        checkpoint.set(CREATE_INTENT, repr(time.time()))
+        record_intent(checkpoint)
         with self._translating():
             batch = await self._client.post(
                 _PATH,
@@ -225,16 +229,11 @@ class AnthropicBackend(Backend):
         candidates cannot be told apart yet: :class:`BackendError` (resume later, once
         they have ended), rather than adopting the wrong one or paying twice.
         """
-        known = checkpoint.get(BATCH_ID)
-        if known:
-            try:
-                return await self.poll(Job(known, JobStatus.UNKNOWN))
-            except NotFoundError:
-                return None
-        intent = checkpoint.get(CREATE_INTENT)
-        if not intent:
+        if checkpoint.get(BATCH_ID):
+            return await recorded_job(self, checkpoint, BATCH_ID)
+        since = intent_since(checkpoint, self.adopt_skew_s)
+        if since is None:
             return None
-        since = float(intent) - self.adopt_skew_s
         running: list[Job] = []
         expected: frozenset[str] | None = None
         async for job in self._recent(since):

@@ -28,7 +28,6 @@ import datetime
 import logging
 import os
 import tempfile
-import time
 from collections.abc import AsyncGenerator, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -39,6 +38,12 @@ from google.genai import errors as genai_errors
 from google.genai import types as genai_types
 
 from batchport.backends._env import pairs_from_env
+from batchport.backends._intent import (
+    CREATE_INTENT,
+    intent_since,
+    record_intent,
+    recorded_job,
+)
 from batchport.backends._translate import _never_connected, _redact_obj, redact
 from batchport.backends.base import Backend, Checkpoint
 from batchport.backends.gemini.results import parse_item, parse_line
@@ -65,7 +70,14 @@ from batchport.errors import (
 from batchport.limits import get_profile
 from batchport.requests import Request
 
-__all__ = ["STATUS_MAP", "GeminiBackend", "env_models", "job_from_operation", "make_client"]
+__all__ = [
+    "CREATE_INTENT",
+    "STATUS_MAP",
+    "GeminiBackend",
+    "env_models",
+    "job_from_operation",
+    "make_client",
+]
 
 log = logging.getLogger("batchport.backends.gemini")
 
@@ -89,7 +101,6 @@ STATUS_MAP: Mapping[str, JobStatus] = {
 }
 #: checkpoint keys: the uploaded input file, the create intent, the batch it made
 FILE_NAME = "file_name"
-CREATE_INTENT = "create_intent"
 BATCH_NAME = "batch_name"
 MODELS_ENV = "BATCHPORT_GEMINI_MODELS"
 BASE_URL_ENV = "GEMINI_BASE_URL"
@@ -351,7 +362,7 @@ class GeminiBackend(Backend):
             source = {"requests": {"requests": _inline_requests(spec)}}
         body = {"batch": {"displayName": display_name(spec), "inputConfig": source}}
         model = spec.model or ""
-        checkpoint.set(CREATE_INTENT, repr(time.time()))
+        record_intent(checkpoint)
         op = await self._raw("post", f"models/{model}:batchGenerateContent", body)
         job = job_from_operation(op)
         checkpoint.set(BATCH_NAME, job.id)
@@ -361,16 +372,11 @@ class GeminiBackend(Backend):
         """The batch this shard's last submit created, if any: the recorded name, else
         the newest batch created since the create intent (less ``adopt_skew_s``) whose
         display name is the shard's and which holds the shard's number of requests."""
-        known = checkpoint.get(BATCH_NAME)
-        if known:
-            try:
-                return await self.poll(Job(known, JobStatus.UNKNOWN))
-            except NotFoundError:
-                return None
-        intent = checkpoint.get(CREATE_INTENT)
-        if not intent:
+        if checkpoint.get(BATCH_NAME):
+            return await recorded_job(self, checkpoint, BATCH_NAME)
+        since, wanted = intent_since(checkpoint, self.adopt_skew_s), display_name(spec)
+        if since is None:
             return None
-        since, wanted = float(intent) - self.adopt_skew_s, display_name(spec)
         best: Job | None = None
         async for job in self._list():
             if job.metadata.get("display_name") != wanted:
