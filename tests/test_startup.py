@@ -106,6 +106,9 @@ def test_cli_validate_loads_no_sdk(tmp_path: Path) -> None:
     )
     assert _loaded(modules, SDKS_AND_SERVER) == []
     assert "batchport.cli.run_cmd" not in modules
+    # it says how the file would be split without loading the runner's engine
+    assert "batchport.planning" in modules
+    assert _loaded(modules, ("batchport.runner", "batchport.store")) == []
 
 
 @pytest.mark.parametrize("command", ["runs", "plan", "status"])

@@ -87,9 +87,13 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     else:
         _print_text(report, stream)
         if report.ok and not args.as_provider_file:  # say how batchport will split it
-            from batchport.runner import plan
+            from batchport.jsonl import read_requests
+            from batchport.limits import get_profile
+            from batchport.planning import plan_requests
+            from batchport.pricing import PriceTable
 
-            split = plan(args.file, provider=args.provider)
+            profile = get_profile(args.provider)
+            split = plan_requests(read_requests(args.file), profile, prices=PriceTable.default())
             stream.write(
                 f"batchport will send it as {len(split.shards)} batch(es), one per endpoint "
                 "and model within the provider's limits (`batchport plan` shows them)\n"

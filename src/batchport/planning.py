@@ -1,0 +1,241 @@
+"""Planning: how a stream of requests splits into shards, and what it will cost.
+
+Requests are grouped by (endpoint, model) — a batch has one endpoint and, on both
+providers, one model per file — and each group is cut greedily into shards that
+respect the provider's row, byte and embedding-input limits plus any row or token
+cap the caller sets. Planning streams: it holds one open shard per group, never the
+whole input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from batchport.limits import ProviderProfile
+from batchport.pricing import Cost, PriceTable
+from batchport.requests import Endpoint, Request, embedding_inputs
+from batchport.tokens import estimate_input_tokens, estimate_output_tokens
+
+__all__ = [
+    "Plan",
+    "ShardPlan",
+    "ShardSink",
+    "Sharder",
+    "estimate_cost",
+    "plan_requests",
+    "price_model",
+]
+
+GroupKey = tuple[str, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class ShardPlan:
+    """One shard: the rows it holds and its estimates. ``index`` is 0-based in the run."""
+
+    index: int
+    endpoint: str
+    model: str | None
+    rows: int
+    bytes: int
+    est_input_tokens: int
+    est_output_tokens: int
+    content_hash: str
+    #: the model the provider runs, when a backend translated it (a Claude model)
+    provider_model: str | None = None
+
+    @property
+    def shard_id(self) -> str:
+        return f"s{self.index:04d}"
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What a run would submit. Nothing is spent to make one."""
+
+    provider: str
+    shards: tuple[ShardPlan, ...]
+    fingerprint: str
+    cost: Cost
+    caveats: tuple[str, ...] = ()
+
+    @property
+    def total_rows(self) -> int:
+        return sum(s.rows for s in self.shards)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(s.bytes for s in self.shards)
+
+    @property
+    def est_input_tokens(self) -> int:
+        return sum(s.est_input_tokens for s in self.shards)
+
+    def render(self) -> str:
+        """A human-readable table of the shards, estimates and caveats."""
+        lines = [
+            f"plan for provider {self.provider}: {self.total_rows:,} rows in "
+            f"{len(self.shards)} shard(s), {self.total_bytes:,} bytes, "
+            f"~{self.est_input_tokens:,} input tokens",
+            f"{'shard':<7} {'endpoint':<22} {'model':<24} {'rows':>8} {'bytes':>12} "
+            f"{'~tokens':>11}",
+        ]
+        for s in self.shards:
+            lines.append(
+                f"{s.shard_id:<7} {s.endpoint:<22} {s.model or '-':<24} {s.rows:>8,} "
+                f"{s.bytes:>12,} {s.est_input_tokens:>11,}"
+            )
+        if self.cost.priced:
+            lines.append(
+                f"estimated cost: ${self.cost.batch_usd:,.4f} as a batch, "
+                f"${self.cost.realtime_usd:,.4f} in realtime "
+                f"(saves ${self.cost.saved_usd:,.4f}); outputs estimated at their token caps"
+            )
+        else:
+            lines.append("estimated cost: unknown (a model is not in the price table)")
+        lines.extend(f"caveat: {c}" for c in self.caveats)
+        return "\n".join(lines)
+
+
+class ShardSink(Protocol):
+    """Receives rows as shards are cut (the run writes them to files; a plan does not)."""
+
+    def row(self, shard_index: int, pos: int, request: Request, line: bytes) -> None: ...
+    def shard_closed(self, shard: ShardPlan) -> None: ...
+
+
+@dataclass(slots=True)
+class _Open:
+    index: int
+    endpoint: str
+    model: str | None
+    rows: int = 0
+    bytes: int = 0
+    inputs: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    digest: hashlib._Hash = field(default_factory=hashlib.sha256)
+
+
+class Sharder:
+    """Cuts requests into shards. Call :meth:`add` per request, then :meth:`close`."""
+
+    def __init__(
+        self,
+        profile: ProviderProfile,
+        *,
+        max_rows: int | None = None,
+        max_tokens: int | None = None,
+        sink: ShardSink | None = None,
+    ) -> None:
+        self.profile = profile
+        self.max_rows = min(profile.max_requests, max_rows or profile.max_requests)
+        self.max_bytes = profile.max_file_bytes
+        self.max_tokens = max_tokens
+        self._sink = sink
+        self._open: dict[GroupKey, _Open] = {}
+        self._next_index = 0
+        self.shards: list[ShardPlan] = []
+        self.fingerprint = hashlib.sha256()
+
+    def add(self, request: Request, line: bytes | None = None) -> None:
+        line = request.to_json() if line is None else line
+        self.fingerprint.update(line)
+        self.fingerprint.update(b"\n")
+        ep = request.endpoint  # looked up once: the estimates take the Endpoint as is
+        endpoint = str(ep or request.url)
+        model, body = request.model, request.body
+        key = (endpoint, model)
+        size = len(line) + 1
+        inputs = embedding_inputs(body.get("input")) if ep is Endpoint.EMBEDDINGS else 0
+        tokens_in = estimate_input_tokens(body, ep or endpoint)
+        cur = self._open.get(key)
+        if cur is not None and self._full(cur, size, inputs, tokens_in):
+            self._close(key)
+            cur = None
+        if cur is None:
+            cur = self._open[key] = _Open(self._next_index, endpoint, model)
+            self._next_index += 1
+        cur.rows += 1
+        cur.bytes += size
+        cur.inputs += inputs
+        cur.tokens_in += tokens_in
+        cur.tokens_out += estimate_output_tokens(body, ep or endpoint)
+        cur.digest.update(line)
+        if self._sink is not None:
+            self._sink.row(cur.index, cur.rows, request, line)
+
+    def _full(self, cur: _Open, size: int, inputs: int, tokens: int) -> bool:
+        if cur.rows + 1 > self.max_rows or cur.bytes + size > self.max_bytes:
+            return True
+        cap = self.profile.max_embedding_inputs
+        if inputs and cap is not None and cur.inputs + inputs > cap:
+            return True
+        return self.max_tokens is not None and cur.tokens_in + tokens > self.max_tokens
+
+    def _close(self, key: GroupKey) -> None:
+        cur = self._open.pop(key)
+        plan = ShardPlan(
+            index=cur.index,
+            endpoint=cur.endpoint,
+            model=cur.model,
+            rows=cur.rows,
+            bytes=cur.bytes,
+            est_input_tokens=cur.tokens_in,
+            est_output_tokens=cur.tokens_out,
+            content_hash=cur.digest.hexdigest()[:16],
+        )
+        self.shards.append(plan)
+        if self._sink is not None:
+            self._sink.shard_closed(plan)
+
+    def close(self) -> list[ShardPlan]:
+        for key in list(self._open):
+            self._close(key)
+        self.shards.sort(key=lambda s: s.index)
+        return self.shards
+
+
+def price_model(caller: str | None, provider: str | None, prices: PriceTable) -> str | None:
+    """The model to price: the provider's where the table knows it (a Claude model a
+    chat request was translated to), else the caller's (an Azure deployment's model)."""
+    if provider is not None and prices.lookup(provider) is not None:
+        return provider
+    return caller
+
+
+def estimate_cost(shards: Iterable[ShardPlan], prices: PriceTable) -> Cost:
+    total = Cost()
+    for s in shards:
+        total = total + prices.cost(
+            price_model(s.model, s.provider_model, prices),
+            input_tokens=s.est_input_tokens,
+            output_tokens=s.est_output_tokens,
+        )
+    return total
+
+
+def plan_requests(
+    requests: Iterable[Request],
+    profile: ProviderProfile,
+    *,
+    prices: PriceTable,
+    max_rows: int | None = None,
+    max_tokens: int | None = None,
+    caveats: Iterator[str] | tuple[str, ...] = (),
+) -> Plan:
+    """Plan ``requests`` for ``profile`` without writing or sending anything."""
+    sharder = Sharder(profile, max_rows=max_rows, max_tokens=max_tokens)
+    for request in requests:
+        sharder.add(request)
+    shards = tuple(sharder.close())
+    return Plan(
+        provider=profile.name,
+        shards=shards,
+        fingerprint=sharder.fingerprint.hexdigest(),
+        cost=estimate_cost(shards, prices),
+        caveats=tuple(caveats),
+    )
