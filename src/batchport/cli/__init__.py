@@ -60,7 +60,8 @@ def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentPars
     command when None); any other command is a bare entry that only shows in --help."""
     parser = argparse.ArgumentParser(
         prog="batchport",
-        description="Run LLM batch jobs on OpenAI, Azure OpenAI or a local emulator.",
+        description="Run LLM batch jobs on OpenAI, Azure OpenAI, Anthropic, Gemini or a local "
+        "emulator.",
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
