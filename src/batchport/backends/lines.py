@@ -6,9 +6,39 @@ buffers only the line that straddles a chunk boundary.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from typing import Any
 
-__all__ = ["LineSplitter", "aiter_lines"]
+import orjson
+
+from batchport.errors import ResultLineError
+from batchport.jsonl import UTF8_BOM
+
+__all__ = ["LineSplitter", "aiter_lines", "load_result_line", "result_custom_id"]
+
+#: builds the error for a line that breaks ``rule``: ``bad(rule, message)``
+Bad = Callable[[str, str], ResultLineError]
+
+
+def load_result_line(raw: bytes, bad: Bad) -> dict[str, Any]:
+    """A result line's JSON object (a leading BOM tolerated). Raises ``bad(...)`` with
+    rule ``result_invalid_json`` or ``result_not_object``."""
+    try:
+        obj = orjson.loads(raw.removeprefix(UTF8_BOM))
+    except orjson.JSONDecodeError as exc:
+        raise bad("result_invalid_json", f"line is not valid JSON ({exc})") from None
+    if not isinstance(obj, dict):
+        raise bad("result_not_object", "line is not a JSON object")
+    return obj
+
+
+def result_custom_id(obj: dict[str, Any], bad: Bad) -> str:
+    """The line's ``custom_id``; ``bad("result_missing_custom_id", ...)`` when it is
+    absent, empty or not a string."""
+    custom_id = obj.get("custom_id")
+    if not isinstance(custom_id, str) or not custom_id:
+        raise bad("result_missing_custom_id", "custom_id missing or not a string")
+    return custom_id
 
 
 class LineSplitter:

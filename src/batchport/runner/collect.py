@@ -29,6 +29,7 @@ import orjson
 from batchport.backends.base import Backend
 from batchport.backends.models import BatchError, Job, JobStatus, Outcome, ResultRow, ShardSpec
 from batchport.errors import BackendError, NotFoundError, ResultLineError, RunError
+from batchport.jsonl import UTF8_BOM
 from batchport.runner.options import RunOptions
 from batchport.runner.progress import ProgressSink
 from batchport.runner.retry import Retrier
@@ -46,7 +47,6 @@ __all__ = ["Collector", "encode_result"]
 
 log = logging.getLogger("batchport.runner")
 _TRIES = 3
-_BOM = b"\xef\xbb\xbf"
 
 
 def encode_result(row: ResultRow) -> bytes:
@@ -62,7 +62,7 @@ def encode_result(row: ResultRow) -> bytes:
             "text": row.text,
         }
     )
-    raw = row.raw.removeprefix(_BOM)
+    raw = row.raw.removeprefix(UTF8_BOM)
     if raw and row.body_path:
         path = orjson.dumps(row.body_path)
         return head[:-1] + b',"body_path":' + path + b',"line":' + raw + b"}\n"
@@ -133,7 +133,7 @@ class Collector:
         options: RunOptions,
         progress: ProgressSink,
         retry: Retrier,
-        spec_of: Callable[[ShardRecord], ShardSpec] | None = None,
+        spec_of: Callable[[ShardRecord], ShardSpec],
     ) -> None:
         self.spec_of = spec_of
         self.store = store
@@ -242,7 +242,7 @@ class Collector:
         """The rows by the id the provider returns them under (the caller's, unless the
         backend had to give the provider another)."""
         backend = type(self.backend)
-        if backend.provider_id is Backend.provider_id or self.spec_of is None:
+        if backend.provider_id is Backend.provider_id:
             return {r.custom_id: r for r in rows}
         spec, wire = self.spec_of(shard), self.backend.provider_id
         return {wire(spec, r.custom_id, r.pos): r for r in rows}

@@ -31,8 +31,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
+from batchport.backends.lines import load_result_line, result_custom_id
 from batchport.backends.models import Outcome, ResultRow, RowError, Usage
 from batchport.errors import ResultLineError
 
@@ -72,7 +71,6 @@ _STOP: Mapping[str, tuple[Outcome, str | None]] = {
     "pause_turn": (Outcome.TRUNCATED, "pause_turn"),
     "refusal": (Outcome.REFUSED, "refusal"),
 }
-_BOM = b"\xef\xbb\xbf"
 _MESSAGE_PATH = ("result", "message")
 _ERROR_PATH = ("result", "error")
 
@@ -195,15 +193,8 @@ def parse_line(
     def bad(rule: str, message: str) -> ResultLineError:
         return ResultLineError(message, source=source, line=line, rule=rule, provider=provider)
 
-    try:
-        obj = orjson.loads(raw.removeprefix(_BOM))
-    except orjson.JSONDecodeError as exc:
-        raise bad("result_invalid_json", f"line is not valid JSON ({exc})") from None
-    if not isinstance(obj, dict):
-        raise bad("result_not_object", "line is not a JSON object")
-    custom_id = obj.get("custom_id")
-    if not isinstance(custom_id, str) or not custom_id:
-        raise bad("result_missing_custom_id", "custom_id missing or not a string")
+    obj = load_result_line(raw, bad)
+    custom_id = result_custom_id(obj, bad)
     result = obj.get("result")
     kind = result.get("type") if isinstance(result, dict) else None
     if kind == "succeeded":

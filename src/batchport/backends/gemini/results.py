@@ -33,8 +33,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
+from batchport.backends.lines import load_result_line
 from batchport.backends.models import Outcome, ResultRow, RowError, Usage
 from batchport.errors import ResultLineError
 
@@ -71,7 +70,6 @@ _FILTERED = frozenset(
     {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"}
 )
 _OK = frozenset({"STOP", "FINISH_REASON_UNSPECIFIED", ""})
-_BOM = b"\xef\xbb\xbf"
 
 
 def _int(value: object) -> int:
@@ -227,17 +225,11 @@ def parse_item(
 def parse_line(raw: bytes, *, source: str = "", line: int | None = None) -> ResultRow:
     """Parse and judge one line of a result file (rule ``result_invalid_json`` besides
     those of :func:`parse_item`)."""
-    try:
-        item = orjson.loads(raw.removeprefix(_BOM))
-    except orjson.JSONDecodeError as exc:
-        raise ResultLineError(
-            f"line is not valid JSON ({exc})",
-            source=source,
-            line=line,
-            rule="result_invalid_json",
-            provider="gemini",
-        ) from None
-    return parse_item(item, raw=raw, source=source, line=line)
+
+    def bad(rule: str, message: str) -> ResultLineError:
+        return ResultLineError(message, source=source, line=line, rule=rule, provider="gemini")
+
+    return parse_item(load_result_line(raw, bad), raw=raw, source=source, line=line)
 
 
 def row_from_answer(custom_id: str, status: int | None, body: Any) -> ResultRow:

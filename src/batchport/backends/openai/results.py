@@ -30,6 +30,7 @@ from typing import Any
 import orjson
 
 from batchport.backends._convert import usage_from
+from batchport.backends.lines import load_result_line, result_custom_id
 from batchport.backends.models import Outcome, ResultRow, RowError
 from batchport.backends.openai.bodies import judge_success, output_text
 from batchport.errors import ResultLineError
@@ -40,7 +41,6 @@ __all__ = ["BODY_PATH", "RETRYABLE_STATUS", "parse_line", "row_from_response"]
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 #: where a row's body sits in its parsed line
 BODY_PATH = ("response", "body")
-_BOM = b"\xef\xbb\xbf"
 _NOT_RUN = {
     "batch_expired": (Outcome.EXPIRED, True),
     "batch_cancelled": (Outcome.CANCELLED, False),
@@ -64,15 +64,8 @@ def parse_line(
     def bad(rule: str, message: str) -> ResultLineError:
         return ResultLineError(message, source=source, line=line, rule=rule, provider=provider)
 
-    try:
-        obj = orjson.loads(raw.removeprefix(_BOM))
-    except orjson.JSONDecodeError as exc:
-        raise bad("result_invalid_json", f"line is not valid JSON ({exc})") from None
-    if not isinstance(obj, dict):
-        raise bad("result_not_object", "line is not a JSON object")
-    custom_id = obj.get("custom_id")
-    if not isinstance(custom_id, str) or not custom_id:
-        raise bad("result_missing_custom_id", "custom_id missing or not a string")
+    obj = load_result_line(raw, bad)
+    custom_id = result_custom_id(obj, bad)
     status_code, body = _response(obj.get("response"), bad)
     err = obj.get("error")
     if err is not None and (not isinstance(err, dict) or not isinstance(err.get("message"), str)):
