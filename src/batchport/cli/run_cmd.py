@@ -199,14 +199,10 @@ def _backend(args: argparse.Namespace) -> str | Backend | None:
 _MAPPED = ("anthropic", "gemini")  # backends that run OpenAI-shaped requests on other models
 
 
-def _pairs(flag: str, pairs: list[str], form: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip() or not value.strip():
-            raise RunError(f"{flag} {pair!r}: write it as {form}")
-        out[key.strip()] = value.strip()
-    return out
+def _pairs(flag: str, items: list[str], form: str) -> dict[str, str]:
+    from batchport.backends._env import pairs
+
+    return pairs(items, flag, form)
 
 
 def _check_output(args: argparse.Namespace) -> None:
