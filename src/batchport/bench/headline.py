@@ -3,7 +3,10 @@ that ran, and every assumption with its source."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from batchport.bench.facts import BATCH_PROMISES, DEFAULTS, TIER_SOURCE, TIERS
 from batchport.bench.model import crossover
@@ -19,8 +22,31 @@ __all__ = [
     "crossover_lines",
     "format_duration",
     "headline_lines",
+    "markdown_table",
     "poll_lines",
+    "write_report",
 ]
+
+
+def markdown_table(rows: list[list[str]]) -> list[str]:
+    """A table (header row first) as markdown lines."""
+    return [
+        "| " + " | ".join(rows[0]) + " |",
+        "|" + "---|" * len(rows[0]),
+        *("| " + " | ".join(r) + " |" for r in rows[1:]),
+    ]
+
+
+def write_report(
+    out_dir: str | os.PathLike[str], stem: str, data: Any, markdown: str
+) -> list[Path]:
+    """Write ``<stem>.json`` and ``<stem>.md`` into ``out_dir`` (made if needed)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    js, md = out / f"{stem}.json", out / f"{stem}.md"
+    js.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    md.write_text(markdown, encoding="utf-8")
+    return [js, md]
 
 
 def format_duration(seconds: float | None) -> str:

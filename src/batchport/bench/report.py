@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import platform
 from dataclasses import dataclass, field
@@ -12,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from batchport.bench import headline
 from batchport.bench.facts import DEFAULTS, TIER_SOURCE
-from batchport.bench.headline import format_duration
+from batchport.bench.headline import format_duration, markdown_table, write_report
 from batchport.bench.modes import ModeResult
 from batchport.bench.workload import Workload
 
@@ -170,9 +169,7 @@ class BenchReport:
             "",
             "## Figures",
             "",
-            "| " + " | ".join(t[0]) + " |",
-            "|" + "---|" * len(t[0]),
-            *("| " + " | ".join(r) + " |" for r in t[1:]),
+            *markdown_table(t),
             "",
             "Row p50 / p99: time from a worker taking a row to its settled result (rate-limit "
             "waits, retries and latency included). 429 / 5xx: answers the client got and "
@@ -196,9 +193,4 @@ class BenchReport:
 
     def write(self, out_dir: str | os.PathLike[str], *, chart_name: str | None) -> list[Path]:
         """Write ``report.json`` and ``report.md`` into ``out_dir``; return the paths."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        js, md = out / "report.json", out / "report.md"
-        js.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
-        md.write_text(self.to_markdown(chart_name), encoding="utf-8")
-        return [js, md]
+        return write_report(out_dir, "report", self.to_json(), self.to_markdown(chart_name))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import os
 import platform
 from collections.abc import Callable, Sequence
@@ -21,7 +20,12 @@ from typing import Any
 
 from batchport.bench.core import BenchSettings, run_bench_sync
 from batchport.bench.facts import TIER_SOURCE
-from batchport.bench.headline import crossover_lines, format_duration
+from batchport.bench.headline import (
+    crossover_lines,
+    format_duration,
+    markdown_table,
+    write_report,
+)
 from batchport.bench.workload import Workload
 from batchport.errors import ConfigError
 
@@ -147,9 +151,7 @@ class SweepReport:
             f"{self.workload.output_tokens} tokens; concurrency {st.concurrency}. "
             f"Created {self.created}. Emulated time to finish each size:",
             "",
-            "| " + " | ".join(t[0]) + " |",
-            "|" + "---|" * len(t[0]),
-            *("| " + " | ".join(r) + " |" for r in t[1:]),
+            *markdown_table(t),
             "",
             "Batch costs 50% less than realtime at every size. Batch and sequential times "
             "hold for every tier (the batch model has no tier; one request in flight stays "
@@ -166,12 +168,7 @@ class SweepReport:
         return "\n".join(lines) + "\n"
 
     def write(self, out_dir: str | os.PathLike[str], *, chart_name: str | None) -> list[Path]:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        js, md = out / "sweep.json", out / "sweep.md"
-        js.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
-        md.write_text(self.to_markdown(chart_name), encoding="utf-8")
-        return [js, md]
+        return write_report(out_dir, "sweep", self.to_json(), self.to_markdown(chart_name))
 
 
 def run_sweep(
