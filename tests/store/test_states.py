@@ -57,18 +57,39 @@ def test_a_store_of_another_schema_version_is_refused(tmp_path: Path) -> None:
         SQLiteStore(tmp_path)
 
 
-def test_a_version_2_store_is_upgraded_in_place_and_keeps_its_rows(tmp_path: Path) -> None:
+def _old_schema(version: int) -> str:
+    """The SQLite schema as ``version`` had it: today's, less what came later."""
+    from batchport.store.sqlite import _SCHEMA
+
+    later = [
+        ("    source TEXT,\n    paused_at REAL\n", "    source TEXT\n"),
+        ("    lease_owner TEXT,\n    lease_since REAL,\n    lease_expires REAL,\n", ""),
+        ("    woken_at REAL,\n", ""),
+        ("    route TEXT,\n", ""),
+        ("CREATE INDEX IF NOT EXISTS shards_job ON shards (job_id);\n", ""),
+        (_SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS quota") :], ""),
+    ]
+    if version < 3:
+        later.append(("    cache_write_tokens INTEGER NOT NULL DEFAULT 0,\n", ""))
+    schema = _SCHEMA
+    for cut, keep in later:
+        assert cut in schema
+        schema = schema.replace(cut, keep)
+    return schema
+
+
+@pytest.mark.parametrize("version", [2, 3])
+def test_an_older_store_is_upgraded_in_place_and_keeps_its_rows(
+    tmp_path: Path, version: int
+) -> None:
     import sqlite3
 
     from batchport.store import Settlement
-    from batchport.store.sqlite import _SCHEMA
 
-    old = _SCHEMA.replace("    cache_write_tokens INTEGER NOT NULL DEFAULT 0,\n", "")
-    assert old != _SCHEMA
     db = sqlite3.connect(tmp_path / "batchport.sqlite3")
     db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    db.execute("INSERT INTO meta VALUES ('schema_version', '2')")
-    db.executescript(old)
+    db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(version),))
+    db.executescript(_old_schema(version))
     db.execute(
         "INSERT INTO rows (run_id, idx, custom_id, shard_id, pos) VALUES ('r', 0, 'a', 's', 1)"
     )
@@ -79,7 +100,8 @@ def test_a_version_2_store_is_upgraded_in_place_and_keeps_its_rows(tmp_path: Pat
         assert store.settle_rows("r", [Settlement(0, "succeeded", cache_write_tokens=7)]) == 1
         assert store.usage_totals("r")[4] == 7
     with SQLiteStore(tmp_path) as store:  # opened again: already current, nothing to do
-        assert store.get_row("r", "a").outcome == "succeeded"
+        row = store.get_row("r", "a")
+        assert (row.outcome, row.route) == ("succeeded", None)
 
 
 def test_the_store_and_its_blobs_are_private(tmp_path: Path) -> None:

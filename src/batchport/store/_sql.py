@@ -85,7 +85,7 @@ class _Table:
 
 _RUNS = _Table(
     "runs", ("id",), "run",
-    frozenset({"state", "total_rows", "error", "options", "fingerprint"}), RUN_EDGES,
+    frozenset({"state", "total_rows", "error", "options", "fingerprint", "paused_at"}), RUN_EDGES,
 )  # fmt: skip
 _SHARDS = _Table(
     "shards", ("run_id", "shard_id"), "shard",
@@ -218,7 +218,7 @@ class SQLStore:
     ) -> RunRecord:
         now = time.time()
         row = (run_id, now, now, backend, provider, fingerprint, RunState.PLANNING.value, 0,
-               options, None, backend_settings, source)  # fmt: skip
+               options, None, backend_settings, source, None)  # fmt: skip
         insert = f"INSERT INTO runs ({RUN_COLS}) VALUES ({','.join('?' * len(row))})"
         try:
             with self.transaction():
@@ -244,9 +244,10 @@ class SQLStore:
         return [RunRecord(*r) for r in rows]
 
     def _delete_records(self, run_id: str) -> None:
-        """Delete the run's rows, shards, lease and run row, inside a transaction."""
-        for table, key in (("rows", "run_id"), ("shards", "run_id"), ("leases", "run_id"),
-                           ("runs", "id")):  # fmt: skip
+        """Delete the run's rows, shards, quota holds, lease and run row, inside a
+        transaction."""
+        for table, key in (("rows", "run_id"), ("quota", "run_id"), ("shards", "run_id"),
+                           ("leases", "run_id"), ("runs", "id")):  # fmt: skip
             self._run(self._q(f"DELETE FROM {table} WHERE {key}=?"), (run_id,))
 
     def update_run(self, run_id: str, *, expect: str | None = None, **changes: Any) -> None:

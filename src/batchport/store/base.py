@@ -60,6 +60,8 @@ class RunRecord:
     error: str | None
     backend_settings: str = "{}"
     source: str | None = None
+    #: when the run was paused (workers claim none of its shards); None when it runs
+    paused_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +92,14 @@ class ShardRecord:
     cancel_reason: str | None
     last_error: str | None
     updated_at: float
+    #: the worker that drives the shard now, since when, and until when its lease holds
+    #: unless renewed; all None when no one holds it
+    lease_owner: str | None = None
+    lease_since: float | None = None
+    lease_expires: float | None = None
+    #: when an event (a webhook) last said the shard's job changed; the driver polls
+    #: the job once when this moves
+    woken_at: float | None = None
 
     @classmethod
     def planned(
@@ -145,6 +155,9 @@ class RowRecord:
     reasoning_tokens: int
     settled_at: float | None
     cache_write_tokens: int
+    #: how the row was served: None (or ``"batch"``) for a batch job, ``"realtime"``
+    #: or ``"flex"`` for a deadline's realtime fallback
+    route: str | None = None
 
 
 class Settlement(NamedTuple):
@@ -163,6 +176,7 @@ class Settlement(NamedTuple):
     cached_tokens: int = 0
     reasoning_tokens: int = 0
     cache_write_tokens: int = 0
+    route: str | None = None
 
 
 class PendingRow(NamedTuple):

@@ -99,6 +99,24 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             data BYTEA NOT NULL,
             PRIMARY KEY (blob_id, seq))""",
     ),
+    (
+        # shard leases for several workers, wake-ups by webhook, pause, and routes
+        "ALTER TABLE runs ADD COLUMN paused_at DOUBLE PRECISION",
+        "ALTER TABLE shards ADD COLUMN lease_owner TEXT",
+        "ALTER TABLE shards ADD COLUMN lease_since DOUBLE PRECISION",
+        "ALTER TABLE shards ADD COLUMN lease_expires DOUBLE PRECISION",
+        "ALTER TABLE shards ADD COLUMN woken_at DOUBLE PRECISION",
+        "ALTER TABLE rows ADD COLUMN route TEXT",
+        "CREATE INDEX shards_job ON shards (job_id)",
+        """CREATE TABLE quota (
+            run_id TEXT NOT NULL,
+            shard_id TEXT NOT NULL,
+            key TEXT NOT NULL,
+            amount BIGINT NOT NULL,
+            taken_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (run_id, shard_id))""",
+        "CREATE INDEX quota_key ON quota (key)",
+    ),
 )
 
 

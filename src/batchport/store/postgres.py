@@ -45,7 +45,9 @@ from batchport.store.pgschema import MIGRATIONS, redact, scrub, split_url
 __all__ = ["PostgresStore"]
 
 _PAGE = 2000
-_SETTLE_TYPES = ("text", "int", "text", "text", "text", "bigint", "bigint") + ("bigint",) * 5
+_SETTLE_TYPES = (
+    ("text", "int", "text", "text", "text", "bigint", "bigint") + ("bigint",) * 5 + ("text",)
+)
 
 
 class PostgresStore(SQLStore):

@@ -23,7 +23,7 @@ from batchport.store.blobs import BlobStore, LocalBlobs
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS runs (
     options TEXT NOT NULL DEFAULT '{}',
     error TEXT,
     backend_settings TEXT NOT NULL DEFAULT '{}',
-    source TEXT
+    source TEXT,
+    paused_at REAL
 );
 CREATE TABLE IF NOT EXISTS shards (
     run_id TEXT NOT NULL REFERENCES runs(id),
@@ -63,6 +64,10 @@ CREATE TABLE IF NOT EXISTS shards (
     cancel_reason TEXT,
     last_error TEXT,
     updated_at REAL NOT NULL,
+    lease_owner TEXT,
+    lease_since REAL,
+    lease_expires REAL,
+    woken_at REAL,
     PRIMARY KEY (run_id, shard_id)
 );
 CREATE TABLE IF NOT EXISTS rows (
@@ -85,6 +90,7 @@ CREATE TABLE IF NOT EXISTS rows (
     reasoning_tokens INTEGER NOT NULL DEFAULT 0,
     settled_at REAL,
     cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+    route TEXT,
     PRIMARY KEY (run_id, idx)
 );
 CREATE TABLE IF NOT EXISTS leases (
@@ -98,12 +104,31 @@ CREATE TABLE IF NOT EXISTS leases (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS rows_custom_id ON rows (run_id, custom_id);
 CREATE INDEX IF NOT EXISTS rows_shard ON rows (run_id, shard_id, pos);
+CREATE INDEX IF NOT EXISTS shards_job ON shards (job_id);
+CREATE TABLE IF NOT EXISTS quota (
+    run_id TEXT NOT NULL,
+    shard_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    amount INTEGER NOT NULL,
+    taken_at REAL NOT NULL,
+    PRIMARY KEY (run_id, shard_id)
+);
+CREATE INDEX IF NOT EXISTS quota_key ON quota (key);
 """
 
 
 # Steps from an older schema to this one, run inside the opening transaction.
+_V4 = (
+    "ALTER TABLE runs ADD COLUMN paused_at REAL",
+    "ALTER TABLE shards ADD COLUMN lease_owner TEXT",
+    "ALTER TABLE shards ADD COLUMN lease_since REAL",
+    "ALTER TABLE shards ADD COLUMN lease_expires REAL",
+    "ALTER TABLE shards ADD COLUMN woken_at REAL",
+    "ALTER TABLE rows ADD COLUMN route TEXT",
+)
 _UPGRADES: dict[int, tuple[str, ...]] = {
-    2: ("ALTER TABLE rows ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0",),
+    2: ("ALTER TABLE rows ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0", *_V4),
+    3: _V4,
 }
 
 
