@@ -204,6 +204,122 @@ class SQLStore:
         with self.transaction():
             self._run(self._q("DELETE FROM leases WHERE run_id=? AND owner=?"), (run_id, owner))
 
+    # -- shard leases -------------------------------------------------------------
+    def claim_shard(
+        self,
+        run_id: str,
+        shard_id: str,
+        owner: str,
+        *,
+        now: float,
+        expires: float,
+        replacing: str | None = None,
+    ) -> bool:
+        """Take the shard's lease for ``owner`` when it is free, expired, already
+        ``owner``'s, or held by ``replacing`` (a holder known to be gone). One UPDATE:
+        of two racing claims, one wins."""
+        update = (
+            "UPDATE shards SET lease_since = CASE WHEN lease_owner=? THEN lease_since ELSE ? END, "
+            "lease_owner=?, lease_expires=? WHERE run_id=? AND shard_id=? AND "
+            "(lease_owner IS NULL OR lease_owner=? OR lease_expires<? OR lease_owner=?)"
+        )
+        args = (owner, now, owner, expires, run_id, shard_id, owner, now, replacing or owner)
+        with self.transaction():
+            return self._run(self._q(update), args) == 1
+
+    def renew_shard_leases(self, owner: str, *, expires: float) -> set[tuple[str, str]]:
+        """Push out every lease ``owner`` holds; the (run, shard) keys it still holds."""
+        with self.transaction():
+            self._run(self._q("UPDATE shards SET lease_expires=? WHERE lease_owner=?"),
+                      (expires, owner))  # fmt: skip
+            rows = self._all(
+                self._q("SELECT run_id, shard_id FROM shards WHERE lease_owner=?"), (owner,)
+            )
+        return {(r[0], r[1]) for r in rows}
+
+    def release_shard(self, run_id: str, shard_id: str, owner: str) -> None:
+        """Give the shard's lease up, if ``owner`` still holds it."""
+        update = (
+            "UPDATE shards SET lease_owner=NULL, lease_since=NULL, lease_expires=NULL "
+            "WHERE run_id=? AND shard_id=? AND lease_owner=?"
+        )
+        with self.transaction():
+            self._run(self._q(update), (run_id, shard_id, owner))
+
+    def leased_shards(self) -> list[ShardRecord]:
+        """Every unfinished shard of any run whose lease someone holds (or held)."""
+        select = (
+            f"SELECT {SHARD_COLS} FROM shards WHERE lease_owner IS NOT NULL "
+            "AND state NOT IN ('reconciled', 'abandoned')"
+        )
+        return [ShardRecord(*r) for r in self._all(select, ())]
+
+    def _claimable(self) -> str:
+        """The WHERE clause (over ``sh`` and ``r``; parameters: now, now) of a shard a
+        worker may claim: unfinished, of a running, unpaused run that no single driver
+        holds, and with no live lease."""
+        return (
+            "r.state IN ('running', 'cancelling') AND r.paused_at IS NULL "
+            "AND sh.state NOT IN ('reconciled', 'abandoned') "
+            "AND (sh.lease_owner IS NULL OR sh.lease_expires < ?) "
+            "AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.run_id = sh.run_id "
+            "AND l.expires_at >= ?)"
+        )
+
+    # -- shared quota ------------------------------------------------------------------
+    def _lock_quota_key(self, key: str) -> None:
+        """Serialize quota decisions on ``key`` until the transaction ends."""
+
+    def hold_quota(
+        self,
+        run_id: str,
+        shard_id: str,
+        key: str,
+        amount: int,
+        limit: int | None,
+        *,
+        now: float,
+        force: bool = False,
+    ) -> bool:
+        """Count ``amount`` against ``key`` for the shard, if it fits under ``limit``
+        beside what every other shard in flight (``submitting`` or ``submitted``, in
+        any run, by any worker) holds; a shard alone may exceed it. ``force`` counts it
+        whatever the limit (a job already at the provider). False: it does not fit."""
+        used_sql = (
+            "SELECT COALESCE(SUM(q.amount), 0) FROM quota q JOIN shards s "
+            "ON s.run_id = q.run_id AND s.shard_id = q.shard_id "
+            "WHERE q.key=? AND s.state IN ('submitting', 'submitted') "
+            "AND NOT (q.run_id=? AND q.shard_id=?)"
+        )
+        with self.transaction():
+            self._lock_quota_key(key)
+            used = int(self._one(self._q(used_sql), (key, run_id, shard_id))[0])
+            if not force and limit is not None and used > 0 and used + amount > limit:
+                return False
+            self._run(self._q("DELETE FROM quota WHERE run_id=? AND shard_id=?"),
+                      (run_id, shard_id))  # fmt: skip
+            self._run(
+                self._q("INSERT INTO quota (run_id, shard_id, key, amount, taken_at) "
+                        "VALUES (?,?,?,?,?)"),
+                (run_id, shard_id, key, amount, now),
+            )  # fmt: skip
+        return True
+
+    def release_quota(self, run_id: str, shard_id: str) -> None:
+        with self.transaction():
+            self._run(self._q("DELETE FROM quota WHERE run_id=? AND shard_id=?"),
+                      (run_id, shard_id))  # fmt: skip
+
+    def quota_in_use(self) -> dict[str, int]:
+        """What the shards in flight hold, per quota key, across every run."""
+        rows = self._all(
+            "SELECT q.key, SUM(q.amount) FROM quota q JOIN shards s "
+            "ON s.run_id = q.run_id AND s.shard_id = q.shard_id "
+            "WHERE s.state IN ('submitting', 'submitted') GROUP BY q.key",
+            (),
+        )
+        return {str(k): int(v) for k, v in rows}
+
     # -- runs ----------------------------------------------------------------------
     def create_run(
         self,

@@ -235,6 +235,45 @@ class RunStore(Protocol):
 
     def release_lease(self, run_id: str, owner: str) -> None: ...
 
+    # shard leases: which worker drives which shard (several workers, one store)
+    def claim_shard(
+        self,
+        run_id: str,
+        shard_id: str,
+        owner: str,
+        *,
+        now: float,
+        expires: float,
+        replacing: str | None = None,
+    ) -> bool:
+        """Take the shard's lease when it is free, expired, ``owner``'s already, or
+        held by ``replacing``; False when someone else holds it."""
+        ...
+
+    def claim_next(self, owner: str, *, now: float, expires: float) -> ShardRecord | None:
+        """Claim any shard a worker may drive: unfinished, its run running, not paused
+        and not held by a single driver (a run lease), its own lease free or expired."""
+        ...
+
+    def renew_shard_leases(self, owner: str, *, expires: float) -> set[tuple[str, str]]: ...
+    def release_shard(self, run_id: str, shard_id: str, owner: str) -> None: ...
+    def leased_shards(self) -> list[ShardRecord]: ...
+
+    # the enqueued-token (or request) quota shared by every worker on the store
+    def hold_quota(
+        self,
+        run_id: str,
+        shard_id: str,
+        key: str,
+        amount: int,
+        limit: int | None,
+        *,
+        now: float,
+        force: bool = False,
+    ) -> bool: ...
+    def release_quota(self, run_id: str, shard_id: str) -> None: ...
+    def quota_in_use(self) -> dict[str, int]: ...
+
     # runs
     def create_run(
         self,

@@ -37,7 +37,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from batchport.errors import ConfigError
 from batchport.store._sql import LEASE_COLS, ROW_COLS, SETTLE_COLS, SQLStore, as_row
-from batchport.store.base import DuplicateRow, Lease, RowRecord, Settlement
+from batchport.store.base import DuplicateRow, Lease, RowRecord, Settlement, ShardRecord
 from batchport.store.blobs import BlobStore
 from batchport.store.pgblobs import PostgresBlobs
 from batchport.store.pgschema import MIGRATIONS, redact, scrub, split_url
@@ -157,6 +157,27 @@ class PostgresStore(SQLStore):
             held = self.get_lease(lease.run_id)
         assert held is not None
         return held
+
+    def claim_next(self, owner: str, *, now: float, expires: float) -> ShardRecord | None:
+        """Claim the first shard a worker may drive (oldest run first, shards in
+        order), or None. Rows another worker is claiming are skipped, not waited for
+        (``FOR UPDATE SKIP LOCKED``), so workers never queue behind one another."""
+        claim = (
+            "UPDATE shards s SET lease_owner=%s, lease_since=%s, lease_expires=%s "
+            "FROM (SELECT sh.run_id, sh.shard_id FROM shards sh JOIN runs r ON r.id = sh.run_id "
+            f"WHERE {self._q(self._claimable())} ORDER BY r.created_at, sh.seq LIMIT 1 "
+            "FOR UPDATE OF sh SKIP LOCKED) pick "
+            "WHERE s.run_id = pick.run_id AND s.shard_id = pick.shard_id "
+            "RETURNING s.run_id, s.shard_id"
+        )
+        with self.transaction():
+            row = self._db.execute(claim, (owner, now, expires, now, now)).fetchone()
+        return None if row is None else self.get_shard(row[0], row[1])
+
+    def _lock_quota_key(self, key: str) -> None:
+        self._db.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('batchport quota'), hashtext(%s))", (key,)
+        )
 
     # -- runs ----------------------------------------------------------------------
     def delete_run(self, run_id: str) -> None:

@@ -18,7 +18,14 @@ from pathlib import Path
 
 from batchport.errors import ConfigError
 from batchport.store._sql import LEASE_COLS, ROW_COLS, SETTLE_COLS, SQLStore, as_row
-from batchport.store.base import DuplicateRow, Lease, RowRecord, Settlement, default_home
+from batchport.store.base import (
+    DuplicateRow,
+    Lease,
+    RowRecord,
+    Settlement,
+    ShardRecord,
+    default_home,
+)
 from batchport.store.blobs import BlobStore, LocalBlobs
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
@@ -232,6 +239,24 @@ class SQLiteStore(SQLStore):
                 as_row(lease),
             )
             return lease
+
+    def claim_next(self, owner: str, *, now: float, expires: float) -> ShardRecord | None:
+        """Claim the first shard a worker may drive (oldest run first, shards in
+        order), or None. BEGIN IMMEDIATE makes the pick and the claim one step."""
+        select = (
+            "SELECT sh.run_id, sh.shard_id FROM shards sh JOIN runs r ON r.id = sh.run_id "
+            f"WHERE {self._claimable()} ORDER BY r.created_at, sh.rowid LIMIT 1"
+        )
+        with self.transaction():
+            row = self._db.execute(select, (now, now)).fetchone()
+            if row is None:
+                return None
+            self._db.execute(
+                "UPDATE shards SET lease_owner=?, lease_since=?, lease_expires=? "
+                "WHERE run_id=? AND shard_id=?",
+                (owner, now, expires, row[0], row[1]),
+            )
+            return self.get_shard(row[0], row[1])
 
     # -- runs ----------------------------------------------------------------------
     def delete_run(self, run_id: str) -> None:
