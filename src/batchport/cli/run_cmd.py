@@ -125,6 +125,13 @@ def register(subparsers: Any) -> None:
         _run_args(p)
         if name == "run":
             _output_args(p)
+        else:
+            p.add_argument(
+                "--enqueue",
+                action="store_true",
+                help="record the planned run and return without sending anything: the "
+                "workers sharing the store (`batchport worker`) submit and drive it",
+            )
         p.set_defaults(handler=handler)
 
     for name, helptext, handler in (
@@ -306,7 +313,7 @@ def _lock_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _start(args: argparse.Namespace, *, submit_only: bool) -> Run:
+def _start(args: argparse.Namespace, *, submit_only: bool, enqueue: bool = False) -> Run:
     from batchport.backends import load_backend
     from batchport.runner import new_run_id, run
 
@@ -326,6 +333,7 @@ def _start(args: argparse.Namespace, *, submit_only: bool) -> Run:
             options=_options(args),
             progress=_progress(args),
             submit_only=submit_only,
+            enqueue=enqueue,
             wait_for_lock=args.wait_for_lock,
         ),
     )
@@ -343,10 +351,13 @@ def _submit(args: argparse.Namespace) -> int:
             "serve one (`batchport emulator serve --data-dir DIR`) and pass "
             "--emulator-url URL, or use `batchport run`"
         )
-    with _start(args, submit_only=True) as r:
+    with _start(args, submit_only=True, enqueue=args.enqueue) as r:
         shards = len(r.store.shards(r.id))
     where = " --store URL" if args.store else ""  # the URL may hold a password: not repeated
-    print(f"submitted {shards} shard(s); `batchport wait {r.id}{where}` collects them")
+    if args.enqueue:
+        print(f"enqueued {shards} shard(s); `batchport worker{where}` drives them")
+    else:
+        print(f"submitted {shards} shard(s); `batchport wait {r.id}{where}` collects them")
     print(r.id)  # last on its own line, for scripts: RUN=$(batchport submit ... | tail -n 1)
     return EXIT_OK
 
@@ -401,15 +412,27 @@ def _status(args: argparse.Namespace) -> int:
 
 def _print_status(r: Run) -> None:
     rec = r.store.get_run(r.id)
-    print(f"run {r.id}: {rec.state} ({rec.backend}, {rec.total_rows:,} rows)")
+    paused = ", paused" if rec.paused_at is not None else ""
+    print(f"run {r.id}: {rec.state}{paused} ({rec.backend}, {rec.total_rows:,} rows)")
     if rec.error:
         print(f"last error: {rec.error}")
+    now = time.time()
     for s in r.store.shards(r.id):
         print(
             f"  {s.shard_id:<10} {s.state:<11} {s.job_status or '-':<11} "
-            f"{s.rows:>8,} rows  {s.job_id or '-'}"
+            f"{s.rows:>8,} rows  {s.job_id or '-'}{_holder(s, now)}"
         )
     print("outcomes: " + ", ".join(f"{k} {v:,}" for k, v in r.outcomes.items()))
+
+
+def _holder(s: Any, now: float) -> str:
+    """Who holds an unfinished shard's lease and since when; a lease that expired
+    without a renewal is marked stale (its holder stopped; any driver may take it)."""
+    if s.lease_owner is None or s.state in ("reconciled", "abandoned"):
+        return ""
+    since = time.strftime("%H:%M:%S", time.localtime(s.lease_since or now))
+    stale = " STALE" if (s.lease_expires or 0.0) < now else ""
+    return f"  held by {s.lease_owner} since {since}{stale}"
 
 
 def _results(args: argparse.Namespace) -> int:
@@ -444,7 +467,22 @@ def _runs(args: argparse.Namespace) -> int:
     from batchport.store import open_store
 
     store, _ = open_store(chosen_store(args))
+    now = time.time()
     with contextlib.closing(store):
+        leased: dict[str, list[Any]] = {}
+        for s in store.leased_shards():
+            leased.setdefault(s.run_id, []).append(s)
         for rec in store.list_runs():
-            print(f"{rec.id}  {rec.state:<10} {rec.backend:<9} {rec.total_rows:>10,} rows")
+            held = leased.get(rec.id, [])
+            stale = sum(1 for s in held if (s.lease_expires or 0.0) < now)
+            workers = {s.lease_owner for s in held if (s.lease_expires or 0.0) >= now}
+            notes = []
+            if rec.paused_at is not None:
+                notes.append("paused")
+            if workers:
+                notes.append(f"{len(held) - stale} shard(s) held by {len(workers)} driver(s)")
+            if stale:
+                notes.append(f"{stale} stale lease(s)")
+            tail = f"  [{'; '.join(notes)}]" if notes else ""
+            print(f"{rec.id}  {rec.state:<10} {rec.backend:<9} {rec.total_rows:>10,} rows{tail}")
     return EXIT_OK

@@ -171,6 +171,7 @@ async def run(
     progress: bool | ProgressSink | None = None,
     prices: PriceTable | None = None,
     submit_only: bool = False,
+    enqueue: bool = False,
     wait_for_lock: float | None = None,
     lease_ttl_s: float = DEFAULT_TTL_S,
     **option_fields: Any,
@@ -184,7 +185,9 @@ async def run(
     the home directory of the embedded SQLite store (``home=`` says the same; default
     ``BATCHPORT_STORE``, then ``BATCHPORT_HOME``). With ``run_id`` of an
     existing run this resumes it (the input must be the same). With ``submit_only`` it
-    returns once every shard is submitted; :func:`resume` later waits for them.
+    returns once every shard is submitted; :func:`resume` later waits for them. With
+    ``enqueue`` it returns once the run is planned and recorded, sending nothing: the
+    workers sharing the store (``batchport worker``) submit and drive its shards.
 
     One process drives a run at a time: it holds the run's lease in the store (renewed
     every ``lease_ttl_s / 3`` seconds). Another process driving the same run makes this
@@ -229,7 +232,8 @@ async def run(
                              owns_store=owned_store)  # fmt: skip
                 try:
                     start = functools.partial(_start, st, run_id, be, profile, requests, opts,
-                                              prices, clock, progress, submit_only)  # fmt: skip
+                                              prices, clock, progress, submit_only,
+                                              enqueue)  # fmt: skip
                     await drive_with_lease(st, run_id, start, **lock.kwargs())
                 except BaseException:
                     result.close()
@@ -265,10 +269,14 @@ async def _start(
     clock: Clock | None,
     progress: bool | ProgressSink | None,
     submit_only: bool,
+    enqueue: bool = False,
 ) -> None:
-    """Prepare a new run, check its cost, and drive it (under its lease)."""
+    """Prepare a new run, check its cost, and drive it (under its lease), or leave it
+    to the workers (``enqueue``)."""
     _prepare(st, run_id, be, profile, requests, opts, prices)
     st.update_run(run_id, expect=RunState.PLANNING, state=RunState.RUNNING)
+    if enqueue:
+        return
     until = ShardState.SUBMITTED if submit_only else None
     await _execute(st, run_id, be, opts, clock, progress, until=until)
 

@@ -26,13 +26,21 @@ import orjson
 from batchport.backends.base import Backend
 from batchport.backends.models import ALL_MODELS, Job, JobStatus, ShardSpec
 from batchport.errors import BackendError, ConflictError, NotFoundError, QuotaExceededError
+from batchport.runner.claims import ShardClaims, ShardLost
 from batchport.runner.clock import Clock
 from batchport.runner.collect import Collector
 from batchport.runner.options import RunOptions
 from batchport.runner.policy import Backoff, PollPolicy, QuotaGate
 from batchport.runner.progress import ProgressSink, ShardView
 from batchport.runner.retry import Retrier
-from batchport.store import CancelReason, RunState, RunStore, ShardRecord, ShardState
+from batchport.store import (
+    CancelReason,
+    IllegalTransition,
+    RunState,
+    RunStore,
+    ShardRecord,
+    ShardState,
+)
 
 __all__ = ["TAGS", "Engine", "shard_spec"]
 
@@ -104,6 +112,7 @@ class Engine:
         *,
         clock: Clock,
         progress: ProgressSink,
+        claims: ShardClaims | None = None,
     ) -> None:
         self.store = store
         self.run_id = run_id
@@ -118,14 +127,18 @@ class Engine:
         self.limits = {**backend.quota_limits(), **options.quota_limits()}
         self.quota = QuotaGate(self.limits)
         self.retry = Retrier(clock, options.api_retries)
-        self._sem = asyncio.Semaphore(options.max_concurrent_shards)
+        self._own_claims = claims is None
+        self.claims = claims if claims is not None else ShardClaims(store)
+        # real seconds between looks at shards other drivers hold
+        self._recheck_s = min(5.0, self.claims.ttl / 3)
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._lost_shards: set[str] = set()
         self._requeue_backoff = Backoff(
             base=options.requeue_base_s, factor=2.0, cap=options.requeue_cap_s
         )
         self._held: dict[str, tuple[str, int]] = {}
         # admission order per shard: planned shards first, children as they are made
         self._order = {s.shard_id: i for i, s in enumerate(store.shards(run_id))}
-        self._tg: asyncio.TaskGroup | None = None
         self._until: ShardState | None = None
         self.collector = Collector(
             store, run_id, backend, self.opts, progress, self.retry, spec_of=self.spec
@@ -133,38 +146,111 @@ class Engine:
 
     # -- top level -------------------------------------------------------------------
     async def execute(self, *, until: ShardState | None = None) -> None:
-        """Drive every unfinished shard (and the children they spawn) to the end, or
-        only until each is in state ``until`` (``SUBMITTED``: submit and return)."""
+        """Drive every unfinished shard of the run (and the children they spawn) to the
+        end, or only until each is in state ``until`` (``SUBMITTED``: submit and
+        return). A shard another driver holds (a worker) is left to it and waited for;
+        one whose holder is gone is taken over."""
         self._until = until
-        pending = [s for s in self.store.shards(self.run_id) if not ShardState(s.state).is_final]
+        running: dict[str, asyncio.Task[None]] = {}
+        keep_alive = asyncio.ensure_future(self.claims.keep_alive(self.lost))
+        worked = False
         try:
-            async with asyncio.TaskGroup() as tg:
-                self._tg = tg
-                for shard in pending:
-                    tg.create_task(self._drive(shard.shard_id))
-        except BaseExceptionGroup as group:
-            # one shard's failure stops the run (it can be resumed); report that error
-            # itself rather than a group around it
-            raise group.exceptions[0] from None
+            while True:
+                open_ = self._open_shards(until)
+                if not open_ and not running:
+                    break
+                waiting_on_others = self._claim_more(open_, running)
+                worked = worked or bool(running)
+                if not running:  # others hold every open shard, or the run is paused
+                    await asyncio.sleep(self._recheck_s)
+                    continue
+                done, _ = await asyncio.wait(
+                    running.values(),
+                    timeout=self._recheck_s if waiting_on_others else None,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                for task in done:
+                    shard_id = next(k for k, t in running.items() if t is task)
+                    del running[shard_id]
+                    await self.shard_ended(shard_id, task)
         finally:
-            self._tg = None
-        if until is None and pending:
+            keep_alive.cancel()
+            for task in running.values():
+                task.cancel()
+            for task in (keep_alive, *running.values()):
+                with contextlib.suppress(BaseException):
+                    await task
+            if self._own_claims:
+                self.claims.close()
+        if until is None and worked:
             await self.sweep()
 
-    def _spawn(self, shard_id: str) -> None:
-        assert self._tg is not None
-        self._order.setdefault(shard_id, len(self._order))
-        self._tg.create_task(self._drive(shard_id))
+    def _open_shards(self, until: ShardState | None) -> list[ShardRecord]:
+        shards = self.store.shards(self.run_id)
+        for shard in shards:  # admission order: as recorded (children after their parents)
+            self._order.setdefault(shard.shard_id, len(self._order))
+        return [s for s in shards if not ShardState(s.state).is_final and s.state != until]
 
-    async def _drive(self, shard_id: str) -> None:
-        async with self._sem:
+    def _claim_more(self, open_: list[ShardRecord], running: dict[str, asyncio.Task[None]]) -> bool:
+        """Start driving open shards this driver can claim, up to
+        ``max_concurrent_shards`` at once; True when some are left to other drivers."""
+        others = False
+        paused = self.store.get_run(self.run_id).paused_at is not None
+        for shard in open_:
+            if shard.shard_id in running:
+                continue
+            if paused or len(running) >= self.opts.max_concurrent_shards:
+                others = others or paused
+                continue
+            if self.claims.holds(self.run_id, shard.shard_id) or self.claims.claim(shard):
+                running[shard.shard_id] = asyncio.ensure_future(self.drive(shard.shard_id))
+            else:
+                others = True
+        return others
+
+    async def shard_ended(self, shard_id: str, task: asyncio.Task[None]) -> None:
+        """A shard's drive ended: a lost lease is another driver's business; any other
+        error stops the run (it can be resumed)."""
+        lost = task.cancelled() and shard_id in self._lost_shards
+        if task.cancelled() and not lost:
+            raise asyncio.CancelledError
+        exc = None if task.cancelled() else task.exception()
+        if isinstance(exc, ShardLost):
+            log.warning("%s", exc)
+            lost = True
+        elif exc is not None:
+            raise exc
+        if lost:
+            self._lost_shards.discard(shard_id)
+            held = self._held.pop(shard_id, None)
+            if held is not None:
+                await self.quota.release(*held)
+
+    def lost(self, key: tuple[str, str]) -> None:
+        """Another driver took a shard over: stop driving it here."""
+        run_id, shard_id = key
+        task = self._tasks.get(shard_id) if run_id == self.run_id else None
+        if task is not None and not task.done():
+            self._lost_shards.add(shard_id)
+            task.cancel()
+
+    async def drive(self, shard_id: str) -> None:
+        """Drive one shard (whose lease this driver holds) until it is final, reaches
+        the state the run stops at, or its run is paused; then give its lease up."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks[shard_id] = task
+        try:
             shard = self.store.get_shard(self.run_id, shard_id)
             while not ShardState(shard.state).is_final and shard.state != self._until:
+                if self.store.get_run(self.run_id).paused_at is not None:
+                    log.info("shard %s: run paused; leaving the shard", shard_id)
+                    break
                 shard = await self._step(shard)
             await self._release(shard)
-        if shard.state == ShardState.RECONCILED:
-            for child in self.collector.children_of(shard):
-                self._spawn(child)
+        finally:
+            self._tasks.pop(shard_id, None)
+            self.claims.release(self.run_id, shard_id)
 
     async def _step(self, shard: ShardRecord) -> ShardRecord:
         state = ShardState(shard.state)
@@ -246,7 +332,7 @@ class Engine:
             try:
                 job = await self.retry.call(
                     f"submit {shard.shard_id}",
-                    lambda: self.backend.submit(spec, checkpoint),
+                    lambda: self._create(spec, checkpoint),
                     recover=lambda: self._find_patiently(spec, checkpoint),
                 )
             except QuotaExceededError as exc:
@@ -261,12 +347,31 @@ class Engine:
                 self.quota.block(key, order)
         if job.requeue is not None:
             return await self._requeue(shard, job.requeue, job.retry_after)
-        return await self._submitted(shard, job)
+        return await self._submitted(shard, job, created=True)
 
-    async def _submitted(self, shard: ShardRecord, job: Job) -> ShardRecord:
+    async def _create(self, spec: ShardSpec, checkpoint: ShardCheckpoint) -> Job:
+        """Submit, once sure this driver still holds the shard: a driver that stalled
+        past its lease must not create a job for a shard another driver took over."""
+        self.claims.confirm(self.run_id, spec.shard_id)
+        return await self.backend.submit(spec, checkpoint)
+
+    async def _submitted(
+        self, shard: ShardRecord, job: Job, *, created: bool = False
+    ) -> ShardRecord:
         await self.quota.unblock(self._key(shard), self._order.get(shard.shard_id, 0))
         self._view(shard, job.status.value, job)
-        return self._record_job(shard, job)
+        try:
+            return self._record_job(shard, job)
+        except IllegalTransition:
+            if not created:
+                raise
+            # another driver took the shard over meanwhile and recorded its own job:
+            # this one is a duplicate, cancel it before it costs anything
+            log.warning("shard %s: taken over while submitting; cancelling job %s",
+                        shard.shard_id, job.id)  # fmt: skip
+            with contextlib.suppress(BackendError):
+                await self.retry.call(f"cancel {job.id}", lambda: self.backend.cancel(job))
+            raise ShardLost(f"shard {self.run_id}/{shard.shard_id} was taken over") from None
 
     def _record_job(self, shard: ShardRecord, job: Job, **extra: str) -> ShardRecord:
         return self.store.update_shard(
@@ -329,11 +434,30 @@ class Engine:
         amount = self._amount(key, shard)
         await self.quota.acquire(key, amount, self._order.get(shard.shard_id, 0))
         self._held[shard.shard_id] = (key, amount)
+        await self._hold_shared(shard, key, amount)
+
+    async def _hold_shared(self, shard: ShardRecord, key: str, amount: int) -> None:
+        """Count the shard against the quota every driver on this store shares (other
+        runs, other workers); wait, on the run's clock, while it does not fit."""
+        limit = self.limits.get(key)
+        cap = None if limit is None or limit.dynamic else limit.tokens
+        delay = 1.0
+        while not self.store.hold_quota(
+            self.run_id, shard.shard_id, key, amount, cap, now=self.clock.now()
+        ):
+            self.progress.note(f"{shard.shard_id}: {key} quota full across the store, waiting")
+            await self.clock.sleep(delay)
+            delay = min(delay * 2, 60.0)
 
     async def _release(self, shard: ShardRecord) -> None:
+        """The shard no longer counts against this driver's quota gate; its shared
+        hold goes too unless its job is still at the provider (it stopped being
+        driven here while in flight: the next driver goes on counting it)."""
         held = self._held.pop(shard.shard_id, None)
         if held is not None:
             await self.quota.release(*held)
+            if shard.state != ShardState.SUBMITTED:
+                self.store.release_quota(self.run_id, shard.shard_id)
 
     # -- poll --------------------------------------------------------------------------
     async def _poll(self, shard: ShardRecord) -> ShardRecord:
@@ -342,6 +466,9 @@ class Engine:
             amount = self._amount(key, shard)
             self.quota.force_acquire(key, amount)
             self._held[shard.shard_id] = (key, amount)
+            self.store.hold_quota(
+                self.run_id, shard.shard_id, key, amount, None, now=self.clock.now(), force=True
+            )
         job = Job(str(shard.job_id), JobStatus(shard.job_status or JobStatus.UNKNOWN))
         interval: float | None = None
         last: tuple[object, ...] | None = None

@@ -1,0 +1,260 @@
+"""Several workers sharing one store: shard leases, takeover, pause, the shared quota.
+
+Workers here run in this process, each with its own store connection, against an
+in-process emulator; the subprocess chaos test is in ``tests/durability``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from store._pg import fresh_schema
+
+import batchport as bp
+from batchport.backends.emulator import EmulatorBackend
+from batchport.errors import ConfigError
+from batchport.runner import InstantClock, Run
+from batchport.runner.worker import WorkerStats, pause, unpause, work
+from batchport.store import RunRecord, RunStore, ShardState, open_store
+
+from .conftest import assert_one_outcome_each, chat
+
+FAULTS = {"faults": {"row_failure_rate": 0.2, "row_failure_statuses": [500]}, "seed": 3}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield str(tmp_path / "home")
+    else:
+        with fresh_schema() as url:
+            yield url
+
+
+def _open(url: str) -> RunStore:
+    return open_store(url)[0]
+
+
+async def _enqueue(
+    url: str, be: EmulatorBackend, run_id: str, n: int = 25, **kw: Any
+) -> list[bp.Request]:
+    reqs = [chat(i) for i in range(n)]
+    opts: dict[str, Any] = {"max_rows_per_shard": 10, "max_attempts": 8, **kw}
+    r = await bp.run(reqs, backend=be, store=url, run_id=run_id, enqueue=True, progress=False,
+                     **opts)  # fmt: skip
+    assert r.state == "running"
+    assert {s.state for s in r.store.shards(run_id)} == {ShardState.PLANNED}
+    assert be.emulator is None or be.emulator.batches() == []  # nothing sent yet
+    r.close()
+    return reqs
+
+
+async def _workers(url: str, be: EmulatorBackend, n: int, **kw: Any) -> list[WorkerStats]:
+    stores = [_open(url) for _ in range(n)]
+    opts: dict[str, Any] = {"concurrency": 1, "poll_s": 0.01, "idle_exit_s": 0.3,
+                            "clock": InstantClock(real_sleep=0.005), **kw}  # fmt: skip
+    try:
+        return list(
+            await asyncio.gather(*(work(st, backend_for=lambda rec: be, **opts) for st in stores))
+        )
+    finally:
+        for st in stores:
+            st.close()
+
+
+def _batches_per_shard(run: Run, be: EmulatorBackend) -> dict[str, int]:
+    job_of = {s.job_id: s.shard_id for s in run.store.shards(run.id)}
+    counts: dict[str, int] = {}
+    for b in be.emulator.batches():
+        shard = job_of.get(b["id"], "?")
+        counts[shard] = counts.get(shard, 0) + 1
+    return counts
+
+
+async def test_two_workers_drive_an_enqueued_run_to_one_outcome_per_row(
+    store_url: str, backend_factory: Any
+) -> None:
+    be = backend_factory(FAULTS)
+    reqs = await _enqueue(store_url, be, "run-w")
+    stats = await _workers(store_url, be, 2)
+    run = bp.open_run("run-w", store=store_url)
+    try:
+        assert run.state == "done"
+        assert_one_outcome_each(run, reqs)
+        shards = run.store.shards("run-w")
+        assert len(shards) > 3  # failed rows went round again in child shards
+        assert sum(s.shards for s in stats) == len(shards)
+        assert sum(s.runs_finished for s in stats) == 1  # closed once
+        assert all(s.shards for s in stats)  # both took part
+        per_shard = _batches_per_shard(run, be)
+        assert set(per_shard) == {s.shard_id for s in shards}
+        assert set(per_shard.values()) == {1}  # exactly one batch per shard
+        assert all(s.lease_owner is None for s in shards)  # every lease given up
+    finally:
+        run.close()
+
+
+async def test_a_paused_run_is_left_alone_until_unpaused(
+    store_url: str, backend_factory: Any
+) -> None:
+    be = backend_factory({})
+    await _enqueue(store_url, be, "run-p", n=12)
+    st = _open(store_url)
+    try:
+        pause(st, "run-p")
+        (idle,) = await _workers(store_url, be, 1)
+        assert idle.shards == 0 and (be.emulator is None or be.emulator.batches() == [])
+        unpause(st, "run-p")
+        (busy,) = await _workers(store_url, be, 1)
+        assert busy.shards == 2
+        assert st.get_run("run-p").state == "done"
+    finally:
+        st.close()
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+async def test_a_dead_workers_shards_are_taken_over_and_never_submitted_twice(
+    store_url: str, backend_factory: Any
+) -> None:
+    """A worker died after submitting shard s0000 (its lease names a process of this host
+    that is gone) and another died while submitting s0001 (intent committed, job
+    created, its id never recorded; a lease on another host, long expired). The next
+    worker adopts both jobs instead of submitting again."""
+    be = backend_factory({})
+    clock = InstantClock(real_sleep=0.005)
+    reqs = [chat(i) for i in range(20)]
+    first = await bp.run(reqs, backend=be, store=store_url, run_id="run-d", submit_only=True,
+                         max_rows_per_shard=10, progress=False, clock=clock)  # fmt: skip
+    first.close()
+    st = _open(store_url)
+    try:
+        assert len(be.emulator.batches()) == 2
+        dead = f"{socket.gethostname()}:{_dead_pid()}:gone"
+        assert st.claim_shard("run-d", "s0000", dead, now=time.time(), expires=time.time() + 3600)
+        long_ago = time.time() - 7200
+        assert st.claim_shard("run-d", "s0001", "elsewhere:1:x", now=long_ago, expires=long_ago)
+        st.update_shard("run-d", "s0001", expect="submitted", state="planned", job_id=None)
+        st.update_shard("run-d", "s0001", expect="planned", state="submitting")
+        (stats,) = await _workers(store_url, be, 1, concurrency=2)
+        assert stats.shards == 2
+        run = bp.open_run("run-d", store=store_url)
+        assert run.state == "done"
+        assert_one_outcome_each(run, reqs)
+        assert len(be.emulator.batches()) == 2  # both adopted, none created again
+        run.close()
+    finally:
+        st.close()
+
+
+async def test_workers_share_the_quota_across_runs(store_url: str, backend_factory: Any) -> None:
+    """Two runs on one model, each shard alone over half the limit: across both runs
+    and both workers, no two shards are ever in flight at once."""
+    be = backend_factory({})
+    quota = {"gpt-4o-mini": {"tokens": 100}}
+    await _enqueue(store_url, be, "run-q1", n=20, quota=quota)
+    await _enqueue(store_url, be, "run-q2", n=20, quota=quota)
+    st = _open(store_url)
+    est = {s.shard_id: s.est_tokens for s in st.shards("run-q1")}
+    assert all(50 < t <= 100 for t in est.values()), est  # one fits, two do not
+    peak: list[int] = []
+    stores = [_open(store_url) for _ in range(2)]
+    for s in stores:
+        hold = s.hold_quota
+
+        def watched(*a: Any, _hold: Any = hold, _s: RunStore = s, **k: Any) -> bool:
+            ok: bool = _hold(*a, **k)
+            peak.append(sum(_s.quota_in_use().values()))
+            return ok
+
+        s.hold_quota = watched  # type: ignore[method-assign]
+    try:
+        clock = InstantClock(real_sleep=0.005)
+        await asyncio.gather(
+            *(
+                work(
+                    s,
+                    backend_for=lambda rec: be,
+                    concurrency=2,
+                    poll_s=0.01,
+                    idle_exit_s=0.3,
+                    clock=clock,
+                )
+                for s in stores
+            )
+        )
+        assert {st.get_run(r).state for r in ("run-q1", "run-q2")} == {"done"}
+        assert peak and max(peak) <= 100
+        assert st.quota_in_use() == {}
+    finally:
+        for s in (st, *stores):
+            s.close()
+
+
+async def test_bp_run_leaves_shards_a_worker_holds_to_it(
+    store_url: str, backend_factory: Any
+) -> None:
+    """``bp.run`` drives its run as a worker would: a shard another live driver holds
+    is waited for, not driven twice."""
+    be = backend_factory({})
+    reqs = [chat(i) for i in range(20)]
+    st = _open(store_url)
+    try:
+        first = await bp.run(reqs, backend=be, store=store_url, run_id="run-h", submit_only=True,
+                             max_rows_per_shard=10, progress=False)  # fmt: skip
+        first.close()
+        # a live driver elsewhere holds s0001 for a moment, then gives it up
+        owner = "elsewhere:1:live"
+        assert st.claim_shard("run-h", "s0001", owner, now=time.time(), expires=time.time() + 60)
+
+        async def release_later() -> None:
+            await asyncio.sleep(0.3)
+            st.release_shard("run-h", "s0001", owner)
+
+        clock = InstantClock(real_sleep=0.005)
+        task = asyncio.ensure_future(release_later())
+        run = await bp.resume("run-h", backend=be, store=store_url, clock=clock, progress=False,
+                              lease_ttl_s=0.3)  # fmt: skip
+        await task
+        assert run.state == "done"
+        assert_one_outcome_each(run, reqs)
+        assert len(be.emulator.batches()) == 2
+        run.close()
+    finally:
+        st.close()
+
+
+async def test_a_worker_records_a_run_it_cannot_drive_and_goes_on(
+    store_url: str, backend_factory: Any
+) -> None:
+    be = backend_factory({})
+    await _enqueue(store_url, be, "run-bad", n=5)
+    await _enqueue(store_url, be, "run-good", n=5)
+
+    def backend_for(rec: RunRecord) -> Any:
+        if rec.id == "run-bad":
+            raise ConfigError("no credentials for this backend here")
+        return be
+
+    st = _open(store_url)
+    try:
+        stats = await work(st, backend_for=backend_for, poll_s=0.01, idle_exit_s=0.3,
+                           clock=InstantClock(real_sleep=0.005))  # fmt: skip
+        assert st.get_run("run-good").state == "done"
+        bad = st.get_run("run-bad")
+        assert bad.state == "failed" and "no credentials" in (bad.error or "")
+        assert stats.failed_runs == ["run-bad"]
+    finally:
+        st.close()
