@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, BinaryIO
@@ -29,6 +30,11 @@ CHUNK = 1 << 20
 #: pending blobs older than this (seconds) belong to a writer that died
 STALE_PENDING = 24 * 3600.0
 
+#: chunks kept after reading, across every reader of the store: results read in input
+#: order jump about a shard's result blob (it is in the provider's order), and without
+#: them each row would fetch its whole chunk again
+CACHE_CHUNKS = 32
+
 
 class PostgresBlobs:
     """A :class:`~batchport.store.blobs.BlobStore` over a store's connection.
@@ -41,6 +47,8 @@ class PostgresBlobs:
     def __init__(self, conn: psycopg.Connection[Any], lock: threading.RLock) -> None:
         self._conn = conn
         self._lock = lock
+        # (blob id, chunk) -> bytes; a blob id's bytes never change (a rewrite is a new id)
+        self._cache: OrderedDict[tuple[int, int], bytes] = OrderedDict()
 
     def __repr__(self) -> str:
         return "PostgresBlobs()"
@@ -110,12 +118,22 @@ class PostgresBlobs:
         )
 
     def _chunk(self, blob_id: int, seq: int) -> bytes:
-        row = self._one(
-            "SELECT data FROM blob_chunks WHERE blob_id=%s AND seq=%s", (blob_id, seq), binary=True
-        )
-        if row is None:
-            raise FileNotFoundError(f"blob {blob_id} lost chunk {seq}: replaced or deleted")
-        return bytes(row[0])
+        with self._lock:
+            data = self._cache.get((blob_id, seq))
+            if data is not None:
+                self._cache.move_to_end((blob_id, seq))
+                return data
+            row = self._one(
+                "SELECT data FROM blob_chunks WHERE blob_id=%s AND seq=%s",
+                (blob_id, seq),
+                binary=True,
+            )
+            if row is None:
+                raise FileNotFoundError(f"blob {blob_id} lost chunk {seq}: replaced or deleted")
+            data = self._cache[(blob_id, seq)] = bytes(row[0])
+            while len(self._cache) > CACHE_CHUNKS:
+                self._cache.popitem(last=False)
+            return data
 
     def _put(self, blob_id: int, seq: int, data: bytes) -> None:
         self._run(
