@@ -29,6 +29,7 @@ SCRIPTS: list[tuple[str, list[str], list[str]]] = [
     ("bench_tradeoff.py", [], ["--sweep-rows", "1e2"]),
     ("bench_million.py", [], ["--rows", "20000"]),
     ("bench_million.py", ["--via", "writer"], ["--rows", "20000", "--via", "writer"]),
+    ("bench_workers.py", [], ["--rows", "20000"]),
 ]
 
 
