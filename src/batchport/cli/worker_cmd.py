@@ -104,8 +104,23 @@ def _worker(args: argparse.Namespace) -> int:
 
     with contextlib.closing(store):
         log.info("worker on %s", store.location)
-        asyncio.run(main())
+        try:
+            asyncio.run(main())
+        except Exception as exc:
+            if not _database_error(exc):
+                raise
+            from batchport.logs import redact_text
+
+            raise RunError(
+                f"worker stopped: the store failed ({redact_text(str(exc)).strip()}); "
+                "restart the worker once the database is back: nothing committed is lost"
+            ) from None
     return EXIT_OK
+
+
+def _database_error(exc: BaseException) -> bool:
+    """An error of the database driver (a server gone, a failover), not of batchport."""
+    return type(exc).__module__.split(".")[0] in ("psycopg", "sqlite3")
 
 
 def _set_pause(args: argparse.Namespace, on: bool) -> int:

@@ -10,7 +10,10 @@ shard is first looked up at the provider, so it is never submitted twice). The w
 that settles a run's last shard marks the run done.
 
 A worker takes no run that a single driver (``bp.run``, ``batchport wait``) holds, and
-no shard of a paused run. It needs the credentials of every backend its runs use, in
+no shard of a paused run. A run's own error (a provider refusing its input, results that
+do not match) marks that run failed and the worker goes on; any other error (the
+database gone) stops the worker, to be restarted by its supervisor: nothing it could
+not commit is lost. It needs the credentials of every backend its runs use, in
 its own environment: the store holds no secret.
 """
 
@@ -27,7 +30,7 @@ import orjson
 
 from batchport.backends.base import Backend
 from batchport.backends.registry import get_backend
-from batchport.errors import RunError
+from batchport.errors import BatchportError, RunError
 from batchport.runner.claims import DEFAULT_SHARD_TTL_S, ShardClaims, ShardLost, holder_gone
 from batchport.runner.clock import Clock, SystemClock
 from batchport.runner.engine import Engine
@@ -179,7 +182,7 @@ class _Worker:
         lost = task.cancelled() or isinstance(task.exception(), ShardLost)
         try:
             await engine.shard_ended(shard_id, task)  # re-raises what stops the shard
-        except Exception as exc:
+        except BatchportError as exc:  # the run's own trouble: recorded, others go on
             log.error("run %s: shard %s failed: %s", run_id, shard_id, exc)
             _record_failure_safe(self.store, run_id, exc)
             self.stats.failed_runs.append(run_id)
