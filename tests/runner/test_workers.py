@@ -258,3 +258,70 @@ async def test_a_worker_records_a_run_it_cannot_drive_and_goes_on(
         assert stats.failed_runs == ["run-bad"]
     finally:
         st.close()
+
+
+class _StalledAfterStaging(EmulatorBackend):
+    """Stalls after staging s0000's input past the driver's lease, while another driver
+    takes the shard over (and later gives it up, as if it stopped); records who held the
+    shard's lease at each create call."""
+
+    thief = "elsewhere:9:thief"
+
+    def __init__(self, url: str, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.url_store = url
+        self.stalled = asyncio.Event()
+        self.holders_at_create: list[str | None] = []
+
+    def _store(self) -> RunStore:
+        return _open(self.url_store)
+
+    async def stage(self, spec: Any, checkpoint: Any) -> None:
+        await super().stage(spec, checkpoint)
+        if spec.shard_id == "s0000" and not self.stalled.is_set():
+            self.stalled.set()
+            st = self._store()
+            try:
+                now = time.time() + 3600  # as if the stall outlasted the driver's lease
+                assert st.claim_shard(spec.run_id, "s0000", self.thief, now=now, expires=now)
+            finally:
+                st.close()
+
+    async def submit(self, spec: Any, checkpoint: Any) -> Any:
+        st = self._store()
+        try:
+            self.holders_at_create.append(st.get_shard(spec.run_id, spec.shard_id).lease_owner)
+        finally:
+            st.close()
+        return await super().submit(spec, checkpoint)
+
+
+async def test_a_driver_that_lost_its_lease_before_submitting_sends_nothing(
+    store_url: str,
+) -> None:
+    """The lease is confirmed right before the create call: a driver that stalled past
+    its lease while another took the shard over sends nothing while the other holds it,
+    takes the shard back once it is free, and the shard ends with exactly one batch."""
+    reqs = [chat(i) for i in range(10)]
+    async with _StalledAfterStaging(store_url) as be:
+        st = _open(store_url)
+
+        async def thief_gives_up() -> None:
+            await be.stalled.wait()
+            await asyncio.sleep(0.2)
+            st.release_shard("run-f", "s0000", be.thief)
+
+        helper = asyncio.ensure_future(thief_gives_up())
+        try:
+            run = await bp.run(reqs, backend=be, store=store_url, run_id="run-f",
+                               progress=False, clock=InstantClock(real_sleep=0.005),
+                               lease_ttl_s=0.3)  # fmt: skip
+            await helper
+            assert run.state == "done"
+            assert_one_outcome_each(run, reqs)
+            assert be.thief not in be.holders_at_create
+            assert len(be.holders_at_create) == 1
+            assert be.emulator is not None and len(be.emulator.batches()) == 1
+            run.close()
+        finally:
+            st.close()

@@ -28,8 +28,9 @@ from batchport.limits import ProviderProfile, get_profile
 from batchport.logs import redact_text
 from batchport.pricing import PriceTable
 from batchport.requests import Request
+from batchport.runner.claims import ShardClaims
 from batchport.runner.clock import Clock, SystemClock
-from batchport.runner.engine import Engine
+from batchport.runner.engine import Engine, finish_run
 from batchport.runner.lease import DEFAULT_TTL_S, LeaseLost, drive_with_lease
 from batchport.runner.options import RunOptions
 from batchport.runner.plan import Plan, ShardPlan, estimate_cost, plan_requests
@@ -233,7 +234,7 @@ async def run(
                 try:
                     start = functools.partial(_start, st, run_id, be, profile, requests, opts,
                                               prices, clock, progress, submit_only,
-                                              enqueue)  # fmt: skip
+                                              enqueue, lease_ttl=lock.ttl)  # fmt: skip
                     await drive_with_lease(st, run_id, start, **lock.kwargs())
                 except BaseException:
                     result.close()
@@ -270,6 +271,8 @@ async def _start(
     progress: bool | ProgressSink | None,
     submit_only: bool,
     enqueue: bool = False,
+    *,
+    lease_ttl: float = DEFAULT_TTL_S,
 ) -> None:
     """Prepare a new run, check its cost, and drive it (under its lease), or leave it
     to the workers (``enqueue``)."""
@@ -278,7 +281,7 @@ async def _start(
     if enqueue:
         return
     until = ShardState.SUBMITTED if submit_only else None
-    await _execute(st, run_id, be, opts, clock, progress, until=until)
+    await _execute(st, run_id, be, opts, clock, progress, until=until, lease_ttl=lease_ttl)
 
 
 def _prepare(
@@ -362,12 +365,15 @@ async def _execute(
     progress: bool | ProgressSink | None,
     *,
     until: ShardState | None = None,
+    lease_ttl: float = DEFAULT_TTL_S,
 ) -> None:
     sink = choose_progress(progress)
     counts = store.outcome_counts(run_id)
     settled = sum(v for k, v in counts.items() if k is not None)
     sink.start(run_id, store.get_run(run_id).total_rows, settled)
-    engine = Engine(store, run_id, backend, opts, clock=clock or SystemClock(), progress=sink)
+    claims = ShardClaims(store, ttl=lease_ttl)
+    engine = Engine(store, run_id, backend, opts, clock=clock or SystemClock(), progress=sink,
+                    claims=claims)  # fmt: skip
     if store.get_run(run_id).state == RunState.FAILED:  # resumed after an error
         store.update_run(run_id, expect=RunState.FAILED, state=RunState.RUNNING, error=None)
     try:
@@ -379,13 +385,9 @@ async def _execute(
         raise
     finally:
         sink.finish()
-    if until is not None:
-        return
-    if store.outcome_counts(run_id).get(None):
-        raise RunError(f"run {run_id} ended with unsettled rows; resume it to finish")
-    state = store.get_run(run_id).state
-    final = RunState.CANCELLED if state == RunState.CANCELLING else RunState.DONE
-    store.update_run(run_id, expect=state, state=final, error=None)
+        claims.close()
+    if until is None:
+        await finish_run(store, run_id)  # unless a worker sharing the run closed it first
 
 
 async def resume(
@@ -435,8 +437,10 @@ async def _resume(
         if requests is not None and rec.state != RunState.PLANNING:
             _check_same_input(rec, requests)
         if rec.state not in (RunState.DONE, RunState.CANCELLED):
-            work = functools.partial(_continue, st, run_id, backend, requests, clock, progress)
-            await drive_with_lease(st, run_id, work, **(lock or _LockOptions()).kwargs())
+            lock = lock or _LockOptions()
+            work = functools.partial(_continue, st, run_id, backend, requests, clock, progress,
+                                     lease_ttl=lock.ttl)  # fmt: skip
+            await drive_with_lease(st, run_id, work, **lock.kwargs())
     except BaseException:
         result.close()
         raise
@@ -468,6 +472,8 @@ async def _continue(
     requests: RequestsLike | None,
     clock: Clock | None,
     progress: bool | ProgressSink | None,
+    *,
+    lease_ttl: float = DEFAULT_TTL_S,
 ) -> None:
     """Drive an unfinished run on (under its lease: its record is read afresh). A run
     stopped while preparing is prepared again, from ``requests`` or its input file."""
@@ -491,7 +497,7 @@ async def _continue(
             elif requests is not None:
                 _check_same_input(rec, requests)
             st.update_run(run_id, expect=RunState.PLANNING, state=RunState.RUNNING)
-        await _execute(st, run_id, be, opts, clock, progress)
+        await _execute(st, run_id, be, opts, clock, progress, lease_ttl=lease_ttl)
     finally:
         if owned:
             await be.aclose()

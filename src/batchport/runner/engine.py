@@ -25,7 +25,13 @@ import orjson
 
 from batchport.backends.base import Backend
 from batchport.backends.models import ALL_MODELS, Job, JobStatus, ShardSpec
-from batchport.errors import BackendError, ConflictError, NotFoundError, QuotaExceededError
+from batchport.errors import (
+    BackendError,
+    ConflictError,
+    NotFoundError,
+    QuotaExceededError,
+    RunError,
+)
 from batchport.runner.claims import ShardClaims, ShardLost
 from batchport.runner.clock import Clock
 from batchport.runner.collect import Collector
@@ -42,7 +48,7 @@ from batchport.store import (
     ShardState,
 )
 
-__all__ = ["TAGS", "Engine", "shard_spec"]
+__all__ = ["TAGS", "Engine", "finish_run", "shard_spec"]
 
 log = logging.getLogger("batchport.runner")
 
@@ -563,3 +569,25 @@ class Engine:
                 counts.failed if counts else 0,
             )
         )
+
+
+async def finish_run(store: RunStore, run_id: str, engine: Engine | None = None) -> bool:
+    """Close a run whose shards are all final: sweep what is left at the provider and
+    mark it done (or cancelled). True when this call closed it; False when a shard is
+    still open, or another driver closed it first."""
+    rec = store.get_run(run_id)
+    if rec.state not in (RunState.RUNNING, RunState.CANCELLING):
+        return False
+    if any(not ShardState(s.state).is_final for s in store.shards(run_id)):
+        return False
+    if store.outcome_counts(run_id).get(None):
+        raise RunError(f"run {run_id} ended with unsettled rows; resume it to finish")
+    if engine is not None:
+        await engine.sweep()
+    final = RunState.CANCELLED if rec.state == RunState.CANCELLING else RunState.DONE
+    try:
+        store.update_run(run_id, expect=rec.state, state=final, error=None)
+    except IllegalTransition:
+        return False
+    log.info("run %s: %s", run_id, final.value)
+    return True

@@ -33,10 +33,10 @@ from batchport.backends.registry import get_backend
 from batchport.errors import BatchportError, RunError
 from batchport.runner.claims import DEFAULT_SHARD_TTL_S, ShardClaims, ShardLost, holder_gone
 from batchport.runner.clock import Clock, SystemClock
-from batchport.runner.engine import Engine
+from batchport.runner.engine import Engine, finish_run
 from batchport.runner.options import RunOptions
 from batchport.runner.progress import ProgressSink, choose_progress
-from batchport.store import IllegalTransition, RunRecord, RunState, RunStore, ShardState
+from batchport.store import RunRecord, RunState, RunStore
 
 __all__ = ["WorkerStats", "finish_run", "pause", "unpause", "work"]
 
@@ -65,28 +65,6 @@ def pause(store: RunStore, run_id: str) -> None:
 def unpause(store: RunStore, run_id: str) -> None:
     store.get_run(run_id)
     store.update_run(run_id, paused_at=None)
-
-
-async def finish_run(store: RunStore, run_id: str, engine: Engine | None = None) -> bool:
-    """Close a run whose shards are all final: sweep what is left at the provider and
-    mark it done (or cancelled). True when this call closed it; False when a shard is
-    still open, or another driver closed it first."""
-    rec = store.get_run(run_id)
-    if rec.state not in (RunState.RUNNING, RunState.CANCELLING):
-        return False
-    if any(not ShardState(s.state).is_final for s in store.shards(run_id)):
-        return False
-    if store.outcome_counts(run_id).get(None):
-        raise RunError(f"run {run_id} ended with unsettled rows; resume it to finish")
-    if engine is not None:
-        await engine.sweep()
-    final = RunState.CANCELLED if rec.state == RunState.CANCELLING else RunState.DONE
-    try:
-        store.update_run(run_id, expect=rec.state, state=final, error=None)
-    except IllegalTransition:
-        return False
-    log.info("run %s: %s", run_id, final.value)
-    return True
 
 
 class _Worker:
