@@ -325,3 +325,34 @@ async def test_a_driver_that_lost_its_lease_before_submitting_sends_nothing(
             run.close()
         finally:
             st.close()
+
+
+async def test_pausing_lets_go_of_shards_being_polled_and_unpausing_finishes(
+    store_url: str, backend_factory: Any
+) -> None:
+    be = backend_factory({"progression": {"kind": "after_polls", "polls": 40}})
+    await _enqueue(store_url, be, "run-pp", n=12)
+    st = _open(store_url)
+    try:
+        seen: list[str] = []
+
+        async def pause_once_submitted() -> None:
+            while not any(s.state == "submitted" for s in st.shards("run-pp")):  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+            pause(st, "run-pp")
+            seen.append("paused")
+
+        watcher = asyncio.ensure_future(pause_once_submitted())
+        (stats,) = await _workers(store_url, be, 1, concurrency=2)
+        await watcher
+        assert seen == ["paused"]
+        assert (stats.shards, stats.left) == (0, 2)  # both let go at the pause
+        assert st.get_run("run-pp").state == "running"
+        assert all(s.lease_owner is None for s in st.shards("run-pp"))
+        assert any(s.state == "submitted" for s in st.shards("run-pp"))
+        unpause(st, "run-pp")
+        await _workers(store_url, be, 1, concurrency=2)
+        assert st.get_run("run-pp").state == "done"
+        assert len(be.emulator.batches()) == 2  # polled again, not submitted again
+    finally:
+        st.close()

@@ -99,7 +99,7 @@ def _worker(args: argparse.Namespace) -> int:
             stats = await task
             print(
                 f"worker done: {stats.shards} shard(s) driven, {stats.runs_finished} run(s) "
-                f"finished, {stats.lost} handed on"
+                f"finished, {stats.left} left at a pause, {stats.lost} handed on"
             )
 
     with contextlib.closing(store):

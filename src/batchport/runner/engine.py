@@ -249,7 +249,7 @@ class Engine:
         try:
             shard = self.store.get_shard(self.run_id, shard_id)
             while not ShardState(shard.state).is_final and shard.state != self._until:
-                if self.store.get_run(self.run_id).paused_at is not None:
+                if self._paused():
                     log.info("shard %s: run paused; leaving the shard", shard_id)
                     break
                 shard = await self._step(shard)
@@ -269,6 +269,9 @@ class Engine:
         if state is ShardState.FINISHED:
             return await self._collect(shard)
         raise AssertionError(f"no step from shard state {state!r}")
+
+    def _paused(self) -> bool:
+        return self.store.get_run(self.run_id).paused_at is not None
 
     def _run_cancelled(self) -> bool:
         return self.store.get_run(self.run_id).state in (RunState.CANCELLING, RunState.CANCELLED)
@@ -481,6 +484,8 @@ class Engine:
         phase_since = self.clock.now()
         stalled = False
         while True:
+            if self._paused():  # let the shard go; its job goes on at the provider
+                return shard
             job = await self.retry.call(f"poll {job.id}", functools.partial(self.backend.poll, job))
             if last is None or job.status != last[0]:
                 phase_since, stalled = self.clock.now(), False

@@ -36,7 +36,7 @@ from batchport.runner.clock import Clock, SystemClock
 from batchport.runner.engine import Engine, finish_run
 from batchport.runner.options import RunOptions
 from batchport.runner.progress import ProgressSink, choose_progress
-from batchport.store import RunRecord, RunState, RunStore
+from batchport.store import RunRecord, RunState, RunStore, ShardState
 
 __all__ = ["WorkerStats", "finish_run", "pause", "unpause", "work"]
 
@@ -47,9 +47,11 @@ Key = tuple[str, str]
 
 @dataclasses.dataclass(slots=True)
 class WorkerStats:
-    """What one worker did: shards it drove to an end (or handed on), runs it closed."""
+    """What one worker did: shards it drove to an end, shards it let go unfinished (their
+    run was paused) or lost to another driver, runs it closed."""
 
     shards: int = 0
+    left: int = 0
     lost: int = 0
     runs_finished: int = 0
     failed_runs: list[str] = dataclasses.field(default_factory=list)
@@ -169,6 +171,10 @@ class _Worker:
         if lost:
             log.warning("shard %s/%s: handed on to another driver", run_id, shard_id)
             self.stats.lost += 1
+            return
+        if not ShardState(self.store.get_shard(run_id, shard_id).state).is_final:
+            self.stats.left += 1  # let go unfinished: its run was paused
+            await self.close_engine(run_id)
             return
         self.stats.shards += 1
         try:
