@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -356,3 +357,51 @@ async def test_pausing_lets_go_of_shards_being_polled_and_unpausing_finishes(
         assert len(be.emulator.batches()) == 2  # polled again, not submitted again
     finally:
         st.close()
+
+
+async def test_a_worker_reconnects_after_the_database_drops_its_connection(
+    backend_factory: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL ends the worker's connection in the middle of the run (as a failover
+    or a restart would): the worker lets its shards go, reconnects, takes them back
+    and finishes, with one outcome per row and one batch per shard."""
+    import psycopg
+
+    from batchport.runner.worker import serve
+
+    be = backend_factory({"progression": {"kind": "after_polls", "polls": 30}})
+    app = f"bpworker{uuid.uuid4().hex[:8]}"
+    with fresh_schema() as base:
+        url = f"{base}&application_name={app}"
+        reqs = await _enqueue(url, be, "run-fo", n=30)
+        admin = psycopg.connect(base.split("?")[0], autocommit=True)
+        killed: list[int] = []
+
+        async def drop_connections_once_submitted() -> None:
+            st = _open(base)
+            try:
+                while not any(s.state == "submitted" for s in st.shards("run-fo")):  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+            finally:
+                st.close()
+            rows = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = %s",
+                (app,),
+            ).fetchall()
+            killed.append(len(rows))
+
+        killer = asyncio.ensure_future(drop_connections_once_submitted())
+        caplog.set_level("WARNING", logger="batchport.worker")
+        stats = await serve(url, backend_for=lambda rec: be, concurrency=3, poll_s=0.01,
+                            idle_exit_s=0.5, clock=InstantClock(real_sleep=0.005),
+                            reconnect_max_s=0.5)  # fmt: skip
+        await killer
+        admin.close()
+        assert killed and killed[0] >= 1
+        assert "store connection lost" in caplog.text
+        with bp.open_run("run-fo", store=base) as run:
+            assert run.state == "done"
+            assert_one_outcome_each(run, reqs)
+            assert set(_batches_per_shard(run, be).values()) == {1}
+        assert stats.runs_finished == 1

@@ -1,8 +1,9 @@
 """``batchport worker``, ``pause`` and ``unpause``: several processes sharing runs.
 
 ``worker`` drives shards of every run in the store (see
-:mod:`batchport.runner.worker`) until interrupted; SIGTERM and SIGINT stop it after
-giving its leases up, so another worker takes its shards at once. ``pause`` keeps every
+:mod:`batchport.runner.worker`) until interrupted, reconnecting when the database goes
+away; SIGTERM and SIGINT stop it after giving its leases up, so another worker takes
+its shards at once. ``pause`` keeps every
 driver from taking a run's shards; ``unpause`` lets them again.
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import signal
 from typing import Any
 
@@ -20,8 +20,6 @@ from batchport.cli.store_args import add_store_args, chosen_store
 from batchport.errors import RunError
 
 __all__ = ["register"]
-
-log = logging.getLogger("batchport.worker")
 
 
 def register(subparsers: Any) -> None:
@@ -72,19 +70,19 @@ def register(subparsers: Any) -> None:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from batchport.runner.worker import work
-    from batchport.store import open_store
+    from batchport.runner.worker import WorkerStats, serve
 
     if args.concurrency < 1:
         raise RunError("--concurrency must be at least 1")
     if args.lease_ttl <= 0:
         raise RunError("--lease-ttl must be positive")
-    store, _ = open_store(chosen_store(args))
+    stats = WorkerStats()
 
     async def main() -> None:
         task = asyncio.ensure_future(
-            work(
-                store,
+            serve(
+                chosen_store(args),
+                stats=stats,
                 concurrency=args.concurrency,
                 lease_ttl_s=args.lease_ttl,
                 poll_s=args.poll,
@@ -96,31 +94,14 @@ def _worker(args: argparse.Namespace) -> int:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, task.cancel)
         with contextlib.suppress(asyncio.CancelledError):
-            stats = await task
-            print(
-                f"worker done: {stats.shards} shard(s) driven, {stats.runs_finished} run(s) "
-                f"finished, {stats.left} left at a pause, {stats.lost} handed on"
-            )
+            await task
 
-    with contextlib.closing(store):
-        log.info("worker on %s", store.location)
-        try:
-            asyncio.run(main())
-        except Exception as exc:
-            if not _database_error(exc):
-                raise
-            from batchport.logs import redact_text
-
-            raise RunError(
-                f"worker stopped: the store failed ({redact_text(str(exc)).strip()}); "
-                "restart the worker once the database is back: nothing committed is lost"
-            ) from None
+    asyncio.run(main())
+    print(
+        f"worker done: {stats.shards} shard(s) driven, {stats.runs_finished} run(s) "
+        f"finished, {stats.left} left at a pause, {stats.lost} handed on"
+    )
     return EXIT_OK
-
-
-def _database_error(exc: BaseException) -> bool:
-    """An error of the database driver (a server gone, a failover), not of batchport."""
-    return type(exc).__module__.split(".")[0] in ("psycopg", "sqlite3")
 
 
 def _set_pause(args: argparse.Namespace, on: bool) -> int:

@@ -25,20 +25,22 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 import orjson
 
 from batchport.backends.base import Backend
 from batchport.backends.registry import get_backend
-from batchport.errors import BatchportError, RunError
+from batchport.errors import BatchportError, ConfigError, RunError
+from batchport.logs import redact_text
 from batchport.runner.claims import DEFAULT_SHARD_TTL_S, ShardClaims, ShardLost, holder_gone
 from batchport.runner.clock import Clock, SystemClock
 from batchport.runner.engine import Engine, finish_run
 from batchport.runner.options import RunOptions
 from batchport.runner.progress import ProgressSink, choose_progress
-from batchport.store import RunRecord, RunState, RunStore, ShardState
+from batchport.store import RunRecord, RunState, RunStore, ShardState, open_store
 
-__all__ = ["WorkerStats", "finish_run", "pause", "unpause", "work"]
+__all__ = ["WorkerStats", "finish_run", "pause", "serve", "unpause", "work"]
 
 log = logging.getLogger("batchport.worker")
 
@@ -79,6 +81,7 @@ class _Worker:
         clock: Clock,
         progress: ProgressSink,
         backend_for: Callable[[RunRecord], Backend] | None,
+        stats: WorkerStats | None = None,
     ) -> None:
         self.store = store
         self.concurrency = concurrency
@@ -90,7 +93,7 @@ class _Worker:
         self.engines: dict[str, Engine] = {}
         self.running: dict[Key, asyncio.Task[None]] = {}
         self.lost: set[Key] = set()
-        self.stats = WorkerStats()
+        self.stats = stats if stats is not None else WorkerStats()
 
     def engine(self, run_id: str) -> Engine:
         engine = self.engines.get(run_id)
@@ -251,6 +254,7 @@ async def work(
     clock: Clock | None = None,
     progress: bool | ProgressSink | None = False,
     backend_for: Callable[[RunRecord], Backend] | None = None,
+    stats: WorkerStats | None = None,
 ) -> WorkerStats:
     """Drive shards of any run in ``store`` until cancelled (or, with ``idle_exit_s``,
     until nothing was left to claim for that many seconds).
@@ -259,6 +263,7 @@ async def work(
     the store is asked for more work. Each run's backend is rebuilt from the settings it
     recorded, with this process's credentials, and closed when the worker is done with
     it; ``backend_for`` may hand out backends instead (the caller then closes them).
+    ``stats``, if given, is added to as the worker goes (and returned).
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
@@ -269,5 +274,51 @@ async def work(
         clock=clock or SystemClock(),
         progress=choose_progress(progress),
         backend_for=backend_for,
+        stats=stats,
     )
     return await worker.run(poll_s=poll_s, idle_exit_s=idle_exit_s)
+
+
+def database_error(exc: BaseException) -> bool:
+    """An error of the database driver (a server gone, a failover), not batchport's."""
+    return type(exc).__module__.split(".")[0] in ("psycopg", "sqlite3")
+
+
+async def serve(
+    store: str | None,
+    *,
+    reconnect_max_s: float = 60.0,
+    stats: WorkerStats | None = None,
+    **work_options: Any,
+) -> WorkerStats:
+    """:func:`work` on the store at ``store`` (a URL or directory; None: the
+    environment's), reconnecting when the database goes away: the worker lets its shards
+    go, waits (backing off to ``reconnect_max_s``), opens the store again and carries
+    on. A failover costs the time it takes, never a row: every step was committed
+    before the call it protects, and shards left ``submitting`` are looked up at the
+    provider before anything is sent again. Returns the totals (``stats``, added to as
+    it goes) when :func:`work` returns (``idle_exit_s``); runs until cancelled
+    otherwise."""
+    total = stats if stats is not None else WorkerStats()
+    delay = 1.0
+    while True:
+        try:
+            st, _ = open_store(store)
+        except ConfigError as exc:  # cannot connect (yet)
+            log.warning("store unavailable (%s); retrying in %.0fs", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, reconnect_max_s)
+            continue
+        try:
+            await work(st, stats=total, **work_options)
+            return total
+        except Exception as exc:
+            if not database_error(exc):
+                raise
+            log.warning("store connection lost (%s); reconnecting in %.0fs",
+                        redact_text(str(exc)).strip(), delay)  # fmt: skip
+        finally:
+            with contextlib.suppress(Exception):
+                st.close()
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, reconnect_max_s)
