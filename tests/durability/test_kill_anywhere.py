@@ -25,6 +25,8 @@ from batchport.runner import InstantClock
 from batchport.store import Store
 from batchport_emulator import EmulatorThread
 
+from .inputs import write_chat_input
+
 ROOT = Path(__file__).resolve().parents[2]
 # CI runs 6,000 rows; BATCHPORT_KILL_ROWS=60000 runs the full-size trial by hand
 ROWS = int(os.environ.get("BATCHPORT_KILL_ROWS", "6000"))
@@ -40,17 +42,7 @@ def served() -> Iterator[EmulatorThread]:
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("input") / "in.jsonl"
-    bp.write_requests(
-        path,
-        (
-            bp.Request.build(f"k{i:05d}", "/v1/chat/completions",
-                             {"model": "gpt-4o-mini",
-                              "messages": [{"role": "user", "content": f"row {i}"}]})
-            for i in range(ROWS)
-        ),
-    )  # fmt: skip
-    return path
+    return write_chat_input(tmp_path_factory.mktemp("input") / "in.jsonl", ROWS)
 
 
 def _command(served: EmulatorThread, source: Path, home: Path, run_id: str) -> list[str]:

@@ -27,6 +27,8 @@ import batchport as bp
 from batchport.store import open_store
 from batchport_emulator import EmulatorThread
 
+from .inputs import write_chat_input
+
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = 20_000
 SHARD_ROWS = 2_500  # 8 shards
@@ -48,17 +50,7 @@ def served() -> Iterator[EmulatorThread]:
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("input") / "in.jsonl"
-    bp.write_requests(
-        path,
-        (
-            bp.Request.build(f"k{i:05d}", "/v1/chat/completions",
-                             {"model": "gpt-4o-mini",
-                              "messages": [{"role": "user", "content": f"row {i}"}]})
-            for i in range(ROWS)
-        ),
-    )  # fmt: skip
-    return path
+    return write_chat_input(tmp_path_factory.mktemp("input") / "in.jsonl", ROWS)
 
 
 def _cli(*args: str, home: Path) -> list[str]:

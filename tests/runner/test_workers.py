@@ -12,11 +12,10 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from store import conftest as store_fixtures
 from store._pg import fresh_schema
 
 import batchport as bp
@@ -28,16 +27,9 @@ from batchport.store import RunRecord, RunStore, ShardState, open_store
 
 from .conftest import assert_one_outcome_each, chat
 
+store_url = store_fixtures.store_url  # the fixture: every test runs on both stores
+
 FAULTS = {"faults": {"row_failure_rate": 0.2, "row_failure_statuses": [500]}, "seed": 3}
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield str(tmp_path / "home")
-    else:
-        with fresh_schema() as url:
-            yield url
 
 
 def _open(url: str) -> RunStore:
