@@ -190,10 +190,12 @@ async def run(
     ``enqueue`` it returns once the run is planned and recorded, sending nothing: the
     workers sharing the store (``batchport worker``) submit and drive its shards.
 
-    One process drives a run at a time: it holds the run's lease in the store (renewed
-    every ``lease_ttl_s / 3`` seconds). Another process driving the same run makes this
-    raise :class:`~batchport.runner.lease.RunBusy`, or wait up to ``wait_for_lock``
-    seconds for it.
+    One such call drives a run at a time: it holds the run's lease in the store (renewed
+    every ``lease_ttl_s / 3`` seconds). Another process driving the same run this way
+    makes this raise :class:`~batchport.runner.lease.RunBusy`, or wait up to
+    ``wait_for_lock`` seconds for it. Shard by shard it also takes each shard's lease
+    (same time to live), so a shard a worker sharing the store holds is left to it and
+    waited for (:mod:`batchport.runner.claims`).
 
     Raises:
         ValidationFailed: the input breaks the provider's rules (nothing is sent).

@@ -19,7 +19,8 @@ One connection serves every thread, guarded by a re-entrant lock that is held fo
 whole :meth:`PostgresStore.transaction`: a transaction belongs to a connection, not a
 thread, so without the lock another thread's statements would join (or be rolled back
 with) someone else's transaction. A pool would buy parallel reads the runner does not
-need: one process drives a run and its writes are short.
+need: a process's writes are short, and several workers are several processes, each
+with its own connection.
 """
 
 from __future__ import annotations
