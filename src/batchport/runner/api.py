@@ -16,7 +16,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -36,6 +36,7 @@ from batchport.runner.plan import Plan, ShardPlan, estimate_cost, plan_requests
 from batchport.runner.prepare import prepare_run
 from batchport.runner.progress import ProgressSink, choose_progress
 from batchport.runner.run import Run
+from batchport.runner.wake import Wakeups
 from batchport.store import (
     IllegalTransition,
     RunExists,
@@ -46,6 +47,9 @@ from batchport.store import (
     StoreLike,
     open_store,
 )
+
+if TYPE_CHECKING:
+    from batchport.webhooks import WebhookOptions
 
 __all__ = ["new_run_id", "plan", "resume", "run"]
 
@@ -173,6 +177,7 @@ async def run(
     submit_only: bool = False,
     wait_for_lock: float | None = None,
     lease_ttl_s: float = DEFAULT_TTL_S,
+    webhooks: WebhookOptions | None = None,
     **option_fields: Any,
 ) -> Run:
     """Run ``requests`` as batches and return the reconciled :class:`Run`.
@@ -190,6 +195,11 @@ async def run(
     every ``lease_ttl_s / 3`` seconds). Another process driving the same run makes this
     raise :class:`~batchport.runner.lease.RunBusy`, or wait up to ``wait_for_lock``
     seconds for it.
+
+    ``webhooks`` (a :class:`~batchport.WebhookOptions`) has batch webhooks wake the
+    shards: the run serves a receiver for its length (or watches the store for another
+    process's), polls a job at once when an event names it, and otherwise only every
+    ``poll_fallback_s`` seconds.
 
     Raises:
         ValidationFailed: the input breaks the provider's rules (nothing is sent).
@@ -229,7 +239,8 @@ async def run(
                              owns_store=owned_store)  # fmt: skip
                 try:
                     start = functools.partial(_start, st, run_id, be, profile, requests, opts,
-                                              prices, clock, progress, submit_only)  # fmt: skip
+                                              prices, clock, progress, submit_only,
+                                              webhooks)  # fmt: skip
                     await drive_with_lease(st, run_id, start, **lock.kwargs())
                 except BaseException:
                     result.close()
@@ -242,7 +253,9 @@ async def run(
         finally:
             if owned:
                 await be.aclose()
-    return await _resume(st, owned_store, run_id, backend, requests, clock, progress, prices, lock)
+    return await _resume(
+        st, owned_store, run_id, backend, requests, clock, progress, prices, lock, webhooks
+    )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -265,12 +278,13 @@ async def _start(
     clock: Clock | None,
     progress: bool | ProgressSink | None,
     submit_only: bool,
+    webhooks: WebhookOptions | None = None,
 ) -> None:
     """Prepare a new run, check its cost, and drive it (under its lease)."""
     _prepare(st, run_id, be, profile, requests, opts, prices)
     st.update_run(run_id, expect=RunState.PLANNING, state=RunState.RUNNING)
     until = ShardState.SUBMITTED if submit_only else None
-    await _execute(st, run_id, be, opts, clock, progress, until=until)
+    await _execute(st, run_id, be, opts, clock, progress, until=until, webhooks=webhooks)
 
 
 def _prepare(
@@ -354,15 +368,20 @@ async def _execute(
     progress: bool | ProgressSink | None,
     *,
     until: ShardState | None = None,
+    webhooks: WebhookOptions | None = None,
 ) -> None:
     sink = choose_progress(progress)
     counts = store.outcome_counts(run_id)
     settled = sum(v for k, v in counts.items() if k is not None)
     sink.start(run_id, store.get_run(run_id).total_rows, settled)
-    engine = Engine(store, run_id, backend, opts, clock=clock or SystemClock(), progress=sink)
+    clock = clock or SystemClock()
+    wake = Wakeups(store, run_id, clock, webhooks) if webhooks is not None else None
+    engine = Engine(store, run_id, backend, opts, clock=clock, progress=sink, wake=wake)
     if store.get_run(run_id).state == RunState.FAILED:  # resumed after an error
         store.update_run(run_id, expect=RunState.FAILED, state=RunState.RUNNING, error=None)
     try:
+        if wake is not None:
+            await wake.start()
         await engine.execute(until=until)
     except (KeyboardInterrupt, asyncio.CancelledError, LeaseLost):
         raise  # stopped, not failed: it goes on when resumed (or elsewhere)
@@ -371,6 +390,8 @@ async def _execute(
         raise
     finally:
         sink.finish()
+        if wake is not None:
+            await wake.aclose()
     if until is not None:
         return
     if store.outcome_counts(run_id).get(None):
@@ -392,10 +413,12 @@ async def resume(
     prices: PriceTable | None = None,
     wait_for_lock: float | None = None,
     lease_ttl_s: float = DEFAULT_TTL_S,
+    webhooks: WebhookOptions | None = None,
 ) -> Run:
     """Pick a run up where it stopped: submitted shards are polled, not submitted
     again; collected results are not fetched again; settled rows stay settled. A
-    finished run is returned as it is, without a backend.
+    finished run is returned as it is, without a backend. ``webhooks``: as in
+    :func:`run`.
 
     Raises:
         RunError: no such run, ``requests`` differ from the run's input, or another
@@ -403,7 +426,9 @@ async def resume(
     """
     st, owned_store = _store(store, home)
     lock = _LockOptions(wait_for_lock, lease_ttl_s)
-    return await _resume(st, owned_store, run_id, backend, requests, clock, progress, prices, lock)
+    return await _resume(
+        st, owned_store, run_id, backend, requests, clock, progress, prices, lock, webhooks
+    )
 
 
 async def _resume(
@@ -416,6 +441,7 @@ async def _resume(
     progress: bool | ProgressSink | None,
     prices: PriceTable | None,
     lock: _LockOptions | None = None,
+    webhooks: WebhookOptions | None = None,
 ) -> Run:
     result = Run(st, run_id, models=_models(requests), prices=prices, owns_store=owned_store)
     try:
@@ -427,7 +453,9 @@ async def _resume(
         if requests is not None and rec.state != RunState.PLANNING:
             _check_same_input(rec, requests)
         if rec.state not in (RunState.DONE, RunState.CANCELLED):
-            work = functools.partial(_continue, st, run_id, backend, requests, clock, progress)
+            work = functools.partial(
+                _continue, st, run_id, backend, requests, clock, progress, webhooks
+            )
             await drive_with_lease(st, run_id, work, **(lock or _LockOptions()).kwargs())
     except BaseException:
         result.close()
@@ -460,6 +488,7 @@ async def _continue(
     requests: RequestsLike | None,
     clock: Clock | None,
     progress: bool | ProgressSink | None,
+    webhooks: WebhookOptions | None = None,
 ) -> None:
     """Drive an unfinished run on (under its lease: its record is read afresh). A run
     stopped while preparing is prepared again, from ``requests`` or its input file."""
@@ -483,7 +512,7 @@ async def _continue(
             elif requests is not None:
                 _check_same_input(rec, requests)
             st.update_run(run_id, expect=RunState.PLANNING, state=RunState.RUNNING)
-        await _execute(st, run_id, be, opts, clock, progress)
+        await _execute(st, run_id, be, opts, clock, progress, webhooks=webhooks)
     finally:
         if owned:
             await be.aclose()
