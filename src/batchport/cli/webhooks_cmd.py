@@ -1,7 +1,10 @@
 """``batchport webhooks serve``: receive signed batch webhooks and print each event.
 
-For now each accepted event is only printed (``provider type batch-id``, one line);
-the runner does not act on them yet (docs/webhooks.md).
+With ``--store URL`` or ``--home DIR`` each accepted event also marks the shards
+running its batch as woken in that run store (``RunStore.wake_job``): a run driven
+with webhooks in any process (``batchport run --webhooks-from-store``, or
+``bp.run(..., webhooks=WebhookOptions())``) polls that shard at once. An event for a
+batch no shard knows is still answered 200, so the provider does not retry it.
 """
 
 from __future__ import annotations
@@ -48,33 +51,62 @@ def register(subparsers: Any) -> None:
         metavar="SECONDS",
         help="how far a timestamp may be from this host's clock (default: %(default)g)",
     )
+    _store_args(serve)
     serve.set_defaults(handler=_serve)
+
+
+def _store_args(p: argparse.ArgumentParser) -> None:
+    from batchport.cli.store_args import store_url
+
+    group = p.add_mutually_exclusive_group()
+    group.add_argument(
+        "--home",
+        default=None,
+        metavar="DIR",
+        help="wake shards in the SQLite run store in DIR (default: only print)",
+    )
+    group.add_argument(
+        "--store",
+        type=store_url,
+        default=None,
+        metavar="URL",
+        help="wake shards in the PostgreSQL run store at URL (default: only print)",
+    )
 
 
 def _serve(args: argparse.Namespace) -> int:
     secret = args.secret or os.environ.get(SECRET_ENV, "")
     if not secret:
         raise ConfigError(f"no webhook secret: set {SECRET_ENV} (or pass --secret)")
-    from batchport.webhooks import BatchEvent, make_app
+    from batchport.webhooks import BatchEvent, make_app, store_waker
 
-    def show(event: BatchEvent) -> None:
-        print(f"{event.provider} {event.type} {event.batch_id}", flush=True)
+    def show(event: BatchEvent, woken: list[tuple[str, str]] | None = None) -> None:
+        line = f"{event.provider} {event.type} {event.batch_id}"
+        if woken is not None:
+            line += " woke " + (", ".join(f"{r}/{s}" for r, s in woken) if woken else "nothing")
+        print(line, flush=True)
 
-    app = make_app(secret, show, path=args.path, tolerance_s=args.tolerance)
-    asyncio.run(_run(app, args.host, args.port, args.path))
+    where = args.store if args.store is not None else args.home
+    if where is None:
+        app = make_app(secret, show, path=args.path, tolerance_s=args.tolerance)
+        asyncio.run(_run(app, args.host, args.port, args.path))
+        return 0
+    from batchport.store import open_store
+
+    store, _ = open_store(where)
+    try:
+        app = make_app(
+            secret, store_waker(store, announce=show), path=args.path, tolerance_s=args.tolerance
+        )
+        asyncio.run(_run(app, args.host, args.port, args.path))
+    finally:
+        store.close()
     return 0
 
 
 async def _run(app: Any, host: str, port: int, path: str) -> None:
-    from aiohttp import web
+    from batchport.webhooks import serving
 
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        bound = runner.addresses[0][1]
-        print(f"listening on http://{host}:{bound}{path}", flush=True)
+    async with serving(app, host, port, path) as url:
+        print(f"listening on {url}", flush=True)
         await asyncio.Event().wait()  # until Ctrl-C or SIGTERM
-    finally:
-        await runner.cleanup()
