@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
 from typing import Any
 
 from batchport.errors import ConfigError
@@ -110,3 +111,76 @@ async def _run(app: Any, host: str, port: int, path: str) -> None:
     async with serving(app, host, port, path) as url:
         print(f"listening on {url}", flush=True)
         await asyncio.Event().wait()  # until Ctrl-C or SIGTERM
+
+
+# -- `batchport run/wait/resume` with webhooks ----------------------------------------
+
+
+def add_run_args(p: argparse.ArgumentParser) -> None:
+    """The flags that have a run act on webhooks (``run``, ``wait``, ``resume``)."""
+    group = p.add_argument_group("webhooks (OpenAI and Gemini; see docs/webhooks.md)")
+    where = group.add_mutually_exclusive_group()
+    where.add_argument(
+        "--webhooks-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="receive batch webhooks on PORT while the run lasts (0: any free port); "
+        "each event has its shard polled at once",
+    )
+    where.add_argument(
+        "--webhooks-from-store",
+        action="store_true",
+        help="no receiver here: `batchport webhooks serve --store/--home` in another "
+        "process records events in the run store, and the run watches it",
+    )
+    group.add_argument(
+        "--webhooks-host", default="127.0.0.1", metavar="HOST", help="address to bind"
+    )
+    group.add_argument("--webhooks-path", default="/webhooks", metavar="PATH", help="URL path")
+    group.add_argument(
+        "--webhook-secret-env",
+        default=SECRET_ENV,
+        metavar="VAR",
+        help="the environment variable holding the whsec_... signing secret "
+        "(default: %(default)s); the secret itself is never a flag",
+    )
+    group.add_argument(
+        "--poll-fallback",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="with webhooks, poll each job this often anyway (default: 600)",
+    )
+
+
+def run_webhooks(args: argparse.Namespace) -> Any:
+    """The run's :class:`~batchport.webhooks.WebhookOptions` from the flags, or None.
+
+    Raises :class:`ConfigError` when a receiver is asked for and the secret's
+    environment variable is unset (the message names the variable, never a value).
+    """
+    receive = args.webhooks_port is not None
+    if not receive and not args.webhooks_from_store:
+        if args.poll_fallback is not None:
+            raise ConfigError("--poll-fallback goes with --webhooks-port or --webhooks-from-store")
+        return None
+    from batchport.webhooks import WebhookOptions
+    from batchport.webhooks.options import DEFAULT_POLL_FALLBACK_S
+
+    secret = None
+    if receive:
+        secret = os.environ.get(args.webhook_secret_env, "")
+        if not secret:
+            raise ConfigError(
+                f"--webhooks-port needs the webhook signing secret in ${args.webhook_secret_env}"
+            )
+    fallback = DEFAULT_POLL_FALLBACK_S if args.poll_fallback is None else args.poll_fallback
+    return WebhookOptions(
+        secret=secret,
+        host=args.webhooks_host,
+        port=args.webhooks_port or 0,
+        path=args.webhooks_path,
+        poll_fallback_s=fallback,
+        on_listening=lambda url: print(f"receiving webhooks at {url}", file=sys.stderr),
+    )
