@@ -271,3 +271,36 @@ def test_bad_options_are_refused_without_repeating_the_secret(
     with pytest.raises(bp.ConfigError, match=message) as caught:
         WebhookOptions(**kwargs)
     assert "***" not in str(caught.value)
+
+
+async def test_gemini_events_name_the_batch_as_the_gemini_backend_records_it(
+    tmp_path: Path,
+) -> None:
+    """Gemini's events say ``batches/…``, as its jobs' names do: both paths find them."""
+    from batchport.backends.gemini import GeminiBackend
+
+    async with Emulator(CONFIG) as emu:
+        for watch_store in (False, True):
+            backend = GeminiBackend(
+                base_url=emu.url, api_key="gm-test-key", models={"gpt-4o-mini": "gemini-2.5-flash"}
+            )
+            counted = Counted(backend)
+            home = tmp_path / f"store-{watch_store}"
+            other, _ = open_store(str(home))
+            try:
+                async with backend:
+                    if watch_store:
+                        app = make_app(SECRET, store_waker(other))
+                        async with serving(app, "127.0.0.1", 0, "/webhooks") as url:
+                            send_to(emu)(url)
+                            watch = WebhookOptions(poll_fallback_s=HOUR, store_check_s=30)
+                            run, used = await run_with(backend, emu, home, watch)
+                    else:
+                        run, used = await run_with(backend, emu, home, hooks(emu))
+            finally:
+                other.close()
+            jobs = [s.job_id or "" for s in run.store.shards(run.id)]
+            assert_complete(run)
+            assert all(j.startswith("batches/") for j in jobs) and len(jobs) == SHARDS
+            assert sorted(counted.polls.values()) == [2] * SHARDS, watch_store
+            assert used < HOUR, watch_store
