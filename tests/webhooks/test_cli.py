@@ -109,14 +109,18 @@ def test_serve_with_a_store_wakes_the_shard_running_the_batch(tmp_path: Path) ->
             assert _post(url, body, headers) == 200  # unknown batches too: no retries
         forged = openai_event("batch.completed", "batch_known")
         assert _post(url, forged, signed_headers(forged, secret=OTHER_SECRET)) == 400
+        assert process.stdout is not None
+        # the store is written after the answer: wait for both lines before stopping
+        lines = [process.stdout.readline().strip() for _ in range(2)]
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=30)
         served.close()
-        assert sorted(out.splitlines()) == [
+        assert out == ""
+        assert sorted(lines) == [
             "openai completed batch_known woke r/s0000",
             "openai completed batch_unknown woke nothing",
         ]
-        assert SECRET.removeprefix("whsec_") not in out + err
+        assert SECRET.removeprefix("whsec_") not in "".join(lines) + err
         woken_at = store.get_shard("r", "s0000").woken_at
         assert woken_at is not None and abs(woken_at - now) < 60
     finally:
