@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -304,3 +305,16 @@ async def test_gemini_events_name_the_batch_as_the_gemini_backend_records_it(
             assert all(j.startswith("batches/") for j in jobs) and len(jobs) == SHARDS
             assert sorted(counted.polls.values()) == [2] * SHARDS, watch_store
             assert used < HOUR, watch_store
+
+
+async def test_a_taken_port_stops_the_run_before_anything_is_submitted(
+    started: Any, tmp_path: Path
+) -> None:
+    backend, emu, counted = await started({})
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(bp.ConfigError, match=f"cannot receive webhooks on 127.0.0.1:{port}"):
+            await run_with(backend, emu, tmp_path, hooks(emu, port=port))
+    assert counted.submits == 0
