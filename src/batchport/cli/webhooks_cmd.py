@@ -28,11 +28,13 @@ def register(subparsers: Any) -> None:
     commands.required = True
     serve = commands.add_parser(
         "serve",
-        help="verify webhook deliveries and print one line per batch event",
+        help="verify webhook deliveries, print each batch event, wake shards in a store",
         description=(
             "Answer POSTs on PATH: verify the Standard Webhooks signature, refuse stale "
             "timestamps and replays, and print 'provider type batch-id' for each batch "
-            "event. Runs until interrupted."
+            "event. With --store or --home, also mark the shards running that batch as "
+            "woken in the run store, so the runs driving them (with --webhooks-from-store) "
+            "poll them at once. Runs until interrupted."
         ),
     )
     serve.add_argument("--port", type=int, required=True, help="port to listen on (0: any)")
