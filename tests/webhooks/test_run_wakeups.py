@@ -14,11 +14,12 @@ import logging
 import socket
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from store._pg import fresh_schema
 
 import batchport as bp
 from batchport.backends.base import Backend
@@ -122,13 +123,14 @@ def hooks(emu: Emulator, secret: str = SECRET, **kw: Any) -> WebhookOptions:
 
 
 async def run_with(
-    backend: Backend, emu: Emulator, home: Path, webhooks: WebhookOptions
+    backend: Backend, emu: Emulator, store: Path | str, webhooks: WebhookOptions
 ) -> tuple[bp.Run, float]:
-    """The run, and how much of its clock it used."""
+    """The run (in the store at ``store``: a directory or a URL), and how much of its
+    clock it used."""
     clock = EmulatorClock(emu)
     start = clock.now()
     run = await bp.run(
-        REQUESTS, backend=backend, home=home, clock=clock, progress=False,
+        REQUESTS, backend=backend, store=str(store), clock=clock, progress=False,
         max_rows_per_shard=ROWS_PER_SHARD, webhooks=webhooks,
     )  # fmt: skip
     return run, clock.now() - start
@@ -210,19 +212,29 @@ async def test_forged_events_wake_nothing(started: Any, tmp_path: Path, forgery:
     assert refused and set(refused) == {400}
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_at(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The run store: a SQLite home, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "home")
+    else:
+        with fresh_schema() as url:
+            yield url
+
+
 async def test_a_receiver_in_another_process_wakes_the_run_through_the_store(
-    started: Any, tmp_path: Path
+    started: Any, store_at: str
 ) -> None:
-    """What ``batchport webhooks serve --home DIR`` does, on its own store connection:
+    """What ``batchport webhooks serve --store URL`` does, on its own store connection:
     the run serves no receiver and only watches its shards' ``woken_at``."""
     backend, emu, counted = await started({})
-    other, _ = open_store(str(tmp_path))
+    other, _ = open_store(store_at)
     try:
         app = make_app(SECRET, store_waker(other))
         async with serving(app, "127.0.0.1", 0, "/webhooks") as url:
             send_to(emu)(url)
             watch = WebhookOptions(poll_fallback_s=HOUR, store_check_s=30)
-            run, used = await run_with(backend, emu, tmp_path, watch)
+            run, used = await run_with(backend, emu, store_at, watch)
     finally:
         other.close()
     shards = run.store.shards(run.id)
