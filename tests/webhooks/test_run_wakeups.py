@@ -61,7 +61,7 @@ class EmulatorClock:
     """The run's clock is the emulator's: sleeping moves the emulator's virtual time.
     A short real pause per sleep lets a webhook travel over loopback meanwhile."""
 
-    def __init__(self, emu: Emulator, real_sleep: float = 0.002) -> None:
+    def __init__(self, emu: Emulator, real_sleep: float = 0.01) -> None:
         self.emu = emu
         self.real_sleep = real_sleep
 
