@@ -95,6 +95,8 @@ _EXPORTS: dict[str, str] = {
     "run_realtime": "batchport.realtime",
     "RealtimeOptions": "batchport.realtime",
     "RealtimeRun": "batchport.realtime",
+    # webhooks
+    "WebhookOptions": "batchport.webhooks",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -176,4 +178,5 @@ if TYPE_CHECKING:  # pragma: no cover
     from batchport.validate import Problem as Problem
     from batchport.validate import ValidationReport as ValidationReport
     from batchport.validate import validate_file as validate_file
+    from batchport.webhooks import WebhookOptions as WebhookOptions
     from batchport.writer import BatchWriter as BatchWriter

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from batchport.cli import EXIT_OK, EXIT_PROBLEMS
 from batchport.cli.store_args import add_store_args, chosen_store
+from batchport.cli.webhooks_cmd import add_run_args as add_webhook_args
+from batchport.cli.webhooks_cmd import run_webhooks
 from batchport.errors import RunError
 
 if TYPE_CHECKING:
@@ -125,6 +127,7 @@ def register(subparsers: Any) -> None:
         _run_args(p)
         if name == "run":
             _output_args(p)
+            add_webhook_args(p)
         else:
             p.add_argument(
                 "--enqueue",
@@ -146,6 +149,7 @@ def register(subparsers: Any) -> None:
         if name != "cancel":
             _lock_args(p)
             _output_args(p)
+            add_webhook_args(p)
         p.set_defaults(handler=handler)
 
     p = subparsers.add_parser("status", help="show a run's shards and outcomes")
@@ -321,6 +325,7 @@ def _start(args: argparse.Namespace, *, submit_only: bool, enqueue: bool = False
     if args.backend and not args.emulator_url:
         load_backend(args.backend)  # a mistyped name fails before a run id is announced
     _check_output(args)
+    webhooks = run_webhooks(args) if not submit_only else None
     print(f"run id: {run_id}", file=sys.stderr, flush=True)
     return _drive(
         args,
@@ -335,6 +340,7 @@ def _start(args: argparse.Namespace, *, submit_only: bool, enqueue: bool = False
             submit_only=submit_only,
             enqueue=enqueue,
             wait_for_lock=args.wait_for_lock,
+            webhooks=webhooks,
         ),
     )
 
@@ -366,6 +372,7 @@ def _resume(args: argparse.Namespace) -> int:
     from batchport.runner import resume
 
     _check_output(args)
+    webhooks = run_webhooks(args)
     r = _drive(
         args,
         lambda backend: resume(
@@ -375,6 +382,7 @@ def _resume(args: argparse.Namespace) -> int:
             home=args.home,
             progress=_progress(args),
             wait_for_lock=args.wait_for_lock,
+            webhooks=webhooks,
         ),
     )
     return _finish(r, args)

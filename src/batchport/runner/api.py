@@ -16,7 +16,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -37,6 +37,7 @@ from batchport.runner.plan import Plan, ShardPlan, estimate_cost, plan_requests
 from batchport.runner.prepare import prepare_run
 from batchport.runner.progress import ProgressSink, choose_progress
 from batchport.runner.run import Run
+from batchport.runner.wake import Wakeups
 from batchport.store import (
     IllegalTransition,
     RunExists,
@@ -47,6 +48,9 @@ from batchport.store import (
     StoreLike,
     open_store,
 )
+
+if TYPE_CHECKING:
+    from batchport.webhooks import WebhookOptions
 
 __all__ = ["new_run_id", "plan", "resume", "run"]
 
@@ -175,6 +179,7 @@ async def run(
     enqueue: bool = False,
     wait_for_lock: float | None = None,
     lease_ttl_s: float = DEFAULT_TTL_S,
+    webhooks: WebhookOptions | None = None,
     **option_fields: Any,
 ) -> Run:
     """Run ``requests`` as batches and return the reconciled :class:`Run`.
@@ -196,6 +201,11 @@ async def run(
     ``wait_for_lock`` seconds for it. Shard by shard it also takes each shard's lease
     (same time to live), so a shard a worker sharing the store holds is left to it and
     waited for (:mod:`batchport.runner.claims`).
+
+    ``webhooks`` (a :class:`~batchport.WebhookOptions`) has batch webhooks wake the
+    shards: the run serves a receiver for its length (or watches the store for another
+    process's), polls a job at once when an event names it, and otherwise only every
+    ``poll_fallback_s`` seconds.
 
     Raises:
         ValidationFailed: the input breaks the provider's rules (nothing is sent).
@@ -236,7 +246,8 @@ async def run(
                 try:
                     start = functools.partial(_start, st, run_id, be, profile, requests, opts,
                                               prices, clock, progress, submit_only,
-                                              enqueue, lease_ttl=lock.ttl)  # fmt: skip
+                                              enqueue, lease_ttl=lock.ttl,
+                                              webhooks=webhooks)  # fmt: skip
                     await drive_with_lease(st, run_id, start, **lock.kwargs())
                 except BaseException:
                     result.close()
@@ -249,7 +260,9 @@ async def run(
         finally:
             if owned:
                 await be.aclose()
-    return await _resume(st, owned_store, run_id, backend, requests, clock, progress, prices, lock)
+    return await _resume(
+        st, owned_store, run_id, backend, requests, clock, progress, prices, lock, webhooks
+    )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -275,6 +288,7 @@ async def _start(
     enqueue: bool = False,
     *,
     lease_ttl: float = DEFAULT_TTL_S,
+    webhooks: WebhookOptions | None = None,
 ) -> None:
     """Prepare a new run, check its cost, and drive it (under its lease), or leave it
     to the workers (``enqueue``)."""
@@ -283,7 +297,8 @@ async def _start(
     if enqueue:
         return
     until = ShardState.SUBMITTED if submit_only else None
-    await _execute(st, run_id, be, opts, clock, progress, until=until, lease_ttl=lease_ttl)
+    await _execute(st, run_id, be, opts, clock, progress, until=until, lease_ttl=lease_ttl,
+                   webhooks=webhooks)  # fmt: skip
 
 
 def _prepare(
@@ -368,17 +383,22 @@ async def _execute(
     *,
     until: ShardState | None = None,
     lease_ttl: float = DEFAULT_TTL_S,
+    webhooks: WebhookOptions | None = None,
 ) -> None:
     sink = choose_progress(progress)
     counts = store.outcome_counts(run_id)
     settled = sum(v for k, v in counts.items() if k is not None)
     sink.start(run_id, store.get_run(run_id).total_rows, settled)
+    clock = clock or SystemClock()
+    wake = Wakeups(store, run_id, clock, webhooks) if webhooks is not None else None
     claims = ShardClaims(store, ttl=lease_ttl)
-    engine = Engine(store, run_id, backend, opts, clock=clock or SystemClock(), progress=sink,
-                    claims=claims)  # fmt: skip
+    engine = Engine(store, run_id, backend, opts, clock=clock, progress=sink, claims=claims,
+                    wake=wake)  # fmt: skip
     if store.get_run(run_id).state == RunState.FAILED:  # resumed after an error
         store.update_run(run_id, expect=RunState.FAILED, state=RunState.RUNNING, error=None)
     try:
+        if wake is not None:
+            await wake.start()
         await engine.execute(until=until)
     except (KeyboardInterrupt, asyncio.CancelledError, LeaseLost):
         raise  # stopped, not failed: it goes on when resumed (or elsewhere)
@@ -388,6 +408,8 @@ async def _execute(
     finally:
         sink.finish()
         claims.close()
+        if wake is not None:
+            await wake.aclose()
     if until is None:
         await finish_run(store, run_id)  # unless a worker sharing the run closed it first
 
@@ -404,10 +426,12 @@ async def resume(
     prices: PriceTable | None = None,
     wait_for_lock: float | None = None,
     lease_ttl_s: float = DEFAULT_TTL_S,
+    webhooks: WebhookOptions | None = None,
 ) -> Run:
     """Pick a run up where it stopped: submitted shards are polled, not submitted
     again; collected results are not fetched again; settled rows stay settled. A
-    finished run is returned as it is, without a backend.
+    finished run is returned as it is, without a backend. ``webhooks``: as in
+    :func:`run`.
 
     Raises:
         RunError: no such run, ``requests`` differ from the run's input, or another
@@ -415,7 +439,9 @@ async def resume(
     """
     st, owned_store = _store(store, home)
     lock = _LockOptions(wait_for_lock, lease_ttl_s)
-    return await _resume(st, owned_store, run_id, backend, requests, clock, progress, prices, lock)
+    return await _resume(
+        st, owned_store, run_id, backend, requests, clock, progress, prices, lock, webhooks
+    )
 
 
 async def _resume(
@@ -428,6 +454,7 @@ async def _resume(
     progress: bool | ProgressSink | None,
     prices: PriceTable | None,
     lock: _LockOptions | None = None,
+    webhooks: WebhookOptions | None = None,
 ) -> Run:
     result = Run(st, run_id, models=_models(requests), prices=prices, owns_store=owned_store)
     try:
@@ -441,7 +468,7 @@ async def _resume(
         if rec.state not in (RunState.DONE, RunState.CANCELLED):
             lock = lock or _LockOptions()
             work = functools.partial(_continue, st, run_id, backend, requests, clock, progress,
-                                     lease_ttl=lock.ttl)  # fmt: skip
+                                     lease_ttl=lock.ttl, webhooks=webhooks)  # fmt: skip
             await drive_with_lease(st, run_id, work, **lock.kwargs())
     except BaseException:
         result.close()
@@ -476,6 +503,7 @@ async def _continue(
     progress: bool | ProgressSink | None,
     *,
     lease_ttl: float = DEFAULT_TTL_S,
+    webhooks: WebhookOptions | None = None,
 ) -> None:
     """Drive an unfinished run on (under its lease: its record is read afresh). A run
     stopped while preparing is prepared again, from ``requests`` or its input file."""
@@ -499,7 +527,8 @@ async def _continue(
             elif requests is not None:
                 _check_same_input(rec, requests)
             st.update_run(run_id, expect=RunState.PLANNING, state=RunState.RUNNING)
-        await _execute(st, run_id, be, opts, clock, progress, lease_ttl=lease_ttl)
+        await _execute(st, run_id, be, opts, clock, progress, lease_ttl=lease_ttl,
+                       webhooks=webhooks)  # fmt: skip
     finally:
         if owned:
             await be.aclose()

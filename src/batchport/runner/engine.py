@@ -39,6 +39,7 @@ from batchport.runner.options import RunOptions
 from batchport.runner.policy import Backoff, PollPolicy, QuotaGate
 from batchport.runner.progress import ProgressSink, ShardView
 from batchport.runner.retry import Retrier
+from batchport.runner.wake import Wakeups
 from batchport.store import (
     CancelReason,
     IllegalTransition,
@@ -119,12 +120,16 @@ class Engine:
         clock: Clock,
         progress: ProgressSink,
         claims: ShardClaims | None = None,
+        wake: Wakeups | None = None,
     ) -> None:
         self.store = store
         self.run_id = run_id
         self.backend = backend
+        self.wake = wake
         hint = backend.poll_interval_hint
-        if hint is not None and options.poll == PollPolicy():  # the run left polling default
+        if wake is not None:  # webhooks: a long fallback interval, whatever the hint
+            options = dataclasses.replace(options, poll=wake.poll_policy(options.poll))
+        elif hint is not None and options.poll == PollPolicy():  # the run left polling default
             poll = PollPolicy(interval=hint, max_interval=max(1.0, hint * 20))
             options = dataclasses.replace(options, poll=poll)
         self.opts = options
@@ -504,7 +509,10 @@ class Engine:
             interval = self.opts.poll.next_interval(interval, changed=changed)
             if job.retry_after is not None:
                 interval = max(interval, job.retry_after)
-            await self.clock.sleep(interval)
+            if self.wake is None:
+                await self.clock.sleep(interval)
+            else:  # ends early when a webhook says the job changed: poll it at once
+                await self.wake.wait(shard, job.id, interval)
 
     async def _cancel_job(self, shard: ShardRecord, job: Job) -> ShardRecord:
         reason = CancelReason.USER

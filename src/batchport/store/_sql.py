@@ -94,6 +94,13 @@ _SHARDS = _Table(
 )  # fmt: skip
 
 
+def _job_ids(job_id: str) -> tuple[str, ...]:
+    """The spellings a job is recorded under. Gemini's events and API name a batch
+    ``batches/x``; a shard holding the bare name ``x`` is the same job."""
+    bare = job_id.removeprefix("batches/")
+    return (job_id, bare) if bare and bare != job_id else (job_id,)
+
+
 class _Cursor(Protocol):
     @property
     def rowcount(self) -> int: ...
@@ -396,6 +403,15 @@ class SQLStore:
     def shards(self, run_id: str) -> list[ShardRecord]:
         select = f"SELECT {SHARD_COLS} FROM shards WHERE run_id=? ORDER BY {self._SHARD_ORDER}"
         return [ShardRecord(*r) for r in self._all(self._q(select), (run_id,))]
+
+    def wake_job(self, job_id: str, at: float) -> list[tuple[str, str]]:
+        ids = _job_ids(job_id)
+        where = f"job_id IN ({','.join('?' * len(ids))})"
+        with self.transaction():
+            found = self._all(self._q(f"SELECT run_id, shard_id FROM shards WHERE {where}"), ids)
+            if found:
+                self._run(self._q(f"UPDATE shards SET woken_at=? WHERE {where}"), (at, *ids))
+        return sorted((str(run_id), str(shard_id)) for run_id, shard_id in found)
 
     # -- ledger rows -----------------------------------------------------------------
     def shard_custom_ids(self, run_id: str, shard_id: str) -> set[str]:

@@ -3,9 +3,11 @@
 - :class:`WebhookReceiver`: verify one delivery and read it into a :class:`BatchEvent`
   (no HTTP; for any web framework).
 - :func:`make_app`: the same behind an aiohttp route, for embedding in a service.
-- ``batchport webhooks serve``: that app on its own, printing each event.
-
-The runner does not act on these events yet; see docs/webhooks.md.
+- ``batchport webhooks serve``: that app on its own, printing each event, and with
+  ``--store`` marking the shards running the batch as woken (:func:`store_waker`).
+- :class:`WebhookOptions`: ``bp.run(..., webhooks=...)`` serves the receiver for the
+  run's length; each event has the shard running its batch poll at once, and polling
+  otherwise falls back to a long interval (see :mod:`batchport.runner.wake`).
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from batchport.webhooks.errors import (
     WebhookRejected,
 )
 from batchport.webhooks.events import BatchEvent, EventType, Provider, parse_event
+from batchport.webhooks.options import WebhookOptions
 from batchport.webhooks.receiver import WebhookReceiver
 from batchport.webhooks.replay import ReplayMemory
+from batchport.webhooks.serve import serving, store_waker
 from batchport.webhooks.verify import DEFAULT_TOLERANCE_S, WebhookClock, WebhookVerifier
 
 __all__ = [
@@ -36,9 +40,12 @@ __all__ = [
     "ReplayedWebhook",
     "StaleTimestamp",
     "WebhookClock",
+    "WebhookOptions",
     "WebhookReceiver",
     "WebhookRejected",
     "WebhookVerifier",
     "make_app",
     "parse_event",
+    "serving",
+    "store_waker",
 ]

@@ -21,7 +21,13 @@ from typing import Any
 from batchport.errors import ConfigError
 from batchport.webhooks.errors import InvalidSignature, StaleTimestamp
 
-__all__ = ["DEFAULT_TOLERANCE_S", "VerifiedHeaders", "WebhookClock", "WebhookVerifier"]
+__all__ = [
+    "DEFAULT_TOLERANCE_S",
+    "VerifiedHeaders",
+    "WebhookClock",
+    "WebhookVerifier",
+    "check_secret",
+]
 
 WebhookClock = Callable[[], float]
 """Unix time in seconds (``time.time`` by default): webhook timestamps are wall-clock
@@ -63,7 +69,7 @@ class WebhookVerifier:
         tolerance_s: float = DEFAULT_TOLERANCE_S,
         clock: WebhookClock = time.time,
     ) -> None:
-        _check_secret(secret)
+        check_secret(secret)
         if tolerance_s < 0:
             raise ConfigError("the webhook timestamp tolerance must not be negative")
         from openai import OpenAI  # the SDK costs most of a second to import
@@ -123,7 +129,9 @@ def _webhook_headers(headers: Mapping[str, Any]) -> dict[str, str]:
     return found
 
 
-def _check_secret(secret: str) -> None:
+def check_secret(secret: str) -> None:
+    """Raises :class:`ConfigError` for an empty secret or a ``whsec_`` one that is not
+    base64 (the message never repeats it)."""
     if not isinstance(secret, str) or not secret:
         raise ConfigError("the webhook secret is empty")
     if secret.startswith("whsec_"):
