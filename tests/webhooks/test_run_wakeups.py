@@ -330,3 +330,63 @@ async def test_a_taken_port_stops_the_run_before_anything_is_submitted(
         with pytest.raises(bp.ConfigError, match=f"cannot receive webhooks on 127.0.0.1:{port}"):
             await run_with(backend, emu, tmp_path, hooks(emu, port=port))
     assert counted.submits == 0
+
+
+async def test_workers_watching_the_store_are_woken_by_its_receiver(
+    started: Any, store_at: str
+) -> None:
+    """``batchport worker --webhooks-from-store`` beside ``batchport webhooks serve
+    --store``: the workers poll each job once after submitting and once after its event,
+    not every hour."""
+    from batchport.runner.worker import work
+
+    backend, emu, counted = await started({})
+    enq = await bp.run(
+        REQUESTS, backend=backend, store=store_at, progress=False, enqueue=True,
+        max_rows_per_shard=ROWS_PER_SHARD,
+    )  # fmt: skip
+    run_id = enq.id
+    enq.close()
+    other, _ = open_store(store_at)
+    workers = [open_store(store_at)[0] for _ in range(2)]
+    try:
+        app = make_app(SECRET, store_waker(other))
+        async with serving(app, "127.0.0.1", 0, "/webhooks") as url:
+            send_to(emu)(url)
+            watch = WebhookOptions(poll_fallback_s=HOUR, store_check_s=30)
+            clock = EmulatorClock(emu)
+            start = clock.now()
+            await asyncio.gather(
+                *(
+                    work(
+                        st,
+                        backend_for=lambda rec: backend,
+                        clock=clock,
+                        webhooks=watch,
+                        poll_s=0.01,
+                        idle_exit_s=0.5,
+                    )  # fmt: skip
+                    for st in workers
+                )
+            )
+            used = clock.now() - start
+    finally:
+        for st in (other, *workers):
+            st.close()
+    with bp.open_run(run_id, store=store_at) as run:
+        assert run.state == "done"
+        assert run.outcomes == {"succeeded": len(REQUESTS)}
+    assert sorted(counted.polls.values()) == [2] * SHARDS
+    assert used < HOUR
+
+
+async def test_a_worker_refuses_to_serve_webhooks_itself(tmp_path: Path) -> None:
+    from batchport.errors import ConfigError
+    from batchport.runner.worker import work
+
+    st, _ = open_store(str(tmp_path))
+    try:
+        with pytest.raises(ConfigError, match="webhooks serve --store"):
+            await work(st, webhooks=WebhookOptions(secret=SECRET), idle_exit_s=0)
+    finally:
+        st.close()

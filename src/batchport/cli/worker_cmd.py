@@ -57,6 +57,19 @@ def register(subparsers: Any) -> None:
         metavar="SECONDS",
         help="stop once there has been nothing to claim for SECONDS (for cron and jobs)",
     )
+    p.add_argument(
+        "--webhooks-from-store",
+        action="store_true",
+        help="poll a job at once when `batchport webhooks serve --store` records its event, "
+        "else every --poll-fallback seconds",
+    )
+    p.add_argument(
+        "--poll-fallback",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="with --webhooks-from-store, poll each job this often anyway (default 600)",
+    )
     p.set_defaults(handler=_worker)
 
     for name, helptext in (
@@ -77,6 +90,15 @@ def _worker(args: argparse.Namespace) -> int:
     if args.lease_ttl <= 0:
         raise RunError("--lease-ttl must be positive")
     stats = WorkerStats()
+    webhooks = None
+    if args.webhooks_from_store:
+        from batchport.webhooks import WebhookOptions
+        from batchport.webhooks.options import DEFAULT_POLL_FALLBACK_S
+
+        fallback = args.poll_fallback or DEFAULT_POLL_FALLBACK_S
+        webhooks = WebhookOptions(poll_fallback_s=fallback)
+    elif args.poll_fallback is not None:
+        raise RunError("--poll-fallback goes with --webhooks-from-store")
 
     async def main() -> None:
         task = asyncio.ensure_future(
@@ -87,6 +109,7 @@ def _worker(args: argparse.Namespace) -> int:
                 lease_ttl_s=args.lease_ttl,
                 poll_s=args.poll,
                 idle_exit_s=args.exit_when_idle,
+                webhooks=webhooks,
             )
         )
         loop = asyncio.get_running_loop()

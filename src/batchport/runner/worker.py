@@ -25,7 +25,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -38,7 +38,11 @@ from batchport.runner.clock import Clock, SystemClock
 from batchport.runner.engine import Engine, finish_run
 from batchport.runner.options import RunOptions
 from batchport.runner.progress import ProgressSink, choose_progress
+from batchport.runner.wake import Wakeups
 from batchport.store import RunRecord, RunState, RunStore, ShardState, open_store
+
+if TYPE_CHECKING:
+    from batchport.webhooks import WebhookOptions
 
 __all__ = ["WorkerStats", "finish_run", "pause", "serve", "unpause", "work"]
 
@@ -82,6 +86,7 @@ class _Worker:
         progress: ProgressSink,
         backend_for: Callable[[RunRecord], Backend] | None,
         stats: WorkerStats | None = None,
+        webhooks: WebhookOptions | None = None,
     ) -> None:
         self.store = store
         self.concurrency = concurrency
@@ -94,6 +99,7 @@ class _Worker:
         self.running: dict[Key, asyncio.Task[None]] = {}
         self.lost: set[Key] = set()
         self.stats = stats if stats is not None else WorkerStats()
+        self.webhooks = webhooks
 
     def engine(self, run_id: str) -> Engine:
         engine = self.engines.get(run_id)
@@ -107,6 +113,9 @@ class _Worker:
                 clock=self.clock,
                 progress=self.progress,
                 claims=self.claims,
+                wake=None
+                if self.webhooks is None
+                else Wakeups(self.store, run_id, self.clock, self.webhooks),
             )
             self.engines[run_id] = engine
         return engine
@@ -255,6 +264,7 @@ async def work(
     progress: bool | ProgressSink | None = False,
     backend_for: Callable[[RunRecord], Backend] | None = None,
     stats: WorkerStats | None = None,
+    webhooks: WebhookOptions | None = None,
 ) -> WorkerStats:
     """Drive shards of any run in ``store`` until cancelled (or, with ``idle_exit_s``,
     until nothing was left to claim for that many seconds).
@@ -263,8 +273,16 @@ async def work(
     the store is asked for more work. Each run's backend is rebuilt from the settings it
     recorded, with this process's credentials, and closed when the worker is done with
     it; ``backend_for`` may hand out backends instead (the caller then closes them).
-    ``stats``, if given, is added to as the worker goes (and returned).
+    ``stats``, if given, is added to as the worker goes (and returned). ``webhooks``
+    (options without a secret) makes each shard's wait between polls end when
+    ``batchport webhooks serve --store`` records an event for its job in the store, and
+    polls otherwise every ``poll_fallback_s``.
     """
+    if webhooks is not None and webhooks.secret is not None:
+        raise ConfigError(
+            "a worker does not serve webhooks itself: run `batchport webhooks serve --store` "
+            "once, and give workers WebhookOptions() without a secret"
+        )
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
     worker = _Worker(
@@ -275,6 +293,7 @@ async def work(
         progress=choose_progress(progress),
         backend_for=backend_for,
         stats=stats,
+        webhooks=webhooks,
     )
     return await worker.run(poll_s=poll_s, idle_exit_s=idle_exit_s)
 
