@@ -365,7 +365,7 @@ async def test_workers_watching_the_store_are_woken_by_its_receiver(
                         webhooks=watch,
                         poll_s=0.01,
                         idle_exit_s=0.5,
-                    )  # fmt: skip
+                    )
                     for st in workers
                 )
             )
