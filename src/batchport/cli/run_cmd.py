@@ -87,6 +87,24 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--on-stall", choices=("wait", "cancel"), default="wait")
     p.add_argument("--cleanup", action="store_true", help="delete provider files once downloaded")
+    p.add_argument(
+        "--deadline",
+        default=None,
+        metavar="WHEN",
+        help="finish by then ('2h', '90m', or an ISO time): shards that cannot make it in "
+        "batch are cancelled and their unfinished rows served realtime",
+    )
+    p.add_argument(
+        "--fallback",
+        choices=("realtime", "flex"),
+        default="realtime",
+        help="the deadline's route (flex: OpenAI's flex tier where the model has it)",
+    )
+    p.add_argument("--realtime-rpm", type=int, default=None, metavar="N", help="fallback RPM")
+    p.add_argument("--realtime-tpm", type=int, default=None, metavar="N", help="fallback TPM")
+    p.add_argument(
+        "--realtime-concurrency", type=int, default=16, metavar="N", help="fallback workers"
+    )
 
 
 def _output_args(p: argparse.ArgumentParser) -> None:
@@ -230,6 +248,11 @@ def _options(args: argparse.Namespace) -> RunOptions:
         max_tokens_per_shard=args.max_tokens,
         max_cost=args.max_cost,
         cleanup=args.cleanup,
+        deadline=args.deadline,
+        fallback=args.fallback,
+        realtime_rpm=args.realtime_rpm,
+        realtime_tpm=args.realtime_tpm,
+        realtime_concurrency=args.realtime_concurrency,
     )
 
 
@@ -314,6 +337,7 @@ def _start(args: argparse.Namespace, *, submit_only: bool) -> Run:
     if args.backend and not args.emulator_url:
         load_backend(args.backend)  # a mistyped name fails before a run id is announced
     _check_output(args)
+    options = _options(args)  # a bad option fails before a run id is announced
     print(f"run id: {run_id}", file=sys.stderr, flush=True)
     return _drive(
         args,
@@ -323,7 +347,7 @@ def _start(args: argparse.Namespace, *, submit_only: bool) -> Run:
             run_id=run_id,
             store=args.store,
             home=args.home,
-            options=_options(args),
+            options=options,
             progress=_progress(args),
             submit_only=submit_only,
             wait_for_lock=args.wait_for_lock,

@@ -134,12 +134,12 @@ def parse_deadline(value: Any, *, now: float | None = None) -> DeadlinePolicy:
         at = _from_text(value, now)
     if at is None or not math.isfinite(at):
         raise InputError(
-            f"deadline {value!r} is not a time: give a duration like '2h' or '90m', "
+            f"{value!r} is not a time: give a duration like '2h' or '90m', "
             "seconds, a timedelta, a datetime or an ISO 8601 time",
             rule="deadline",
         )
     if at <= now:
-        raise InputError(f"deadline {value!r} has already passed", rule="deadline")
+        raise InputError(f"{value!r} has already passed", rule="deadline")
     return DeadlinePolicy(at=at)
 
 
