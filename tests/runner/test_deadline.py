@@ -19,7 +19,7 @@ import batchport as bp
 from batchport.backends.emulator import EmulatorBackend
 from batchport.backends.memory import MemoryBackend
 from batchport.backends.models import Job, JobStatus, RequestCounts
-from batchport.bench import warp
+from batchport.bench import modes, warp
 from batchport.bench.core import BenchSettings, emulator_config
 from batchport.bench.workload import generate
 from batchport.errors import ConfigError, InputError
@@ -155,6 +155,7 @@ class _Served:
     """What the emulator answered on its realtime endpoints, by row number."""
 
     realtime: Counter[int] = field(default_factory=Counter)
+    tiers: Counter[str | None] = field(default_factory=Counter)
 
     def respond(self, request: Any) -> Mapping[str, Any]:
         if request.custom_id is None:
@@ -162,6 +163,7 @@ class _Served:
             match = _ID.search(text)
             assert match is not None
             self.realtime[int(match.group(1))] += 1
+            self.tiers[request.body.get("service_tier")] += 1
         return {
             "object": "chat.completion",
             "model": request.body.get("model"),
@@ -200,9 +202,13 @@ class _Sink:
 
 @asynccontextmanager
 async def _emulator(
-    rows_per_s: float, faults: Mapping[str, Any], served: _Served, n: int
+    rows_per_s: float,
+    faults: Mapping[str, Any],
+    served: _Served,
+    n: int,
+    model: str = "gpt-4o-mini",
 ) -> AsyncIterator[tuple[EmulatorBackend, warp.LoopClock, Any]]:
-    workload = generate(n, prompt_tokens=100, output_tokens=150)
+    workload = generate(n, prompt_tokens=100, output_tokens=150, model=model)
     settings = BenchSettings(batch_rows_per_s=rows_per_s, error_rate=0.0)
     config = emulator_config(settings, workload)
     config.pop("responder")
@@ -282,6 +288,67 @@ def test_a_slow_batch_with_a_two_hour_deadline_ends_on_time_with_a_mix_of_routes
                 assert split["realtime"].extra_usd is not None and split["realtime"].extra_usd > 0
                 text = run.summary()
                 assert "realtime" in text and "more than waiting in batch" in text
+            finally:
+                run.close()
+
+    _warped(main)
+
+
+def test_the_flex_fallback_asks_for_the_flex_tier_and_is_priced_as_batch(home: Path) -> None:
+    served, n = _Served(), 300
+    faults = {"expire_rate": 1.0, "expire_progress": 0.5}
+
+    async def main() -> None:
+        async with _emulator(0.1, faults, served, n, model="o4-mini") as (backend, clock, wl):
+            opts = _options(deadline="2h", fallback="flex")
+            t0 = clock.now()
+            run = await bp.run(
+                wl.requests, backend=backend, home=home, clock=clock, progress=_Sink(), options=opts
+            )
+            try:
+                assert clock.now() - t0 <= 2 * HOUR
+                routes = Counter(r.route for r in run.store.iter_rows(run.id))
+                assert set(routes) == {None, "flex"} and routes["flex"] == sum(
+                    served.tiers.values()
+                )
+                assert set(served.tiers) == {"flex"}
+                flex = run.routes()["flex"]
+                assert flex.cost_usd is not None and flex.cost_usd == flex.batch_usd
+                assert flex.extra_usd == 0
+            finally:
+                run.close()
+
+    _warped(main)
+
+
+@pytest.mark.parametrize(
+    ("dialect", "model"), [("anthropic", "claude-haiku-4-5"), ("gemini", "gemini-2.5-flash")]
+)
+def test_the_fallback_works_on_anthropic_and_gemini(home: Path, dialect: str, model: str) -> None:
+    # Anthropic's counts stay 0 until a batch ends: judged by time against the estimate
+    n = 200
+    workload = generate(n, prompt_tokens=50, output_tokens=100, model=model)
+    settings = BenchSettings(batch_rows_per_s=0.02, error_rate=0.0, dialect=dialect)
+    target = modes.EmulatorTarget(emulator_config(settings, workload), dialect)
+
+    async def main() -> None:
+        async with target.session() as s:
+            t0 = s.clock.now()
+            run = await bp.run(
+                workload.requests,
+                backend=s.backend,
+                home=home,
+                clock=s.clock,
+                progress=_Sink(),
+                options=_options(deadline="1h"),
+            )
+            try:
+                assert s.clock.now() - t0 <= HOUR
+                routes = Counter(r.route for r in run.store.iter_rows(run.id))
+                assert routes["realtime"] > 0 and routes[None] + routes["realtime"] == n
+                assert run.outcomes == {"succeeded": n}
+                texts = [r.text for r in run.results() if r.text]
+                assert len(texts) == n  # realtime rows read back like batch rows
             finally:
                 run.close()
 

@@ -10,13 +10,16 @@ yet (``total - completed - failed``, or all rows before the provider reports cou
     t_rt      = R / rate_rt + latency_s                  # realtime time for R rows
     t_latest  = deadline - margin_s - cancel_s - t_rt    # start realtime by then
     batch_eta = now + R / rate_batch                     # rate measured from the counts
-              | first_seen + batch_estimate_s            # provider reports no counts
-              | infinity                                 # counts say nothing ran yet
+              | first_seen + batch_estimate_s            # no count has moved yet
 
     cancel when  now + lookahead >= t_latest  and  batch_eta > deadline - margin_s
 
 ``lookahead`` is the longest wait until the next poll (the poll policy's
-``max_interval``), so the next look is never already too late. Until that moment the
+``max_interval``), so the next look is never already too late. A batch whose counts
+have not moved is judged by elapsed time against ``batch_estimate_s`` (default 24 h,
+the only time providers promise): that covers a batch still queued and a provider
+whose counts say nothing while it runs (Anthropic's ``succeeded``/``errored`` stay 0
+until the whole batch ends; a Gemini job may report no stats). Until that moment the
 shard stays in batch (half the price); a batch on track never falls back.
 ``rate_batch`` is measured over the samples since the batch started moving (at most
 the last ``window_s`` seconds). Limits left unset (None) drop out of ``min``.
@@ -87,8 +90,8 @@ class DeadlinePolicy:
         cancel_s: allowance for a batch's cancel to take effect and its results to be
             read before realtime starts (seconds).
         latency_s: a realtime request's latency, for the concurrency bound and the tail.
-        batch_estimate_s: how long a batch takes, for a provider that reports no
-            request counts (the ETA is then its first poll plus this).
+        batch_estimate_s: how long a batch is expected to take while none of its
+            request counts has moved (the ETA is then its first poll plus this).
         safety: the share of the configured realtime throughput counted on (0-1].
         window_s: batch throughput is measured over at most this many last seconds.
     """
@@ -194,7 +197,7 @@ class Decision:
 class _Track:
     first_seen: float
     samples: list[tuple[float, int]] = field(default_factory=list)
-    reported: bool = False
+    moved: bool = False
 
 
 class DeadlineWatch:
@@ -231,7 +234,7 @@ class DeadlineWatch:
         counts = job.counts
         total = counts.total or rows
         done = counts.completed + counts.failed
-        track.reported = track.reported or counts.total > 0 or done > 0
+        track.moved = track.moved or done > 0
         track.samples.append((now, done))
         remaining = max(0, total - done)
         if remaining == 0:
@@ -248,7 +251,7 @@ class DeadlineWatch:
         return Decision(remaining, latest, eta, realtime_s)
 
     def _batch_eta(self, track: _Track, now: float, remaining: int) -> float:
-        if not track.reported:
+        if not track.moved:
             return track.first_seen + self.policy.batch_estimate_s
         samples = track.samples
         # from the last sample before the rows started moving, within the window
