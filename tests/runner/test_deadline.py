@@ -470,3 +470,78 @@ def test_a_crash_in_the_middle_of_the_fallback_resumes_without_sending_rows_agai
                 run.close()
 
     _warped(main)
+
+
+def test_several_shards_fall_back_through_one_set_of_limits_and_end_on_time(home: Path) -> None:
+    served, n = _Served(), 900
+    faults = {"expire_rate": 1.0, "expire_progress": 0.4}
+
+    async def main() -> None:
+        async with _emulator(0.1, faults, served, n) as (backend, clock, workload):
+            sink = _Sink()
+            opts = _options(deadline="2h", max_rows_per_shard=300, realtime_rpm=120)
+            t0 = clock.now()
+            run = await bp.run(
+                workload.requests,
+                backend=backend,
+                home=home,
+                clock=clock,
+                progress=sink,
+                options=opts,
+            )
+            try:
+                assert clock.now() - t0 <= 2 * HOUR
+                routes = _check_one_outcome_per_row(run, served, n)
+                assert routes["realtime"] > 300  # more than one shard's worth
+                roots = [s for s in run.store.shards(run.id) if s.parent_id is None]
+                assert len(roots) == 3
+                assert all(s.cancel_reason == CancelReason.DEADLINE for s in roots)
+                # later shards counted the earlier ones' queue: none decided after its time
+                said = [note for note in sink.notes if "cannot finish" in note]
+                assert len(said) == 3
+            finally:
+                run.close()
+
+    _warped(main)
+
+
+def test_a_crash_between_the_decision_and_the_cancel_sends_the_cancel_on_resume(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served, n = _Served(), 400
+    faults = {"expire_rate": 1.0, "expire_progress": 0.5}
+
+    class Killed(Exception):
+        pass
+
+    async def killed(job: Any) -> Any:
+        raise Killed("the process died here")
+
+    async def main() -> None:
+        async with _emulator(0.1, faults, served, n) as (backend, clock, workload):
+            t0 = clock.now()
+            with monkeypatch.context() as m:
+                m.setattr(backend, "cancel", killed)  # the decision is recorded, then death
+                with pytest.raises(Killed):
+                    await bp.run(
+                        workload.requests,
+                        backend=backend,
+                        home=home,
+                        clock=clock,
+                        progress=_Sink(),
+                        options=_options(deadline="2h"),
+                        run_id="cut",
+                    )
+            emu = backend.emulator
+            assert emu is not None
+            (batch,) = emu.state.batches.all()
+            assert batch.status.value == "in_progress"  # the cancel never went out
+            run = await bp.resume("cut", backend=backend, home=home, clock=clock, progress=_Sink())
+            try:
+                assert clock.now() - t0 <= 2 * HOUR
+                routes = _check_one_outcome_per_row(run, served, n)
+                assert routes[None] > 0 and routes["realtime"] > 0
+            finally:
+                run.close()
+
+    _warped(main)

@@ -212,6 +212,7 @@ class _Executor:
         on_result: Callable[[RunResult], None] | None,
         on_row: Callable[[int, ResultRow, int], None] | None = None,
         keep: bool = True,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.client = client
         self.on_row = on_row
@@ -219,7 +220,7 @@ class _Executor:
         self.wire = _Wire(client)
         self.opts = options
         self.clock = clock
-        self.limiter = RateLimiter(options.rpm, options.tpm, clock)
+        self.limiter = limiter or RateLimiter(options.rpm, options.tpm, clock)
         self.parse_models = parse_models
         self.on_result = on_result
         self.backoff = Backoff(
@@ -323,6 +324,7 @@ async def run_realtime(
     prepare: Callable[[Request], Request] | None = None,
     on_row: Callable[[int, ResultRow, int], None] | None = None,
     keep: bool = True,
+    limiter: RateLimiter | None = None,
     **option_fields: Any,
 ) -> RealtimeRun:
     """Send every request to its synchronous endpoint and return one row per request.
@@ -339,7 +341,10 @@ async def run_realtime(
     is called with each row as it settles; ``on_row`` with ``(index, row, attempts)``
     of each row as the provider's backend would judge it (what a ledger records).
     ``keep=False`` keeps no results in memory (the returned ``results`` stay empty):
-    for a caller that records each row through ``on_row``.
+    for a caller that records each row through ``on_row``. ``limiter`` shares one
+    :class:`~batchport.realtime.limits.RateLimiter` between executions (several at once
+    then stay within one set of limits together); by default each has its own, from
+    ``options``.
 
     Raises:
         ConfigError: invalid options.
@@ -355,6 +360,7 @@ async def run_realtime(
         on_result,
         on_row,
         keep,
+        limiter,
     )
     queue: Iterator[tuple[int, Request]] = iter(enumerate(requests))
     if prepare is not None:

@@ -7,13 +7,16 @@ moment to cancel the batch. The rule, with ``R`` the rows the batch has not answ
 yet (``total - completed - failed``, or all rows before the provider reports counts)::
 
     rate_rt   = safety * min(rpm / 60, tpm / (60 * tokens_per_row), concurrency / latency_s)
-    t_rt      = R / rate_rt + latency_s                  # realtime time for R rows
+    t_rt      = (R + B) / rate_rt + latency_s            # realtime time for R rows
     t_latest  = deadline - margin_s - cancel_s - t_rt    # start realtime by then
     batch_eta = now + R / rate_batch                     # rate measured from the counts
               | first_seen + batch_estimate_s            # no count has moved yet
 
     cancel when  now + lookahead >= t_latest  and  batch_eta > deadline - margin_s
 
+``B`` is the backlog: rows other shards have already sent to the realtime route, which
+share its limits (one rate limiter for all fallbacks of a run) and go first. When a
+fallback has run, its measured rows/s caps ``rate_rt`` for the next decisions.
 ``lookahead`` is the longest wait until the next poll (the poll policy's
 ``max_interval``), so the next look is never already too late. A batch whose counts
 have not moved is judged by elapsed time against ``batch_estimate_s`` (default 24 h,
@@ -226,9 +229,10 @@ class DeadlineWatch:
         """Seconds until the deadline (negative once past)."""
         return self.deadline_s - self.clock.now()
 
-    def observe(self, shard_id: str, rows: int, job: Job) -> Decision | None:
+    def observe(self, shard_id: str, rows: int, job: Job, backlog: int = 0) -> Decision | None:
         """Record the job's counts; a :class:`Decision` when the shard must be cancelled
-        now (see the module rule), else None."""
+        now (see the module rule), else None. ``backlog`` is the rows other shards have
+        queued on the realtime route already: they share its limits, so go first."""
         now = self.clock.now()
         track = self._tracks.setdefault(shard_id, _Track(first_seen=now))
         counts = job.counts
@@ -241,7 +245,8 @@ class DeadlineWatch:
             return None
         p = self.policy
         rate_rt = self.rate_of(shard_id)
-        realtime_s = remaining / rate_rt + p.latency_s if rate_rt > 0 else math.inf
+        queued = remaining + backlog
+        realtime_s = queued / rate_rt + p.latency_s if rate_rt > 0 else math.inf
         latest = self.deadline_s - p.margin_s - p.cancel_s - realtime_s
         if now + self.lookahead_s < latest:
             return None

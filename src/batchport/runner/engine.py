@@ -368,7 +368,7 @@ class Engine:
                 return await self._terminal(shard, job)
             if shard.cancel_reason is None and self._run_cancelled():
                 shard = await self._cancel_job(shard, job)  # cancelled while in flight
-            if self.deadline is not None and shard.cancel_reason is None:
+            if self.deadline is not None:
                 shard = await self.deadline.watch(shard, job)
             slow = self.clock.now() - phase_since > self.opts.poll.stall_timeout
             if job.status in _SLOW_STATES and slow:

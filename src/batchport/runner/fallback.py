@@ -24,10 +24,10 @@ import logging
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from batchport.backends.base import Backend, RealtimeAccess
-from batchport.backends.models import Job, Outcome, ResultRow
+from batchport.backends.models import Job, JobStatus, Outcome, ResultRow
 from batchport.errors import ConfigError, ConflictError, NotFoundError
 from batchport.pricing import PriceTable
 from batchport.requests import Request
@@ -62,6 +62,9 @@ __all__ = [
     "is_realtime",
     "route_checkpoint",
 ]
+
+if TYPE_CHECKING:
+    from batchport.realtime.limits import RateLimiter
 
 log = logging.getLogger("batchport.runner")
 
@@ -127,7 +130,14 @@ class DeadlineRunner:
         )
         self._costs: dict[str, _RowCost] = {}
         self._warned: set[str] = set()
+        self._recancelled: set[str] = set()
         self._access: RealtimeAccess | None = None
+        self._limiter: RateLimiter | None = None  # one for every fallback shard of the run
+        #: rows sent (or about to be) to the realtime route and not settled yet, by shard
+        self._backlog: dict[str, int] = {}
+        #: rows served realtime, and the seconds any fallback was running (measured rate)
+        self._served: tuple[int, float] = (0, 0.0)
+        self._active, self._active_since = 0, 0.0
 
     # -- deciding ----------------------------------------------------------------------
     def _family(self, shard_id: str) -> str:
@@ -159,11 +169,19 @@ class DeadlineRunner:
         return est
 
     def _rate_of(self, shard_id: str) -> float:
+        """Realtime rows/s counted on: the configured limits' (module rule), capped by
+        what the fallbacks so far measured."""
         o, p = self.opts, self.watcher.policy
         tokens = self._row_cost(self.store.get_shard(self.run_id, shard_id)).tokens
-        return realtime_rate(rpm=o.realtime_rpm, tpm=o.realtime_tpm,
+        rate = realtime_rate(rpm=o.realtime_rpm, tpm=o.realtime_tpm,
                              concurrency=o.realtime_concurrency, latency_s=p.latency_s,
                              tokens_per_row=tokens, safety=p.safety)  # fmt: skip
+        rows, seconds = self._served
+        if self._active:  # a fallback still running: its time so far counts too
+            seconds += self.clock.now() - self._active_since
+        if rows >= 2 * o.realtime_concurrency and seconds > 0:  # enough to measure
+            rate = min(rate, p.safety * rows / seconds)
+        return rate
 
     def _extra_usd(self, shard: ShardRecord, rows: int) -> float:
         """What serving ``rows`` of ``shard``'s family realtime adds over batch."""
@@ -194,7 +212,16 @@ class DeadlineRunner:
     async def watch(self, shard: ShardRecord, job: Job) -> ShardRecord:
         """Called at every poll of a submitted shard: cancel it for the deadline when
         this is the latest safe moment (and ``max_cost`` allows the fallback)."""
-        decision = self.watcher.observe(shard.shard_id, shard.rows, job)
+        if shard.cancel_reason == CancelReason.DEADLINE:  # decided before a crash:
+            if shard.shard_id not in self._recancelled:  # make sure the cancel went out
+                self._recancelled.add(shard.shard_id)
+                if job.status is not JobStatus.CANCELLING:
+                    await self._send_cancel(job)
+            return shard
+        if shard.cancel_reason is not None:  # the caller's or a stall's cancel
+            return shard
+        backlog = sum(n for k, n in self._backlog.items() if k != shard.shard_id)
+        decision = self.watcher.observe(shard.shard_id, shard.rows, job, backlog)
         if decision is None:
             return shard
         why = self.over_budget(shard, decision.remaining)
@@ -215,16 +242,17 @@ class DeadlineRunner:
         log.warning(msg)
         self.progress.note(msg)
         self.watcher.forget(shard.shard_id)
-        return await self._cancel(shard, job)
-
-    async def _cancel(self, shard: ShardRecord, job: Job) -> ShardRecord:
+        self._backlog[shard.shard_id] = decision.remaining
         shard = self.store.update_shard(
             self.run_id, shard.shard_id, cancel_reason=CancelReason.DEADLINE
         )
+        await self._send_cancel(job)
+        return shard
+
+    async def _send_cancel(self, job: Job) -> None:
         # ConflictError: it finished meanwhile; its rows are kept as they are
         with contextlib.suppress(ConflictError, NotFoundError):
             await self.retry.call(f"cancel {job.id}", lambda: self.backend.cancel(job))
-        return shard
 
     # -- serving -------------------------------------------------------------------------
     async def serve(self, shard: ShardRecord) -> ShardRecord:
@@ -232,6 +260,7 @@ class DeadlineRunner:
         lands; resumable at any point (settled rows are never sent again)."""
         # imported here: the realtime package imports the runner's clock
         from batchport.realtime import RealtimeOptions, run_realtime
+        from batchport.realtime.limits import RateLimiter
 
         if self._run_cancelled():
             return self.collector.abandon(shard)
@@ -245,7 +274,9 @@ class DeadlineRunner:
             )
         pending = self.store.unsettled_of_shard(self.run_id, shard.shard_id)
         self.progress.shard(ShardView(shard.shard_id, shard.rows, "realtime"))
-        sink = _Sink(self.store, self.run_id, shard, self.clock, self.progress)
+        self._backlog.pop(shard.parent_id or "", None)
+        self._backlog[shard.shard_id] = len(pending)
+        sink = _Sink(self.store, self.run_id, shard, self.clock, self.progress, self._backlog)
         route = shard.staged()[ROUTE_KEY]
         flex = route == "flex" and self._access.flex
         options = RealtimeOptions(
@@ -253,13 +284,25 @@ class DeadlineRunner:
             rpm=self.opts.realtime_rpm,
             tpm=self.opts.realtime_tpm,
         )
+        if self._limiter is None:
+            self._limiter = RateLimiter(options.rpm, options.tpm, self.clock)
+        self._active += 1
+        if self._active == 1:
+            self._active_since = self.clock.now()
         with self.store.blobs.open(shard.input_key) as fh:
             rows = self._requests(fh, pending, flex, sink)
             try:
                 await run_realtime(rows, client=self._access.client, options=options,
-                                   clock=self.clock, on_row=sink.add, keep=False)  # fmt: skip
+                                   clock=self.clock, on_row=sink.add, keep=False,
+                                   limiter=self._limiter)  # fmt: skip
             finally:
                 sink.flush()
+                self._backlog.pop(shard.shard_id, None)
+                self._active -= 1
+                n, busy = self._served
+                if self._active == 0:
+                    busy += self.clock.now() - self._active_since
+                self._served = (n + sink.done, busy)
         if self._run_cancelled():
             return self.collector.abandon(shard)
         left = self.store.unsettled_of_shard(self.run_id, shard.shard_id)
@@ -311,9 +354,11 @@ class _Sink:
         shard: ShardRecord,
         clock: Clock,
         progress: ProgressSink,
+        backlog: dict[str, int],
     ) -> None:
         self.store, self.run_id, self.shard = store, run_id, shard
         self.clock, self.progress = clock, progress
+        self.backlog = backlog
         self.taken: list[tuple[PendingRow, str]] = []
         self.ready: list[tuple[PendingRow, str, ResultRow]] = []
         self.last = clock.now()
@@ -350,6 +395,9 @@ class _Sink:
         n = self.store.settle_rows(self.run_id, settlements)
         self.done += n
         self.ready = []
+        key = self.shard.shard_id
+        if key in self.backlog:
+            self.backlog[key] = max(0, self.backlog[key] - len(settlements))
         self.progress.settled(n)
 
 
