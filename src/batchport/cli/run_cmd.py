@@ -428,10 +428,15 @@ def _print_status(r: Run) -> None:
     print(f"run {r.id}: {rec.state} ({rec.backend}, {rec.total_rows:,} rows)")
     if rec.error:
         print(f"last error: {rec.error}")
+    from batchport.runner.deadline import ROUTE_KEY
+
     for s in r.store.shards(r.id):
+        # a deadline's fallback has no job: it names its route instead
+        job = s.job_id or (
+            f"({s.staged()[ROUTE_KEY]} fallback)" if ROUTE_KEY in s.staged() else "-"
+        )
         print(
-            f"  {s.shard_id:<10} {s.state:<11} {s.job_status or '-':<11} "
-            f"{s.rows:>8,} rows  {s.job_id or '-'}"
+            f"  {s.shard_id:<10} {s.state:<11} {s.job_status or '-':<11} {s.rows:>8,} rows  {job}"
         )
     print("outcomes: " + ", ".join(f"{k} {v:,}" for k, v in r.outcomes.items()))
 

@@ -9,6 +9,12 @@ shard in the store, and :meth:`DeadlineRunner.serve` drives it instead of a subm
 
     planned -> submitting (intent: rows go out realtime) -> reconciled
 
+Why a child shard: it is what the runner already does with rows worth another try, so
+``resume`` finds the fallback like any unfinished shard, the rows' move and the
+parent's reconciliation commit together, and ``settle_rows`` (which only settles
+unsettled rows) makes a row's outcome final whichever route answers it. It needs no
+new state, no new store column and no new lifecycle edge.
+
 Each row is settled (route ``realtime`` or ``flex``) as answers come in, in small
 chunks (a result blob and one ledger commit at most every ``FLUSH_S`` seconds or
 ``FLUSH_ROWS`` rows), so a crash re-sends only rows not yet settled: at most the last
@@ -68,14 +74,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("batchport.runner")
 
-#: model families OpenAI offers ``service_tier="flex"`` for (others go standard)
+#: model families OpenAI offers ``service_tier="flex"`` for (others go standard): "GPT-5,
+#: o3 and o4-mini" per OpenAI's flex processing guide (2025; beta, may widen)
 FLEX_MODELS = ("o3", "o4-mini", "gpt-5")
+_NOT_FLEX = ("o3-mini",)
 FLUSH_S = 2.0
 FLUSH_ROWS = 32
 
 
 def flex_model(model: str | None) -> bool:
-    return bool(model) and any(model == m or str(model).startswith(m + "-") for m in FLEX_MODELS)
+    """Whether ``model`` (or a dated snapshot of it) is offered on the flex tier."""
+    if not model or any(model == m or model.startswith(m + "-") for m in _NOT_FLEX):
+        return False
+    return any(model == m or model.startswith(m + "-") for m in FLEX_MODELS)
 
 
 async def check_fallback(backend: Backend, opts: RunOptions) -> None:
