@@ -545,3 +545,48 @@ def test_a_crash_between_the_decision_and_the_cancel_sends_the_cancel_on_resume(
                 run.close()
 
     _warped(main)
+
+
+def test_cancelling_the_run_during_the_fallback_stops_sending_and_keeps_what_finished(
+    home: Path,
+) -> None:
+    served, n = _Served(), 600
+    faults = {"expire_rate": 1.0, "expire_progress": 0.5}
+
+    async def main() -> None:
+        async with _emulator(0.1, faults, served, n) as (backend, clock, workload):
+            settled = [0]
+            cancels: list[asyncio.Task[Run]] = []
+
+            def cancel_midway(rows: int) -> None:
+                settled[0] += rows
+                if settled[0] > n // 2 + 60 and not cancels:
+                    cancels.append(
+                        asyncio.ensure_future(
+                            bp.cancel("stop", backend=backend, home=home, wait=False)
+                        )
+                    )
+
+            run = await bp.run(
+                workload.requests,
+                backend=backend,
+                home=home,
+                clock=clock,
+                progress=_Sink(cancel_midway),
+                options=_options(deadline="2h"),
+                run_id="stop",
+            )
+            (await cancels[0]).close()
+            try:
+                assert run.state == RunState.CANCELLED
+                outcomes = run.outcomes
+                assert outcomes["cancelled"] > 0 and outcomes["succeeded"] > n // 2
+                assert sum(outcomes.values()) == n
+                # what was sent realtime settled; nothing was sent after the cancel
+                assert len(served.realtime) < n // 2
+                realtime = [r for r in run.store.iter_rows(run.id) if r.route == "realtime"]
+                assert {r.outcome for r in realtime} <= {"succeeded", "cancelled"}
+            finally:
+                run.close()
+
+    _warped(main)
