@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import AsyncIterator, Collection, Mapping
+from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
 
@@ -25,7 +26,18 @@ from batchport.backends.models import Job, QuotaLimit, ResultRow, ShardSpec
 if TYPE_CHECKING:
     from batchport.requests import Request
 
-__all__ = ["Backend", "Checkpoint"]
+__all__ = ["Backend", "Checkpoint", "RealtimeAccess"]
+
+
+@dataclass(frozen=True, slots=True)
+class RealtimeAccess:
+    """What the realtime executor needs to serve a shard's rows synchronously: an SDK
+    client it drives (``AsyncOpenAI``, ``AsyncAnthropic`` or a google-genai client, its
+    own retries off) and whether OpenAI's ``service_tier="flex"`` is offered. Shard
+    lines are already translated for the provider, so no translation is needed."""
+
+    client: Any
+    flex: bool = False
 
 
 class Checkpoint(Protocol):
@@ -125,6 +137,11 @@ class Backend(abc.ABC):
         Raises :class:`batchport.errors.InputError` for what cannot be translated.
         """
         return request
+
+    async def realtime(self) -> RealtimeAccess | None:
+        """The synchronous route to the same provider, for a deadline's fallback; None
+        (the default) when this backend has none (the runner then refuses a deadline)."""
+        return None
 
     def quota_limits(self) -> Mapping[str, QuotaLimit]:
         """Enqueued-token limits the runner must respect, by provider model name."""

@@ -22,7 +22,12 @@ __all__ = ["INSTALL_HINT", "ChartUnavailable", "write_chart", "write_sweep_chart
 
 INSTALL_HINT = "pip install 'batchport[bench]' (or matplotlib) to draw chart.png"
 _MAX_POINTS = 2000
-_COLORS = {"batch": "tab:green", "sequential": "tab:red", "concurrent": "tab:blue"}
+_COLORS = {
+    "batch": "tab:green",
+    "sequential": "tab:red",
+    "concurrent": "tab:blue",
+    "deadline": "tab:orange",
+}
 
 
 class ChartUnavailable(ConfigError):
@@ -56,6 +61,9 @@ def write_chart(
             ys = [0.0] + [100.0 * n / m.rows for _, n in pts]
             label = f"{name} ({format_duration(m.emulated_wall_s)})"
             ax.step(xs, ys, where="post", label=label, color=_COLORS.get(name))
+            if m.deadline_s is not None:
+                ax.axvline(m.deadline_s / 60, color=_COLORS["deadline"], linestyle=":",
+                           label=f"the deadline ({format_duration(m.deadline_s)})")  # fmt: skip
         ax.set_xscale("symlog", linthresh=1.0)
         ax.set_xlabel("emulated time since start (minutes, log scale above 1)")
         ax.set_ylabel("rows completed (%)")

@@ -42,7 +42,9 @@ __all__ = [
     "run_bench_sync",
 ]
 
-MODES = ("batch", "sequential", "concurrent")
+MODES = ("batch", "sequential", "concurrent", "deadline")
+#: what a bench runs unless told otherwise (``deadline`` needs a deadline)
+DEFAULT_MODES = ("batch", "sequential", "concurrent")
 
 
 DAY_S = 86_400.0
@@ -64,7 +66,8 @@ class BenchSettings:
         tier: the OpenAI usage tier (1-5) whose gpt-4o-mini limits apply on both sides:
             the emulator's realtime endpoints and the client (:data:`~.facts.TIERS`).
         rpm / tpm: override the tier's limits (both sides).
-        modes: which of ``batch``, ``sequential``, ``concurrent`` to run, in order.
+        modes: which of ``batch``, ``sequential``, ``concurrent`` (and ``deadline``) to
+            run, in order.
         seed: seeds the emulator and the workload.
         dialect: the emulator's API the modes use: ``"openai"``, ``"anthropic"`` or
             ``"gemini"``.
@@ -74,6 +77,9 @@ class BenchSettings:
         batch_queue_s: seconds a batch waits before its rows start.
         poll_interval_s / poll_max_interval_s: the runner's poll interval, growing 1.5x
             while nothing changes (the runner's defaults, as against a real provider).
+        deadline_s: the ``deadline`` mode's deadline, seconds after its start: a batch
+            whose slow shards fall back to realtime (the concurrent mode's workers and
+            the tier's limits) so it ends in time.
     """
 
     backend: str = "emulator"
@@ -81,7 +87,7 @@ class BenchSettings:
     concurrency: int | str = 32
     rpm: int | None = None
     tpm: int | None = None
-    modes: Sequence[str] = MODES
+    modes: Sequence[str] = DEFAULT_MODES
     seed: int = 0
     dialect: str = "openai"
     tier: int = 1
@@ -91,6 +97,7 @@ class BenchSettings:
     batch_queue_s: float = DEFAULTS["batch_queue_s"].value
     poll_interval_s: float = 5.0
     poll_max_interval_s: float = 60.0
+    deadline_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.dialect not in ("openai", "anthropic", "gemini"):
@@ -108,6 +115,8 @@ class BenchSettings:
             raise ConfigError("error rate must be at least 0 and below 1")
         if self.batch_rows_per_s <= 0 or self.batch_queue_s < 0 or self.latency_sigma < 0:
             raise ConfigError("batch throughput must be positive; queue and sigma not negative")
+        if "deadline" in self.modes and (self.deadline_s is None or self.deadline_s <= 0):
+            raise ConfigError("the deadline mode needs a deadline (--deadline 2h)")
         if not 0 < self.poll_interval_s <= self.poll_max_interval_s:
             raise ConfigError("poll interval must be positive and at most the max interval")
 
@@ -232,6 +241,16 @@ async def run_bench(
         if mode == "batch":
             options = RunOptions(poll=settings.poll_policy())
             result = await bench_batch(workload.requests, target, options)
+        elif mode == "deadline":
+            options = RunOptions(
+                poll=settings.poll_policy(),
+                realtime_rpm=rpm,
+                realtime_tpm=tpm,
+                realtime_concurrency=workers,
+            )
+            result = await bench_batch(
+                workload.requests, target, options, deadline_s=settings.deadline_s
+            )
         else:
             conc = 1 if mode == "sequential" else workers
             opts = RealtimeOptions(concurrency=conc, rpm=rpm, tpm=tpm, seed=settings.seed)

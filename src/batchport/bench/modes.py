@@ -15,7 +15,7 @@ import math
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from openai import AsyncOpenAI
@@ -26,6 +26,7 @@ from batchport.realtime import RealtimeOptions, run_realtime
 from batchport.requests import Request
 from batchport.runner import run as run_batch
 from batchport.runner.clock import Clock
+from batchport.runner.deadline import parse_deadline, wall_now
 from batchport.runner.options import RunOptions
 from batchport.runner.results import RunResult
 
@@ -60,6 +61,16 @@ class ModeResult:
     #: waits, retries and latency included), in seconds
     row_p50_s: float | None = None
     row_p99_s: float | None = None
+    #: deadline: rows by route (``batch``, ``realtime``, ``flex``), the deadline (seconds
+    #: after the start) and whether the run ended by then
+    routes: dict[str, int] | None = None
+    deadline_s: float | None = None
+
+    @property
+    def deadline_met(self) -> bool | None:
+        if self.deadline_s is None:
+            return None
+        return self.emulated_wall_s <= self.deadline_s
 
     @property
     def rows_per_s(self) -> float:
@@ -232,10 +243,16 @@ class _Landing:
 
 
 async def bench_batch(
-    requests: list[Request], target: Target, options: RunOptions | None = None
+    requests: list[Request],
+    target: Target,
+    options: RunOptions | None = None,
+    *,
+    deadline_s: float | None = None,
 ) -> ModeResult:
     """Run ``requests`` as batches through :func:`batchport.run` (with ``options``, such
-    as its poll policy); cost at batch price."""
+    as its poll policy); cost at batch price. With ``deadline_s`` (seconds from the
+    start) the run keeps that deadline: rows a slow batch cannot finish are served
+    realtime, and cost is each row at its route's price (mode ``deadline``)."""
     async with target.session() as s:
         sink = _Landing(s.clock)
         with tempfile.TemporaryDirectory(prefix="batchport-bench-") as home:
@@ -245,6 +262,9 @@ async def bench_batch(
                 s.emulated_now(),
                 s.clock.now(),
             )
+            if deadline_s is not None:  # counted from now
+                at = parse_deadline(deadline_s, now=wall_now(s.clock))
+                options = replace(options or RunOptions(), deadline=at)
             run = await run_batch(
                 requests,
                 backend=s.backend,
@@ -260,20 +280,27 @@ async def bench_batch(
             )
             results = list(run.results())
             cost = run.cost
+            routes = run.routes() if deadline_s is not None else None
             run.store.close()
     outcomes: dict[str, int] = {}
     for r in results:
         outcomes[r.outcome.value] = outcomes.get(r.outcome.value, 0) + 1
     curve = [(t - k0, n) for t, n in sink.points]
+    paid: float | None = cost.batch_usd if cost.priced else None
+    if routes is not None:  # each route at its own price
+        spent = [r.cost_usd for r in routes.values()]
+        paid = sum(c for c in spent if c is not None) if None not in spent else None
     return ModeResult(
-        "batch", len(results), emulated, real, cpu,
+        "deadline" if routes is not None else "batch", len(results), emulated, real, cpu,
         curve[0][0] if curve else None,
         sum(1 for r in results if not r.outcome.ok),
         sum(1 for r in results if r.attempts > 1),
-        cost.batch_usd if cost.priced else None, "batch",
+        paid, "batch" if routes is None else "by route",
         dict(sorted(outcomes.items())), curve=curve,
         other_cost_usd=cost.realtime_usd if cost.priced else None,
         polls=sink.polls, shards=len(sink.shards),
+        routes={k: r.rows for k, r in routes.items()} if routes is not None else None,
+        deadline_s=deadline_s,
     )  # fmt: skip
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from batchport.bench import headline
+from batchport.bench.deadline import deadline_lines
 from batchport.bench.facts import DEFAULTS, TIER_SOURCE
 from batchport.bench.headline import format_duration, markdown_table, write_report
 from batchport.bench.modes import ModeResult
@@ -70,6 +71,9 @@ def _mode_json(m: ModeResult) -> dict[str, Any]:
         "shards": m.shards,
         "row_p50_s": None if m.row_p50_s is None else round(m.row_p50_s, 3),
         "row_p99_s": None if m.row_p99_s is None else round(m.row_p99_s, 3),
+        "routes": m.routes,
+        "deadline_s": m.deadline_s,
+        "deadline_met": m.deadline_met,
     }
 
 
@@ -117,6 +121,7 @@ class BenchReport:
             },
             "time": TIME_NOTE if self.warped else PROVIDER_NOTE,
             "headline": self.summary_lines(),
+            "deadline": deadline_lines(self.modes),
             "crossover": headline.crossover_lines(st, w),
             "assumptions": self.assumptions,
             "sources": {k: {"value": f.value, "unit": f.unit, "basis": f.basis,
@@ -137,7 +142,8 @@ class BenchReport:
                 if m.row_p50_s is None
                 else f"{format_duration(m.row_p50_s)} / {format_duration(m.row_p99_s)}"
             )
-            errors = "-" if name == "batch" else f"{m.rate_limited} / {m.server_errors}"
+            batchlike = name in ("batch", "deadline")
+            errors = "-" if batchlike else f"{m.rate_limited} / {m.server_errors}"
             rows.append([
                 name, format_duration(m.emulated_wall_s), f"{m.real_wall_s:.1f} s",
                 f"{m.rows_per_s:.2f}", format_duration(m.first_result_s), tail, cost,
@@ -167,6 +173,11 @@ class BenchReport:
             "",
             *headline.crossover_lines(st, w),
             "",
+            *(
+                ["## Deadline", "", *deadline_lines(self.modes), ""]
+                if "deadline" in self.modes
+                else []
+            ),
             "## Figures",
             "",
             *markdown_table(t),

@@ -2,7 +2,9 @@
 
 Prints the comparison and writes ``report.json``, ``report.md`` and ``chart.png`` into
 ``--out``; with ``--sweep`` it runs several sizes at several tiers and writes
-``sweep.json``, ``sweep.md`` and ``chart.png`` (time and cost against rows). Exit status:
+``sweep.json``, ``sweep.md`` and ``chart.png`` (time and cost against rows). With
+``--deadline 2h`` it runs batch only, the batch with that deadline (slow shards fall back
+to realtime), and realtime only, side by side. Exit status:
 0 done (even if rows failed: failures are figures here), 3 an error stopped the bench.
 """
 
@@ -114,7 +116,18 @@ def register(subparsers: Any) -> None:
         "--tiers", default=None, metavar="T,T", help="tiers for --sweep (default: --tier)"
     )
     p.add_argument(
-        "--modes", default="batch,sequential,concurrent", help="comma-separated subset, in order"
+        "--modes",
+        default=None,
+        help="comma-separated subset, in order (default batch,sequential,concurrent; with "
+        "--deadline: batch,deadline,concurrent)",
+    )
+    p.add_argument(
+        "--deadline",
+        default=None,
+        metavar="WHEN",
+        help="the deadline scenario: a duration such as 2h or 90m after the start; runs "
+        "batch only, batch with the deadline (realtime fallback), and realtime only; make "
+        "the batch slow with --batch-rows-per-s to see the fallback",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="bench-out", metavar="DIR", help="default ./bench-out")
@@ -138,14 +151,21 @@ def _settings(args: argparse.Namespace) -> Any:
         "batch_rows_per_s": args.batch_rows_per_s,
         "batch_queue_s": args.batch_queue_s,
     }
+    deadline_s: float | None = None
+    if args.deadline is not None:
+        from batchport.runner.deadline import parse_deadline
+
+        deadline_s = parse_deadline(args.deadline, now=0.0).at  # a duration from the start
+    default_modes = "batch,deadline,concurrent" if deadline_s else "batch,sequential,concurrent"
     return bench.BenchSettings(
+        deadline_s=deadline_s,
         backend=args.backend,
         profile=args.profile,
         concurrency=conc,
         tier=args.tier,
         rpm=args.rpm,
         tpm=args.tpm,
-        modes=tuple(m.strip() for m in args.modes.split(",") if m.strip()),
+        modes=tuple(m.strip() for m in (args.modes or default_modes).split(",") if m.strip()),
         seed=args.seed,
         dialect=args.dialect,
         poll_interval_s=args.poll_interval,

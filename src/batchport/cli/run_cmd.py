@@ -89,6 +89,24 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--on-stall", choices=("wait", "cancel"), default="wait")
     p.add_argument("--cleanup", action="store_true", help="delete provider files once downloaded")
+    p.add_argument(
+        "--deadline",
+        default=None,
+        metavar="WHEN",
+        help="finish by then ('2h', '90m', or an ISO time): shards that cannot make it in "
+        "batch are cancelled and their unfinished rows served realtime",
+    )
+    p.add_argument(
+        "--fallback",
+        choices=("realtime", "flex"),
+        default="realtime",
+        help="the deadline's route (flex: OpenAI's flex tier where the model has it)",
+    )
+    p.add_argument("--realtime-rpm", type=int, default=None, metavar="N", help="fallback RPM")
+    p.add_argument("--realtime-tpm", type=int, default=None, metavar="N", help="fallback TPM")
+    p.add_argument(
+        "--realtime-concurrency", type=int, default=16, metavar="N", help="fallback workers"
+    )
 
 
 def _output_args(p: argparse.ArgumentParser) -> None:
@@ -241,6 +259,11 @@ def _options(args: argparse.Namespace) -> RunOptions:
         max_tokens_per_shard=args.max_tokens,
         max_cost=args.max_cost,
         cleanup=args.cleanup,
+        deadline=args.deadline,
+        fallback=args.fallback,
+        realtime_rpm=args.realtime_rpm,
+        realtime_tpm=args.realtime_tpm,
+        realtime_concurrency=args.realtime_concurrency,
     )
 
 
@@ -326,6 +349,7 @@ def _start(args: argparse.Namespace, *, submit_only: bool, enqueue: bool = False
         load_backend(args.backend)  # a mistyped name fails before a run id is announced
     _check_output(args)
     webhooks = run_webhooks(args) if not submit_only else None
+    options = _options(args)  # a bad option fails before a run id is announced
     print(f"run id: {run_id}", file=sys.stderr, flush=True)
     return _drive(
         args,
@@ -335,7 +359,7 @@ def _start(args: argparse.Namespace, *, submit_only: bool, enqueue: bool = False
             run_id=run_id,
             store=args.store,
             home=args.home,
-            options=_options(args),
+            options=options,
             progress=_progress(args),
             submit_only=submit_only,
             enqueue=enqueue,
@@ -424,11 +448,17 @@ def _print_status(r: Run) -> None:
     print(f"run {r.id}: {rec.state}{paused} ({rec.backend}, {rec.total_rows:,} rows)")
     if rec.error:
         print(f"last error: {rec.error}")
+    from batchport.runner.deadline import ROUTE_KEY
+
     now = time.time()
     for s in r.store.shards(r.id):
+        # a deadline's fallback has no job: it names its route instead
+        job = s.job_id or (
+            f"({s.staged()[ROUTE_KEY]} fallback)" if ROUTE_KEY in s.staged() else "-"
+        )
         print(
             f"  {s.shard_id:<10} {s.state:<11} {s.job_status or '-':<11} "
-            f"{s.rows:>8,} rows  {s.job_id or '-'}{_holder(s, now)}"
+            f"{s.rows:>8,} rows  {job}{_holder(s, now)}"
         )
     print("outcomes: " + ", ".join(f"{k} {v:,}" for k, v in r.outcomes.items()))
 

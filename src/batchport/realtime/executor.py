@@ -210,12 +210,17 @@ class _Executor:
         clock: Clock,
         parse_models: Mapping[str, type] | None,
         on_result: Callable[[RunResult], None] | None,
+        on_row: Callable[[int, ResultRow, int], None] | None = None,
+        keep: bool = True,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.client = client
+        self.on_row = on_row
+        self.keep = keep
         self.wire = _Wire(client)
         self.opts = options
         self.clock = clock
-        self.limiter = RateLimiter(options.rpm, options.tpm, clock)
+        self.limiter = limiter or RateLimiter(options.rpm, options.tpm, clock)
         self.parse_models = parse_models
         self.on_result = on_result
         self.backoff = Backoff(
@@ -233,14 +238,19 @@ class _Executor:
     async def worker(self, queue: Iterator[tuple[int, Request]]) -> None:
         # One shared iterator: next() never awaits, so workers take rows in input order.
         for index, req in queue:
-            result = await self.execute(index, req)
+            row, attempts = await self.execute(index, req)
+            if self.on_row is not None:
+                self.on_row(index, row, attempts)
+            if not self.keep:
+                continue
+            result = self.to_result(index, row, attempts)
             self.results[index] = result
             self.models[req.custom_id] = req.model
             self.landed_at.append(self.clock.now())
             if self.on_result is not None:
                 self.on_result(result)
 
-    async def execute(self, index: int, req: Request) -> RunResult:
+    async def execute(self, index: int, req: Request) -> tuple[ResultRow, int]:
         tokens = estimate_input_tokens(req.body, req.url) + estimate_output_tokens(
             req.body, req.url
         )
@@ -251,7 +261,7 @@ class _Executor:
             status, headers, body = await self.send(req)
             row = self.wire.judge(req.custom_id, status, body)
             if not row.retryable or attempt >= self.opts.max_attempts:
-                return self.to_result(index, row, attempt)
+                return row, attempt
             await self.clock.sleep(self.retry_wait(status, headers, attempt))
 
     def retry_wait(self, status: int | None, headers: Mapping[str, str], attempt: int) -> float:
@@ -312,6 +322,9 @@ async def run_realtime(
     prices: PriceTable | None = None,
     on_result: Callable[[RunResult], None] | None = None,
     prepare: Callable[[Request], Request] | None = None,
+    on_row: Callable[[int, ResultRow, int], None] | None = None,
+    keep: bool = True,
+    limiter: RateLimiter | None = None,
     **option_fields: Any,
 ) -> RealtimeRun:
     """Send every request to its synchronous endpoint and return one row per request.
@@ -325,7 +338,13 @@ async def run_realtime(
     :meth:`~batchport.backends.base.Backend.prepare_request` does for a batch (chat
     requests sent to Anthropic, say); cost is counted by the model that ran.
     ``options`` is a :class:`RealtimeOptions` or its fields as keywords. ``on_result``
-    is called with each row as it settles.
+    is called with each row as it settles; ``on_row`` with ``(index, row, attempts)``
+    of each row as the provider's backend would judge it (what a ledger records).
+    ``keep=False`` keeps no results in memory (the returned ``results`` stay empty):
+    for a caller that records each row through ``on_row``. ``limiter`` shares one
+    :class:`~batchport.realtime.limits.RateLimiter` between executions (several at once
+    then stay within one set of limits together); by default each has its own, from
+    ``options``.
 
     Raises:
         ConfigError: invalid options.
@@ -333,7 +352,16 @@ async def run_realtime(
     opts = options or RealtimeOptions(**option_fields)
     clock = clock or SystemClock()
     models = getattr(requests, "output_models", None)
-    ex = _Executor(client, opts, clock, models if isinstance(models, Mapping) else None, on_result)
+    ex = _Executor(
+        client,
+        opts,
+        clock,
+        models if isinstance(models, Mapping) else None,
+        on_result,
+        on_row,
+        keep,
+        limiter,
+    )
     queue: Iterator[tuple[int, Request]] = iter(enumerate(requests))
     if prepare is not None:
         queue = ((i, prepare(r)) for i, r in queue)

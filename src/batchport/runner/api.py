@@ -30,7 +30,9 @@ from batchport.pricing import PriceTable
 from batchport.requests import Request
 from batchport.runner.claims import ShardClaims
 from batchport.runner.clock import Clock, SystemClock
+from batchport.runner.deadline import parse_deadline, wall_now
 from batchport.runner.engine import Engine, finish_run
+from batchport.runner.fallback import check_fallback
 from batchport.runner.lease import DEFAULT_TTL_S, LeaseLost, drive_with_lease
 from batchport.runner.options import RunOptions
 from batchport.runner.plan import Plan, ShardPlan, estimate_cost, plan_requests
@@ -207,11 +209,21 @@ async def run(
     process's), polls a job at once when an event names it, and otherwise only every
     ``poll_fallback_s`` seconds.
 
+    ``deadline`` (``"2h"``, seconds, a timedelta or a datetime) makes the run finish by
+    then: a shard whose batch cannot make it is cancelled at the latest safe moment and
+    its unfinished rows are served through the realtime API (``fallback="flex"``: on
+    OpenAI's flex tier where the model has it), within ``realtime_rpm`` /
+    ``realtime_tpm`` / ``realtime_concurrency``; see :mod:`batchport.runner.deadline`.
+
     Raises:
         ValidationFailed: the input breaks the provider's rules (nothing is sent).
         RunError: the estimate exceeds ``max_cost``, the input changed since the run
             began, or another process drives the run (``RunBusy``).
+        ConfigError: a deadline on a backend without a realtime route.
     """
+    if option_fields.get("deadline") is not None:  # a duration counts from now, on clock
+        when = wall_now(clock or SystemClock())
+        option_fields["deadline"] = parse_deadline(option_fields["deadline"], now=when)
     opts = options or _options(option_fields)
     _check_readable(requests)  # before anything is recorded
     st, owned_store = _store(store, home)
@@ -227,6 +239,7 @@ async def run(
         owned = not isinstance(backend, Backend)
         try:
             profile = get_profile(be.provider)
+            await check_fallback(be, opts)
             try:
                 st.create_run(
                     run_id,

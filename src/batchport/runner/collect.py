@@ -30,6 +30,7 @@ from batchport.backends.base import Backend
 from batchport.backends.models import BatchError, Job, JobStatus, Outcome, ResultRow, ShardSpec
 from batchport.errors import BackendError, NotFoundError, ResultLineError, RunError
 from batchport.jsonl import UTF8_BOM
+from batchport.runner.deadline import route_checkpoint
 from batchport.runner.options import RunOptions
 from batchport.runner.progress import ProgressSink
 from batchport.runner.retry import Retrier
@@ -111,6 +112,8 @@ class _Spool:
 
 
 _OK = _Verdict(Outcome.SUCCEEDED, False)
+#: the runner's own cancels, whose unfinished rows move on to a child shard
+_MOVES_ON = frozenset({CancelReason.STALLED, CancelReason.DEADLINE})
 _LOST = _Verdict(
     Outcome.MISSING, True, "results_lost", "the provider no longer had the job's results"
 )
@@ -154,7 +157,7 @@ class Collector:
             for rec in tally.left.values():
                 v = _LOST if tally.lost else _unseen(rec, job, shard, by_line)
                 v = dataclasses.replace(v, retryable=v.retryable and not no_retry)
-                if v.retryable and rec.attempt < self.opts.max_attempts:
+                if v.retryable and self._may_retry(rec, shard):
                     tally.retry.append(rec)
                 else:
                     tally.settle.append(_settlement(rec, v))
@@ -191,6 +194,11 @@ class Collector:
         ]
 
     # -- reading -----------------------------------------------------------------------
+    def _may_retry(self, rec: PendingRow, shard: ShardRecord) -> bool:
+        """Whether a retryable row moves on: within ``max_attempts``, or always when a
+        deadline cancelled its batch (the fallback is another route, not a resubmit)."""
+        return rec.attempt < self.opts.max_attempts or shard.cancel_reason == CancelReason.DEADLINE
+
     def _no_retry(self, shard: ShardRecord) -> bool:
         run_state = self.store.get_run(self.run_id).state
         return run_state in (RunState.CANCELLING, RunState.CANCELLED) or (
@@ -267,7 +275,7 @@ class Collector:
                         v = _OK
                     else:
                         v = self._judge(row, shard, no_retry)
-                        if v.retryable and rec.attempt < self.opts.max_attempts:
+                        if v.retryable and self._may_retry(rec, shard):
                             tally.retry.append(rec)
                             continue
                     if row.custom_id != rec.custom_id:  # under the provider's id
@@ -304,7 +312,7 @@ class Collector:
         err = row.error
         retryable = row.retryable
         if row.outcome is Outcome.CANCELLED:  # only the runner's own stall cancel retries
-            retryable = shard.cancel_reason == CancelReason.STALLED
+            retryable = shard.cancel_reason in _MOVES_ON
         code = err.code if err else None
         if not row.outcome.ok and code is None:
             code = f"http_{row.status_code}" if row.status_code else row.outcome.value
@@ -342,22 +350,23 @@ class Collector:
                 size += len(line)
                 moves.append((rec.custom_id, child_id, len(moves) + 1, attempt))
         share = max(1, parent.est_tokens * len(moves) // max(1, parent.rows))
-        self.store.add_shard(
-            ShardRecord.planned(
-                self.run_id,
-                child_id,
-                endpoint=parent.endpoint,
-                model=parent.model,
-                caller_model=parent.caller_model,
-                input_key=key,
-                rows=len(moves),
-                bytes=size,
-                est_tokens=share,
-                content_hash=digest.hexdigest()[:16],
-                parent_id=parent.shard_id,
-                attempt=attempt,
-            )
+        child = ShardRecord.planned(
+            self.run_id,
+            child_id,
+            endpoint=parent.endpoint,
+            model=parent.model,
+            caller_model=parent.caller_model,
+            input_key=key,
+            rows=len(moves),
+            bytes=size,
+            est_tokens=share,
+            content_hash=digest.hexdigest()[:16],
+            parent_id=parent.shard_id,
+            attempt=attempt,
         )
+        if parent.cancel_reason == CancelReason.DEADLINE:  # served by the realtime fallback
+            child = dataclasses.replace(child, checkpoint=route_checkpoint(self.opts.fallback))
+        self.store.add_shard(child)
         self.store.move_rows(self.run_id, moves)
         log.info("shard %s: %d row(s) resubmitted as %s", parent.shard_id, len(moves), child_id)
 
@@ -377,7 +386,7 @@ def _unseen(
         code = first.code if first else "batch_failed"
         return _Verdict(Outcome.FAILED, False, code, first.message if first else None)
     if job.status is JobStatus.CANCELLED or shard.cancel_reason is not None:
-        retry = shard.cancel_reason == CancelReason.STALLED
+        retry = shard.cancel_reason in _MOVES_ON
         return _Verdict(Outcome.CANCELLED, retry, "batch_cancelled", "the batch was cancelled")
     if job.status is JobStatus.EXPIRED:
         return _Verdict(Outcome.EXPIRED, True, "batch_expired", "the batch expired")

@@ -35,6 +35,8 @@ from batchport.errors import (
 from batchport.runner.claims import ShardClaims, ShardLost
 from batchport.runner.clock import Clock
 from batchport.runner.collect import Collector
+from batchport.runner.deadline import is_realtime
+from batchport.runner.fallback import DeadlineRunner
 from batchport.runner.options import RunOptions
 from batchport.runner.policy import Backoff, PollPolicy, QuotaGate
 from batchport.runner.progress import ProgressSink, ShardView
@@ -154,6 +156,12 @@ class Engine:
         self.collector = Collector(
             store, run_id, backend, self.opts, progress, self.retry, spec_of=self.spec
         )
+        self.deadline: DeadlineRunner | None = None
+        if options.deadline is not None:  # a shard that cannot make it falls back to realtime
+            self.deadline = DeadlineRunner(
+                store, run_id, backend, self.opts, clock=clock, progress=progress,
+                retry=self.retry, collector=self.collector,
+            )  # fmt: skip
 
     # -- top level -------------------------------------------------------------------
     async def execute(self, *, until: ShardState | None = None) -> None:
@@ -265,6 +273,8 @@ class Engine:
 
     async def _step(self, shard: ShardRecord) -> ShardRecord:
         state = ShardState(shard.state)
+        if self.deadline is not None and is_realtime(shard):  # a deadline's fallback
+            return await self.deadline.serve(shard)
         if state in (ShardState.PLANNED, ShardState.SUBMITTING):
             if self._run_cancelled():
                 return await self._cancelled_before_job(shard)
@@ -501,6 +511,8 @@ class Engine:
                 return await self._terminal(shard, job)
             if shard.cancel_reason is None and self._run_cancelled():
                 shard = await self._cancel_job(shard, job)  # cancelled while in flight
+            if self.deadline is not None:
+                shard = await self.deadline.watch(shard, job)
             slow = self.clock.now() - phase_since > self.opts.poll.stall_timeout
             if job.status in _SLOW_STATES and slow:
                 if not stalled:

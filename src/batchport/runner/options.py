@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from batchport.errors import InputError
+from batchport.runner.deadline import DeadlinePolicy, parse_deadline
 from batchport.runner.policy import PollPolicy, QuotaLimit
 
 __all__ = ["RunOptions"]
@@ -36,6 +37,14 @@ class RunOptions:
         max_cost: refuse to start when the estimated batch cost (USD) exceeds it.
         metadata: extra metadata tags put on every batch (the run adds its own).
         cleanup: delete input and result files at the provider once downloaded.
+        deadline: when the run must be done (a :class:`DeadlinePolicy`, or what
+            :func:`~batchport.runner.deadline.parse_deadline` reads: ``"2h"``, seconds,
+            a timedelta or a datetime). A shard whose batch cannot make it is cancelled
+            and its unfinished rows are served realtime.
+        fallback: the deadline's route: ``"realtime"`` (standard tier) or ``"flex"``
+            (OpenAI's ``service_tier="flex"`` where the model has it).
+        realtime_rpm / realtime_tpm / realtime_concurrency: the fallback's client-side
+            limits (requests and tokens per minute, requests in flight).
     """
 
     max_attempts: int = 3
@@ -55,6 +64,11 @@ class RunOptions:
     completion_window: str = "24h"
     file_expires_after_s: int | None = None
     cleanup: bool = False
+    deadline: DeadlinePolicy | None = None
+    fallback: Literal["realtime", "flex"] = "realtime"
+    realtime_rpm: int | None = None
+    realtime_tpm: int | None = None
+    realtime_concurrency: int = 16
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -65,6 +79,13 @@ class RunOptions:
             )
         if self.on_stall not in ("wait", "cancel"):
             raise InputError("on_stall must be 'wait' or 'cancel'", rule="on_stall")
+        given: object = self.deadline  # a caller may give "2h", seconds, a datetime...
+        if given is not None and not isinstance(given, DeadlinePolicy):
+            object.__setattr__(self, "deadline", parse_deadline(given))
+        if self.fallback not in ("realtime", "flex"):
+            raise InputError("fallback must be 'realtime' or 'flex'", rule="fallback")
+        if self.realtime_concurrency < 1:
+            raise InputError("realtime_concurrency must be at least 1", rule="fallback")
         if len(self.metadata) > 12:
             raise InputError(
                 "at most 12 metadata tags (providers allow 16; batchport uses 4)",
@@ -86,4 +107,6 @@ class RunOptions:
     def from_json(cls, text: str) -> RunOptions:
         data = json.loads(text)
         data["poll"] = PollPolicy(**data.get("poll", {}))
+        if data.get("deadline") is not None:
+            data["deadline"] = DeadlinePolicy(**data["deadline"])
         return cls(**data)

@@ -67,10 +67,12 @@ class ShardState(StrEnum):
 
 
 class CancelReason(StrEnum):
-    """Why a shard's job was cancelled; only the runner's own stall cancel is retried."""
+    """Why a shard's job was cancelled. The runner's own cancels move the unfinished
+    rows on: a stall's to a new batch, a deadline's to the realtime fallback."""
 
     USER = "user"
     STALLED = "stalled"
+    DEADLINE = "deadline"
 
 
 RUN_EDGES: Mapping[RunState, frozenset[RunState]] = {

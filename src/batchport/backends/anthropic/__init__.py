@@ -44,7 +44,7 @@ from batchport.backends._intent import (
 from batchport.backends.anthropic.errors import translating
 from batchport.backends.anthropic.ids import shard_tag, wire_id
 from batchport.backends.anthropic.results import parse_line
-from batchport.backends.base import Backend, Checkpoint
+from batchport.backends.base import Backend, Checkpoint, RealtimeAccess
 from batchport.backends.lines import LineSplitter
 from batchport.backends.models import (
     ALL_MODELS,
@@ -175,6 +175,10 @@ class AnthropicBackend(Backend):
 
     def __repr__(self) -> str:
         return f"AnthropicBackend(base_url={str(self._client.base_url)!r})"
+
+    async def realtime(self) -> RealtimeAccess | None:
+        """The same client on ``/v1/messages`` (shard lines are Messages already)."""
+        return RealtimeAccess(self._client)
 
     def settings(self) -> Mapping[str, Any]:
         """The base URL, model map and default ``max_tokens`` (never the key)."""

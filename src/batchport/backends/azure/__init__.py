@@ -43,6 +43,7 @@ from batchport.backends.azure.auth import (
     token_provider,
 )
 from batchport.backends.azure.status import STATUS_MAP
+from batchport.backends.base import RealtimeAccess
 from batchport.backends.files import FileBackend, FileRef
 from batchport.backends.models import Job, JobStatus, QuotaLimit, ShardSpec
 from batchport.backends.openai import OpenAIBackend
@@ -232,6 +233,11 @@ class AzureBackend(OpenAIBackend):
         if url == request.url and body is request.body:
             return request
         return Request(custom_id=request.custom_id, method=request.method, url=url, body=body)
+
+    async def realtime(self) -> RealtimeAccess | None:
+        """None: a GlobalBatch deployment serves no synchronous calls, and which
+        standard deployment may stand in for it is the caller's choice to make."""
+        return None
 
     def settings(self) -> Mapping[str, Any]:
         """Endpoint, API version and deployments (never a key or a token)."""

@@ -45,7 +45,7 @@ from batchport.backends._intent import (
     recorded_job,
 )
 from batchport.backends._translate import _never_connected, _redact_obj, redact
-from batchport.backends.base import Backend, Checkpoint
+from batchport.backends.base import Backend, Checkpoint, RealtimeAccess
 from batchport.backends.gemini.results import parse_item, parse_line
 from batchport.backends.lines import LineSplitter
 from batchport.backends.models import (
@@ -267,6 +267,10 @@ class GeminiBackend(Backend):
 
     def __repr__(self) -> str:
         return f"GeminiBackend(base_url={self._base_url!r})"
+
+    async def realtime(self) -> RealtimeAccess | None:
+        """The same client on ``generateContent`` (shard lines are its bodies already)."""
+        return RealtimeAccess(self._client)
 
     def settings(self) -> Mapping[str, Any]:
         """The base URL, model map and limits given (never the key)."""

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import openai
 from openai import AsyncOpenAI
 
+from batchport.backends.base import RealtimeAccess
 from batchport.backends.files import FileBackend
 from batchport.backends.models import JobStatus, ResultRow
 from batchport.backends.openai.bodies import output_text
@@ -76,6 +77,10 @@ class OpenAIBackend(FileBackend):
         except openai.OpenAIError as exc:
             raise ConfigError("no OpenAI API key: pass api_key= or set OPENAI_API_KEY") from exc
         super().__init__(built, owns_client=True)
+
+    async def realtime(self) -> RealtimeAccess | None:
+        """The same client on the synchronous endpoints; OpenAI offers flex."""
+        return RealtimeAccess(await self._sdk(), flex=True)
 
     def settings(self) -> Mapping[str, Any]:
         """The base URL, organization and project given to the constructor."""
