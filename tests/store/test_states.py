@@ -61,6 +61,8 @@ def _old_schema(version: int) -> str:
     """The SQLite schema as ``version`` had it: today's, less what came later."""
     from batchport.store.sqlite import _SCHEMA
 
+    if version == 4:  # schema 5 added two indexes, at the end
+        return _SCHEMA[: _SCHEMA.index("CREATE INDEX IF NOT EXISTS shards_open")]
     later = [
         ("    source TEXT,\n    paused_at REAL\n", "    source TEXT\n"),
         ("    lease_owner TEXT,\n    lease_since REAL,\n    lease_expires REAL,\n", ""),
@@ -78,7 +80,7 @@ def _old_schema(version: int) -> str:
     return schema
 
 
-@pytest.mark.parametrize("version", [2, 3])
+@pytest.mark.parametrize("version", [2, 3, 4])
 def test_an_older_store_is_upgraded_in_place_and_keeps_its_rows(
     tmp_path: Path, version: int
 ) -> None:

@@ -117,6 +117,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (run_id, shard_id))""",
         "CREATE INDEX quota_key ON quota (key)",
     ),
+    (
+        # what workers look for among every run's shards, without scanning finished ones
+        "CREATE INDEX shards_open ON shards (run_id) "
+        "WHERE state NOT IN ('reconciled', 'abandoned')",
+        "CREATE INDEX shards_leased ON shards (lease_owner) WHERE lease_owner IS NOT NULL",
+    ),
 )
 
 

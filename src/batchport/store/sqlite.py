@@ -30,7 +30,7 @@ from batchport.store.blobs import BlobStore, LocalBlobs
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -121,6 +121,9 @@ CREATE TABLE IF NOT EXISTS quota (
     PRIMARY KEY (run_id, shard_id)
 );
 CREATE INDEX IF NOT EXISTS quota_key ON quota (key);
+CREATE INDEX IF NOT EXISTS shards_open ON shards (run_id)
+    WHERE state NOT IN ('reconciled', 'abandoned');
+CREATE INDEX IF NOT EXISTS shards_leased ON shards (lease_owner) WHERE lease_owner IS NOT NULL;
 """
 
 
@@ -136,6 +139,7 @@ _V4 = (
 _UPGRADES: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE rows ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0", *_V4),
     3: _V4,
+    4: (),  # schema 5 adds only indexes, which the schema script creates
 }
 
 
