@@ -14,12 +14,14 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from itertools import repeat
 from pathlib import Path
 
 from batchport.errors import ConfigError
 from batchport.store._sql import LEASE_COLS, ROW_COLS, SETTLE_COLS, SQLStore, as_row
 from batchport.store.base import DuplicateRow, Lease, RowRecord, Settlement, default_home
 from batchport.store.blobs import BlobStore, LocalBlobs
+from batchport.store.bulk import SUCCEEDED, SettlementBatch
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
@@ -130,6 +132,20 @@ _UPGRADES: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE rows ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0", *_V4),
     3: _V4,
 }
+
+
+_SETTLE = (
+    f"UPDATE rows SET {', '.join(f'{c}=?' for c in SETTLE_COLS)}, settled_at=? "
+    "WHERE run_id=? AND idx=? AND outcome IS NULL"
+)
+# a plain success (see batchport.store.bulk): what _SETTLE writes for it, with the
+# columns it always leaves NULL written as constants
+_SETTLE_PLAIN = (
+    f"UPDATE rows SET outcome='{SUCCEEDED}', status_code=?, error_code=NULL, "
+    "error_message=NULL, result_key=?, result_offset=?, result_length=?, input_tokens=?, "
+    "output_tokens=?, cached_tokens=?, reasoning_tokens=?, cache_write_tokens=?, route=NULL, "
+    "settled_at=? WHERE run_id=? AND idx=? AND outcome IS NULL"
+)
 
 
 class SQLiteStore(SQLStore):
@@ -277,12 +293,21 @@ class SQLiteStore(SQLStore):
         """Record outcomes. A row already settled is left as it is, so replaying a
         reconciliation after a crash never changes or doubles an outcome. Returns the
         number of rows settled now."""
-        sets = ", ".join(f"{c}=?" for c in SETTLE_COLS)
-        sql = f"UPDATE rows SET {sets}, settled_at=? WHERE run_id=? AND idx=? AND outcome IS NULL"
         now = time.time()
         with self.transaction():
-            cur = self._db.executemany(sql, ((*st[1:], now, run_id, st[0]) for st in settlements))
-            return cur.rowcount
+            if not isinstance(settlements, SettlementBatch):
+                return self._settle(run_id, settlements, now)
+            # the plain successes column by column: no Python object per row
+            c = settlements.plain()
+            plain = zip(c.status_code, repeat(c.result_key), c.result_offset, c.result_length,
+                        c.input_tokens, c.output_tokens, c.cached_tokens, c.reasoning_tokens,
+                        c.cache_write_tokens, repeat(now), repeat(run_id), c.idx)  # fmt: skip
+            n = self._db.executemany(_SETTLE_PLAIN, plain).rowcount
+            return n + self._settle(run_id, settlements.others(), now)
+
+    def _settle(self, run_id: str, settlements: Iterable[Settlement], now: float) -> int:
+        cur = self._db.executemany(_SETTLE, ((*st[1:], now, run_id, st[0]) for st in settlements))
+        return cur.rowcount
 
     def move_rows(self, run_id: str, moves: Iterable[tuple[str, str, int, int]]) -> None:
         """Reassign unsettled rows to a child shard: ``(custom_id, shard_id, pos, attempt)``."""
