@@ -64,7 +64,8 @@ def test_a_batch_returns_every_settlement_in_row_order(rows: list[tuple[int, int
         assert list(batch) == sorted(made, key=lambda s: s.idx)
         assert list(batch) == sorted(made, key=lambda s: s.idx)  # twice, same answer
         plain = batch.plain()
-        assert list(plain.idx) == sorted(i for i, kind in rows if kind == 0)
+        assert [r[0] for r in plain.rows] == sorted(i for i, kind in rows if kind == 0)
+        assert plain.result_key == KEY
         assert [s.idx for s in batch.others()] == sorted(i for i, kind in rows if kind != 0)
     finally:
         batch.close()

@@ -7,8 +7,8 @@ nine integers a row in memory (72 bytes); every other settlement goes to a
 :class:`DiskSpool`, one small JSON array a row in a temporary file. Either way the batch
 is an ``Iterable[Settlement]`` that yields every settlement in row order (``idx``), so a
 store's pages are updated one after the other and any store can take it as it is; the
-SQLite store reads the plain successes column by column instead (:meth:`plain`), with no
-Python object made per row.
+SQLite store binds the plain successes as they are instead (:meth:`plain`), with no
+Python code run per row.
 
 A batch holds each row at most once (the collector settles a row once per commit).
 """
@@ -19,14 +19,15 @@ import heapq
 import os
 import tempfile
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from operator import itemgetter
 from typing import NamedTuple
 
 import orjson
 
 from batchport.store.base import Settlement
 
-__all__ = ["DiskSpool", "PlainColumns", "SettlementBatch"]
+__all__ = ["DiskSpool", "PlainRows", "SettlementBatch"]
 
 SUCCEEDED = "succeeded"
 _WIDTH = 9  # idx, status_code, offset, length and the five token counts
@@ -61,20 +62,14 @@ class DiskSpool:
         self._file.close()
 
 
-class PlainColumns(NamedTuple):
-    """The plain successes of a batch, one array per column, in row order; every row's
-    line is in the blob ``result_key``."""
+class PlainRows(NamedTuple):
+    """The plain successes of a batch in row order, each as ``(idx, status_code,
+    result_offset, result_length, input_tokens, output_tokens, cached_tokens,
+    reasoning_tokens, cache_write_tokens)``; every row's line is in the blob
+    ``result_key``."""
 
     result_key: str
-    idx: array[int]
-    status_code: array[int]
-    result_offset: array[int]
-    result_length: array[int]
-    input_tokens: array[int]
-    output_tokens: array[int]
-    cached_tokens: array[int]
-    reasoning_tokens: array[int]
-    cache_write_tokens: array[int]
+    rows: list[tuple[int, ...]]
 
 
 class SettlementBatch:
@@ -109,6 +104,12 @@ class SettlementBatch:
         )  # fmt: skip
         self.count += 1
 
+    def succeeded_rows(self) -> Callable[[tuple[int, ...]], None]:
+        """:meth:`succeeded` for a hot loop: a function taking the nine integers as one
+        tuple (in :class:`PlainRows` order). It does not count them: add them to
+        :attr:`count` when done."""
+        return self._plain.extend
+
     def append(self, settlement: Settlement) -> None:
         """Any settlement (a plain success is kept as :meth:`succeeded` keeps it)."""
         st = settlement
@@ -132,14 +133,13 @@ class SettlementBatch:
         self._other.append(settlement)
         self.count += 1
 
-    def plain(self) -> PlainColumns:
-        """The plain successes, column by column, in row order."""
-        rows = self._plain
-        cols = [rows[c::_WIDTH] for c in range(_WIDTH)]
-        order = sorted(range(len(cols[0])), key=cols[0].__getitem__)
-        if order != list(range(len(order))):  # providers return results shuffled
-            cols = [array("q", map(col.__getitem__, order)) for col in cols]
-        return PlainColumns(self.result_key, *cols)
+    def plain(self) -> PlainRows:
+        """The plain successes, in row order (providers return results shuffled)."""
+        flat = self._plain
+        if len(flat) % _WIDTH:
+            raise ValueError("a plain success was given without its nine integers")
+        rows = sorted(zip(*(flat[c::_WIDTH] for c in range(_WIDTH)), strict=True), key=_first)
+        return PlainRows(self.result_key, rows)
 
     def others(self) -> Iterator[Settlement]:
         """Every settlement that is not a plain success, in row order."""
@@ -148,11 +148,10 @@ class SettlementBatch:
 
     def __iter__(self) -> Iterator[Settlement]:
         """Every settlement, in row order."""
-        cols = self.plain()
-        key = cols.result_key
+        key, rows = self.plain()
         plain = (
             Settlement(i, SUCCEEDED, s, None, None, key, o, n, a, b, c, d, e)
-            for i, s, o, n, a, b, c, d, e in zip(*cols[1:], strict=True)
+            for i, s, o, n, a, b, c, d, e in rows
         )
         return heapq.merge(plain, self.others(), key=_idx)
 
@@ -163,3 +162,6 @@ class SettlementBatch:
 
 def _idx(settlement: Settlement) -> int:
     return settlement.idx
+
+
+_first = itemgetter(0)

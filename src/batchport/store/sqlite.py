@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from itertools import repeat
+from operator import add
 from pathlib import Path
 
 from batchport.errors import ConfigError
@@ -138,13 +139,13 @@ _SETTLE = (
     f"UPDATE rows SET {', '.join(f'{c}=?' for c in SETTLE_COLS)}, settled_at=? "
     "WHERE run_id=? AND idx=? AND outcome IS NULL"
 )
-# a plain success (see batchport.store.bulk): what _SETTLE writes for it, with the
-# columns it always leaves NULL written as constants
+# a plain success (see batchport.store.bulk), bound as (*PlainRows row, result_key,
+# settled_at, run_id): what _SETTLE writes for it, the columns it leaves NULL as constants
 _SETTLE_PLAIN = (
-    f"UPDATE rows SET outcome='{SUCCEEDED}', status_code=?, error_code=NULL, "
-    "error_message=NULL, result_key=?, result_offset=?, result_length=?, input_tokens=?, "
-    "output_tokens=?, cached_tokens=?, reasoning_tokens=?, cache_write_tokens=?, route=NULL, "
-    "settled_at=? WHERE run_id=? AND idx=? AND outcome IS NULL"
+    f"UPDATE rows SET outcome='{SUCCEEDED}', status_code=?2, error_code=NULL, "
+    "error_message=NULL, result_key=?10, result_offset=?3, result_length=?4, input_tokens=?5, "
+    "output_tokens=?6, cached_tokens=?7, reasoning_tokens=?8, cache_write_tokens=?9, "
+    "route=NULL, settled_at=?11 WHERE run_id=?12 AND idx=?1 AND outcome IS NULL"
 )
 
 
@@ -297,11 +298,10 @@ class SQLiteStore(SQLStore):
         with self.transaction():
             if not isinstance(settlements, SettlementBatch):
                 return self._settle(run_id, settlements, now)
-            # the plain successes column by column: no Python object per row
-            c = settlements.plain()
-            plain = zip(c.status_code, repeat(c.result_key), c.result_offset, c.result_length,
-                        c.input_tokens, c.output_tokens, c.cached_tokens, c.reasoning_tokens,
-                        c.cache_write_tokens, repeat(now), repeat(run_id), c.idx)  # fmt: skip
+            # the plain successes as they are, their constants added in C: no Python
+            # code runs per row
+            key, rows = settlements.plain()
+            plain = map(add, rows, repeat((key, now, run_id)))
             n = self._db.executemany(_SETTLE_PLAIN, plain).rowcount
             return n + self._settle(run_id, settlements.others(), now)
 
