@@ -4,6 +4,7 @@ every shape of line, and the compact stream is the row stream in the same order.
 from __future__ import annotations
 
 import io
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import orjson
@@ -15,7 +16,7 @@ import batchport.backends.openai.results as results_module
 from batchport.backends._convert import usage_from
 from batchport.backends.compact import CompactResults, PlainRow, as_result_row
 from batchport.backends.emulator import EmulatorBackend
-from batchport.backends.models import Job, Outcome, ResultRow
+from batchport.backends.models import Job, JobStatus, Outcome, ResultRow
 from batchport.backends.openai import OpenAIBackend, parse_line
 from batchport.backends.openai.results import read_line
 from batchport.errors import ResultLineError
@@ -269,7 +270,7 @@ async def test_compact_results_are_the_results_in_order() -> None:
         assert isinstance(backend, CompactResults)
         job = await _finished_job(backend)
         rows = [r async for r in backend.results(job)]
-        compact = [r async for r in backend.compact_results(job)]
+        compact = [r async for batch in backend.compact_results(job) for r in batch]
     assert [as_result_row(r) if isinstance(r, PlainRow) else r for r in compact] == rows
     assert len(rows) == 40
     kinds = {isinstance(r, PlainRow) for r in compact}
@@ -311,3 +312,48 @@ async def _finished_job(backend: OpenAIBackend) -> Job:
             backend.emulator.advance_clock(5.0)
         job = await backend.poll(job)
     raise AssertionError(f"the batch did not finish: {job.status}")
+
+
+class _Lines(OpenAIBackend):
+    """An OpenAI backend whose every file holds ``data``."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(api_key="sk-test")
+        self.data = data
+
+    async def stream_file(self, file_id: str) -> AsyncGenerator[bytes, None]:
+        yield self.data
+
+
+async def test_a_bad_line_raises_after_the_rows_before_it() -> None:
+    good = orjson.dumps(_plain_line())
+    backend = _Lines(good + b"\n\n" + good.replace(b'"r1"', b'"r2"') + b"\n{oops\n" + good)
+    job = Job("batch_1", JobStatus.COMPLETED, refs={"output": "file-out"})
+    stream = backend.compact_results(job)
+    first = await anext(stream)
+    assert [r.custom_id for r in first] == ["r1", "r2"]
+    assert [r.line for r in first] == [1, 3]  # the blank line is counted, not read
+    with pytest.raises(ResultLineError) as info:
+        await anext(stream)
+    assert (info.value.rule, info.value.line) == ("result_invalid_json", 4)
+    await stream.aclose()
+    await backend.aclose()
+
+
+async def test_a_line_split_across_chunks_and_a_last_line_without_newline() -> None:
+    good = orjson.dumps(_plain_line())
+
+    class Chunks(_Lines):
+        async def stream_file(self, file_id: str) -> AsyncGenerator[bytes, None]:
+            for k in range(0, len(self.data), 7):
+                yield self.data[k : k + 7]
+
+    backend = Chunks(good + b"\n" + good.replace(b'"r1"', b'"r2"'))
+    job = Job("batch_1", JobStatus.COMPLETED, refs={"output": "f", "error": "g"})
+    rows = [r async for batch in backend.compact_results(job) for r in batch]
+    assert [r.custom_id for r in rows] == ["r1", "r2", "r1", "r2"]  # output, then error file
+    assert all(isinstance(r, PlainRow) for r in rows)
+    assert [as_result_row(r) for r in rows if isinstance(r, PlainRow)] == [
+        r async for r in backend.results(job)
+    ]
+    await backend.aclose()

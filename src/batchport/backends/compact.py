@@ -4,9 +4,11 @@ Most rows of most shards are plain successes: the request ran, answered 2xx, and
 body says nothing but "done". Building a :class:`~batchport.backends.models.ResultRow`
 and its :class:`~batchport.backends.models.Usage` for each costs more than judging it.
 A backend that can tell such a row cheaply offers :meth:`CompactResults.compact_results`:
-the same rows in the same order as ``results``, except that each plain success comes as
-a :class:`PlainRow` tuple. The runner reads whichever form it gets; a backend without the
-method is read through ``results``.
+the same rows in the same order as ``results``, a list at a time (the rows of one
+downloaded chunk, say), except that each plain success comes as a :class:`PlainRow`
+tuple. A line that cannot be read raises once the rows before it were yielded, as
+``results`` would. The runner reads whichever form it gets; a backend without the method
+is read through ``results``.
 
 A :class:`PlainRow` stands for ``ResultRow(custom_id, Outcome.SUCCEEDED, False, None,
 status_code, body, text, Usage(*usage) if usage else None, raw, body_path, source,
@@ -40,8 +42,9 @@ class PlainRow(NamedTuple):
 
 @runtime_checkable
 class CompactResults(Protocol):
-    def compact_results(self, job: Job) -> AsyncIterator[ResultRow | PlainRow]:
-        """:meth:`Backend.results`, with plain successes as :class:`PlainRow` s."""
+    def compact_results(self, job: Job) -> AsyncIterator[list[ResultRow | PlainRow]]:
+        """:meth:`Backend.results` a list at a time, with plain successes as
+        :class:`PlainRow` s."""
         ...
 
 

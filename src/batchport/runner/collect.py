@@ -17,9 +17,10 @@ import dataclasses
 import errno
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 import orjson
 
@@ -47,6 +48,7 @@ __all__ = ["Collector", "encode_result"]
 log = logging.getLogger("batchport.runner")
 _TRIES = 3
 _CHUNK = 1 << 18  # result lines are written to the blob some 256 KiB at a time
+_custom_id = attrgetter("custom_id")
 
 
 def encode_result(row: ResultRow) -> bytes:
@@ -220,7 +222,7 @@ class Collector:
         backend had to give the provider another)."""
         backend = type(self.backend)
         if backend.provider_id is Backend.provider_id:
-            return {r.custom_id: r for r in rows}
+            return dict(zip(map(_custom_id, rows), rows, strict=True))
         spec, wire = self.spec_of(shard), self.backend.provider_id
         return {wire(spec, r.custom_id, r.pos): r for r in rows}
 
@@ -239,49 +241,54 @@ class Collector:
         stream = (
             backend.compact_results(job)
             if isinstance(backend, CompactResults)
-            else backend.results(job)
+            else _one_by_one(backend.results(job))
         )
         # the plain rows' loop is inlined: it runs for nearly every row of most shards
         plain, put = 0, settle.succeeded_rows()
         lines: list[bytes] = []
         write, gathered = lines.append, 0
         with self.store.blobs.writer(key) as out:
-            async with aclosing(stream) as rows:  # type: ignore[type-var]
-                async for row in rows:
-                    count += 1
-                    if type(row) is PlainRow:  # a plain success: the bulk of most shards
-                        cid, code, text, body, usage, raw, path, _, _ = row
-                        rec = left.pop(cid, None)
-                        if rec is None or count > most:
-                            raise self._refusal(as_result_row(row), shard, count)
-                        line = _encode(rec.custom_id, code, None, text, raw, path, body)
-                        size = len(line)
-                        if usage is None:
-                            put((rec.idx, code, offset, size, 0, 0, 0, 0, 0))
+            async with aclosing(stream) as batches:  # type: ignore[type-var]
+                async for batch in batches:
+                    for row in batch:
+                        count += 1
+                        if type(row) is PlainRow:  # a plain success: the bulk of most shards
+                            cid, code, text, body, usage, raw, path, _, _ = row
+                            rec = left.pop(cid, None)
+                            if rec is None or count > most:
+                                raise self._refusal(as_result_row(row), shard, count)
+                            line = _encode(rec.custom_id, code, None, text, raw, path, body)
+                            size = len(line)
+                            if usage is None:
+                                put((rec.idx, code, offset, size, 0, 0, 0, 0, 0))
+                            else:
+                                put((rec.idx, code, offset, size, *usage, 0))
+                            plain += 1
                         else:
-                            put((rec.idx, code, offset, size, *usage, 0))
-                        plain += 1
-                    else:
-                        assert isinstance(row, ResultRow)
-                        rec = left.pop(row.custom_id, None)
-                        if rec is None or count > most:
-                            raise self._refusal(row, shard, count)
-                        v = _OK if row.outcome is succeeded else self._judge(row, shard, no_retry)
-                        if v.retryable and rec.attempt < self.opts.max_attempts:
-                            tally.retry.append(rec)
-                            continue
-                        if row.custom_id != rec.custom_id:  # under the provider's id
-                            row = dataclasses.replace(row, custom_id=rec.custom_id)
-                        line = encode_result(row)
-                        size = len(line)
-                        settle.append(_settled(rec, row, v, key, offset, size))
-                    write(line)
-                    offset += size
-                    gathered += size
-                    if gathered >= _CHUNK:  # one write call per line costs more than a copy
-                        out.write(b"".join(lines))
-                        lines.clear()
-                        gathered = 0
+                            assert isinstance(row, ResultRow)
+                            rec = left.pop(row.custom_id, None)
+                            if rec is None or count > most:
+                                raise self._refusal(row, shard, count)
+                            v = (
+                                _OK
+                                if row.outcome is succeeded
+                                else self._judge(row, shard, no_retry)
+                            )
+                            if v.retryable and rec.attempt < self.opts.max_attempts:
+                                tally.retry.append(rec)
+                                continue
+                            if row.custom_id != rec.custom_id:  # under the provider's id
+                                row = dataclasses.replace(row, custom_id=rec.custom_id)
+                            line = encode_result(row)
+                            size = len(line)
+                            settle.append(_settled(rec, row, v, key, offset, size))
+                        write(line)
+                        offset += size
+                        gathered += size
+                        if gathered >= _CHUNK:  # one write call per line costs more than a copy
+                            out.write(b"".join(lines))
+                            lines.clear()
+                            gathered = 0
             out.write(b"".join(lines))
         settle.count += plain
         ran = job.counts.completed + job.counts.failed
@@ -368,6 +375,13 @@ class Collector:
         )
         self.store.move_rows(self.run_id, moves)
         log.info("shard %s: %d row(s) resubmitted as %s", parent.shard_id, len(moves), child_id)
+
+
+async def _one_by_one(rows: AsyncIterator[ResultRow]) -> AsyncGenerator[list[ResultRow], None]:
+    """A backend's rows as :meth:`CompactResults.compact_results` gives them."""
+    async with aclosing(rows):  # type: ignore[type-var]
+        async for row in rows:
+            yield [row]
 
 
 def _unseen(

@@ -25,6 +25,7 @@ The verdict:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import orjson
@@ -43,6 +44,7 @@ RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 #: where a row's body sits in its parsed line
 BODY_PATH = ("response", "body")
 _loads = orjson.loads
+_plain_row = partial(tuple.__new__, PlainRow)  # no Python call per row
 _JSONDecodeError = orjson.JSONDecodeError
 _NOT_RUN = {
     "batch_expired": (Outcome.EXPIRED, True),
@@ -128,7 +130,7 @@ def _plain(obj: dict[str, Any], raw: bytes, source: str, line: int | None) -> Pl
         return None
     usage = body.get("usage")
     numbers = _usage_numbers(usage) if type(usage) is dict else None
-    return PlainRow(custom_id, code, text, body, numbers, bytes(raw), BODY_PATH, source, line)
+    return _plain_row((custom_id, code, text, body, numbers, bytes(raw), BODY_PATH, source, line))
 
 
 def _usage_numbers(usage: dict[str, Any]) -> tuple[int, int, int, int]:
