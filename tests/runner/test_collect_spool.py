@@ -58,8 +58,10 @@ def test_a_batch_returns_every_settlement_in_row_order(rows: list[tuple[int, int
     made = [_settlement(i, kind) for i, kind in rows]
     batch = SettlementBatch(KEY)
     try:
-        for s in made:
+        for n, s in enumerate(made):
             batch.append(s)
+            if n % 7 == 6:
+                batch.pack()  # some rows compressed, the rest not
         assert batch.count == len(made)
         assert list(batch) == sorted(made, key=lambda s: s.idx)
         assert list(batch) == sorted(made, key=lambda s: s.idx)  # twice, same answer
@@ -108,8 +110,10 @@ def test_sqlite_records_a_batch_as_it_records_settlements(
         # a row settled before stays as it was
         store.settle_rows("run-1", [Settlement(7, "cancelled", None, "run_cancelled", "x")])
     batch = SettlementBatch(KEY)
-    for s in made:
+    for n, s in enumerate(made):
         batch.append(s)
+        if n % 5 == 4:
+            batch.pack()
     try:
         n_batch = one.settle_rows("run-1", batch)
     finally:

@@ -289,6 +289,7 @@ class Collector:
                             out.write(b"".join(lines))
                             lines.clear()
                             gathered = 0
+                            settle.pack()  # little memory held while other shards stream too
             out.write(b"".join(lines))
         settle.count += plain
         ran = job.counts.completed + job.counts.failed

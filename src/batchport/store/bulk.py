@@ -3,7 +3,8 @@
 A shard of 100,000 rows settles in one commit, so its settlements wait somewhere until
 the whole stream checks out. :class:`SettlementBatch` keeps the common case, a plain
 success (outcome ``succeeded``, no error, result line in the batch's result blob), as
-nine integers a row in memory (72 bytes); every other settlement goes to a
+nine integers a row in memory (72 bytes, compressed to some 15 once :meth:`SettlementBatch.pack`
+is called); every other settlement goes to a
 :class:`DiskSpool`, one small JSON array a row in a temporary file. Either way the batch
 is an ``Iterable[Settlement]`` that yields every settlement in row order (``idx``), so a
 store's pages are updated one after the other and any store can take it as it is; the
@@ -18,6 +19,7 @@ from __future__ import annotations
 import heapq
 import os
 import tempfile
+import zlib
 from array import array
 from collections.abc import Callable, Iterator
 from itertools import repeat
@@ -83,6 +85,7 @@ class SettlementBatch:
     def __init__(self, result_key: str = "") -> None:
         self.result_key = result_key
         self._plain = array("q")  # _WIDTH integers a row, in arrival order
+        self._packed: list[bytes] = []  # earlier rows, compressed (see pack)
         self._other: DiskSpool | None = None
         self.count = 0
 
@@ -111,6 +114,14 @@ class SettlementBatch:
         :attr:`count` when done."""
         return self._plain.extend
 
+    def pack(self) -> None:
+        """Compress the plain successes kept so far (to about a fifth: the integers are
+        mostly small). A collector calls it now and then while a shard streams in, so
+        that shards reconciled side by side hold little each until their commit."""
+        if self._plain:
+            self._packed.append(zlib.compress(self._plain.tobytes(), 1))
+            del self._plain[:]  # the same array: succeeded_rows() stays valid
+
     def append(self, settlement: Settlement) -> None:
         """Any settlement (a plain success is kept as :meth:`succeeded` keeps it)."""
         st = settlement
@@ -136,7 +147,10 @@ class SettlementBatch:
 
     def plain(self) -> PlainRows:
         """The plain successes, in row order (providers return results shuffled)."""
-        flat = self._plain
+        flat = array("q")
+        for packed in self._packed:
+            flat.frombytes(zlib.decompress(packed))
+        flat.extend(self._plain)  # whole rows either way: the order is sorted out below
         if len(flat) % _WIDTH:
             raise ValueError("a plain success was given without its nine integers")
         # where each row starts in ``flat``, in row order; the rows are read from there
