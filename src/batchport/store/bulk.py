@@ -3,7 +3,7 @@
 A shard of 100,000 rows settles in one commit, so its settlements wait somewhere until
 the whole stream checks out. :class:`SettlementBatch` keeps the common case, a plain
 success (outcome ``succeeded``, no error, result line in the batch's result blob), as
-nine integers a row in memory (72 bytes, compressed to some 15 once :meth:`SettlementBatch.pack`
+nine integers a row in memory (72 bytes, some 6 once :meth:`SettlementBatch.pack` compresses them
 is called); every other settlement goes to a
 :class:`DiskSpool`, one small JSON array a row in a temporary file. Either way the batch
 is an ``Iterable[Settlement]`` that yields every settlement in row order (``idx``), so a
@@ -115,7 +115,7 @@ class SettlementBatch:
         return self._plain.extend
 
     def pack(self) -> None:
-        """Compress the plain successes kept so far (to about a fifth: the integers are
+        """Compress the plain successes kept so far (to a tenth or so: the integers are
         mostly small). A collector calls it now and then while a shard streams in, so
         that shards reconciled side by side hold little each until their commit."""
         if self._plain:
