@@ -3,9 +3,9 @@
 A shard of 100,000 rows settles in one commit, so its settlements wait somewhere until
 the whole stream checks out. :class:`SettlementBatch` keeps the common case, a plain
 success (outcome ``succeeded``, no error, result line in the batch's result blob), as
-nine integers a row in memory (72 bytes, some 6 once :meth:`SettlementBatch.pack` compresses them
-is called); every other settlement goes to a
-:class:`DiskSpool`, one small JSON array a row in a temporary file. Either way the batch
+nine integers a row in memory (72 bytes; some 6 once :meth:`SettlementBatch.pack`
+compresses them); every other settlement goes to a :class:`DiskSpool`, one small JSON
+array a row in a temporary file. Either way the batch
 is an ``Iterable[Settlement]`` that yields every settlement in row order (``idx``), so a
 store's pages are updated one after the other and any store can take it as it is; the
 SQLite store binds the plain successes as they are instead (:meth:`plain`), with no
