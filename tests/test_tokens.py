@@ -7,6 +7,8 @@ import types
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from batchport import tokens
 from batchport.requests import Endpoint
@@ -232,3 +234,60 @@ def test_gemini_odd_bodies_never_raise(no_tiktoken: None) -> None:
         {"generationConfig": {"responseSchema": {1, 2}}},
     ):
         assert tokens.estimate_input_tokens(body, Endpoint.GENERATE_CONTENT) >= 0
+
+
+_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-5, 5000), st.text(max_size=12)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(
+            st.sampled_from(["role", "content", "type", "text", "image_url", "detail", "x"]),
+            inner,
+            max_size=3,
+        ),
+    ),
+    max_leaves=12,
+)
+_numbers = st.one_of(st.integers(-2, 5000), st.booleans(), st.none(), st.text(max_size=2))
+_bodies = st.fixed_dictionaries(
+    {},
+    optional={
+        "model": _values,
+        "messages": st.one_of(
+            _values,
+            st.lists(
+                st.fixed_dictionaries({"role": st.just("user"), "content": _values}), max_size=3
+            ),
+        ),
+        "max_tokens": _numbers,
+        "max_completion_tokens": _numbers,
+        "max_output_tokens": _numbers,
+        "n": _numbers,
+        "input": _values,
+        "prompt": _values,
+        "tools": _values,
+        "response_format": _values,
+        "system": _values,
+        "contents": _values,
+    },
+)
+_endpoints = st.one_of(
+    st.just(Endpoint.CHAT_COMPLETIONS),
+    st.sampled_from([*Endpoint, None, "/chat/completions", "/v1/chat/completions", "/nope"]),
+)
+
+
+@settings(max_examples=300)
+@given(_bodies, _endpoints)
+def test_estimate_tokens_is_both_estimates(body: dict[str, object], endpoint: object) -> None:
+    both = tokens.estimate_tokens(body, endpoint)  # type: ignore[arg-type]
+    assert both == (
+        tokens.estimate_input_tokens(body, endpoint),  # type: ignore[arg-type]
+        tokens.estimate_output_tokens(body, endpoint),  # type: ignore[arg-type]
+    )
+
+
+def test_a_part_whose_type_is_not_a_string_never_raises(no_tiktoken: None) -> None:
+    for kind in ([], {}, 3):
+        body = {"prompt": {"type": kind, "text": "four"}}
+        assert tokens.estimate_input_tokens(body, Endpoint.COMPLETIONS) == 1

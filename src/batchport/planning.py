@@ -17,7 +17,7 @@ from typing import Protocol
 from batchport.limits import ProviderProfile
 from batchport.pricing import Cost, PriceTable
 from batchport.requests import Endpoint, Request, embedding_inputs
-from batchport.tokens import estimate_input_tokens, estimate_output_tokens
+from batchport.tokens import estimate_tokens
 
 __all__ = [
     "Plan",
@@ -140,18 +140,26 @@ class Sharder:
         self._next_index = 0
         self.shards: list[ShardPlan] = []
         self.fingerprint = hashlib.sha256()
+        self._hash = self.fingerprint.update
+        self._endpoints: dict[str, tuple[Endpoint | None, str]] = {}
 
     def add(self, request: Request, line: bytes | None = None) -> None:
         line = request.to_json() if line is None else line
-        self.fingerprint.update(line)
-        self.fingerprint.update(b"\n")
-        ep = request.endpoint  # looked up once: the estimates take the Endpoint as is
-        endpoint = str(ep or request.url)
-        model, body = request.model, request.body
+        self._hash(line)
+        self._hash(b"\n")
+        url = request.url
+        known = self._endpoints.get(url) if type(url) is str else None
+        if known is None:
+            known = self._endpoint(url)
+        ep, endpoint = known  # the Endpoint (None when unknown) and its name
+        body = request.body
+        model = body.get("model")
+        if not isinstance(model, str):
+            model = None
         key = (endpoint, model)
         size = len(line) + 1
         inputs = embedding_inputs(body.get("input")) if ep is Endpoint.EMBEDDINGS else 0
-        tokens_in = estimate_input_tokens(body, ep or endpoint)
+        tokens_in, tokens_out = estimate_tokens(body, ep or endpoint)
         cur = self._open.get(key)
         if cur is not None and self._full(cur, size, inputs, tokens_in):
             self._close(key)
@@ -163,10 +171,19 @@ class Sharder:
         cur.bytes += size
         cur.inputs += inputs
         cur.tokens_in += tokens_in
-        cur.tokens_out += estimate_output_tokens(body, ep or endpoint)
+        cur.tokens_out += tokens_out
         cur.digest.update(line)
         if self._sink is not None:
             self._sink.row(cur.index, cur.rows, request, line)
+
+    def _endpoint(self, url: object) -> tuple[Endpoint | None, str]:
+        """The endpoint ``url`` names and the name its shards go by, remembered for the
+        next requests (most repeat one url; a few dozen distinct ones are kept)."""
+        ep = Endpoint.from_url(url, allow_unversioned=True)
+        known = (ep, str(ep or url))
+        if type(url) is str and len(self._endpoints) < 64:
+            self._endpoints[url] = known
+        return known
 
     def _full(self, cur: _Open, size: int, inputs: int, tokens: int) -> bool:
         if cur.rows + 1 > self.max_rows or cur.bytes + size > self.max_bytes:

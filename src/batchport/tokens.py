@@ -40,6 +40,7 @@ __all__ = [
     "count_text_tokens",
     "estimate_input_tokens",
     "estimate_output_tokens",
+    "estimate_tokens",
     "reset_tokenizer",
     "tokenizer_name",
 ]
@@ -142,6 +143,8 @@ def _content_tokens(value: object, count: Callable[[str], int], depth: int = 0) 
         return sum(_content_tokens(item, count, depth + 1) for item in value)
     if isinstance(value, dict):
         kind = value.get("type")
+        if kind is not None and type(kind) is not str:  # unhashable, or no kind of part
+            kind = ""
         if kind in _IMAGE_PARTS or ("image_url" in value and kind is None):
             return _image_tokens(value)
         if kind == "image":  # an Anthropic image block; its source is not prompt text
@@ -324,12 +327,24 @@ def estimate_output_tokens(
 
 def _budget(body: Mapping[str, Any], keys: tuple[str, ...], times: str, default: int) -> int:
     budget = default
+    get = body.get
     for key in keys:
-        value = body.get(key)
-        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        value = get(key)
+        if value is not None and isinstance(value, int) and type(value) is not bool and value >= 0:
             budget = value
             break
-    n = body.get(times)
-    if isinstance(n, int) and not isinstance(n, bool) and n > 1:
+    n = get(times)
+    if n is not None and isinstance(n, int) and type(n) is not bool and n > 1:
         budget *= n
     return budget
+
+
+def estimate_tokens(body: Mapping[str, Any], endpoint: Endpoint | str | None) -> tuple[int, int]:
+    """``(estimate_input_tokens(body, endpoint), estimate_output_tokens(body, endpoint))``
+    in one call: what a planner asks of every request."""
+    ep = _as_endpoint(endpoint)
+    if ep is Endpoint.CHAT_COMPLETIONS:
+        encode = _encode if _decided else _encoder()
+        tokens_in = _chat_tokens(body, encode if encode is not None else _heuristic)
+        return tokens_in, _budget(body, _MAX_KEYS, "n", DEFAULT_OUTPUT_TOKENS)
+    return estimate_input_tokens(body, ep), estimate_output_tokens(body, ep)

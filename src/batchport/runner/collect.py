@@ -17,16 +17,15 @@ import dataclasses
 import errno
 import hashlib
 import logging
-import os
-import tempfile
-from array import array
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 import orjson
 
 from batchport.backends.base import Backend
+from batchport.backends.compact import CompactResults, PlainRow, as_result_row
 from batchport.backends.models import BatchError, Job, JobStatus, Outcome, ResultRow, ShardSpec
 from batchport.errors import BackendError, NotFoundError, ResultLineError, RunError
 from batchport.jsonl import UTF8_BOM
@@ -43,11 +42,14 @@ from batchport.store import (
     ShardRecord,
     ShardState,
 )
+from batchport.store.bulk import SettlementBatch
 
 __all__ = ["Collector", "encode_result"]
 
 log = logging.getLogger("batchport.runner")
 _TRIES = 3
+_CHUNK = 1 << 18  # result lines are written to the blob some 256 KiB at a time
+_custom_id = attrgetter("custom_id")
 
 
 def encode_result(row: ResultRow) -> bytes:
@@ -55,19 +57,29 @@ def encode_result(row: ResultRow) -> bytes:
     the provider's line embedded verbatim with the path to its body when there is
     one, so nothing is serialized twice."""
     err = row.error
-    head = orjson.dumps(
-        {
-            "custom_id": row.custom_id,
-            "status_code": row.status_code,
-            "error": [err.code, err.message, err.type, err.param] if err else None,
-            "text": row.text,
-        }
+    error = [err.code, err.message, err.type, err.param] if err else None
+    return _encode(
+        row.custom_id, row.status_code, error, row.text, row.raw, row.body_path, row.body
     )
-    raw = row.raw.removeprefix(UTF8_BOM)
-    if raw and row.body_path:
-        path = orjson.dumps(row.body_path)
-        return head[:-1] + b',"body_path":' + path + b',"line":' + raw + b"}\n"
-    return head[:-1] + b',"body":' + orjson.dumps(row.body) + b"}\n"
+
+
+def _encode(
+    custom_id: str,
+    status_code: int | None,
+    error: list[str | None] | None,
+    text: str | None,
+    raw: bytes,
+    body_path: tuple[str, ...],
+    body: object,
+) -> bytes:
+    head = orjson.dumps(
+        {"custom_id": custom_id, "status_code": status_code, "error": error, "text": text}
+    )
+    raw = raw.removeprefix(UTF8_BOM)
+    if raw and body_path:
+        path = orjson.dumps(body_path)
+        return b"".join((head[:-1], b',"body_path":', path, b',"line":', raw, b"}\n"))
+    return head[:-1] + b',"body":' + orjson.dumps(body) + b"}\n"
 
 
 @dataclass(slots=True)
@@ -76,39 +88,6 @@ class _Verdict:
     retryable: bool
     code: str | None = None
     message: str | None = None
-
-
-class _Spool:
-    """Settlements waiting for the commit, kept on disk (one small JSON array a row) so
-    a 100,000-row shard costs no more memory than a 10-row one: 24 bytes a row stay in
-    memory, the row's index and where its line is.
-
-    They come back in row order, not in the provider's (shuffled) order: the ledger's
-    pages are then updated one after the other, so a large shard neither thrashes the
-    store's page cache nor writes its pages to the journal again and again."""
-
-    def __init__(self) -> None:
-        self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
-        self._where = array("q")  # (row index, offset, length), in arrival order
-        self._end = 0
-        self.count = 0
-
-    def append(self, settlement: Settlement) -> None:
-        line = orjson.dumps(tuple(settlement)) + b"\n"
-        self._where.extend((settlement.idx, self._end, len(line)))
-        self._file.write(line)
-        self._end += len(line)
-        self.count += 1
-
-    def __iter__(self) -> Iterator[Settlement]:
-        where, read, loads = self._where, os.pread, orjson.loads
-        self._file.flush()
-        fd = self._file.fileno()
-        for k in sorted(range(0, 3 * self.count, 3), key=where.__getitem__):
-            yield Settlement(*loads(read(fd, where[k + 2], where[k + 1])))
-
-    def close(self) -> None:
-        self._file.close()
 
 
 _OK = _Verdict(Outcome.SUCCEEDED, False)
@@ -121,7 +100,7 @@ _LOST = _Verdict(
 
 @dataclass(slots=True)
 class _Tally:
-    settle: _Spool = field(default_factory=_Spool)
+    settle: SettlementBatch = field(default_factory=SettlementBatch)
     retry: list[PendingRow] = field(default_factory=list)
     left: dict[str, PendingRow] = field(default_factory=dict)
     lost: bool = False
@@ -251,7 +230,7 @@ class Collector:
         backend had to give the provider another)."""
         backend = type(self.backend)
         if backend.provider_id is Backend.provider_id:
-            return {r.custom_id: r for r in rows}
+            return dict(zip(map(_custom_id, rows), rows, strict=True))
         spec, wire = self.spec_of(shard), self.backend.provider_id
         return {wire(spec, r.custom_id, r.pos): r for r in rows}
 
@@ -263,27 +242,64 @@ class Collector:
         no_retry: bool,
     ) -> _Tally:
         key = f"{self.run_id}/results/{shard.shard_id}.jsonl"
-        left, settle, count, offset = tally.left, tally.settle, 0, 0
+        left, settle, count, offset, most = tally.left, tally.settle, 0, 0, shard.rows
+        settle.result_key = key
+        succeeded = Outcome.SUCCEEDED
+        backend = self.backend
+        stream = (
+            backend.compact_results(job)
+            if isinstance(backend, CompactResults)
+            else _one_by_one(backend.results(job))
+        )
+        # the plain rows' loop is inlined: it runs for nearly every row of most shards
+        plain, put = 0, settle.succeeded_rows()
+        lines: list[bytes] = []
+        write, gathered = lines.append, 0
         with self.store.blobs.writer(key) as out:
-            async with aclosing(self.backend.results(job)) as rows:  # type: ignore[type-var]
-                async for row in rows:
-                    count += 1
-                    rec = left.pop(row.custom_id, None)
-                    if rec is None or count > shard.rows:
-                        raise self._refusal(row, shard, count)
-                    if row.outcome is Outcome.SUCCEEDED:  # the common case, judged already
-                        v = _OK
-                    else:
-                        v = self._judge(row, shard, no_retry)
-                        if v.retryable and self._may_retry(rec, shard):
-                            tally.retry.append(rec)
-                            continue
-                    if row.custom_id != rec.custom_id:  # under the provider's id
-                        row = dataclasses.replace(row, custom_id=rec.custom_id)
-                    line = encode_result(row)
-                    out.write(line)
-                    settle.append(_settled(rec, row, v, key, offset, len(line)))
-                    offset += len(line)
+            async with aclosing(stream) as batches:  # type: ignore[type-var]
+                async for batch in batches:
+                    for row in batch:
+                        count += 1
+                        if type(row) is PlainRow:  # a plain success: the bulk of most shards
+                            cid, code, text, body, usage, raw, path, _, _ = row
+                            rec = left.pop(cid, None)
+                            if rec is None or count > most:
+                                raise self._refusal(as_result_row(row), shard, count)
+                            line = _encode(rec.custom_id, code, None, text, raw, path, body)
+                            size = len(line)
+                            if usage is None:
+                                put((rec.idx, code, offset, size, 0, 0, 0, 0, 0))
+                            else:
+                                put((rec.idx, code, offset, size, *usage, 0))
+                            plain += 1
+                        else:
+                            assert isinstance(row, ResultRow)
+                            rec = left.pop(row.custom_id, None)
+                            if rec is None or count > most:
+                                raise self._refusal(row, shard, count)
+                            v = (
+                                _OK
+                                if row.outcome is succeeded
+                                else self._judge(row, shard, no_retry)
+                            )
+                            if v.retryable and self._may_retry(rec, shard):
+                                tally.retry.append(rec)
+                                continue
+                            if row.custom_id != rec.custom_id:  # under the provider's id
+                                row = dataclasses.replace(row, custom_id=rec.custom_id)
+                            line = encode_result(row)
+                            size = len(line)
+                            settle.append(_settled(rec, row, v, key, offset, size))
+                        write(line)
+                        offset += size
+                        gathered += size
+                        if gathered >= _CHUNK:  # one write call per line costs more than a copy
+                            out.write(b"".join(lines))
+                            lines.clear()
+                            gathered = 0
+                            settle.pack()  # little memory held while other shards stream too
+            out.write(b"".join(lines))
+        settle.count += plain
         ran = job.counts.completed + job.counts.failed
         if count < ran:
             raise ResultLineError(
@@ -369,6 +385,13 @@ class Collector:
         self.store.add_shard(child)
         self.store.move_rows(self.run_id, moves)
         log.info("shard %s: %d row(s) resubmitted as %s", parent.shard_id, len(moves), child_id)
+
+
+async def _one_by_one(rows: AsyncIterator[ResultRow]) -> AsyncGenerator[list[ResultRow], None]:
+    """A backend's rows as :meth:`CompactResults.compact_results` gives them."""
+    async with aclosing(rows):  # type: ignore[type-var]
+        async for row in rows:
+            yield [row]
 
 
 def _unseen(

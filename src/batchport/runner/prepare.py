@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager
-from typing import BinaryIO
 
 from batchport.errors import InputError, ValidationFailed
 from batchport.limits import ProviderProfile
@@ -33,6 +31,19 @@ def shard_key(run_id: str, shard_id: str) -> str:
     return f"{run_id}/shards/{shard_id}.jsonl"
 
 
+class _Shard:
+    """One shard being written: its blob, its checker and the id its rows go by."""
+
+    __slots__ = ("check", "checker", "cm", "shard_id", "write")
+
+    def __init__(self, sink: _BlobSink, index: int) -> None:
+        self.shard_id = f"s{index:04d}"
+        self.checker = RequestChecker(sink.label, sink.profile, ids_mapped=sink.ids_mapped)
+        self.check = self.checker.check
+        self.cm = sink.store.blobs.writer(shard_key(sink.run_id, self.shard_id))
+        self.write = self.cm.__enter__().write
+
+
 class _BlobSink:
     def __init__(
         self,
@@ -49,22 +60,17 @@ class _BlobSink:
         self.profile = profile
         self.label = label
         self.translate = tr
-        self.checkers: dict[int, RequestChecker] = {}
         self.problems: list[Problem] = []
-        self.writers: dict[int, tuple[AbstractContextManager[BinaryIO], BinaryIO]] = {}
+        self.open: dict[int, _Shard] = {}
         self.models: dict[int, str | None] = {}
         self.sizes: dict[int, int] = {}
         self.pending: list[tuple[int, str, str, int]] = []
         self.idx = 0
 
-    def _file(self, index: int) -> BinaryIO:
-        entry = self.writers.get(index)
-        if entry is None:
-            cm = self.store.blobs.writer(shard_key(self.run_id, f"s{index:04d}"))
-            entry = self.writers[index] = (cm, cm.__enter__())
-        return entry[1]
-
     def row(self, shard_index: int, pos: int, request: Request, line: bytes) -> None:
+        shard = self.open.get(shard_index)
+        if shard is None:
+            shard = self.open[shard_index] = _Shard(self, shard_index)
         wire = request
         if self.translate is not None:
             wire = self.translate(request)
@@ -73,19 +79,14 @@ class _BlobSink:
             self.sizes[shard_index] = self.sizes.get(shard_index, 0) + len(line) + 1
         if shard_index not in self.models:
             self.models[shard_index] = wire.model
-        checker = self.checkers.get(shard_index)
-        if checker is None:
-            checker = self.checkers[shard_index] = RequestChecker(
-                self.label, self.profile, ids_mapped=self.ids_mapped
-            )
+        idx = self.idx
+        self.idx = idx + 1
         # lines are numbered in input order, so problems point at the caller's input
-        checker.check(self.idx + 1, line, wire.to_dict())
-        f = self._file(shard_index)
-        f.write(line)
-        f.write(b"\n")
-        self.pending.append((self.idx, request.custom_id, f"s{shard_index:04d}", pos))
-        self.idx += 1
-        if len(self.pending) >= _ROW_CHUNK:
+        shard.check(idx + 1, line, wire.to_dict())
+        shard.write(line + b"\n")
+        pending = self.pending
+        pending.append((idx, request.custom_id, shard.shard_id, pos))
+        if len(pending) >= _ROW_CHUNK:
             self.flush_rows()
 
     def flush_rows(self) -> None:
@@ -99,16 +100,15 @@ class _BlobSink:
         heartbeat()  # a long preparation keeps the event loop, and the renewal, waiting
 
     def shard_closed(self, shard: ShardPlan) -> None:
-        cm, _ = self.writers.pop(shard.index)
-        cm.__exit__(None, None, None)
-        report = self.checkers.pop(shard.index).report()
-        self.problems.extend(report.problems)
+        done = self.open.pop(shard.index)
+        done.cm.__exit__(None, None, None)
+        self.problems.extend(done.checker.report().problems)
 
     def abort(self, exc: BaseException | None) -> None:
-        for cm, _ in self.writers.values():
+        for shard in self.open.values():
             err = exc or RuntimeError("aborted")
-            cm.__exit__(type(err), err, None)
-        self.writers.clear()
+            shard.cm.__exit__(type(err), err, None)
+        self.open.clear()
 
 
 def _duplicate(

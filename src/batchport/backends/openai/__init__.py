@@ -11,19 +11,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
 from typing import Any, ClassVar
 
 import openai
 from openai import AsyncOpenAI
 
 from batchport.backends.base import RealtimeAccess
+from batchport.backends.compact import PlainRow
 from batchport.backends.files import FileBackend
-from batchport.backends.models import JobStatus, ResultRow
+from batchport.backends.lines import LineSplitter
+from batchport.backends.models import Job, JobStatus, ResultRow
 from batchport.backends.openai.bodies import output_text
-from batchport.backends.openai.results import parse_line, row_from_response
+from batchport.backends.openai.results import parse_line, read_line, row_from_response
 from batchport.backends.openai.status import STATUS_MAP
-from batchport.errors import ConfigError
+from batchport.errors import ConfigError, ResultLineError
 
 __all__ = ["OpenAIBackend", "output_text", "parse_line", "row_from_response"]
 
@@ -89,3 +92,39 @@ class OpenAIBackend(FileBackend):
     def parse_line(self, raw: bytes, *, source: str, line: int) -> ResultRow:
         """Judge one result line (see :func:`batchport.backends.openai.parse_line`)."""
         return parse_line(raw, source=source, line=line, provider=self.provider)
+
+    async def compact_results(self, job: Job) -> AsyncGenerator[list[ResultRow | PlainRow], None]:
+        """:meth:`results` a chunk at a time, with each plain success as a
+        :class:`~batchport.backends.compact.PlainRow` (a subclass that reads or judges
+        result lines its own way gets its :meth:`results` one by one)."""
+        cls = type(self)
+        if cls.parse_line is not OpenAIBackend.parse_line or cls.results is not FileBackend.results:
+            async with aclosing(self.results(job)) as rows:
+                async for row in rows:
+                    yield [row]
+            return
+        provider = self.provider
+        for name in ("output", "error"):
+            file_id = job.refs.get(name)
+            if not file_id:
+                continue
+            split, lineno = LineSplitter(), 0
+            async with aclosing(self.stream_file(file_id)) as chunks:
+                async for chunk in chunks:
+                    batch: list[ResultRow | PlainRow] = []
+                    for raw in split.feed(chunk):
+                        lineno += 1
+                        if raw.strip():
+                            try:
+                                batch.append(
+                                    read_line(raw, source=file_id, line=lineno, provider=provider)
+                                )
+                            except ResultLineError:
+                                if batch:  # the rows before the bad line come first
+                                    yield batch
+                                raise
+                    yield batch
+            for raw in split.close():
+                lineno += 1
+                if raw.strip():
+                    yield [read_line(raw, source=file_id, line=lineno, provider=provider)]

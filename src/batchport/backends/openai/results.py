@@ -25,22 +25,27 @@ The verdict:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import orjson
 
 from batchport.backends._convert import usage_from
+from batchport.backends.compact import PlainRow, as_result_row
 from batchport.backends.lines import load_result_line, result_custom_id
 from batchport.backends.models import Outcome, ResultRow, RowError
 from batchport.backends.openai.bodies import judge_success, output_text
 from batchport.errors import ResultLineError
 
-__all__ = ["BODY_PATH", "RETRYABLE_STATUS", "parse_line", "row_from_response"]
+__all__ = ["BODY_PATH", "RETRYABLE_STATUS", "parse_line", "read_line", "row_from_response"]
 
 #: HTTP statuses worth resubmitting (5xx always are).
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 #: where a row's body sits in its parsed line
 BODY_PATH = ("response", "body")
+_loads = orjson.loads
+_plain_row = partial(tuple.__new__, PlainRow)  # no Python call per row
+_JSONDecodeError = orjson.JSONDecodeError
 _NOT_RUN = {
     "batch_expired": (Outcome.EXPIRED, True),
     "batch_cancelled": (Outcome.CANCELLED, False),
@@ -60,11 +65,29 @@ def parse_line(
     ``result_bad_error`` (``error`` not an object with a string ``message``) and
     ``result_no_outcome`` (both ``response`` and ``error`` null).
     """
+    row = read_line(raw, source=source, line=line, provider=provider)
+    return as_result_row(row) if isinstance(row, PlainRow) else row
+
+
+def read_line(
+    raw: bytes, *, source: str = "", line: int | None = None, provider: str = "openai"
+) -> ResultRow | PlainRow:
+    """:func:`parse_line`, except that a plain success (a chat completion that ran and
+    stopped as asked) comes as a :class:`~batchport.backends.compact.PlainRow`."""
+    try:
+        obj = _loads(raw)
+    except _JSONDecodeError:  # a leading BOM, or not JSON: worded below
+        obj = None
+    if type(obj) is dict:
+        plain = _plain(obj, raw, source, line)
+        if plain is not None:
+            return plain
 
     def bad(rule: str, message: str) -> ResultLineError:
         return ResultLineError(message, source=source, line=line, rule=rule, provider=provider)
 
-    obj = load_result_line(raw, bad)
+    if type(obj) is not dict:
+        obj = load_result_line(raw, bad)
     custom_id = result_custom_id(obj, bad)
     status_code, body = _response(obj.get("response"), bad)
     err = obj.get("error")
@@ -76,6 +99,60 @@ def parse_line(
     if error is None:
         raise bad("result_no_outcome", "neither response nor error is set")
     return _not_run(custom_id, error, raw=bytes(raw), source=source, line=line)
+
+
+def _plain(obj: dict[str, Any], raw: bytes, source: str, line: int | None) -> PlainRow | None:
+    """The line as a plain success, judged without the general path's detours; None
+    for any other line (the general path judges it, and words any error). A line it
+    takes is one the general path judges ``SUCCEEDED`` with the same fields."""
+    custom_id, resp = obj.get("custom_id"), obj.get("response")
+    if type(custom_id) is not str or not custom_id or type(resp) is not dict:
+        return None
+    if obj.get("error") is not None:
+        return None
+    code, body = resp.get("status_code"), resp.get("body")
+    if type(code) is not int or not 200 <= code < 300 or type(body) is not dict:
+        return None
+    choices = body.get("choices")
+    if type(choices) is not list or not choices:
+        return None
+    choice = choices[0]
+    if type(choice) is not dict:
+        return None
+    reason = choice.get("finish_reason")
+    if reason == "length" or reason == "content_filter":
+        return None
+    message = choice.get("message")
+    if type(message) is not dict or message.get("refusal"):
+        return None
+    text = message.get("content")
+    if type(text) is not str:
+        return None
+    usage = body.get("usage")
+    numbers = _usage_numbers(usage) if type(usage) is dict else None
+    return _plain_row((custom_id, code, text, body, numbers, bytes(raw), BODY_PATH, source, line))
+
+
+def _usage_numbers(usage: dict[str, Any]) -> tuple[int, int, int, int]:
+    """What :func:`~batchport.backends._convert.usage_from` reads from a ``usage`` dict:
+    input, output, cached and reasoning tokens."""
+    get = usage.get
+    inp = get("input_tokens")
+    if inp is None:
+        inp = get("prompt_tokens")
+    out = get("output_tokens")
+    if out is None:
+        out = get("completion_tokens")
+    in_details = get("input_tokens_details") or get("prompt_tokens_details")
+    out_details = get("output_tokens_details") or get("completion_tokens_details")
+    cached = in_details.get("cached_tokens") if type(in_details) is dict else None
+    reasoning = out_details.get("reasoning_tokens") if type(out_details) is dict else None
+    return (
+        inp if type(inp) is int else 0,
+        out if type(out) is int else 0,
+        cached if type(cached) is int else 0,
+        reasoning if type(reasoning) is int else 0,
+    )
 
 
 def _response(
