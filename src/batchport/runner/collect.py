@@ -417,8 +417,15 @@ def _unseen(
 
 
 def _settled(
-    rec: PendingRow, row: ResultRow, v: _Verdict, key: str, offset: int, length: int
+    rec: PendingRow,
+    row: ResultRow,
+    v: _Verdict,
+    key: str,
+    offset: int,
+    length: int,
+    route: str | None = None,
 ) -> Settlement:
+    """A row's settlement from its result (``route``: how it was served, None for batch)."""
     u = row.usage
     ok = v.outcome.ok
     return Settlement(
@@ -435,6 +442,7 @@ def _settled(
         u.cached_tokens if u else 0,
         u.reasoning_tokens if u else 0,
         u.cache_write_tokens if u else 0,
+        route,
     )
 
 

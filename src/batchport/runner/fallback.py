@@ -38,7 +38,8 @@ from batchport.errors import ConfigError, ConflictError, NotFoundError
 from batchport.pricing import PriceTable
 from batchport.requests import Request
 from batchport.runner.clock import Clock
-from batchport.runner.collect import Collector, encode_result
+from batchport.runner.collect import Collector, _Verdict, encode_result
+from batchport.runner.collect import _settled as settled_row
 from batchport.runner.deadline import (
     ROUTE_KEY,
     DeadlineWatch,
@@ -415,28 +416,14 @@ class _Sink:
 def _settled(
     rec: PendingRow, row: ResultRow, route: str, key: str, offset: int, length: int
 ) -> Settlement:
-    ok = row.outcome.ok
+    """A realtime row's settlement: its outcome as the executor judged it (retried
+    already, so final), with its route."""
     err = row.error
     code = err.code if err else None
-    if not ok and code is None:
+    if not row.outcome.ok and code is None:
         code = f"http_{row.status_code}" if row.status_code else row.outcome.value
-    u = row.usage
-    return Settlement(
-        rec.idx,
-        row.outcome.value,
-        row.status_code,
-        None if ok else code,
-        None if ok or err is None else err.message,
-        key,
-        offset,
-        length,
-        u.input_tokens if u else 0,
-        u.output_tokens if u else 0,
-        u.cached_tokens if u else 0,
-        u.reasoning_tokens if u else 0,
-        u.cache_write_tokens if u else 0,
-        route,
-    )
+    verdict = _Verdict(row.outcome, False, code, err.message if err else None)
+    return settled_row(rec, row, verdict, key, offset, length, route)
 
 
 def _missing(rec: PendingRow, route: str) -> Settlement:
