@@ -75,7 +75,11 @@ def test_runs_and_status_show_holders_and_stale_leases(
     finally:
         store.close()
     assert main(["runs", "--home", home]) == 0
-    assert "[1 shard(s) held by 1 driver(s); 1 stale lease(s)]" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "[1 shard(s) held by 1 driver(s); 1 stale lease(s)]" in out
+    held = [line.strip() for line in out.splitlines() if line.startswith("    s")]
+    assert held[0].startswith("s0000") and "held by hostA:11:aa since" in held[0]
+    assert held[1].startswith("s0001") and held[1].endswith("STALE")
     assert main(["status", "run-l", "--home", home]) == 0
     lines = capsys.readouterr().out.splitlines()
     first = next(line for line in lines if "s0000" in line)

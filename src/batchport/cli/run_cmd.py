@@ -523,4 +523,6 @@ def _runs(args: argparse.Namespace) -> int:
                 notes.append(f"{stale} stale lease(s)")
             tail = f"  [{'; '.join(notes)}]" if notes else ""
             print(f"{rec.id}  {rec.state:<10} {rec.backend:<9} {rec.total_rows:>10,} rows{tail}")
+            for s in held:  # which driver holds which shard, and since when
+                print(f"    {s.shard_id:<10} {s.state:<11}{_holder(s, now)}")
     return EXIT_OK
