@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import batchport.backends.openai.results as results_module
-from batchport.backends._convert import usage_from
+from batchport.backends._convert import usage_from, usage_numbers
 from batchport.backends.compact import CompactResults, PlainRow, as_result_row
 from batchport.backends.emulator import EmulatorBackend
 from batchport.backends.models import Job, JobStatus, Outcome, ResultRow
@@ -245,7 +245,7 @@ def test_usage_numbers_read_what_usage_from_reads(value: Any) -> None:
     if type(value) is dict:
         u = usage_from(value)
         assert u is not None
-        assert results_module._usage_numbers(value) == (
+        assert usage_numbers(value) == (
             u.input_tokens,
             u.output_tokens,
             u.cached_tokens,

@@ -13,7 +13,7 @@ from typing import Any
 
 from batchport.backends.models import BatchError, Job, JobStatus, RequestCounts, Usage
 
-__all__ = ["QUOTA_CODE", "as_int", "job_from_dict", "map_status", "usage_from"]
+__all__ = ["QUOTA_CODE", "as_int", "job_from_dict", "map_status", "usage_from", "usage_numbers"]
 
 #: error params naming the batch's input file (a file deleted or expired before the batch)
 _INPUT_PARAMS = frozenset({"file_id", "input_file_id"})
@@ -48,7 +48,13 @@ def usage_from(value: object) -> Usage | None:
         if not isinstance(value, Mapping):
             return None
         value = dict(value)
-    get = value.get
+    return Usage(*usage_numbers(value))
+
+
+def usage_numbers(usage: dict[str, Any]) -> tuple[int, int, int, int]:
+    """Input, output, cached and reasoning tokens of a ``usage`` dict of any OpenAI
+    shape (0 for what it lacks): what :func:`usage_from` reads, without the object."""
+    get = usage.get
     inp = get("input_tokens")
     if inp is None:
         inp = get("prompt_tokens")
@@ -59,7 +65,7 @@ def usage_from(value: object) -> Usage | None:
     out_details = get("output_tokens_details") or get("completion_tokens_details")
     cached = in_details.get("cached_tokens") if type(in_details) is dict else None
     reasoning = out_details.get("reasoning_tokens") if type(out_details) is dict else None
-    return Usage(as_int(inp), as_int(out), as_int(cached), as_int(reasoning))
+    return as_int(inp), as_int(out), as_int(cached), as_int(reasoning)
 
 
 def _errors(value: object) -> tuple[BatchError, ...]:

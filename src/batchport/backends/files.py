@@ -35,7 +35,7 @@ from openai import AsyncOpenAI
 from batchport.backends._convert import QUOTA_CODE, as_int, job_from_dict
 from batchport.backends._translate import translate_error
 from batchport.backends.base import Backend, Checkpoint
-from batchport.backends.lines import LineSplitter
+from batchport.backends.lines import line_chunks
 from batchport.backends.models import Job, JobStatus, ResultRow, ShardSpec
 from batchport.errors import (
     BackendError,
@@ -326,18 +326,12 @@ class FileBackend(Backend):
             file_id = job.refs.get(name)
             if not file_id:
                 continue
-            split, lineno = LineSplitter(), 0
-            # one generator level per row: lines are split and parsed in plain loops
-            async with aclosing(self.stream_file(file_id)) as chunks:
-                async for chunk in chunks:
-                    for raw in split.feed(chunk):
-                        lineno += 1
+            # one generator level per row: a chunk's lines are parsed in a plain loop
+            async with aclosing(line_chunks(self.stream_file(file_id))) as parts:
+                async for first, lines in parts:
+                    for lineno, raw in enumerate(lines, first):
                         if raw.strip():
                             yield self.parse_line(raw, source=file_id, line=lineno)
-            for raw in split.close():
-                lineno += 1
-                if raw.strip():
-                    yield self.parse_line(raw, source=file_id, line=lineno)
 
     async def release(self, job: Job | None, checkpoint: Mapping[str, str]) -> None:
         """Delete the shard's upload and its job's result files; failures are logged."""

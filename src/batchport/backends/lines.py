@@ -73,6 +73,23 @@ class LineSplitter:
         return [last[:-1] if last.endswith(b"\r") else last]
 
 
+async def line_chunks(
+    chunks: AsyncGenerator[bytes, None],
+) -> AsyncGenerator[tuple[int, list[bytes]], None]:
+    """The lines of byte chunks, a chunk's worth at a time, each list with the number of
+    its first line (from 1; empty lines are included, so numbers stay true); the last
+    line without a terminator comes last. ``chunks`` is closed when this ends."""
+    split, count = LineSplitter(), 1
+    try:
+        async for chunk in chunks:
+            lines = split.feed(chunk)
+            yield count, lines
+            count += len(lines)
+        yield count, split.close()
+    finally:
+        await chunks.aclose()
+
+
 async def aiter_lines(chunks: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:
     """Split byte chunks into lines, streaming (see :class:`LineSplitter`). A line may
     straddle any number of chunks; a final line without a terminator is yielded too."""

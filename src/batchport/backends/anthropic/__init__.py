@@ -45,7 +45,7 @@ from batchport.backends.anthropic.errors import translating
 from batchport.backends.anthropic.ids import shard_tag, wire_id
 from batchport.backends.anthropic.results import parse_line
 from batchport.backends.base import Backend, Checkpoint, RealtimeAccess
-from batchport.backends.lines import LineSplitter
+from batchport.backends.lines import line_chunks
 from batchport.backends.models import (
     ALL_MODELS,
     Job,
@@ -298,17 +298,11 @@ class AnthropicBackend(Backend):
     async def results(self, job: Job) -> AsyncGenerator[ResultRow, None]:
         """The batch's result lines, streamed and judged (one generator level per row)."""
         source = f"batch {job.id}"
-        split, lineno = LineSplitter(), 0
-        async with aclosing(self._result_chunks(job)) as chunks:
-            async for chunk in chunks:
-                for raw in split.feed(chunk):
-                    lineno += 1
+        async with aclosing(line_chunks(self._result_chunks(job))) as parts:
+            async for first, lines in parts:
+                for lineno, raw in enumerate(lines, first):
                     if raw.strip():
                         yield parse_line(raw, source=source, line=lineno)
-        for raw in split.close():
-            lineno += 1
-            if raw.strip():
-                yield parse_line(raw, source=source, line=lineno)
 
     async def _result_chunks(self, job: Job) -> AsyncGenerator[bytes, None]:
         # through the SDK's own results call (it looks the results URL up first), read raw

@@ -29,8 +29,8 @@ import logging
 import os
 import tempfile
 from collections.abc import AsyncGenerator, Collection, Iterator, Mapping
-from contextlib import contextmanager
-from typing import Any, ClassVar
+from contextlib import aclosing, contextmanager
+from typing import IO, Any, ClassVar
 
 import orjson
 from google import genai
@@ -47,7 +47,7 @@ from batchport.backends._intent import (
 from batchport.backends._translate import _never_connected, _redact_obj, redact
 from batchport.backends.base import Backend, Checkpoint, RealtimeAccess
 from batchport.backends.gemini.results import parse_item, parse_line
-from batchport.backends.lines import LineSplitter
+from batchport.backends.lines import line_chunks
 from batchport.backends.models import (
     BatchError,
     Job,
@@ -446,16 +446,11 @@ class GeminiBackend(Backend):
             with self._translating():
                 await self._client.aio.files.download(file=file_name, destination=tmp)
             tmp.seek(0)
-            split, lineno = LineSplitter(), 0
-            while chunk := tmp.read(256 * 1024):
-                for raw in split.feed(chunk):
-                    lineno += 1
-                    if raw.strip():
-                        yield parse_line(raw, source=file_name, line=lineno)
-            for raw in split.close():
-                lineno += 1
-                if raw.strip():
-                    yield parse_line(raw, source=file_name, line=lineno)
+            async with aclosing(line_chunks(_chunks_of(tmp))) as parts:
+                async for first, lines in parts:
+                    for lineno, raw in enumerate(lines, first):
+                        if raw.strip():
+                            yield parse_line(raw, source=file_name, line=lineno)
 
     async def release(self, job: Job | None, checkpoint: Mapping[str, str]) -> None:
         """Delete the shard's uploaded input and its result file; failures are logged."""
@@ -524,3 +519,9 @@ def _inline_requests(spec: ShardSpec) -> list[dict[str, Any]]:
             body.pop("model", None)
             out.append({"request": body, "metadata": {"key": req["custom_id"]}})
     return out
+
+
+async def _chunks_of(f: IO[bytes]) -> AsyncGenerator[bytes, None]:
+    """A downloaded file's bytes, 256 KiB at a time."""
+    while chunk := f.read(256 * 1024):
+        yield chunk

@@ -21,7 +21,7 @@ from openai import AsyncOpenAI
 from batchport.backends.base import RealtimeAccess
 from batchport.backends.compact import PlainRow
 from batchport.backends.files import FileBackend
-from batchport.backends.lines import LineSplitter
+from batchport.backends.lines import line_chunks
 from batchport.backends.models import Job, JobStatus, ResultRow
 from batchport.backends.openai.bodies import output_text
 from batchport.backends.openai.results import parse_line, read_line, row_from_response
@@ -108,12 +108,10 @@ class OpenAIBackend(FileBackend):
             file_id = job.refs.get(name)
             if not file_id:
                 continue
-            split, lineno = LineSplitter(), 0
-            async with aclosing(self.stream_file(file_id)) as chunks:
-                async for chunk in chunks:
+            async with aclosing(line_chunks(self.stream_file(file_id))) as parts:
+                async for first, lines in parts:
                     batch: list[ResultRow | PlainRow] = []
-                    for raw in split.feed(chunk):
-                        lineno += 1
+                    for lineno, raw in enumerate(lines, first):
                         if raw.strip():
                             try:
                                 batch.append(
@@ -123,8 +121,5 @@ class OpenAIBackend(FileBackend):
                                 if batch:  # the rows before the bad line come first
                                     yield batch
                                 raise
-                    yield batch
-            for raw in split.close():
-                lineno += 1
-                if raw.strip():
-                    yield [read_line(raw, source=file_id, line=lineno, provider=provider)]
+                    if batch:
+                        yield batch

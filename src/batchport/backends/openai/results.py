@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from batchport.backends._convert import usage_from
+from batchport.backends._convert import usage_from, usage_numbers
 from batchport.backends.compact import PlainRow, as_result_row
 from batchport.backends.lines import load_result_line, result_custom_id
 from batchport.backends.models import Outcome, ResultRow, RowError
@@ -129,30 +129,8 @@ def _plain(obj: dict[str, Any], raw: bytes, source: str, line: int | None) -> Pl
     if type(text) is not str:
         return None
     usage = body.get("usage")
-    numbers = _usage_numbers(usage) if type(usage) is dict else None
+    numbers = usage_numbers(usage) if type(usage) is dict else None
     return _plain_row((custom_id, code, text, body, numbers, bytes(raw), BODY_PATH, source, line))
-
-
-def _usage_numbers(usage: dict[str, Any]) -> tuple[int, int, int, int]:
-    """What :func:`~batchport.backends._convert.usage_from` reads from a ``usage`` dict:
-    input, output, cached and reasoning tokens."""
-    get = usage.get
-    inp = get("input_tokens")
-    if inp is None:
-        inp = get("prompt_tokens")
-    out = get("output_tokens")
-    if out is None:
-        out = get("completion_tokens")
-    in_details = get("input_tokens_details") or get("prompt_tokens_details")
-    out_details = get("output_tokens_details") or get("completion_tokens_details")
-    cached = in_details.get("cached_tokens") if type(in_details) is dict else None
-    reasoning = out_details.get("reasoning_tokens") if type(out_details) is dict else None
-    return (
-        inp if type(inp) is int else 0,
-        out if type(out) is int else 0,
-        cached if type(cached) is int else 0,
-        reasoning if type(reasoning) is int else 0,
-    )
 
 
 def _response(
