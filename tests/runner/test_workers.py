@@ -212,10 +212,23 @@ async def test_bp_run_leaves_shards_a_worker_holds_to_it(
         owner = "elsewhere:1:live"
         assert st.claim_shard("run-h", "s0001", owner, now=time.time(), expires=time.time() + 60)
 
+        released: list[float] = []
+
         async def release_later() -> None:
             await asyncio.sleep(0.3)
             st.release_shard("run-h", "s0001", owner)
+            released.append(time.monotonic())
 
+        held_job = st.get_shard("run-h", "s0001").job_id
+        polled: list[float] = []  # when the held shard's job was polled
+        poll = be.poll
+
+        async def watched_poll(job: Any) -> Any:
+            if job.id == held_job:
+                polled.append(time.monotonic())
+            return await poll(job)
+
+        be.poll = watched_poll  # type: ignore[method-assign]
         clock = InstantClock(real_sleep=0.005)
         task = asyncio.ensure_future(release_later())
         run = await bp.resume("run-h", backend=be, store=store_url, clock=clock, progress=False,
@@ -224,6 +237,7 @@ async def test_bp_run_leaves_shards_a_worker_holds_to_it(
         assert run.state == "done"
         assert_one_outcome_each(run, reqs)
         assert len(be.emulator.batches()) == 2
+        assert polled and min(polled) >= released[0]  # left alone while the other held it
         run.close()
     finally:
         st.close()

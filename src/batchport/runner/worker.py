@@ -146,13 +146,15 @@ class _Worker:
                 owner = shard.lease_owner
                 if key in self.running or owner is None or owner == self.claims.owner:
                     continue
+                if not holder_gone(owner):  # a live holder (the usual case): no query
+                    continue
                 run = self.store.get_run(shard.run_id)
                 if run.paused_at is not None or run.state not in (
                     RunState.RUNNING,
                     RunState.CANCELLING,
                 ):
                     continue
-                if holder_gone(owner) and self.claims.claim(shard) and self.start(*key):
+                if self.claims.claim(shard) and self.start(*key):
                     started += 1
         while len(self.running) < self.concurrency:
             now = time.time()
