@@ -27,12 +27,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from batchport.backends.base import Backend
-from batchport.backends.registry import get_backend
 from batchport.errors import BatchportError, ConfigError, RunError
 from batchport.logs import redact_text
+from batchport.runner.api import _backend_of, _record_failure
 from batchport.runner.claims import DEFAULT_SHARD_TTL_S, ShardClaims, ShardLost, holder_gone
 from batchport.runner.clock import Clock, SystemClock
 from batchport.runner.engine import Engine, finish_run
@@ -92,7 +90,7 @@ class _Worker:
         self.concurrency = concurrency
         self.clock = clock
         self.progress = progress
-        self.backend_for = backend_for or _backend_of
+        self.backend_for = backend_for or _run_backend
         self.owns_backends = backend_for is None
         self.claims = ShardClaims(store, ttl=ttl)
         self.engines: dict[str, Engine] = {}
@@ -244,15 +242,12 @@ class _Worker:
 
 
 def _record_failure_safe(store: RunStore, run_id: str, exc: BaseException) -> None:
-    from batchport.runner.api import _record_failure
-
     with contextlib.suppress(Exception):
         _record_failure(store, run_id, exc)
 
 
-def _backend_of(rec: RunRecord) -> Backend:
-    settings = orjson.loads(rec.backend_settings or "{}")
-    return get_backend(rec.backend, **settings)
+def _run_backend(rec: RunRecord) -> Backend:
+    return _backend_of(rec, None)
 
 
 async def work(
