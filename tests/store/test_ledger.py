@@ -162,3 +162,37 @@ def test_a_second_store_object_sees_what_the_first_committed(opener: Opener) -> 
     again = opener()
     assert again.get_row("r", "c00001").output_tokens == 4
     assert [s.shard_id for s in again.shards("r")] == ["s0000"]
+
+
+def test_a_result_key_reads_back_as_settled_whether_or_not_it_is_the_shards_own(
+    store: RunStore,
+) -> None:
+    from batchport.store.bulk import SettlementBatch
+
+    new_run(store)
+    _rows(store, 4)
+    own, other = "r/results/s0000.jsonl", "r/results/s0000-rt-ab12cd-00001.jsonl"
+    batch = SettlementBatch(own)  # the bulk path a collected shard takes
+    batch.succeeded_rows()((0, 200, 0, 10, 1, 2, 0, 0, 0))
+    batch.append(Settlement(1, "failed", 500, "x", "y", own, 10, 5))
+    try:
+        assert store.settle_rows("r", batch) == 2
+    finally:
+        batch.close()
+    store.settle_rows("r", [Settlement(2, "succeeded", 200, result_key=other, result_offset=3,
+                                       result_length=4, route="realtime")])  # fmt: skip
+    got = {r.idx: (r.result_key, r.result_offset, r.result_length) for r in store.iter_rows("r")}
+    assert got == {0: (own, 0, 10), 1: (own, 10, 5), 2: (other, 3, 4), 3: (None, None, None)}
+    assert store.get_row("r", "c00002").result_key == other
+
+
+def test_a_deleted_run_leaves_nothing_to_a_new_run_of_the_same_id(store: RunStore) -> None:
+    new_run(store)
+    _rows(store, 3)
+    store.settle_rows("r", [Settlement(0, "succeeded")])
+    store.delete_run("r")
+    new_run(store)
+    assert store.outcome_counts("r") == {}
+    _rows(store, 2, shard_id="s0009")
+    assert [(r.idx, r.shard_id, r.outcome) for r in store.iter_rows("r")] == [
+        (0, "s0009", None), (1, "s0009", None)]  # fmt: skip

@@ -43,6 +43,7 @@ from batchport.store.states import (
 __all__ = [
     "LEASE_COLS",
     "ROW_COLS",
+    "ROW_SELECT",
     "RUN_COLS",
     "SETTLE_COLS",
     "SHARD_COLS",
@@ -59,6 +60,13 @@ RUN_COLS = _columns(RunRecord)
 LEASE_COLS = _columns(Lease)
 SHARD_COLS = _columns(ShardRecord)
 ROW_COLS = _columns(RowRecord)
+#: what a ledger read selects: every :class:`RowRecord` column after ``run_id`` (the
+#: caller knows the run), the result key spelled out when the store left it implied.
+#: One parameter: the run's result prefix (``<run id>/results/``).
+ROW_SELECT = ROW_COLS.removeprefix("run_id, ").replace(
+    "result_key",
+    "COALESCE(result_key, CASE WHEN result_offset IS NOT NULL THEN ? || shard_id || '.jsonl' END)",
+)
 #: the columns :meth:`SQLStore.settle_rows` writes, in :class:`Settlement` order after idx
 SETTLE_COLS = Settlement._fields[1:]
 
@@ -136,6 +144,8 @@ class SQLStore:
     _SHARD_ORDER: ClassVar[str]
     #: what the driver raises when an insert meets a taken primary key
     _TAKEN: ClassVar[type[Exception]]
+    #: the ``rows`` column naming the run, holding what :meth:`_row_key` gives
+    _ROW_RUN: ClassVar[str] = "run_id"
 
     _db: _Connection
     _lock: threading.RLock
@@ -161,6 +171,15 @@ class SQLStore:
     # -- plumbing -----------------------------------------------------------------
     def _q(self, sql: str) -> str:
         return sql if self._MARK == "?" else sql.replace("?", self._MARK)
+
+    def _row_key(self, run_id: str) -> Any:
+        """What the ``rows`` table holds for the run (see :attr:`_ROW_RUN`): the run id
+        itself, unless the store keys its rows more compactly."""
+        return run_id
+
+    def _row(self, run_id: str, values: tuple[Any, ...]) -> RowRecord:
+        """A ledger row read with :data:`ROW_SELECT`."""
+        return RowRecord(run_id, *values)
 
     def _one(self, sql: str, args: tuple[Any, ...]) -> Any:
         with self._lock:
@@ -375,8 +394,10 @@ class SQLStore:
     def _delete_records(self, run_id: str) -> None:
         """Delete the run's rows, shards, quota holds, lease and run row, inside a
         transaction."""
-        for table, key in (("rows", "run_id"), ("quota", "run_id"), ("shards", "run_id"),
-                           ("leases", "run_id"), ("runs", "id")):  # fmt: skip
+        rows_where = f"{self._ROW_RUN}=?"
+        self._run(self._q(f"DELETE FROM rows WHERE {rows_where}"), (self._row_key(run_id),))
+        for table, key in (("quota", "run_id"), ("shards", "run_id"), ("leases", "run_id"),
+                           ("runs", "id")):  # fmt: skip
             self._run(self._q(f"DELETE FROM {table} WHERE {key}=?"), (run_id,))
 
     def update_run(self, run_id: str, *, expect: str | None = None, **changes: Any) -> None:
@@ -421,44 +442,45 @@ class SQLStore:
 
     # -- ledger rows -----------------------------------------------------------------
     def shard_custom_ids(self, run_id: str, shard_id: str) -> set[str]:
-        select = "SELECT custom_id FROM rows WHERE run_id=? AND shard_id=?"
-        return {r[0] for r in self._all(self._q(select), (run_id, shard_id))}
+        select = f"SELECT custom_id FROM rows WHERE {self._ROW_RUN}=? AND shard_id=?"
+        return {r[0] for r in self._all(self._q(select), (self._row_key(run_id), shard_id))}
 
     def unsettled_of_shard(self, run_id: str, shard_id: str) -> list[PendingRow]:
         """The shard's rows without an outcome: just what reconciliation needs."""
         rows = self._all(
             self._q(
                 "SELECT idx, custom_id, pos, attempt FROM rows "
-                "WHERE run_id=? AND shard_id=? AND outcome IS NULL ORDER BY pos"
+                f"WHERE {self._ROW_RUN}=? AND shard_id=? AND outcome IS NULL ORDER BY pos"
             ),
-            (run_id, shard_id),
+            (self._row_key(run_id), shard_id),
         )
         return list(map(_pending_row, rows))  # made in C: a shard holds 100,000 rows
 
     def get_row(self, run_id: str, custom_id: str) -> RowRecord:
-        select = f"SELECT {ROW_COLS} FROM rows WHERE run_id=? AND custom_id=?"
-        row = self._one(self._q(select), (run_id, custom_id))
+        select = f"SELECT {ROW_SELECT} FROM rows WHERE {self._ROW_RUN}=? AND custom_id=?"
+        args = (f"{run_id}/results/", self._row_key(run_id), custom_id)
+        row = self._one(self._q(select), args)
         if row is None:
             raise KeyError(custom_id)
-        return RowRecord(*row)
+        return self._row(run_id, row)
 
     def first_index_of(self, run_id: str, custom_id: str) -> int | None:
-        select = "SELECT idx FROM rows WHERE run_id=? AND custom_id=?"
-        row = self._one(self._q(select), (run_id, custom_id))
+        select = f"SELECT idx FROM rows WHERE {self._ROW_RUN}=? AND custom_id=?"
+        row = self._one(self._q(select), (self._row_key(run_id), custom_id))
         return None if row is None else int(row[0])
 
     def outcome_counts(self, run_id: str) -> dict[str | None, int]:
-        select = "SELECT outcome, COUNT(*) FROM rows WHERE run_id=? GROUP BY outcome"
-        return {k: int(v) for k, v in self._all(self._q(select), (run_id,))}
+        select = f"SELECT outcome, COUNT(*) FROM rows WHERE {self._ROW_RUN}=? GROUP BY outcome"
+        return {k: int(v) for k, v in self._all(self._q(select), (self._row_key(run_id),))}
 
     def usage_totals(self, run_id: str) -> tuple[int, int, int, int, int]:
         row = self._one(
             self._q(
                 "SELECT COALESCE(SUM(input_tokens),0), COALESCE(SUM(output_tokens),0), "
                 "COALESCE(SUM(cached_tokens),0), COALESCE(SUM(reasoning_tokens),0), "
-                "COALESCE(SUM(cache_write_tokens),0) FROM rows WHERE run_id=?"
+                f"COALESCE(SUM(cache_write_tokens),0) FROM rows WHERE {self._ROW_RUN}=?"
             ),
-            (run_id,),
+            (self._row_key(run_id),),
         )
         return int(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4])
 
@@ -472,9 +494,9 @@ class SQLStore:
                 "SELECT s.caller_model, s.model, COALESCE(SUM(r.input_tokens),0), "
                 "COALESCE(SUM(r.output_tokens),0), COALESCE(SUM(r.cached_tokens),0), "
                 "COALESCE(SUM(r.cache_write_tokens),0) "
-                "FROM rows r JOIN shards s ON s.run_id = r.run_id AND s.shard_id = r.shard_id "
-                "WHERE r.run_id=? GROUP BY s.caller_model, s.model"
+                "FROM rows r JOIN shards s ON s.run_id = ? AND s.shard_id = r.shard_id "
+                f"WHERE r.{self._ROW_RUN}=? GROUP BY s.caller_model, s.model"
             ),
-            (run_id,),
+            (run_id, self._row_key(run_id)),
         )
         return {(m, p): (int(i), int(o), int(c), int(w)) for m, p, i, o, c, w in rows}
