@@ -18,6 +18,7 @@ import io
 import os
 import shutil
 import struct
+import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -138,12 +139,23 @@ def _compressing(f: BinaryIO) -> Iterator[BinaryIO]:
         out.close()
 
 
+_local = threading.local()
+
+
+def _compressor() -> zstandard.ZstdCompressor:
+    """This thread's compressor: each frame is compressed in one call, so the writers of
+    a thread can share one (and its context), however many shards are open at once."""
+    zc: zstandard.ZstdCompressor | None = getattr(_local, "zc", None)
+    if zc is None:
+        zc = _local.zc = zstandard.ZstdCompressor(level=LEVEL, write_checksum=True)
+    return zc
+
+
 class _FrameWriter(io.RawIOBase):
     """Writes each piece it is given as zstd frames of at most :data:`FRAME` raw bytes."""
 
     def __init__(self, f: BinaryIO) -> None:
         self._f = f
-        self._zc = zstandard.ZstdCompressor(level=LEVEL, write_checksum=True)
         self.size = 0
         self.dead = False
         f.write(_HEAD.pack(_MAGIC, _HEAD.size - 8, _TAG, 0))
@@ -155,7 +167,7 @@ class _FrameWriter(io.RawIOBase):
         view = memoryview(data).cast("B")
         if self.dead:
             return len(view)
-        compress, write = self._zc.compress, self._f.write
+        compress, write = _compressor().compress, self._f.write
         for start in range(0, len(view), FRAME):
             write(compress(view[start : start + FRAME]))
         self.size += len(view)
