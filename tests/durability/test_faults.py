@@ -119,8 +119,8 @@ async def test_disk_full_while_storing_results_is_retried_then_reported(
     failures = {"left": 1}
 
     @contextmanager
-    def flaky_disk(self: LocalBlobs, key: str) -> Any:
-        with real(self, key) as f:
+    def flaky_disk(self: LocalBlobs, key: str, *, compressed: bool = False) -> Any:
+        with real(self, key, compressed=compressed) as f:
             if "/results/" in key and failures["left"] > 0:
                 failures["left"] -= 1
                 f.write(b"partial")

@@ -356,7 +356,7 @@ class Collector:
         digest = hashlib.sha256()
         size = 0
         blobs = self.store.blobs
-        with blobs.open(parent.input_key) as fin, blobs.writer(key) as fout:
+        with blobs.open(parent.input_key) as fin, blobs.writer(key, compressed=True) as fout:
             for pos, line in enumerate(fin, 1):
                 rec = by_pos.get(pos)
                 if rec is None:

@@ -40,7 +40,8 @@ class _Shard:
         self.shard_id = f"s{index:04d}"
         self.checker = RequestChecker(sink.label, sink.profile, ids_mapped=sink.ids_mapped)
         self.check = self.checker.check
-        self.cm = sink.store.blobs.writer(shard_key(sink.run_id, self.shard_id))
+        key = shard_key(sink.run_id, self.shard_id)
+        self.cm = sink.store.blobs.writer(key, compressed=True)
         self.write = self.cm.__enter__().write
 
 

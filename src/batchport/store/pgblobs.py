@@ -68,7 +68,9 @@ class PostgresBlobs:
         return io.BufferedReader(_ChunkReader(self, int(row[0]), int(row[1]), key))
 
     @contextmanager
-    def writer(self, key: str) -> Iterator[BinaryIO]:
+    def writer(self, key: str, *, compressed: bool = False) -> Iterator[BinaryIO]:
+        """A blob's writer. ``compressed`` is accepted and ignored: the bytes are stored
+        plainly, and PostgreSQL's TOAST already compresses each chunk row."""
         row = self._one(
             "INSERT INTO blobs (key, size, created_at) VALUES (NULL, 0, %s) RETURNING id",
             (time.time(),),
