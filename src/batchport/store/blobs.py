@@ -28,8 +28,9 @@ import zstandard
 
 __all__ = ["FRAME", "BlobStore", "LocalBlobs"]
 
-#: raw bytes per zstd frame of a compressed blob: a writer and a reader hold about this much
-FRAME = 1 << 20
+#: raw bytes per zstd frame of a compressed blob: a writer and a reader hold about this
+#: much (256 KiB: one open shard costs little, and a shard still shrinks ~70 times)
+FRAME = 1 << 18
 
 #: compression level: level 1 already shrinks request lines many times over, and quickly
 LEVEL = 1
