@@ -32,6 +32,7 @@ from batchport.jsonl import UTF8_BOM
 from batchport.runner.deadline import route_checkpoint
 from batchport.runner.options import RunOptions
 from batchport.runner.progress import ProgressSink
+from batchport.runner.records import RecordWriter
 from batchport.runner.retry import Retrier
 from batchport.store import (
     CancelReason,
@@ -48,7 +49,6 @@ __all__ = ["Collector", "encode_result"]
 
 log = logging.getLogger("batchport.runner")
 _TRIES = 3
-_CHUNK = 1 << 18  # result lines are written to the blob some 256 KiB at a time
 _custom_id = attrgetter("custom_id")
 
 
@@ -253,9 +253,11 @@ class Collector:
         )
         # the plain rows' loop is inlined: it runs for nearly every row of most shards
         plain, put = 0, settle.succeeded_rows()
-        lines: list[bytes] = []
-        write, gathered = lines.append, 0
         with self.store.blobs.writer(key) as out:
+            # little memory held while other shards stream too: settlements are packed
+            # each time some 256 KiB of records are written
+            records = RecordWriter(out, flushed=settle.pack)
+            add = records.add  # the record's length in the blob (most are compressed)
             async with aclosing(stream) as batches:  # type: ignore[type-var]
                 async for batch in batches:
                     for row in batch:
@@ -265,8 +267,7 @@ class Collector:
                             rec = left.pop(cid, None)
                             if rec is None or count > most:
                                 raise self._refusal(as_result_row(row), shard, count)
-                            line = _encode(rec.custom_id, code, None, text, raw, path, body)
-                            size = len(line)
+                            size = add(_encode(rec.custom_id, code, None, text, raw, path, body))
                             if usage is None:
                                 put((rec.idx, code, offset, size, 0, 0, 0, 0, 0))
                             else:
@@ -287,18 +288,10 @@ class Collector:
                                 continue
                             if row.custom_id != rec.custom_id:  # under the provider's id
                                 row = dataclasses.replace(row, custom_id=rec.custom_id)
-                            line = encode_result(row)
-                            size = len(line)
+                            size = add(encode_result(row))
                             settle.append(_settled(rec, row, v, key, offset, size))
-                        write(line)
                         offset += size
-                        gathered += size
-                        if gathered >= _CHUNK:  # one write call per line costs more than a copy
-                            out.write(b"".join(lines))
-                            lines.clear()
-                            gathered = 0
-                            settle.pack()  # little memory held while other shards stream too
-            out.write(b"".join(lines))
+            records.close()
         settle.count += plain
         ran = job.counts.completed + job.counts.failed
         if count < ran:

@@ -2,8 +2,9 @@
 
 Bodies are not kept in the ledger: each settled row records where its line sits in
 the shard's result blob (the runner's own line, see
-:func:`batchport.runner.collect.encode_result`), and is read from there on demand, so
-iterating a million results holds one line at a time. Nothing here knows a
+:func:`batchport.runner.collect.encode_result`, mostly stored compressed, see
+:mod:`batchport.runner.records`), and is read from there on demand, so iterating a
+million results holds one line at a time. Nothing here knows a
 provider's shape: the backend judged each row when it was collected.
 """
 
@@ -23,6 +24,7 @@ import pydantic
 
 from batchport.backends.models import Outcome, ResultRow, RowError, Usage
 from batchport.jsonl import atomic_writer
+from batchport.runner.records import BlobRecords, DamagedBlobError
 from batchport.store import RowRecord, RunStore
 from batchport.store.blobs import BlobStore
 
@@ -76,20 +78,20 @@ class RunResult:
 
 
 class _LineReader:
-    """Reads byte ranges from result blobs, keeping a few handles open."""
+    """Reads lines from result blobs by their records' ranges (see
+    :mod:`batchport.runner.records`), keeping a few blobs open with their dictionaries."""
 
     def __init__(self, blobs: BlobStore) -> None:
         self._blobs = blobs
-        self._open: dict[str, IO[bytes]] = {}
+        self._open: dict[str, BlobRecords] = {}
 
     def read(self, key: str, offset: int, length: int) -> bytes:
         f = self._open.get(key)
         if f is None:
             if len(self._open) >= 8:
                 self._open.pop(next(iter(self._open))).close()
-            f = self._open[key] = self._blobs.open(key)
-        f.seek(offset)
-        return f.read(length)
+            f = self._open[key] = BlobRecords(self._blobs.open(key), key)
+        return f.read(offset, length)
 
     def close(self) -> None:
         for f in self._open.values():
@@ -112,8 +114,16 @@ def _to_result(rec: RowRecord, reader: _LineReader, models: Mapping[str, type] |
     text: str | None = None
     raw = b""
     if rec.result_key is not None and rec.result_offset is not None and rec.result_length:
-        data = reader.read(rec.result_key, rec.result_offset, rec.result_length)
-        stored = orjson.loads(data)
+        try:
+            data = reader.read(rec.result_key, rec.result_offset, rec.result_length)
+            stored = orjson.loads(data)
+        except DamagedBlobError as exc:
+            raise DamagedBlobError(f"row {rec.idx} ({rec.custom_id!r}): {exc}") from None
+        except orjson.JSONDecodeError as exc:
+            raise DamagedBlobError(
+                f"row {rec.idx} ({rec.custom_id!r}): result blob {rec.result_key!r} is "
+                f"damaged: the line at byte {rec.result_offset} is not JSON ({exc})"
+            ) from None
         line = stored.get("line")
         found = _dig(line, stored.get("body_path", ())) if line is not None else stored.get("body")
         body = found if isinstance(found, Mapping) else None
@@ -170,7 +180,12 @@ def iter_results(
     order: str = "input",
     models: Mapping[str, type] | None = None,
 ) -> Iterator[RunResult]:
-    """Every request's result, in input order or in the order rows settled."""
+    """Every request's result, in input order or in the order rows settled.
+
+    A result blob that cannot be read back (cut short, or changed since it was
+    written) stops the iteration with :class:`~batchport.runner.records.DamagedBlobError`
+    (a :class:`~batchport.errors.RunError`) naming the row and the blob: no result is
+    skipped or made up."""
     if order not in ("input", "landed"):
         raise ValueError("order must be 'input' or 'landed'")
     reader = _LineReader(store.blobs)

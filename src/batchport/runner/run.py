@@ -169,7 +169,8 @@ class Run:
         return out
 
     def results(self, order: str = "input") -> Iterator[RunResult]:
-        """One :class:`RunResult` per request, in ``"input"`` order or as they ``"landed"``."""
+        """One :class:`RunResult` per request, in ``"input"`` order or as they ``"landed"``
+        (a damaged result blob raises :class:`~batchport.runner.records.DamagedBlobError`)."""
         return iter_results(self.store, self.id, order=order, models=self._models)
 
     @property
