@@ -196,3 +196,15 @@ def test_a_deleted_run_leaves_nothing_to_a_new_run_of_the_same_id(store: RunStor
     _rows(store, 2, shard_id="s0009")
     assert [(r.idx, r.shard_id, r.outcome) for r in store.iter_rows("r")] == [
         (0, "s0009", None), (1, "s0009", None)]  # fmt: skip
+
+
+def test_every_outcome_reads_back_as_it_was_settled(store: RunStore) -> None:
+    from batchport.backends.models import Outcome
+
+    outcomes = [o.value for o in Outcome if o is not Outcome.PENDING] + ["something_new"]
+    new_run(store)
+    _rows(store, len(outcomes) + 1)
+    store.settle_rows("r", [Settlement(i, o) for i, o in enumerate(outcomes)])
+    assert [r.outcome for r in store.iter_rows("r")] == [*outcomes, None]
+    assert [store.get_row("r", f"c{i:05d}").outcome for i in range(len(outcomes))] == outcomes
+    assert store.outcome_counts("r") == {**dict.fromkeys(outcomes, 1), None: 1}

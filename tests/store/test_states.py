@@ -127,10 +127,10 @@ def test_an_older_store_is_upgraded_in_place_and_keeps_its_rows(
                         ("r/results/s-2-rt-ab-00001.jsonl", 9)]  # fmt: skip
         assert store.outcome_counts("q") == {None: 1}
     db = sqlite3.connect(tmp_path / "batchport.sqlite3")
-    stored = db.execute("SELECT result_key FROM rows ORDER BY run, idx").fetchall()
-    db.close()  # the shard's own blob is implied, not stored
+    stored = db.execute("SELECT result_key, outcome FROM rows ORDER BY run, idx").fetchall()
+    db.close()  # the shard's own blob is implied, not stored; an outcome is a small code
     assert sorted(stored, key=str) == sorted(
-        [(None,), (None,), ("r/results/s-2-rt-ab-00001.jsonl",), (None,)], key=str
+        [(None, 1), (None, 1), ("r/results/s-2-rt-ab-00001.jsonl", 1), (None, None)], key=str
     )
 
 

@@ -146,6 +146,10 @@ class SQLStore:
     _TAKEN: ClassVar[type[Exception]]
     #: the ``rows`` column naming the run, holding what :meth:`_row_key` gives
     _ROW_RUN: ClassVar[str] = "run_id"
+    #: how a ledger read spells a row's outcome (the column, or what decodes it)
+    _OUTCOME: ClassVar[str] = "outcome"
+    #: what a ledger read selects (see :data:`ROW_SELECT`)
+    _ROW_SELECT: ClassVar[str] = ROW_SELECT
 
     _db: _Connection
     _lock: threading.RLock
@@ -457,7 +461,7 @@ class SQLStore:
         return list(map(_pending_row, rows))  # made in C: a shard holds 100,000 rows
 
     def get_row(self, run_id: str, custom_id: str) -> RowRecord:
-        select = f"SELECT {ROW_SELECT} FROM rows WHERE {self._ROW_RUN}=? AND custom_id=?"
+        select = f"SELECT {self._ROW_SELECT} FROM rows WHERE {self._ROW_RUN}=? AND custom_id=?"
         args = (f"{run_id}/results/", self._row_key(run_id), custom_id)
         row = self._one(self._q(select), args)
         if row is None:
@@ -470,7 +474,9 @@ class SQLStore:
         return None if row is None else int(row[0])
 
     def outcome_counts(self, run_id: str) -> dict[str | None, int]:
-        select = f"SELECT outcome, COUNT(*) FROM rows WHERE {self._ROW_RUN}=? GROUP BY outcome"
+        select = (
+            f"SELECT {self._OUTCOME}, COUNT(*) FROM rows WHERE {self._ROW_RUN}=? GROUP BY outcome"
+        )
         return {k: int(v) for k, v in self._all(self._q(select), (self._row_key(run_id),))}
 
     def usage_totals(self, run_id: str) -> tuple[int, int, int, int, int]:
