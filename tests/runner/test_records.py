@@ -189,3 +189,20 @@ def test_a_blob_whose_trailer_is_not_ours_is_damaged() -> None:
     with pytest.raises(DamagedBlobError, match="version 7"):
         _read_all(newer, spans, [299])
     assert _read_all(newer, spans, [0]) == {0: lines[0]}  # raw lines need no dictionary
+
+
+@settings(max_examples=200)
+@given(
+    idx=st.integers(0, (1 << 48) - 1),
+    pos=st.integers(1, (1 << 32) - 1),
+    attempt=st.integers(1, 1000),
+    custom_id=st.text(max_size=20),
+)
+def test_a_pending_row_packed_for_collection_unpacks_the_same(
+    idx: int, pos: int, attempt: int, custom_id: str
+) -> None:
+    from batchport.runner.collect import _pack, _unpack
+    from batchport.store import PendingRow
+
+    row = PendingRow(idx, custom_id, pos, attempt)
+    assert _unpack(custom_id, _pack(row)) == row

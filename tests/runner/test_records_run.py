@@ -111,9 +111,9 @@ async def test_results_are_the_same_with_compression_off_and_on(
     opened: list[str] = []  # the keys of blobs opened for writing, latest last
     open_writer = LocalBlobs.writer
 
-    def writer(self: LocalBlobs, key: str) -> Any:
+    def writer(self: LocalBlobs, key: str, *, compressed: bool = False) -> Any:
         opened.append(key)
-        return open_writer(self, key)
+        return open_writer(self, key, compressed=compressed)
 
     monkeypatch.setattr(LocalBlobs, "writer", writer)
     monkeypatch.setattr(collect, "RecordWriter", _keeping(written, opened))

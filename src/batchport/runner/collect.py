@@ -17,7 +17,7 @@ import dataclasses
 import errno
 import hashlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -98,12 +98,41 @@ _LOST = _Verdict(
 )
 
 
+# While a shard's results stream in, each row still expected is one int under the id
+# the provider returns it by: its index, position and attempt packed together. A
+# PendingRow tuple a row costs about twice the memory, for 100,000 rows a shard and
+# several shards collected at once.
+_IDX_BITS, _POS_BITS = 48, 32
+_IDX = (1 << _IDX_BITS) - 1
+_POS = (1 << _POS_BITS) - 1
+
+
+def _pack(r: PendingRow) -> int:
+    return r.idx | r.pos << _IDX_BITS | r.attempt << (_IDX_BITS + _POS_BITS)
+
+
+def _unpack(custom_id: str, packed: int) -> PendingRow:
+    return PendingRow(
+        packed & _IDX, custom_id, packed >> _IDX_BITS & _POS, packed >> (_IDX_BITS + _POS_BITS)
+    )
+
+
 @dataclass(slots=True)
 class _Tally:
     settle: SettlementBatch = field(default_factory=SettlementBatch)
     retry: list[PendingRow] = field(default_factory=list)
-    left: dict[str, PendingRow] = field(default_factory=dict)
+    #: rows not seen yet, packed (see _pack), by the id the provider returns them under
+    left: dict[str, int] = field(default_factory=dict)
+    #: the caller's custom_id of each provider id, when the backend gave the provider
+    #: others; None: they are the caller's
+    names: dict[str, str] | None = None
     lost: bool = False
+
+    def pending(self) -> Iterator[PendingRow]:
+        """The rows not seen yet."""
+        names = self.names
+        for cid, packed in self.left.items():
+            yield _unpack(cid if names is None else names[cid], packed)
 
 
 class Collector:
@@ -133,7 +162,7 @@ class Collector:
         tally = await self._read_checked(shard, job, no_retry)
         by_line = {e.line: e for e in job.errors if e.line is not None}
         try:
-            for rec in tally.left.values():
+            for rec in tally.pending():
                 v = _LOST if tally.lost else _unseen(rec, job, shard, by_line)
                 v = dataclasses.replace(v, retryable=v.retryable and not no_retry)
                 if v.retryable and self._may_retry(rec, shard):
@@ -212,27 +241,29 @@ class Collector:
         log.warning("%s; its rows are submitted again", msg)
         self.progress.note(f"{msg}; resubmitting its rows")
         rows = self.store.unsettled_of_shard(self.run_id, shard.shard_id)
-        return _Tally(left={r.custom_id: r for r in rows}, lost=True)
+        return _Tally(left={r.custom_id: _pack(r) for r in rows}, lost=True)
 
     async def _read(self, shard: ShardRecord, job: Job, no_retry: bool) -> _Tally:
         # the shard's unsettled rows, read afresh for every try (one copy in memory)
-        rows = self.store.unsettled_of_shard(self.run_id, shard.shard_id)
-        tally = _Tally(left=self._keyed(shard, rows))
-        del rows
+        tally = self._keyed(shard, self.store.unsettled_of_shard(self.run_id, shard.shard_id))
         try:
             return await self._fill(tally, shard, job, no_retry)
         except BaseException:
             tally.settle.close()
             raise
 
-    def _keyed(self, shard: ShardRecord, rows: list[PendingRow]) -> dict[str, PendingRow]:
-        """The rows by the id the provider returns them under (the caller's, unless the
-        backend had to give the provider another)."""
+    def _keyed(self, shard: ShardRecord, rows: list[PendingRow]) -> _Tally:
+        """A tally expecting ``rows``, by the id the provider returns them under (the
+        caller's, unless the backend had to give the provider another)."""
         backend = type(self.backend)
         if backend.provider_id is Backend.provider_id:
-            return dict(zip(map(_custom_id, rows), rows, strict=True))
+            return _Tally(left=dict(zip(map(_custom_id, rows), map(_pack, rows), strict=True)))
         spec, wire = self.spec_of(shard), self.backend.provider_id
-        return {wire(spec, r.custom_id, r.pos): r for r in rows}
+        ids = [wire(spec, r.custom_id, r.pos) for r in rows]
+        return _Tally(
+            left=dict(zip(ids, map(_pack, rows), strict=True)),
+            names=dict(zip(ids, map(_custom_id, rows), strict=True)),
+        )
 
     async def _fill(
         self,
@@ -243,6 +274,7 @@ class Collector:
     ) -> _Tally:
         key = f"{self.run_id}/results/{shard.shard_id}.jsonl"
         left, settle, count, offset, most = tally.left, tally.settle, 0, 0, shard.rows
+        names = tally.names
         settle.result_key = key
         succeeded = Outcome.SUCCEEDED
         backend = self.backend
@@ -264,20 +296,25 @@ class Collector:
                         count += 1
                         if type(row) is PlainRow:  # a plain success: the bulk of most shards
                             cid, code, text, body, usage, raw, path, _, _ = row
-                            rec = left.pop(cid, None)
-                            if rec is None or count > most:
+                            packed = left.pop(cid, None)
+                            if packed is None or count > most:
                                 raise self._refusal(as_result_row(row), shard, count)
-                            size = add(_encode(rec.custom_id, code, None, text, raw, path, body))
+                            if names is not None:
+                                cid = names[cid]
+                            size = add(_encode(cid, code, None, text, raw, path, body))
                             if usage is None:
-                                put((rec.idx, code, offset, size, 0, 0, 0, 0, 0))
+                                put((packed & _IDX, code, offset, size, 0, 0, 0, 0, 0))
                             else:
-                                put((rec.idx, code, offset, size, *usage, 0))
+                                put((packed & _IDX, code, offset, size, *usage, 0))
                             plain += 1
                         else:
                             assert isinstance(row, ResultRow)
-                            rec = left.pop(row.custom_id, None)
-                            if rec is None or count > most:
+                            packed = left.pop(row.custom_id, None)
+                            if packed is None or count > most:
                                 raise self._refusal(row, shard, count)
+                            rec = _unpack(
+                                row.custom_id if names is None else names[row.custom_id], packed
+                            )
                             v = (
                                 _OK
                                 if row.outcome is succeeded
