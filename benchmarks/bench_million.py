@@ -213,6 +213,9 @@ def million_section(r: dict[str, object]) -> str:
             "the SQLite database and WAL as the rest of the client's `/proc/self/io` "
             "`write_bytes` (the client writes nothing else but the caller's input file, "
             "taken out)",
+            "- shard and result blobs are zstd-compressed (result lines one by one, with a "
+            "dictionary per blob); the emulator's requests and answers repeat more than real "
+            "prompts and model outputs, so real blobs shrink less than these",
         ],
     )
 
