@@ -25,6 +25,9 @@ def test_rows_are_added_unsettled_and_found_by_custom_id(store: RunStore) -> Non
         store.get_row("r", "nope")
     assert store.shard_custom_ids("r", "s0000") == {"c00000", "c00001", "c00002"}
     assert store.unsettled_of_shard("r", "s0000")[0] == PendingRow(0, "c00000", 1, 1)
+    plain = store.unsettled_rows("r", "s0000")
+    assert plain == [(0, "c00000", 1, 1), (1, "c00001", 2, 1), (2, "c00002", 3, 1)]
+    assert {type(r) for r in plain} == {tuple}  # not a subclass: the collector's GC note
     assert store.outcome_counts("r") == {None: 3}
 
 

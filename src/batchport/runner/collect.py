@@ -20,7 +20,7 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from operator import attrgetter
+from operator import itemgetter
 
 import orjson
 
@@ -49,7 +49,6 @@ __all__ = ["Collector", "encode_result"]
 
 log = logging.getLogger("batchport.runner")
 _TRIES = 3
-_custom_id = attrgetter("custom_id")
 
 
 def encode_result(row: ResultRow) -> bytes:
@@ -107,14 +106,16 @@ _IDX = (1 << _IDX_BITS) - 1
 _POS = (1 << _POS_BITS) - 1
 
 
+_ATTEMPT_AT = _IDX_BITS + _POS_BITS
+_second = itemgetter(1)
+
+
 def _pack(r: PendingRow) -> int:
-    return r.idx | r.pos << _IDX_BITS | r.attempt << (_IDX_BITS + _POS_BITS)
+    return r.idx | r.pos << _IDX_BITS | r.attempt << _ATTEMPT_AT
 
 
 def _unpack(custom_id: str, packed: int) -> PendingRow:
-    return PendingRow(
-        packed & _IDX, custom_id, packed >> _IDX_BITS & _POS, packed >> (_IDX_BITS + _POS_BITS)
-    )
+    return PendingRow(packed & _IDX, custom_id, packed >> _IDX_BITS & _POS, packed >> _ATTEMPT_AT)
 
 
 @dataclass(slots=True)
@@ -245,24 +246,26 @@ class Collector:
 
     async def _read(self, shard: ShardRecord, job: Job, no_retry: bool) -> _Tally:
         # the shard's unsettled rows, read afresh for every try (one copy in memory)
-        tally = self._keyed(shard, self.store.unsettled_of_shard(self.run_id, shard.shard_id))
+        tally = self._keyed(shard, self.store.unsettled_rows(self.run_id, shard.shard_id))
         try:
             return await self._fill(tally, shard, job, no_retry)
         except BaseException:
             tally.settle.close()
             raise
 
-    def _keyed(self, shard: ShardRecord, rows: list[PendingRow]) -> _Tally:
-        """A tally expecting ``rows``, by the id the provider returns them under (the
-        caller's, unless the backend had to give the provider another)."""
+    def _keyed(self, shard: ShardRecord, rows: list[tuple[int, str, int, int]]) -> _Tally:
+        """A tally expecting ``rows`` (``(idx, custom_id, pos, attempt)``), by the id the
+        provider returns them under (the caller's, unless the backend had to give the
+        provider another)."""
+        packed = [idx | pos << _IDX_BITS | attempt << _ATTEMPT_AT for idx, _, pos, attempt in rows]
         backend = type(self.backend)
         if backend.provider_id is Backend.provider_id:
-            return _Tally(left=dict(zip(map(_custom_id, rows), map(_pack, rows), strict=True)))
+            return _Tally(left=dict(zip(map(_second, rows), packed, strict=True)))
         spec, wire = self.spec_of(shard), self.backend.provider_id
-        ids = [wire(spec, r.custom_id, r.pos) for r in rows]
+        ids = [wire(spec, cid, pos) for _, cid, pos, _ in rows]
         return _Tally(
-            left=dict(zip(ids, map(_pack, rows), strict=True)),
-            names=dict(zip(ids, map(_custom_id, rows), strict=True)),
+            left=dict(zip(ids, packed, strict=True)),
+            names=dict(zip(ids, map(_second, rows), strict=True)),
         )
 
     async def _fill(

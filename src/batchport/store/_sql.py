@@ -451,14 +451,21 @@ class SQLStore:
 
     def unsettled_of_shard(self, run_id: str, shard_id: str) -> list[PendingRow]:
         """The shard's rows without an outcome: just what reconciliation needs."""
-        rows = self._all(
+        rows = self.unsettled_rows(run_id, shard_id)
+        return list(map(_pending_row, rows))  # made in C: a shard holds 100,000 rows
+
+    def unsettled_rows(self, run_id: str, shard_id: str) -> list[tuple[int, str, int, int]]:
+        """:meth:`unsettled_of_shard` as the plain tuples the driver fetched. Plain
+        tuples of strings and ints leave the garbage collector's view at its next
+        pass; a tuple subclass such as PendingRow stays in it, so 100,000 of them held
+        for a moment push the collector into a full pass over the whole heap."""
+        return self._all(
             self._q(
                 "SELECT idx, custom_id, pos, attempt FROM rows "
                 f"WHERE {self._ROW_RUN}=? AND shard_id=? AND outcome IS NULL ORDER BY pos"
             ),
             (self._row_key(run_id), shard_id),
         )
-        return list(map(_pending_row, rows))  # made in C: a shard holds 100,000 rows
 
     def get_row(self, run_id: str, custom_id: str) -> RowRecord:
         select = f"SELECT {self._ROW_SELECT} FROM rows WHERE {self._ROW_RUN}=? AND custom_id=?"
