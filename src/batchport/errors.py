@@ -17,6 +17,7 @@
     │   ├── TransportError          connection dropped, timeout (retryable)
     │   └── ResultLineError         a result line that cannot be read (source, line, rule)
     └── RunError                a run cannot go on: cost cap, changed input on resume, ...
+        └── DamagedBlobError    a stored result file cannot be read back (cut short, altered)
 
 Provider SDK exceptions are translated into this tree in one place per backend and
 chained with ``raise ... from exc``. No message or repr here ever includes a secret:
@@ -35,6 +36,7 @@ __all__ = [
     "BatchportError",
     "ConfigError",
     "ConflictError",
+    "DamagedBlobError",
     "InputError",
     "NotFoundError",
     "QuotaExceededError",
@@ -91,6 +93,11 @@ class ConfigError(BatchportError):
 
 class RunError(BatchportError):
     """A run cannot proceed (cost cap exceeded, input changed since the run began...)."""
+
+
+class DamagedBlobError(RunError):
+    """A result blob in the run store cannot be read back: cut short, or changed after
+    it was written. The message names the blob and, when reading results, the row."""
 
 
 class BackendError(BatchportError):

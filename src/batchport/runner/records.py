@@ -38,7 +38,7 @@ from typing import IO
 
 import zstandard
 
-from batchport.errors import RunError
+from batchport.errors import DamagedBlobError
 
 __all__ = [
     "CHUNK",
@@ -72,10 +72,6 @@ _TAG = b"BPR1"
 _VERSION = 1
 _TRAILER = struct.Struct("<II4sHHQI")
 _PAYLOAD = _TRAILER.size - 8
-
-
-class DamagedBlobError(RunError):
-    """A result blob cannot be read back: cut short, or changed after it was written."""
 
 
 class RecordWriter:

@@ -183,7 +183,7 @@ def iter_results(
     """Every request's result, in input order or in the order rows settled.
 
     A result blob that cannot be read back (cut short, or changed since it was
-    written) stops the iteration with :class:`~batchport.runner.records.DamagedBlobError`
+    written) stops the iteration with :class:`~batchport.errors.DamagedBlobError`
     (a :class:`~batchport.errors.RunError`) naming the row and the blob: no result is
     skipped or made up."""
     if order not in ("input", "landed"):

@@ -170,7 +170,7 @@ class Run:
 
     def results(self, order: str = "input") -> Iterator[RunResult]:
         """One :class:`RunResult` per request, in ``"input"`` order or as they ``"landed"``
-        (a damaged result blob raises :class:`~batchport.runner.records.DamagedBlobError`)."""
+        (a damaged result blob raises :class:`~batchport.errors.DamagedBlobError`)."""
         return iter_results(self.store, self.id, order=order, models=self._models)
 
     @property
