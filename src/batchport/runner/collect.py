@@ -42,6 +42,7 @@ from batchport.store import (
     Settlement,
     ShardRecord,
     ShardState,
+    result_key,
 )
 from batchport.store.bulk import SettlementBatch
 
@@ -104,14 +105,13 @@ _LOST = _Verdict(
 _IDX_BITS, _POS_BITS = 48, 32
 _IDX = (1 << _IDX_BITS) - 1
 _POS = (1 << _POS_BITS) - 1
-
-
 _ATTEMPT_AT = _IDX_BITS + _POS_BITS
 _second = itemgetter(1)
 
 
-def _pack(r: PendingRow) -> int:
-    return r.idx | r.pos << _IDX_BITS | r.attempt << _ATTEMPT_AT
+def _packed(rows: Iterable[tuple[int, str, int, int]]) -> list[int]:
+    """``(idx, custom_id, pos, attempt)`` rows, packed (see :func:`_unpack`)."""
+    return [idx | pos << _IDX_BITS | attempt << _ATTEMPT_AT for idx, _, pos, attempt in rows]
 
 
 def _unpack(custom_id: str, packed: int) -> PendingRow:
@@ -122,7 +122,7 @@ def _unpack(custom_id: str, packed: int) -> PendingRow:
 class _Tally:
     settle: SettlementBatch = field(default_factory=SettlementBatch)
     retry: list[PendingRow] = field(default_factory=list)
-    #: rows not seen yet, packed (see _pack), by the id the provider returns them under
+    #: rows not seen yet, packed (see _packed), by the id the provider returns them under
     left: dict[str, int] = field(default_factory=dict)
     #: the caller's custom_id of each provider id, when the backend gave the provider
     #: others; None: they are the caller's
@@ -241,8 +241,8 @@ class Collector:
         msg = f"shard {shard.shard_id}: the results of job {job.id} are gone ({exc.message})"
         log.warning("%s; its rows are submitted again", msg)
         self.progress.note(f"{msg}; resubmitting its rows")
-        rows = self.store.unsettled_of_shard(self.run_id, shard.shard_id)
-        return _Tally(left={r.custom_id: _pack(r) for r in rows}, lost=True)
+        rows = self.store.unsettled_rows(self.run_id, shard.shard_id)
+        return _Tally(left=dict(zip(map(_second, rows), _packed(rows), strict=True)), lost=True)
 
     async def _read(self, shard: ShardRecord, job: Job, no_retry: bool) -> _Tally:
         # the shard's unsettled rows, read afresh for every try (one copy in memory)
@@ -257,7 +257,7 @@ class Collector:
         """A tally expecting ``rows`` (``(idx, custom_id, pos, attempt)``), by the id the
         provider returns them under (the caller's, unless the backend had to give the
         provider another)."""
-        packed = [idx | pos << _IDX_BITS | attempt << _ATTEMPT_AT for idx, _, pos, attempt in rows]
+        packed = _packed(rows)
         backend = type(self.backend)
         if backend.provider_id is Backend.provider_id:
             return _Tally(left=dict(zip(map(_second, rows), packed, strict=True)))
@@ -275,7 +275,7 @@ class Collector:
         job: Job,
         no_retry: bool,
     ) -> _Tally:
-        key = f"{self.run_id}/results/{shard.shard_id}.jsonl"
+        key = result_key(self.run_id, shard.shard_id)
         left, settle, count, offset, most = tally.left, tally.settle, 0, 0, shard.rows
         names = tally.names
         settle.result_key = key

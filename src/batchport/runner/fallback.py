@@ -58,7 +58,9 @@ from batchport.store import (
     Settlement,
     ShardRecord,
     ShardState,
+    result_prefix,
 )
+from batchport.store.base import RESULT_SUFFIX
 from batchport.tokens import estimate_input_tokens, estimate_output_tokens
 
 __all__ = [
@@ -395,7 +397,8 @@ class _Sink:
         if not self.ready:
             return
         self.chunks += 1
-        key = f"{self.run_id}/results/{self.shard.shard_id}-rt-{self.tag}-{self.chunks:05d}.jsonl"
+        shard, tag, n = self.shard.shard_id, self.tag, self.chunks
+        key = f"{result_prefix(self.run_id)}{shard}-rt-{tag}-{n:05d}{RESULT_SUFFIX}"
         settlements: list[Settlement] = []
         offset = 0
         with self.store.blobs.writer(key) as out:

@@ -128,9 +128,13 @@ class RecordWriter:
 
     def add(self, line: bytes) -> int:
         """Write one line as the next record; returns the record's length in the blob."""
+        if self._compress is None and self._sample is not None:
+            self._learn(line)
         compress = self._compress
         if compress is None:
-            rec = self._before_dictionary(line)
+            if line[:4] == FRAME_MAGIC:
+                raise ValueError("a raw record may not begin with the zstd frame magic")
+            rec = line
         else:
             rec = compress(line)
             if len(rec) >= len(line) and line[:4] != FRAME_MAGIC:
@@ -159,23 +163,17 @@ class RecordWriter:
         self._written += self._gathered
         self._gathered = 0
 
-    def _before_dictionary(self, line: bytes) -> bytes:
-        """A line while there is no dictionary: raw, kept to train on; once there are
-        enough, the dictionary is trained and the line is the first one compressed."""
+    def _learn(self, line: bytes) -> None:
+        """Before there is a dictionary: keep the line (written raw) to train on; once
+        there are enough lines, train, and this line is the first one compressed."""
         sample = self._sample
-        if sample is not None:
-            n = len(sample)
-            if n >= self._raw_lines or (self._sampled >= RAW_BYTES and n >= MIN_SAMPLES):
-                self._train(sample)
-                if self._compress is not None:
-                    rec = self._compress(line)
-                    return line if len(rec) >= len(line) and line[:4] != FRAME_MAGIC else rec
-            else:
-                sample.append(line)
-                self._sampled += len(line)
-        if line[:4] == FRAME_MAGIC:
-            raise ValueError("a raw record may not begin with the zstd frame magic")
-        return line
+        assert sample is not None
+        n = len(sample)
+        if n >= self._raw_lines or (self._sampled >= RAW_BYTES and n >= MIN_SAMPLES):
+            self._train(sample)
+        else:
+            sample.append(line)
+            self._sampled += len(line)
 
     def _train(self, sample: list[bytes]) -> None:
         self._sample = None

@@ -22,6 +22,8 @@ from batchport.store.base import (
     Settlement,
     ShardRecord,
     default_home,
+    result_key,
+    result_prefix,
 )
 from batchport.store.blobs import BlobStore, LocalBlobs
 from batchport.store.pgschema import SCHEMES
@@ -50,6 +52,8 @@ __all__ = [
     "StoreLike",
     "default_home",
     "open_store",
+    "result_key",
+    "result_prefix",
 ]
 
 #: the embedded store, under its historical name

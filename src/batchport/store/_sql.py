@@ -23,6 +23,7 @@ from functools import partial
 from typing import Any, ClassVar, Protocol, Self
 
 from batchport.store.base import (
+    RESULT_SUFFIX,
     Lease,
     PendingRow,
     RowRecord,
@@ -30,6 +31,7 @@ from batchport.store.base import (
     RunRecord,
     Settlement,
     ShardRecord,
+    result_prefix,
 )
 from batchport.store.blobs import BlobStore
 from batchport.store.states import (
@@ -65,7 +67,8 @@ ROW_COLS = _columns(RowRecord)
 #: One parameter: the run's result prefix (``<run id>/results/``).
 ROW_SELECT = ROW_COLS.removeprefix("run_id, ").replace(
     "result_key",
-    "COALESCE(result_key, CASE WHEN result_offset IS NOT NULL THEN ? || shard_id || '.jsonl' END)",
+    "COALESCE(result_key, CASE WHEN result_offset IS NOT NULL "
+    f"THEN ? || shard_id || '{RESULT_SUFFIX}' END)",
 )
 #: the columns :meth:`SQLStore.settle_rows` writes, in :class:`Settlement` order after idx
 SETTLE_COLS = Settlement._fields[1:]
@@ -469,7 +472,7 @@ class SQLStore:
 
     def get_row(self, run_id: str, custom_id: str) -> RowRecord:
         select = f"SELECT {self._ROW_SELECT} FROM rows WHERE {self._ROW_RUN}=? AND custom_id=?"
-        args = (f"{run_id}/results/", self._row_key(run_id), custom_id)
+        args = (result_prefix(run_id), self._row_key(run_id), custom_id)
         row = self._one(self._q(select), args)
         if row is None:
             raise KeyError(custom_id)

@@ -23,6 +23,7 @@ from batchport.store.blobs import BlobStore
 from batchport.store.states import ShardState
 
 __all__ = [
+    "RESULT_SUFFIX",
     "DuplicateRow",
     "Lease",
     "PendingRow",
@@ -33,7 +34,24 @@ __all__ = [
     "Settlement",
     "ShardRecord",
     "default_home",
+    "result_key",
+    "result_prefix",
 ]
+
+
+#: how a shard's own result blob is named after its shard, under :func:`result_prefix`
+RESULT_SUFFIX = ".jsonl"
+
+
+def result_prefix(run_id: str) -> str:
+    """Where a run's result blobs are kept: ``<run id>/results/``."""
+    return f"{run_id}/results/"
+
+
+def result_key(run_id: str, shard_id: str) -> str:
+    """A shard's own result blob. The SQLite ledger leaves it implied in the rows
+    settled from it (see :data:`batchport.store._sql.ROW_SELECT`)."""
+    return f"{result_prefix(run_id)}{shard_id}{RESULT_SUFFIX}"
 
 
 def default_home() -> Path:

@@ -24,12 +24,14 @@ import orjson
 from batchport.errors import ConfigError
 from batchport.store._sql import LEASE_COLS, ROW_SELECT, SETTLE_COLS, SQLStore, as_row
 from batchport.store.base import (
+    RESULT_SUFFIX,
     DuplicateRow,
     Lease,
     RowRecord,
     Settlement,
     ShardRecord,
     default_home,
+    result_prefix,
 )
 from batchport.store.blobs import BlobStore, LocalBlobs
 from batchport.store.bulk import SUCCEEDED, SettlementBatch
@@ -151,11 +153,20 @@ _OUTCOME_CODES = {
     "missing": 8,
 }
 _code = _OUTCOME_CODES.get
-_OUTCOME_TEXT = (
-    "CASE outcome "
-    + " ".join(f"WHEN {code} THEN '{text}'" for text, code in _OUTCOME_CODES.items())
-    + " ELSE outcome END"
-)
+
+
+def _lit(value: int | str) -> str:
+    return f"'{value}'" if isinstance(value, str) else str(value)
+
+
+def _recode(column: str, pairs: Iterable[tuple[int | str, int | str]]) -> str:
+    """SQL that maps ``column``'s value by ``pairs`` (from, to), leaving others as they are."""
+    whens = " ".join(f"WHEN {_lit(a)} THEN {_lit(b)}" for a, b in pairs)
+    return f"CASE {column} {whens} ELSE {column} END"
+
+
+#: an outcome as a ledger read gives it: its text
+_OUTCOME_TEXT = _recode("outcome", ((c, t) for t, c in _OUTCOME_CODES.items()))
 
 # Steps from an older schema to this one, run inside the opening transaction.
 _V4 = (
@@ -179,9 +190,8 @@ _V6 = (
     .split(";")[0]
     .replace("IF NOT EXISTS rows (", "rows_v6 ("),
     "INSERT INTO rows_v6 SELECT k.key, r.idx, r.custom_id, r.shard_id, r.pos, r.attempt, "
-    "CASE r.outcome "
-    + " ".join(f"WHEN '{text}' THEN {code}" for text, code in _OUTCOME_CODES.items())
-    + " ELSE r.outcome END, r.status_code, r.error_code, r.error_message, "
+    + _recode("r.outcome", _OUTCOME_CODES.items())
+    + ", r.status_code, r.error_code, r.error_message, "
     "NULLIF(r.result_key, r.run_id || '/results/' || r.shard_id || '.jsonl'), "
     "r.result_offset, r.result_length, r.input_tokens, r.output_tokens, r.cached_tokens, "
     "r.reasoning_tokens, r.settled_at, r.cache_write_tokens, r.route "
@@ -210,7 +220,7 @@ _N = len(SETTLE_COLS)  # bound as (*settlement[1:], settled_at, run key, idx, pr
 _SETTLE = (
     "UPDATE rows SET "
     + ", ".join(
-        f"result_key=NULLIF(?{i}, ?{_N + 4} || shard_id || '.jsonl')"
+        f"result_key=NULLIF(?{i}, ?{_N + 4} || shard_id || '{RESULT_SUFFIX}')"
         if c == "result_key"
         else f"{c}=?{i}"
         for i, c in enumerate(SETTLE_COLS, 1)
@@ -222,7 +232,7 @@ _SETTLE = (
 # leaves NULL as constants
 _SETTLE_PLAIN = (
     f"UPDATE rows SET outcome={_OUTCOME_CODES[SUCCEEDED]}, status_code=?2, error_code=NULL, "
-    "error_message=NULL, result_key=NULLIF(?10, ?13 || shard_id || '.jsonl'), "
+    f"error_message=NULL, result_key=NULLIF(?10, ?13 || shard_id || '{RESULT_SUFFIX}'), "
     "result_offset=?3, result_length=?4, input_tokens=?5, "
     "output_tokens=?6, cached_tokens=?7, reasoning_tokens=?8, cache_write_tokens=?9, "
     "route=NULL, settled_at=?11 WHERE run=?12 AND idx=?1 AND outcome IS NULL"
@@ -410,7 +420,7 @@ class SQLiteStore(SQLStore):
         """Every ledger row, in input order (``"input"``) or as settled (``"landed"``),
         fetched in pages so a million rows never sit in memory at once."""
         by = "idx" if order == "input" else "settled_at IS NULL, settled_at, idx"
-        args = (f"{run_id}/results/", self._row_key(run_id))
+        args = (result_prefix(run_id), self._row_key(run_id))
         with self._lock:
             cur = self._db.execute(
                 f"SELECT {self._ROW_SELECT} FROM rows WHERE run=? ORDER BY {by}", args
@@ -433,7 +443,7 @@ class SQLiteStore(SQLStore):
         reconciliation after a crash never changes or doubles an outcome. Returns the
         number of rows settled now."""
         now = time.time()
-        prefix = f"{run_id}/results/"
+        prefix = result_prefix(run_id)
         with self.transaction():
             run = self._row_key(run_id)
             if not isinstance(settlements, SettlementBatch):
