@@ -59,14 +59,16 @@ def _recorded(home: Path, run_id: str, child: subprocess.Popen[bytes]) -> float:
                 if store.find_run(run_id) is not None:
                     return time.monotonic()
         time.sleep(0.005)
-    raise AssertionError("the run ended before it was seen")
+    said = (home / "stderr.txt").read_text(errors="replace")[-2000:]
+    raise AssertionError(f"the run ended (exit {child.returncode}) before it was seen:\n{said}")
 
 
 def _start(
     served: EmulatorThread, source: Path, home: Path, run_id: str
 ) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(_command(served, source, home, run_id), cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    with open(home / "stderr.txt", "wb") as said:  # the child keeps its own copy
+        return subprocess.Popen(_command(served, source, home, run_id), cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=said)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +107,8 @@ def test_killed_anywhere_a_run_resumes_whole(
         _recorded(tmp_path, run_id, child)
         time.sleep(lifetime * moment / (MOMENTS + 1))  # the child runs meanwhile
     finally:
-        os.kill(child.pid, signal.SIGKILL)
+        if child.poll() is None:  # an error above must not hide behind the kill
+            os.kill(child.pid, signal.SIGKILL)
         child.wait(timeout=30)
     run = asyncio.run(_resume(served, tmp_path, run_id))
     assert run is not None

@@ -268,13 +268,37 @@ class SQLiteStore(SQLStore):
             self.path, isolation_level=None, timeout=30.0, check_same_thread=False
         )
         self._closed = False
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._wal(deadline=time.monotonic() + 30.0)
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._migrate()
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
+
+    def _wal(self, *, deadline: float) -> None:
+        """Switch the database to WAL, waiting for other processes opening it too.
+
+        Changing the journal mode needs the database to itself, and SQLite answers
+        "locked" at once rather than through the busy timeout while another
+        connection writes; two processes opening one new home at the same moment
+        (a run and ``batchport status``, two workers) would otherwise see one fail.
+        """
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() >= deadline:
+                    self._db.close()
+                    raise
+            except sqlite3.DatabaseError as e:  # a file that is not SQLite at all
+                self._db.close()
+                raise ConfigError(
+                    f"run store {self.path} is not a batchport store ({e}); move it "
+                    "aside or point BATCHPORT_HOME at another directory"
+                ) from None
+            time.sleep(0.01)
 
     def _migrate(self) -> None:
         with self.transaction():
