@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from batchport.store import DuplicateRow, Lease, PendingRow, RunStore, Settlement, ShardState
+from batchport.store.sqlite import SQLiteStore
 
 from .conftest import Opener, new_run, shard
 
@@ -211,3 +214,42 @@ def test_every_outcome_reads_back_as_it_was_settled(store: RunStore) -> None:
     assert [r.outcome for r in store.iter_rows("r")] == [*outcomes, None]
     assert [store.get_row("r", f"c{i:05d}").outcome for i in range(len(outcomes))] == outcomes
     assert store.outcome_counts("r") == {**dict.fromkeys(outcomes, 1), None: 1}
+
+
+@pytest.mark.parametrize(("run_id", "shard_id"), [("r", "s0000"), ("it's", "s'1")])
+def test_plain_successes_settle_under_any_run_and_shard_name(
+    store: RunStore, run_id: str, shard_id: str
+) -> None:
+    _settle_plain_successes(store, run_id, shard_id)
+
+
+@pytest.mark.parametrize(("run_id", "shard_id"), [("nul\x00run", "s0000"), ("r", "s\x00")])
+def test_sqlite_settles_plain_successes_under_names_holding_a_nul(
+    tmp_path: Path, run_id: str, shard_id: str
+) -> None:
+    # PostgreSQL text cannot hold a NUL; SQLite's can, but no SQL literal can
+    with SQLiteStore(tmp_path) as store:
+        _settle_plain_successes(store, run_id, shard_id)
+
+
+def _settle_plain_successes(store: RunStore, run_id: str, shard_id: str) -> None:
+    from batchport.store import result_key
+    from batchport.store.bulk import SettlementBatch
+
+    new_run(store, run_id)
+    _rows(store, 2, shard_id=shard_id, run_id=run_id)
+    store.add_rows(run_id, [(2, "moved", "s0001", 1)])  # another shard's row, same blob
+    own = result_key(run_id, shard_id)
+    batch = SettlementBatch(own)
+    put = batch.succeeded_rows()
+    for idx in (2, 0, 1):  # in the provider's order
+        put((idx, 200, idx * 10, 10, idx, 1, 0, 0, 0))
+    batch.count = 3
+    try:
+        assert store.settle_rows(run_id, batch) == 3
+        assert store.settle_rows(run_id, batch) == 0  # settled once
+    finally:
+        batch.close()
+    got = [(r.idx, r.outcome, r.result_key, r.result_offset, r.input_tokens)
+           for r in store.iter_rows(run_id)]  # fmt: skip
+    assert got == [(i, "succeeded", own, i * 10, i) for i in range(3)]

@@ -21,7 +21,7 @@ import os
 import tempfile
 import zlib
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import repeat
 from operator import add
 from typing import NamedTuple
@@ -30,7 +30,7 @@ import orjson
 
 from batchport.store.base import Settlement
 
-__all__ = ["DiskSpool", "PlainRows", "SettlementBatch"]
+__all__ = ["DiskSpool", "PlainRows", "SettlementBatch", "as_settlements"]
 
 SUCCEEDED = "succeeded"
 _WIDTH = 9  # idx, status_code, offset, length and the five token counts
@@ -167,16 +167,18 @@ class SettlementBatch:
 
     def __iter__(self) -> Iterator[Settlement]:
         """Every settlement, in row order."""
-        key, rows = self.plain()
-        plain = (
-            Settlement(i, SUCCEEDED, s, None, None, key, o, n, a, b, c, d, e)
-            for i, s, o, n, a, b, c, d, e in rows
-        )
-        return heapq.merge(plain, self.others(), key=_idx)
+        return heapq.merge(as_settlements(*self.plain()), self.others(), key=_idx)
 
     def close(self) -> None:
         if self._other is not None:
             self._other.close()
+
+
+def as_settlements(result_key: str, rows: Iterable[tuple[int, ...]]) -> Iterator[Settlement]:
+    """Plain successes (:class:`PlainRows` ``rows``, lines in ``result_key``) as
+    :class:`Settlement` s."""
+    for i, s, o, n, a, b, c, d, e in rows:
+        yield Settlement(i, SUCCEEDED, s, None, None, result_key, o, n, a, b, c, d, e)
 
 
 def _idx(settlement: Settlement) -> int:

@@ -34,7 +34,7 @@ from batchport.store.base import (
     result_prefix,
 )
 from batchport.store.blobs import BlobStore, LocalBlobs
-from batchport.store.bulk import SUCCEEDED, SettlementBatch
+from batchport.store.bulk import SUCCEEDED, SettlementBatch, as_settlements
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
@@ -227,16 +227,44 @@ _SETTLE = (
     )
     + f", settled_at=?{_N + 1} WHERE run=?{_N + 2} AND idx=?{_N + 3} AND outcome IS NULL"
 )
-# a plain success (see batchport.store.bulk), bound as (*PlainRows row, result_key,
-# settled_at, run key, result prefix): what _SETTLE writes for it, the columns it
-# leaves NULL as constants
+# a plain success (see batchport.store.bulk), bound as (*PlainRows row, settled_at):
+# what _SETTLE writes for it, the columns it leaves NULL as constants, and the batch's
+# run key and result key written into the statement (see _settle_plain), so that each
+# row binds ten integers and no text, and no key is spelled out again row by row
 _SETTLE_PLAIN = (
     f"UPDATE rows SET outcome={_OUTCOME_CODES[SUCCEEDED]}, status_code=?2, error_code=NULL, "
-    f"error_message=NULL, result_key=NULLIF(?10, ?13 || shard_id || '{RESULT_SUFFIX}'), "
+    "error_message=NULL, result_key={result_key}, "
     "result_offset=?3, result_length=?4, input_tokens=?5, "
     "output_tokens=?6, cached_tokens=?7, reasoning_tokens=?8, cache_write_tokens=?9, "
-    "route=NULL, settled_at=?11 WHERE run=?12 AND idx=?1 AND outcome IS NULL"
+    "route=NULL, settled_at=?10 WHERE run={run} AND idx=?1 AND outcome IS NULL"
 )
+
+
+def _text(value: str) -> str | None:
+    """``value`` as an SQL string literal, or None when it cannot be one (a NUL, which
+    would end it, or text UTF-8 cannot carry)."""
+    if "\0" in value:
+        return None
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return None
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _settle_plain(run: int, prefix: str, key: str) -> str | None:
+    """The statement settling plain successes whose lines are in the blob ``key``: the
+    key is left out (NULL) for rows of the shard it belongs to, as :data:`_SETTLE` does.
+    None when the key cannot be written as a literal."""
+    literal = _text(key)
+    if literal is None:
+        return None
+    if key.startswith(prefix) and key.endswith(RESULT_SUFFIX):
+        own = _text(key[len(prefix) : len(key) - len(RESULT_SUFFIX)])
+        if own is None:
+            return None
+        literal = f"CASE shard_id WHEN {own} THEN NULL ELSE {literal} END"
+    return _SETTLE_PLAIN.format(result_key=literal, run=int(run))
 
 
 class SQLiteStore(SQLStore):
@@ -475,8 +503,11 @@ class SQLiteStore(SQLStore):
             # the plain successes as they are, their constants added in C: no Python
             # code runs per row
             key, rows = settlements.plain()
-            plain = map(add, rows, repeat((key, now, run, prefix)))
-            n = self._db.executemany(_SETTLE_PLAIN, plain).rowcount
+            sql = _settle_plain(run, prefix, key)
+            if sql is None:  # a key no literal can hold: as any other settlement
+                n = self._settle(run, prefix, as_settlements(key, rows), now)
+            else:
+                n = self._db.executemany(sql, map(add, rows, repeat((now,)))).rowcount
             return n + self._settle(run, prefix, settlements.others(), now)
 
     def _settle(self, run: int, prefix: str, settlements: Iterable[Settlement], now: float) -> int:
