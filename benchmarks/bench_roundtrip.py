@@ -57,6 +57,16 @@ POLL_S = 0.1
 TARGET = 1.15  # batchport wall / sdk-json wall
 CPU_TARGET = 1.5  # batchport client CPU / sdk-orjson client CPU
 SIDES = ("sdk-json", "sdk-orjson", "batchport")
+PHASE_NAMES = ("requests", "prepare", "submit", "wait", "collect")
+PHASE_LABELS = {
+    "requests": "`Request` objects from the dicts (batchport only)",
+    "prepare": "input file: SDK writes JSONL; batchport validates, estimates tokens, "
+    "writes compressed shard files and ledger rows",
+    "submit": "make the SDK client, upload the file, create the batch",
+    "wait": "polls until the batch ends",
+    "collect": "download and parse the results; batchport also writes result records "
+    "and settles every row in its ledger",
+}
 LABELS = {
     "sdk-json": "SDK script, stdlib `json` (write, upload, create, poll, download + parse)",
     "sdk-orjson": "SDK script, `orjson` to write and to parse",
@@ -91,17 +101,21 @@ def sdk_round_trip(
     write: Callable[[Path, Lines], None],
     loads: Callable[[bytes], Any],
 ) -> int:
-    client = OpenAI(base_url=url + "/v1", api_key="bench")
+    lap = Laps()
     path = tmp / "input.jsonl"
     write(path, lines)
+    lap("prepare")
+    client = OpenAI(base_url=url + "/v1", api_key="bench")  # batchport's is made at submit
     with path.open("rb") as fh:
         uploaded = client.files.create(file=fh, purpose="batch")
     batch = client.batches.create(
         input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
     )
+    lap("submit")
     while batch.status not in TERMINAL:
         time.sleep(POLL_S)
         batch = client.batches.retrieve(batch.id)
+    lap("wait")
     results: dict[str, Any] = {}
     for file_id in (batch.output_file_id, batch.error_file_id):
         if not file_id:
@@ -114,11 +128,15 @@ def sdk_round_trip(
                 row = loads(raw)
                 results[row["custom_id"]] = row
     client.close()
+    lap("collect")
+    PHASES.update(lap.spent)
     return len(results)
 
 
 def batchport_round_trip(url: str, lines: Lines, tmp: Path) -> int:
+    c0 = time.process_time()
     reqs = [bp.Request.from_dict(line) for line in lines]
+    PHASES["requests"] = time.process_time() - c0
 
     async def go() -> int:
         backend = EmulatorBackend(url=url)
@@ -139,8 +157,56 @@ def batchport_round_trip(url: str, lines: Lines, tmp: Path) -> int:
     return asyncio.run(go())
 
 
+class Laps:
+    """Client CPU (``process_time``) between one call and the next, by phase name."""
+
+    def __init__(self) -> None:
+        self.spent: dict[str, float] = {}
+        self._at = time.process_time()
+
+    def __call__(self, phase: str) -> None:
+        now = time.process_time()
+        self.spent[phase] = self.spent.get(phase, 0.0) + now - self._at
+        self._at = now
+
+
+#: client CPU by phase of the run being timed (see Laps and time_phases)
+PHASES: dict[str, float] = {}
+
+
+def time_phases() -> None:
+    """Count the client CPU spent inside batchport's preparation and each engine step
+    (upload and create, poll, collect). The run has one shard, so one step runs at a
+    time; other tasks running while a step awaits are counted with it."""
+    from batchport.runner import api
+    from batchport.runner.engine import Engine
+
+    def timed(phase: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def sync(*args: Any, **kwargs: Any) -> Any:
+            c0 = time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                PHASES[phase] = PHASES.get(phase, 0.0) + time.process_time() - c0
+
+        async def step(*args: Any, **kwargs: Any) -> Any:
+            c0 = time.process_time()
+            try:
+                return await fn(*args, **kwargs)
+            finally:
+                PHASES[phase] = PHASES.get(phase, 0.0) + time.process_time() - c0
+
+        return step if asyncio.iscoroutinefunction(fn) else sync
+
+    api.prepare_run = timed("prepare", api.prepare_run)  # type: ignore[assignment]
+    for phase, name in (("submit", "_submit"), ("wait", "_poll"), ("collect", "_collect")):
+        setattr(Engine, name, timed(phase, getattr(Engine, name)))
+
+
 def child(side: str, url: str, rows: int) -> None:
     """One client run: build the request dicts, time the round trip, print JSON."""
+    if side == "batchport":
+        time_phases()
     lines = bodies(rows)
     with tempfile.TemporaryDirectory() as tmp:
         wall0, cpu0 = time.perf_counter(), time.process_time()
@@ -151,12 +217,14 @@ def child(side: str, url: str, rows: int) -> None:
         else:
             n = sdk_round_trip(url, lines, Path(tmp), write_json, json.loads)
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-    print(json.dumps({"seconds": wall, "cpu_seconds": cpu, "rows": n}))
+    print(json.dumps({"seconds": wall, "cpu_seconds": cpu, "rows": n, "phases": PHASES}))
 
 
 def measure(rows: int, repeats: int) -> dict[str, dict[str, list[float]]]:
     """Run every side ``repeats`` times, each against its own emulator process."""
-    runs: dict[str, dict[str, list[float]]] = {s: {"wall": [], "cpu": []} for s in SIDES}
+    runs: dict[str, dict[str, list[float]]] = {
+        s: {"wall": [], "cpu": [], **{p: [] for p in PHASE_NAMES}} for s in SIDES
+    }
     for i in range(repeats):
         order = SIDES[i % len(SIDES) :] + SIDES[: i % len(SIDES)]
         for side in order:
@@ -171,6 +239,8 @@ def measure(rows: int, repeats: int) -> dict[str, dict[str, list[float]]]:
             assert r["rows"] == rows, (side, r)
             runs[side]["wall"].append(r["seconds"])
             runs[side]["cpu"].append(r["cpu_seconds"])
+            for phase in PHASE_NAMES:
+                runs[side][phase].append(r["phases"].get(phase, 0.0))
             print(f"{side}: {r['seconds']:.2f} s wall, {r['cpu_seconds']:.2f} s client CPU")
     return runs
 
@@ -219,8 +289,29 @@ def roundtrip_section(rows: int, runs: dict[str, dict[str, list[float]]]) -> str
             f"{'met' if wall_json <= TARGET else 'NOT met'} ({wall_json:.2f}x)",
             f"- client CPU target, batchport within {CPU_TARGET}x of the SDK-orjson script: "
             f"{'met' if cpu_orjson <= CPU_TARGET else 'NOT met'} ({cpu_orjson:.2f}x)",
+            "",
+            "Where the client CPU goes (medians, seconds; batchport's phases are the CPU "
+            "spent while its preparation and each engine step ran, the rest is set-up and "
+            "bookkeeping between them):",
+            "",
+            "| phase | SDK `orjson` | batchport | batchport - SDK |",
+            "|---|---:|---:|---:|",
+            *phase_rows(med),
         ],
     )
+
+
+def phase_rows(med: dict[str, dict[str, float]]) -> list[str]:
+    sdk, ours = med["sdk-orjson"], med["batchport"]
+    rows = [
+        f"| {PHASE_LABELS[p]} | {sdk[p]:.2f} | {ours[p]:.2f} | {ours[p] - sdk[p]:+.2f} |"
+        for p in PHASE_NAMES
+    ]
+    rest_sdk = sdk["cpu"] - sum(sdk[p] for p in PHASE_NAMES)
+    rest = ours["cpu"] - sum(ours[p] for p in PHASE_NAMES)
+    rows.append(f"| the rest | {rest_sdk:.2f} | {rest:.2f} | {rest - rest_sdk:+.2f} |")
+    rows.append(f"| all | {sdk['cpu']:.2f} | {ours['cpu']:.2f} | {ours['cpu'] - sdk['cpu']:+.2f} |")
+    return rows
 
 
 def main() -> None:
