@@ -238,10 +238,13 @@ class Scan:
 
     def check_request(self, number: int, obj: dict[str, Any]) -> None:
         """Check one parsed request line (counters for the line are the caller's)."""
-        custom_id = obj.get("custom_id", _MISSING)
-        method = obj.get("method", _MISSING)
-        url = obj.get("url", _MISSING)
-        body = obj.get("body", _MISSING)
+        get = obj.get
+        custom_id, method = get("custom_id", _MISSING), get("method", _MISSING)
+        self.check_fields(number, custom_id, method, get("url", _MISSING), get("body", _MISSING))
+
+    def check_fields(self, number: int, custom_id: Any, method: Any, url: Any, body: Any) -> None:
+        """Check one request given its four fields, :data:`_MISSING` where the line has
+        none (counters for the line are the caller's)."""
         # Fast path: a well-formed line for the batch's url (most lines of most files).
         if (
             url == self.good_url
@@ -258,8 +261,8 @@ class Scan:
             self._body(number, body, self.endpoint)
             return
         if custom_id is _MISSING or method is _MISSING or url is _MISSING or body is _MISSING:
-            for key in _KEYS:
-                if key not in obj:
+            for key, value in zip(_KEYS, (custom_id, method, url, body), strict=True):
+                if value is _MISSING:
                     self.report(
                         Rule.MISSING_PARAMETER, number, f"Missing required parameter: '{key}'.", key
                     )
