@@ -136,6 +136,15 @@ _UNSET: Any = object()
 _KEYS = ("custom_id", "method", "url", "body")
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
+# Endpoint members are read once, here: on Python 3.11 each read off the class goes
+# through EnumType.__getattr__, a Python call, and these are read for every line.
+_EMBEDDINGS = Endpoint.EMBEDDINGS
+#: the body field each endpoint needs as a non-empty array, when it is given
+_ARRAY_FIELDS: Mapping[Endpoint, str] = {
+    Endpoint.CHAT_COMPLETIONS: "messages",
+    Endpoint.MESSAGES: "messages",
+    Endpoint.GENERATE_CONTENT: "contents",
+}
 
 
 class Scan:
@@ -403,25 +412,17 @@ class Scan:
                     f"{names.capitalize()} parameter is required.",
                     f"body.{alternatives[0]}",
                 )
-        if endpoint is Endpoint.CHAT_COMPLETIONS or endpoint is Endpoint.MESSAGES:
-            messages = body.get("messages")
-            if messages is not None and (type(messages) is not list or not messages):
+        array = _ARRAY_FIELDS.get(endpoint)
+        if array is not None:
+            items = body.get(array)
+            if items is not None and (type(items) is not list or not items):
                 self.report(
                     Rule.INVALID_BODY_FIELD,
                     number,
-                    "messages must be a non-empty array.",
-                    "body.messages",
+                    f"{array} must be a non-empty array.",
+                    f"body.{array}",
                 )
-        elif endpoint is Endpoint.GENERATE_CONTENT:
-            contents = body.get("contents")
-            if contents is not None and (type(contents) is not list or not contents):
-                self.report(
-                    Rule.INVALID_BODY_FIELD,
-                    number,
-                    "contents must be a non-empty array.",
-                    "body.contents",
-                )
-        elif endpoint is Endpoint.EMBEDDINGS:
+        elif endpoint is _EMBEDDINGS:
             self.embedding_inputs += embedding_inputs(body.get("input"))
         if self.count_tokens:
             self.input_tokens += estimate_input_tokens(body, endpoint)
