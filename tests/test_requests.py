@@ -138,3 +138,73 @@ def test_json_round_trip(custom_id: str, endpoint: Endpoint, body: dict[str, obj
     assert b"\n" not in line  # one line, whatever the text holds
     assert Request.from_json(line) == req
     assert orjson.loads(line)["body"] == body
+
+
+def _from_dict_reference(data: object) -> Request:
+    """from_dict's rules written plainly, building through the dataclass's __init__."""
+    if not isinstance(data, dict):
+        raise InputError(
+            f"expected a JSON object, got {type(data).__name__}", rule="invalid_request"
+        )
+    for key in ("custom_id", "method", "url", "body"):
+        if key not in data:
+            raise InputError(
+                f"Missing required parameter: {key!r}.", rule="missing_required_parameter"
+            )
+    custom_id, method, url, body = data["custom_id"], data["method"], data["url"], data["body"]
+    if not isinstance(custom_id, str) or not custom_id:
+        raise InputError("custom_id must be a non-empty string", rule="invalid_request")
+    if not isinstance(method, str) or not isinstance(url, str):
+        raise InputError("method and url must be strings", rule="invalid_request")
+    if not isinstance(body, dict):
+        raise InputError("body must be a JSON object", rule="invalid_request")
+    return Request(custom_id=custom_id, method=method, url=url, body=body)
+
+
+line_objects = st.fixed_dictionaries(
+    {},
+    optional={
+        "custom_id": st.sampled_from(["a", ""]) | json_values,
+        "method": st.sampled_from(["POST", "GET"]) | json_values,
+        "url": st.sampled_from(["/v1/chat/completions", "/v1/x"]) | json_values,
+        "body": st.dictionaries(st.text(max_size=4), json_values, max_size=3) | json_values,
+        "extra": json_values,
+    },
+)
+
+
+@given(line_objects | json_values)
+def test_from_dict_is_the_dataclass_init_with_checks(data: object) -> None:
+    try:
+        expected = _from_dict_reference(data)
+    except InputError as exc:
+        refused: InputError | None = exc
+    else:
+        refused = None
+    if refused is not None:
+        with pytest.raises(InputError) as info:
+            Request.from_dict(data, path="f.jsonl", line=3)
+        assert (info.value.rule, info.value.line) == (refused.rule, 3)
+        assert str(info.value) == f"f.jsonl:3: {refused}"
+        return
+    got = Request.from_dict(data)
+    assert type(got) is Request
+    assert got == expected
+    assert got.body is expected.body
+    for f in dataclasses.fields(Request):  # every field set, none left to its default
+        assert getattr(got, f.name) is getattr(expected, f.name)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        got.url = "/v1/embeddings"  # type: ignore[misc]
+
+
+def test_from_dict_builds_a_subclass_through_its_init() -> None:
+    seen: list[str] = []
+
+    @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+    class Traced(Request):
+        def __post_init__(self) -> None:
+            seen.append(self.custom_id)
+
+    got = Traced.from_dict({"custom_id": "a", "method": "POST", "url": "/v1/x", "body": {}})
+    assert type(got) is Traced
+    assert seen == ["a"]

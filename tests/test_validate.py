@@ -296,3 +296,22 @@ def test_a_first_line_without_url_is_reported_not_crashed(tmp_path: Path) -> Non
     path.write_bytes(b'{"custom_id": "a", "body": {}, "method": "POST"}\n')
     report = validate_file(path)
     assert "missing_required_parameter" in [p.code for p in report.problems]
+
+
+@pytest.mark.parametrize(
+    ("provider", "url", "body", "field"),
+    [
+        ("openai", CHAT, {"model": "m", "messages": []}, "messages"),
+        ("openai", CHAT, {"model": "m", "messages": "hi"}, "messages"),
+        ("anthropic", "/v1/messages", {"model": "m", "max_tokens": 9, "messages": {}}, "messages"),
+        ("gemini", "/v1beta/generateContent", {"model": "m", "contents": []}, "contents"),
+    ],
+)
+def test_message_arrays_must_be_non_empty(
+    tmp_path: Path, provider: str, url: str, body: dict[str, Any], field: str
+) -> None:
+    path = write(tmp_path, {"custom_id": "a", "method": "POST", "url": url, "body": body})
+    problems = validate_file(path, provider=provider).problems
+    assert [(p.line, p.rule, p.param, p.message) for p in problems] == [
+        (1, "invalid_body_field", f"body.{field}", f"{field} must be a non-empty array.")
+    ]

@@ -13,7 +13,8 @@ from pydantic import BaseModel
 
 from batchport.builder import BatchBuilder
 from batchport.limits import PROVIDERS
-from batchport.validate import validate_file
+from batchport.requests import Request
+from batchport.validate import RequestChecker, validate_file
 
 KNOWN_CODES = {code for profile in PROVIDERS.values() for code in profile.codes.values()}
 
@@ -77,6 +78,38 @@ line_objects = st.fixed_dictionaries(
 # json (not orjson) so that integers beyond 64 bits reach the validator too
 def _dumps(value: object) -> bytes:
     return json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass")
+
+
+whole_lines = st.fixed_dictionaries(
+    {
+        "custom_id": st.sampled_from(["a", "b", "", "a b"]) | json_values,
+        "method": st.sampled_from(["POST", "GET"]) | json_values,
+        "url": st.sampled_from(
+            ["/v1/chat/completions", "/chat/completions", "/v1/embeddings", "/v1/messages"]
+        )
+        | json_values,
+        "body": line_objects.map(lambda line: line.get("body", {})),
+    }
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    lines=st.lists(whole_lines, max_size=6),
+    provider=st.sampled_from(sorted(PROVIDERS)),
+    ids_mapped=st.booleans(),
+)
+def test_checker_reads_a_request_as_its_dict(
+    lines: list[dict[str, Any]], provider: str, ids_mapped: bool
+) -> None:
+    """The runner hands the checker its Request; a caller, the line's parsed dict."""
+    from_requests = RequestChecker("<r>", provider, ids_mapped=ids_mapped)
+    from_dicts = RequestChecker("<r>", provider, ids_mapped=ids_mapped)
+    for number, line in enumerate(lines, 1):
+        raw = _dumps(line)
+        from_requests.check(number, raw, Request(**line))
+        from_dicts.check(number, raw, line)
+    assert from_requests.report() == from_dicts.report()
 
 
 raw_lines = line_objects.map(_dumps) | json_values.map(_dumps) | st.binary(max_size=30)

@@ -136,6 +136,15 @@ _UNSET: Any = object()
 _KEYS = ("custom_id", "method", "url", "body")
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
+# Endpoint members are read once, here: on Python 3.11 each read off the class goes
+# through EnumType.__getattr__, a Python call, and these are read for every line.
+_EMBEDDINGS = Endpoint.EMBEDDINGS
+#: the body field each endpoint needs as a non-empty array, when it is given
+_ARRAY_FIELDS: Mapping[Endpoint, str] = {
+    Endpoint.CHAT_COMPLETIONS: "messages",
+    Endpoint.MESSAGES: "messages",
+    Endpoint.GENERATE_CONTENT: "contents",
+}
 
 
 class Scan:
@@ -219,7 +228,9 @@ class Scan:
             kind = _json_kind(obj)
             self.report(Rule.NOT_AN_OBJECT, number, f"each line must be a JSON object, not {kind}.")
             return
-        self.check_request(number, obj)
+        get = obj.get  # check_request's reads, without its call (this runs for every line)
+        custom_id, method = get("custom_id", _MISSING), get("method", _MISSING)
+        self.check_fields(number, custom_id, method, get("url", _MISSING), get("body", _MISSING))
 
     def bom(self) -> None:
         if self.profile.name == "azure":
@@ -238,10 +249,13 @@ class Scan:
 
     def check_request(self, number: int, obj: dict[str, Any]) -> None:
         """Check one parsed request line (counters for the line are the caller's)."""
-        custom_id = obj.get("custom_id", _MISSING)
-        method = obj.get("method", _MISSING)
-        url = obj.get("url", _MISSING)
-        body = obj.get("body", _MISSING)
+        get = obj.get
+        custom_id, method = get("custom_id", _MISSING), get("method", _MISSING)
+        self.check_fields(number, custom_id, method, get("url", _MISSING), get("body", _MISSING))
+
+    def check_fields(self, number: int, custom_id: Any, method: Any, url: Any, body: Any) -> None:
+        """Check one request given its four fields, :data:`_MISSING` where the line has
+        none (counters for the line are the caller's)."""
         # Fast path: a well-formed line for the batch's url (most lines of most files).
         if (
             url == self.good_url
@@ -258,8 +272,8 @@ class Scan:
             self._body(number, body, self.endpoint)
             return
         if custom_id is _MISSING or method is _MISSING or url is _MISSING or body is _MISSING:
-            for key in _KEYS:
-                if key not in obj:
+            for key, value in zip(_KEYS, (custom_id, method, url, body), strict=True):
+                if value is _MISSING:
                     self.report(
                         Rule.MISSING_PARAMETER, number, f"Missing required parameter: '{key}'.", key
                     )
@@ -400,25 +414,17 @@ class Scan:
                     f"{names.capitalize()} parameter is required.",
                     f"body.{alternatives[0]}",
                 )
-        if endpoint is Endpoint.CHAT_COMPLETIONS or endpoint is Endpoint.MESSAGES:
-            messages = body.get("messages")
-            if messages is not None and (type(messages) is not list or not messages):
+        array = _ARRAY_FIELDS.get(endpoint)
+        if array is not None:
+            items = body.get(array)
+            if items is not None and (type(items) is not list or not items):
                 self.report(
                     Rule.INVALID_BODY_FIELD,
                     number,
-                    "messages must be a non-empty array.",
-                    "body.messages",
+                    f"{array} must be a non-empty array.",
+                    f"body.{array}",
                 )
-        elif endpoint is Endpoint.GENERATE_CONTENT:
-            contents = body.get("contents")
-            if contents is not None and (type(contents) is not list or not contents):
-                self.report(
-                    Rule.INVALID_BODY_FIELD,
-                    number,
-                    "contents must be a non-empty array.",
-                    "body.contents",
-                )
-        elif endpoint is Endpoint.EMBEDDINGS:
+        elif endpoint is _EMBEDDINGS:
             self.embedding_inputs += embedding_inputs(body.get("input"))
         if self.count_tokens:
             self.input_tokens += estimate_input_tokens(body, endpoint)

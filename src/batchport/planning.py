@@ -30,6 +30,8 @@ __all__ = [
 ]
 
 GroupKey = tuple[str, str | None]
+# read once: on Python 3.11 each read of a member off the class is a Python call
+_EMBEDDINGS = Endpoint.EMBEDDINGS
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +160,7 @@ class Sharder:
             model = None
         key = (endpoint, model)
         size = len(line) + 1
-        inputs = embedding_inputs(body.get("input")) if ep is Endpoint.EMBEDDINGS else 0
+        inputs = embedding_inputs(body.get("input")) if ep is _EMBEDDINGS else 0
         tokens_in, tokens_out = estimate_tokens(body, ep or endpoint)
         cur = self._open.get(key)
         if cur is not None and self._full(cur, size, inputs, tokens_in):

@@ -301,6 +301,8 @@ def estimate_input_tokens(body: Mapping[str, Any], endpoint: Endpoint | str | No
 
 
 _NO_OUTPUT = (Endpoint.EMBEDDINGS, Endpoint.MODERATIONS)
+# read once: on Python 3.11 each read of a member off the class is a Python call
+_CHAT = Endpoint.CHAT_COMPLETIONS
 _MAX_KEYS = ("max_completion_tokens", "max_output_tokens", "max_tokens")
 
 
@@ -343,7 +345,7 @@ def estimate_tokens(body: Mapping[str, Any], endpoint: Endpoint | str | None) ->
     """``(estimate_input_tokens(body, endpoint), estimate_output_tokens(body, endpoint))``
     in one call: what a planner asks of every request."""
     ep = _as_endpoint(endpoint)
-    if ep is Endpoint.CHAT_COMPLETIONS:
+    if ep is _CHAT:
         encode = _encode if _decided else _encoder()
         tokens_in = _chat_tokens(body, encode if encode is not None else _heuristic)
         return tokens_in, _budget(body, _MAX_KEYS, "n", DEFAULT_OUTPUT_TOKENS)

@@ -16,7 +16,7 @@ from batchport._scan import Problem, Scan, ValidationReport
 from batchport.errors import ConfigError
 from batchport.jsonl import UTF8_BOM, open_for_reading
 from batchport.limits import ProviderProfile, get_profile
-from batchport.requests import Endpoint
+from batchport.requests import Endpoint, Request
 
 __all__ = ["Problem", "RequestChecker", "ValidationReport", "validate_file"]
 
@@ -118,15 +118,19 @@ class RequestChecker:
         if ids_mapped:
             self._scan.id_pattern = None
 
-    def check(self, number: int, line: bytes, request: dict[str, Any]) -> None:
-        """Check the request on 1-based line ``number`` (``line`` is its JSON)."""
+    def check(self, number: int, line: bytes, request: Request | dict[str, Any]) -> None:
+        """Check the request on 1-based line ``number``: a :class:`Request` or the line's
+        parsed object (``line`` is its JSON)."""
         scan = self._scan
         scan.lines = number
         scan.size += len(line) + 1
         if len(line) > scan.max_line:
             scan.max_line = len(line)
         scan.requests += 1
-        scan.check_request(number, request)
+        if isinstance(request, Request):  # the runner's: no dict to build and read back
+            scan.check_fields(number, request.custom_id, request.method, request.url, request.body)
+        else:
+            scan.check_request(number, request)
 
     def report(self) -> ValidationReport:
         """The problems found so far, and file-level checks (count, size, inputs)."""

@@ -83,7 +83,7 @@ class _BlobSink:
         idx = self.idx
         self.idx = idx + 1
         # lines are numbered in input order, so problems point at the caller's input
-        shard.check(idx + 1, line, wire.to_dict())
+        shard.check(idx + 1, line, wire)
         shard.write(line + b"\n")
         pending = self.pending
         pending.append((idx, request.custom_id, shard.shard_id, pos))
