@@ -18,7 +18,7 @@ from batchport.backends.compact import CompactResults, PlainRow, as_result_row
 from batchport.backends.emulator import EmulatorBackend
 from batchport.backends.models import Job, JobStatus, Outcome, ResultRow
 from batchport.backends.openai import OpenAIBackend, parse_line
-from batchport.backends.openai.results import read_line
+from batchport.backends.openai.results import read_line, read_lines
 from batchport.errors import ResultLineError
 
 odd = st.one_of(st.none(), st.booleans(), st.integers(-3, 10**12), st.text(max_size=3))
@@ -213,6 +213,39 @@ def test_a_plain_row_is_what_the_general_path_judges(obj: dict[str, Any]) -> Non
         )
         assert general.outcome is Outcome.SUCCEEDED
     assert _judged(raw) == general  # parse_line answers alike, plain or not
+
+
+def _one_by_one(lines: list[bytes], first: int) -> tuple[list[Any], str | None]:
+    rows: list[Any] = []
+    for lineno, raw in enumerate(lines, first):
+        if raw.strip():
+            try:
+                rows.append(read_line(raw, source="file-out", line=lineno, provider="azure"))
+            except ResultLineError as exc:
+                return rows, f"{exc.rule} {exc.line}: {exc}"
+    return rows, None
+
+
+chunk_line = st.one_of(
+    line.map(orjson.dumps),
+    changes.map(lambda edits: orjson.dumps(_changed(_plain_line(), edits))),
+    st.sampled_from(
+        [b"", b"  ", b"\r", b"{oops", b"[]", b"\xef\xbb\xbf" + orjson.dumps(_plain_line())]
+    ),
+)
+
+
+@settings(max_examples=200)
+@given(st.lists(chunk_line, max_size=8), st.integers(1, 5))
+def test_a_chunk_read_at_once_is_its_lines_read_one_by_one(lines: list[bytes], first: int) -> None:
+    rows: list[ResultRow | PlainRow] = []
+    try:
+        read_lines(lines, first, rows, source="file-out", provider="azure")
+        problem = None
+    except ResultLineError as exc:
+        problem = f"{exc.rule} {exc.line}: {exc}"
+    assert (rows, problem) == _one_by_one(lines, first)
+    assert [type(r) for r in rows] == [type(r) for r in _one_by_one(lines, first)[0]]
 
 
 def test_the_common_line_is_plain() -> None:

@@ -24,7 +24,7 @@ from batchport.backends.files import FileBackend
 from batchport.backends.lines import line_chunks
 from batchport.backends.models import Job, JobStatus, ResultRow
 from batchport.backends.openai.bodies import output_text
-from batchport.backends.openai.results import parse_line, read_line, row_from_response
+from batchport.backends.openai.results import parse_line, read_lines, row_from_response
 from batchport.backends.openai.status import STATUS_MAP
 from batchport.errors import ConfigError, ResultLineError
 
@@ -111,15 +111,11 @@ class OpenAIBackend(FileBackend):
             async with aclosing(line_chunks(self.stream_file(file_id))) as parts:
                 async for first, lines in parts:
                     batch: list[ResultRow | PlainRow] = []
-                    for lineno, raw in enumerate(lines, first):
-                        if raw.strip():
-                            try:
-                                batch.append(
-                                    read_line(raw, source=file_id, line=lineno, provider=provider)
-                                )
-                            except ResultLineError:
-                                if batch:  # the rows before the bad line come first
-                                    yield batch
-                                raise
+                    try:
+                        read_lines(lines, first, batch, source=file_id, provider=provider)
+                    except ResultLineError:
+                        if batch:  # the rows before the bad line come first
+                            yield batch
+                        raise
                     if batch:
                         yield batch

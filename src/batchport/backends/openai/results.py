@@ -24,7 +24,7 @@ The verdict:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import Any
 
@@ -37,7 +37,14 @@ from batchport.backends.models import Outcome, ResultRow, RowError
 from batchport.backends.openai.bodies import judge_success, output_text
 from batchport.errors import ResultLineError
 
-__all__ = ["BODY_PATH", "RETRYABLE_STATUS", "parse_line", "read_line", "row_from_response"]
+__all__ = [
+    "BODY_PATH",
+    "RETRYABLE_STATUS",
+    "parse_line",
+    "read_line",
+    "read_lines",
+    "row_from_response",
+]
 
 #: HTTP statuses worth resubmitting (5xx always are).
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
@@ -76,12 +83,40 @@ def read_line(
     stopped as asked) comes as a :class:`~batchport.backends.compact.PlainRow`."""
     try:
         obj = _loads(raw)
-    except _JSONDecodeError:  # a leading BOM, or not JSON: worded below
+    except _JSONDecodeError:  # a leading BOM, or not JSON: worded by _general
         obj = None
     if type(obj) is dict:
         plain = _plain(obj, raw, source, line)
         if plain is not None:
             return plain
+    return _general(obj, raw, source, line, provider)
+
+
+def read_lines(
+    lines: Iterable[bytes],
+    first: int,
+    rows: list[ResultRow | PlainRow],
+    *,
+    source: str,
+    provider: str = "openai",
+) -> None:
+    """:func:`read_line` for each line of ``lines`` that is not blank (the lines are
+    numbered from ``first``), appended to ``rows``: a downloaded chunk's lines in one
+    call. A line that cannot be read raises, once the rows before it are appended."""
+    append, loads, plain = rows.append, _loads, _plain
+    for lineno, raw in enumerate(lines, first):
+        if not raw.strip():
+            continue
+        try:
+            obj = loads(raw)
+        except _JSONDecodeError:
+            obj = None
+        row = plain(obj, raw, source, lineno) if type(obj) is dict else None
+        append(_general(obj, raw, source, lineno, provider) if row is None else row)
+
+
+def _general(obj: object, raw: bytes, source: str, line: int | None, provider: str) -> ResultRow:
+    """The line judged the general way (``obj``: its JSON, None if it did not parse)."""
 
     def bad(rule: str, message: str) -> ResultLineError:
         return ResultLineError(message, source=source, line=line, rule=rule, provider=provider)
