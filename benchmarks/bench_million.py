@@ -28,6 +28,7 @@ import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import psutil
 from _common import emulator_process, machine, section, update_results
 
@@ -98,6 +99,32 @@ def requests(n: int) -> Iterator[bp.Request]:
         )
 
 
+def reference_cpu(rows: int) -> float:
+    """Client CPU of a bare loop over the same requests: ``orjson.dumps`` of each line
+    and ``orjson.loads`` of it back (10,000 distinct lines, repeated). Machines differ
+    by up to 2x from one session to the next; the run's CPU divided by this reference
+    can be compared across machines, where the seconds alone cannot."""
+    lines = [
+        {
+            "custom_id": f"req-{i}",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {
+                "model": "gpt-4o-mini",
+                "messages": [{"role": "user", "content": f"Classify review number {i}."}],
+                "max_tokens": 64,
+            },
+        }
+        for i in range(10_000)
+    ]
+    dumps, loads = orjson.dumps, orjson.loads
+    c0 = time.process_time()
+    for _ in range(rows // len(lines)):
+        for line in lines:
+            loads(dumps(line))
+    return time.process_time() - c0
+
+
 class RssSampler(threading.Thread):
     def __init__(self) -> None:
         super().__init__(daemon=True)
@@ -163,6 +190,7 @@ async def main_async(rows: int, trace: bool, via: str) -> dict[str, object]:
         sampler.stop.set()
         sampler.join()
         await backend.aclose()
+    reference = reference_cpu(rows)  # after the run: its memory peak is the run's own
     return {
         "rows": rows,
         "via": via,
@@ -170,6 +198,7 @@ async def main_async(rows: int, trace: bool, via: str) -> dict[str, object]:
         "outcomes": outcomes,
         "wall_s": wall,
         "cpu_s": cpu,
+        "reference_cpu_s": reference,
         "written_mb": written / 1e6,
         **store,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -181,6 +210,7 @@ async def main_async(rows: int, trace: bool, via: str) -> dict[str, object]:
 def million_section(r: dict[str, object]) -> str:
     peak = float(r["peak_rss_mb"])  # type: ignore[arg-type]
     cpu = float(r["cpu_s"])  # type: ignore[arg-type]
+    ref = float(r["reference_cpu_s"])  # type: ignore[arg-type]
     writer = r["via"] == "writer"
     return section(
         MARK + ("_writer" if writer else ""),
@@ -199,6 +229,8 @@ def million_section(r: dict[str, object]) -> str:
             "|---|---:|",
             f"| wall time | {float(r['wall_s']):.1f} s |",  # type: ignore[arg-type]
             f"| client CPU time (user + system) | {cpu:.1f} s (target {TARGET_CPU_S:.0f}) |",
+            f"| reference: bare `orjson` dumps + loads of {int(r['rows']):,} such lines, same process | {ref:.2f} s |",  # type: ignore[call-overload]
+            f"| client CPU / reference | {cpu / ref:.1f}x |",
             f"| client peak RSS (ru_maxrss) | {peak:.0f} MB (target {TARGET_MB}) |",
             f"| bytes written by the client (shards, result blobs, store) | {float(r['written_mb']):,.0f} MB |",  # type: ignore[arg-type]
             f"| bytes written to the store's files (SQLite db + WAL + blobs) | {float(r['store_written_mb']):,.0f} MB (target {TARGET_STORE_MB}) |",  # type: ignore[arg-type]
@@ -213,6 +245,9 @@ def million_section(r: dict[str, object]) -> str:
             "the SQLite database and WAL as the rest of the client's `/proc/self/io` "
             "`write_bytes` (the client writes nothing else but the caller's input file, "
             "taken out)",
+            "- the reference loop is timed after the run in the same process: the CPU target "
+            "is in seconds, and this machine's speed has differed by up to 2x from one "
+            "session to the next, so compare the ratio across dates, not the seconds",
             "- shard and result blobs are zstd-compressed (result lines one by one, with a "
             "dictionary per blob); the emulator's requests and answers repeat more than real "
             "prompts and model outputs, so real blobs shrink less than these",
