@@ -67,6 +67,9 @@ class Backend(abc.ABC):
     provider: ClassVar[str]
     #: a first poll interval (seconds) that suits this backend, when the run sets none
     poll_interval_hint: ClassVar[float | None] = None
+    #: whether the provider sends batch webhooks (see :class:`batchport.WebhookOptions`);
+    #: a run given webhooks on a backend without them just polls
+    sends_webhooks: ClassVar[bool] = False
 
     async def stage(self, spec: ShardSpec, checkpoint: Checkpoint) -> None:  # noqa: B027
         """Send what can go ahead of the job (a file upload), recording it in

@@ -39,7 +39,7 @@ from batchport.runner.plan import Plan, ShardPlan, estimate_cost, plan_requests
 from batchport.runner.prepare import prepare_run
 from batchport.runner.progress import ProgressSink, choose_progress
 from batchport.runner.run import Run
-from batchport.runner.wake import Wakeups
+from batchport.runner.wake import wakeups_for
 from batchport.store import (
     IllegalTransition,
     RunExists,
@@ -403,7 +403,7 @@ async def _execute(
     settled = sum(v for k, v in counts.items() if k is not None)
     sink.start(run_id, store.get_run(run_id).total_rows, settled)
     clock = clock or SystemClock()
-    wake = Wakeups(store, run_id, clock, webhooks) if webhooks is not None else None
+    wake = wakeups_for(store, run_id, clock, webhooks, backend)
     claims = ShardClaims(store, ttl=lease_ttl)
     engine = Engine(store, run_id, backend, opts, clock=clock, progress=sink, claims=claims,
                     wake=wake)  # fmt: skip

@@ -31,9 +31,10 @@ from batchport.runner.policy import PollPolicy
 from batchport.store import RunStore, ShardRecord
 
 if TYPE_CHECKING:
+    from batchport.backends.base import Backend
     from batchport.webhooks import BatchEvent, WebhookOptions
 
-__all__ = ["Wakeups"]
+__all__ = ["Wakeups", "wakeups_for"]
 
 log = logging.getLogger("batchport.runner")
 
@@ -45,6 +46,29 @@ _MAX_PENDING = 10_000
 def _key(job_id: str) -> str:
     # Gemini names a batch "batches/x"; a shard may hold either spelling
     return job_id.removeprefix("batches/")
+
+
+def wakeups_for(
+    store: RunStore,
+    run_id: str,
+    clock: Clock,
+    webhooks: WebhookOptions | None,
+    backend: Backend,
+) -> Wakeups | None:
+    """The run's wake-ups, or None: without webhooks, or when ``backend``'s provider
+    sends none (Anthropic's message batches). Then the shards are polled at the run's own
+    interval, not only every ``poll_fallback_s`` seconds waiting for events that never
+    come; a warning says so."""
+    if webhooks is None:
+        return None
+    if not backend.sends_webhooks:
+        log.warning(
+            "run %s: %s sends no batch webhooks; its shards are polled as usual",
+            run_id,
+            backend.provider,
+        )
+        return None
+    return Wakeups(store, run_id, clock, webhooks)
 
 
 class Wakeups:

@@ -36,7 +36,7 @@ from batchport.runner.clock import Clock, SystemClock
 from batchport.runner.engine import Engine, finish_run
 from batchport.runner.options import RunOptions
 from batchport.runner.progress import ProgressSink, choose_progress
-from batchport.runner.wake import Wakeups
+from batchport.runner.wake import wakeups_for
 from batchport.store import RunRecord, RunState, RunStore, ShardState, open_store
 
 if TYPE_CHECKING:
@@ -103,17 +103,16 @@ class _Worker:
         engine = self.engines.get(run_id)
         if engine is None:
             rec = self.store.get_run(run_id)
+            backend = self.backend_for(rec)
             engine = Engine(
                 self.store,
                 run_id,
-                self.backend_for(rec),
+                backend,
                 RunOptions.from_json(rec.options),
                 clock=self.clock,
                 progress=self.progress,
                 claims=self.claims,
-                wake=None
-                if self.webhooks is None
-                else Wakeups(self.store, run_id, self.clock, self.webhooks),
+                wake=wakeups_for(self.store, run_id, self.clock, self.webhooks, backend),
             )
             self.engines[run_id] = engine
         return engine

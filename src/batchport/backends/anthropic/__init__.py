@@ -122,6 +122,7 @@ class AnthropicBackend(Backend):
 
     name: ClassVar[str] = "anthropic"
     provider: ClassVar[str] = "anthropic"
+    sends_webhooks: ClassVar[bool] = False  # none for message batches
     #: batches that find() looks at, newest first, before it gives up
     scan_limit: ClassVar[int] = 2000
 

@@ -227,6 +227,7 @@ class GeminiBackend(Backend):
 
     name: ClassVar[str] = "gemini"
     provider: ClassVar[str] = "gemini"
+    sends_webhooks: ClassVar[bool] = True
     #: batches find() looks at before it gives up
     scan_limit: ClassVar[int] = 2000
 

@@ -47,6 +47,7 @@ class OpenAIBackend(FileBackend):
 
     name: ClassVar[str] = "openai"
     provider: ClassVar[str] = "openai"
+    sends_webhooks: ClassVar[bool] = True
     STATUS_MAP: ClassVar[Mapping[str, JobStatus]] = STATUS_MAP
 
     def __init__(
