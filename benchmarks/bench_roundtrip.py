@@ -40,7 +40,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -134,9 +135,8 @@ def sdk_round_trip(
 
 
 def batchport_round_trip(url: str, lines: Lines, tmp: Path) -> int:
-    c0 = time.process_time()
-    reqs = [bp.Request.from_dict(line) for line in lines]
-    PHASES["requests"] = time.process_time() - c0
+    with counted("requests"):
+        reqs = [bp.Request.from_dict(line) for line in lines]
 
     async def go() -> int:
         backend = EmulatorBackend(url=url)
@@ -174,6 +174,16 @@ class Laps:
 PHASES: dict[str, float] = {}
 
 
+@contextmanager
+def counted(phase: str) -> Iterator[None]:
+    """Add the client CPU spent inside the block to ``PHASES[phase]``."""
+    c0 = time.process_time()
+    try:
+        yield
+    finally:
+        PHASES[phase] = PHASES.get(phase, 0.0) + time.process_time() - c0
+
+
 def time_phases() -> None:
     """Count the client CPU spent inside batchport's preparation and each engine step
     (upload and create, poll, collect). The run has one shard, so one step runs at a
@@ -183,18 +193,12 @@ def time_phases() -> None:
 
     def timed(phase: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         def sync(*args: Any, **kwargs: Any) -> Any:
-            c0 = time.process_time()
-            try:
+            with counted(phase):
                 return fn(*args, **kwargs)
-            finally:
-                PHASES[phase] = PHASES.get(phase, 0.0) + time.process_time() - c0
 
         async def step(*args: Any, **kwargs: Any) -> Any:
-            c0 = time.process_time()
-            try:
+            with counted(phase):
                 return await fn(*args, **kwargs)
-            finally:
-                PHASES[phase] = PHASES.get(phase, 0.0) + time.process_time() - c0
 
         return step if asyncio.iscoroutinefunction(fn) else sync
 

@@ -228,9 +228,7 @@ class Scan:
             kind = _json_kind(obj)
             self.report(Rule.NOT_AN_OBJECT, number, f"each line must be a JSON object, not {kind}.")
             return
-        get = obj.get  # check_request's reads, without its call (this runs for every line)
-        custom_id, method = get("custom_id", _MISSING), get("method", _MISSING)
-        self.check_fields(number, custom_id, method, get("url", _MISSING), get("body", _MISSING))
+        self.check_request(number, obj)
 
     def bom(self) -> None:
         if self.profile.name == "azure":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -26,7 +27,7 @@ def test_which_providers_send_batch_webhooks() -> None:
 
 
 async def test_a_run_on_a_backend_without_webhooks_polls_at_its_own_pace(
-    tmp_path: object, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     requests = [
         bp.Request.build(

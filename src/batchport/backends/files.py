@@ -195,13 +195,11 @@ class FileBackend(Backend):
         size = self.stream_chunk_size
         with self._translating():
             async with client.files.with_streaming_response.content(file_id) as response:
-                # the chunks as they arrive: asking the SDK for a size costs three copies
+                # the chunks as they arrive (asking the SDK for a size costs three
+                # copies), cut only when over the size: a whole slice is the chunk itself
                 async for chunk in response.iter_bytes():
-                    if len(chunk) <= size:
-                        yield chunk
-                    else:
-                        for at in range(0, len(chunk), size):
-                            yield chunk[at : at + size]
+                    for at in range(0, len(chunk), size):
+                        yield chunk[at : at + size]
 
     async def create_batch(self, spec: ShardSpec, file_id: str) -> Job:
         """Create the batch for ``spec`` on the uploaded ``file_id``, tagged with

@@ -39,6 +39,8 @@ from batchport.store.bulk import SUCCEEDED, SettlementBatch, as_settlements
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
 SCHEMA_VERSION = 6
+#: how long opening and writing wait for another process holding the database (seconds)
+_BUSY_S = 30.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -155,8 +157,24 @@ _OUTCOME_CODES = {
 _code = _OUTCOME_CODES.get
 
 
+def _text(value: str) -> str | None:
+    """``value`` as an SQL string literal, or None when it cannot be one (a NUL, which
+    would end it, or text UTF-8 cannot carry)."""
+    if "\0" in value:
+        return None
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return None
+    return "'" + value.replace("'", "''") + "'"
+
+
 def _lit(value: int | str) -> str:
-    return f"'{value}'" if isinstance(value, str) else str(value)
+    if isinstance(value, int):
+        return str(value)
+    text = _text(value)
+    assert text is not None  # outcome names are plain words
+    return text
 
 
 def _recode(column: str, pairs: Iterable[tuple[int | str, int | str]]) -> str:
@@ -240,18 +258,6 @@ _SETTLE_PLAIN = (
 )
 
 
-def _text(value: str) -> str | None:
-    """``value`` as an SQL string literal, or None when it cannot be one (a NUL, which
-    would end it, or text UTF-8 cannot carry)."""
-    if "\0" in value:
-        return None
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        return None
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _settle_plain(run: int, prefix: str, key: str) -> str | None:
     """The statement settling plain successes whose lines are in the blob ``key``: the
     key is left out (NULL) for rows of the shard it belongs to, as :data:`_SETTLE` does.
@@ -293,10 +299,10 @@ class SQLiteStore(SQLStore):
         self._lock = threading.RLock()
         self._keys: dict[str, int] = {}  # run id -> its ledger key (see _row_key)
         self._db = sqlite3.connect(
-            self.path, isolation_level=None, timeout=30.0, check_same_thread=False
+            self.path, isolation_level=None, timeout=_BUSY_S, check_same_thread=False
         )
         self._closed = False
-        self._wal(deadline=time.monotonic() + 30.0)
+        self._wal(deadline=time.monotonic() + _BUSY_S)
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._migrate()
