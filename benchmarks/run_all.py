@@ -22,7 +22,11 @@ SCRIPTS: list[tuple[str, list[str], list[str]]] = [
     ("bench_startup.py", [], ["--repeats", "3"]),
     ("bench_validate.py", [], ["--repeats", "1"]),
     ("bench_build.py", [], ["--repeats", "1"]),
-    ("bench_emulator.py", ["--rows", "50000", "--upload-mb", "200"], ["--rows", "5000"]),
+    (
+        "bench_emulator.py",
+        ["--rows", "50000", "--upload-mb", "200"],
+        ["--rows", "5000", "--repeats", "1"],
+    ),
     ("bench_roundtrip.py", [], ["--rows", "5000", "--repeats", "1"]),
     ("bench_emulator_capacity.py", [], ["--rows", "5000", "--repeats", "1"]),
     ("bench_reconcile.py", [], ["--repeats", "1"]),
@@ -47,7 +51,7 @@ def main() -> int:
             print(f"== {script}: not present, skipped")
             continue
         cmd = [sys.executable, str(HERE / script), *(quick if args.quick else full)]
-        if not (args.quick or args.no_update) and script != "bench_emulator.py":
+        if not (args.quick or args.no_update):
             cmd.append("--update-results")
         print(f"== {' '.join(cmd[1:])}", flush=True)
         t0 = time.perf_counter()

@@ -100,6 +100,20 @@ async def test_a_dead_holders_lease_is_taken_over(home: Path) -> None:
             assert store.get_lease("r") == mine
 
 
+async def test_a_lease_left_by_a_stopped_driver_of_this_process_is_taken_over(
+    home: Path,
+) -> None:
+    """A driver whose store connection dropped could not release its lease; once it
+    has stopped, another driver of the same process takes the lease at once."""
+    with Store(home) as store:
+        store.create_run("r", backend="memory", provider="openai", fingerprint="", options="{}")
+        store.take_lease(_lease("r", host=socket.gethostname(), pid=os.getpid(), expires_in=600),
+                         now=time.time())  # fmt: skip
+        async with hold_lease(store, "r") as mine:
+            assert mine.owner != f"{socket.gethostname()}:{os.getpid()}:test"
+            assert store.get_lease("r") == mine
+
+
 async def test_another_hosts_lease_holds_until_it_expires(home: Path) -> None:
     with Store(home) as store:
         store.create_run("r", backend="memory", provider="openai", fingerprint="", options="{}")

@@ -14,7 +14,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +48,7 @@ from batchport.store import (
     RunStore,
     ShardState,
     StoreLike,
+    connection_lost,
     open_store,
 )
 
@@ -254,18 +255,22 @@ async def run(
                 pass
             else:
                 prices = prices or PriceTable.default()
-                result = Run(st, run_id, models=_models(requests), prices=prices,
-                             owns_store=owned_store)  # fmt: skip
-                try:
-                    start = functools.partial(_start, st, run_id, be, profile, requests, opts,
-                                              prices, clock, progress, submit_only,
-                                              enqueue, lease_ttl=lock.ttl,
-                                              webhooks=webhooks)  # fmt: skip
-                    await drive_with_lease(st, run_id, start, **lock.kwargs())
-                except BaseException:
-                    result.close()
-                    raise
-                return result
+                start = functools.partial(_start, run_id=run_id, be=be, profile=profile,
+                                          requests=requests, opts=opts, prices=prices,
+                                          clock=clock, progress=progress,
+                                          submit_only=submit_only, enqueue=enqueue,
+                                          lease_ttl=lock.ttl, webhooks=webhooks)  # fmt: skip
+                # after a dropped connection: on from where the store says it stopped
+                go_on = functools.partial(_continue, run_id=run_id, backend=be,
+                                          requests=requests, clock=clock, progress=progress,
+                                          lease_ttl=lock.ttl, webhooks=webhooks,
+                                          submit_only=submit_only,
+                                          enqueue=enqueue)  # fmt: skip
+                reopen = _Reopen(store if store is not None else home, owned_store,
+                                 opts.reconnect_s, clock)  # fmt: skip
+                st = await reopen.drive(st, run_id, start, go_on, lock)
+                return Run(st, run_id, models=_models(requests), prices=prices,
+                           owns_store=owned_store)  # fmt: skip
         except BaseException:
             if owned_store:
                 st.close()
@@ -274,7 +279,17 @@ async def run(
             if owned:
                 await be.aclose()
     return await _resume(
-        st, owned_store, run_id, backend, requests, clock, progress, prices, lock, webhooks
+        st,
+        owned_store,
+        run_id,
+        backend,
+        requests,
+        clock,
+        progress,
+        prices,
+        lock,
+        webhooks,
+        spec=store if store is not None else home,
     )
 
 
@@ -287,8 +302,101 @@ class _LockOptions:
         return {"wait_for_lock": self.wait_for_lock, "ttl": self.ttl}
 
 
+#: backoff between attempts to open a store whose connection dropped (seconds)
+_REOPEN_FIRST_S, _REOPEN_MAX_S = 1.0, 30.0
+#: a drive that went on this long (seconds) after a reconnect ends that outage: a later
+#: drop starts a new one, with the whole ``reconnect_s`` again
+_RECOVERED_S = 60.0
+
+Work = Callable[..., Awaitable[None]]
+
+
+@dataclasses.dataclass(slots=True)
+class _Reopen:
+    """How a call that opened its own store rides out a dropped PostgreSQL connection.
+
+    Every step of a run is committed before the call it protects, and a shard left
+    ``submitting`` is looked up at the provider before anything is sent again, so a
+    failover costs the time it takes, never a row: the call opens the store again
+    (backing off from 1 s to 30 s) and goes on from what the store says, for up to
+    ``reconnect_s`` seconds of outage. A store passed in as an object is the caller's
+    to reconnect; its errors go to the caller as they are.
+    """
+
+    spec: StoreLike | os.PathLike[str]
+    owned: bool
+    reconnect_s: float
+    clock: Clock | None
+    #: the store being driven on (the one given, or one opened again here)
+    _current: RunStore | None = None
+
+    async def drive(
+        self, st: RunStore, run_id: str, work: Work, go_on: Work, lock: _LockOptions
+    ) -> RunStore:
+        """Await ``work(st)`` under the run's lease, then (after each reconnect)
+        ``go_on(st)`` with the store opened again; returns the store the run ended on.
+
+        Raises:
+            RunError: the store could not be opened again within ``reconnect_s``.
+        """
+        original = st
+        try:
+            return await self._drive(st, run_id, work, go_on, lock)
+        except BaseException:
+            current = self._current
+            if current is not None and current is not original:  # opened here: closed here
+                with contextlib.suppress(Exception):
+                    current.close()
+            raise
+
+    async def _drive(
+        self, st: RunStore, run_id: str, work: Work, go_on: Work, lock: _LockOptions
+    ) -> RunStore:
+        clock = self.clock or SystemClock()
+        lost_at: float | None = None
+        resumed_at = clock.now()
+        delay = _REOPEN_FIRST_S
+        while True:
+            self._current = st
+            try:
+                await drive_with_lease(st, run_id, functools.partial(work, st), **lock.kwargs())
+                return st
+            except Exception as exc:
+                if not (self.owned and connection_lost(exc)):
+                    raise
+                problem = redact_text(str(exc)).strip() or type(exc).__name__
+            with contextlib.suppress(Exception):
+                st.close()
+            if lost_at is None or clock.now() - resumed_at >= _RECOVERED_S:
+                lost_at, delay = clock.now(), _REOPEN_FIRST_S  # a new outage
+            while True:
+                waited = clock.now() - lost_at
+                if waited >= self.reconnect_s:
+                    raise RunError(
+                        f"run {run_id}: lost the run store's connection ({problem}) and "
+                        f"could not open it again within {self.reconnect_s:.0f}s (the "
+                        "reconnect_s option). Nothing is lost: every step so far is "
+                        f"recorded; resume the run (bp.resume({run_id!r}) or `batchport "
+                        f"resume {run_id}`) once the database is back"
+                    ) from None
+                pause = min(delay, self.reconnect_s - waited)
+                what = "store connection lost" if waited == 0 else "store still unavailable"
+                log.warning("run %s: %s (%s); reconnecting in %.0fs",
+                            run_id, what, problem, pause)  # fmt: skip
+                await clock.sleep(pause)
+                delay = min(delay * 2, _REOPEN_MAX_S)
+                try:
+                    st, _ = open_store(self.spec)
+                    break
+                except ConfigError as exc:  # the server cannot be reached (yet)
+                    problem = redact_text(str(exc)).strip()
+            log.warning("run %s: store reconnected; going on", run_id)
+            resumed_at, work = clock.now(), go_on
+
+
 async def _start(
     st: RunStore,
+    *,
     run_id: str,
     be: Backend,
     profile: ProviderProfile,
@@ -299,7 +407,6 @@ async def _start(
     progress: bool | ProgressSink | None,
     submit_only: bool,
     enqueue: bool = False,
-    *,
     lease_ttl: float = DEFAULT_TTL_S,
     webhooks: WebhookOptions | None = None,
 ) -> None:
@@ -416,7 +523,8 @@ async def _execute(
     except (KeyboardInterrupt, asyncio.CancelledError, LeaseLost):
         raise  # stopped, not failed: it goes on when resumed (or elsewhere)
     except BaseException as exc:
-        _record_failure(store, run_id, exc)
+        if not connection_lost(exc):  # nothing can be recorded without the store
+            _record_failure(store, run_id, exc)
         raise
     finally:
         sink.finish()
@@ -453,7 +561,17 @@ async def resume(
     st, owned_store = _store(store, home)
     lock = _LockOptions(wait_for_lock, lease_ttl_s)
     return await _resume(
-        st, owned_store, run_id, backend, requests, clock, progress, prices, lock, webhooks
+        st,
+        owned_store,
+        run_id,
+        backend,
+        requests,
+        clock,
+        progress,
+        prices,
+        lock,
+        webhooks,
+        spec=store if store is not None else home,
     )
 
 
@@ -468,8 +586,9 @@ async def _resume(
     prices: PriceTable | None,
     lock: _LockOptions | None = None,
     webhooks: WebhookOptions | None = None,
+    *,
+    spec: StoreLike | os.PathLike[str] = None,
 ) -> Run:
-    result = Run(st, run_id, models=_models(requests), prices=prices, owns_store=owned_store)
     try:
         rec = st.find_run(run_id)
         if rec is None:
@@ -480,13 +599,18 @@ async def _resume(
             _check_same_input(rec, requests)
         if rec.state not in (RunState.DONE, RunState.CANCELLED):
             lock = lock or _LockOptions()
-            work = functools.partial(_continue, st, run_id, backend, requests, clock, progress,
+            work = functools.partial(_continue, run_id=run_id, backend=backend,
+                                     requests=requests, clock=clock, progress=progress,
                                      lease_ttl=lock.ttl, webhooks=webhooks)  # fmt: skip
-            await drive_with_lease(st, run_id, work, **lock.kwargs())
+            reconnect_s = RunOptions.from_json(rec.options).reconnect_s
+            st = await _Reopen(spec, owned_store, reconnect_s, clock).drive(
+                st, run_id, work, work, lock
+            )
     except BaseException:
-        result.close()
+        if owned_store:
+            st.close()
         raise
-    return result
+    return Run(st, run_id, models=_models(requests), prices=prices, owns_store=owned_store)
 
 
 def _backend_of(rec: RunRecord, backend: str | Backend | None) -> Backend:
@@ -509,17 +633,20 @@ def _check_same_input(rec: RunRecord, requests: RequestsLike) -> None:
 
 async def _continue(
     st: RunStore,
+    *,
     run_id: str,
     backend: str | Backend | None,
     requests: RequestsLike | None,
     clock: Clock | None,
     progress: bool | ProgressSink | None,
-    *,
     lease_ttl: float = DEFAULT_TTL_S,
     webhooks: WebhookOptions | None = None,
+    submit_only: bool = False,
+    enqueue: bool = False,
 ) -> None:
     """Drive an unfinished run on (under its lease: its record is read afresh). A run
-    stopped while preparing is prepared again, from ``requests`` or its input file."""
+    stopped while preparing is prepared again, from ``requests`` or its input file.
+    ``submit_only`` and ``enqueue``: stop where :func:`run` with them would."""
     rec = st.get_run(run_id)
     if rec.state in (RunState.DONE, RunState.CANCELLED):
         return
@@ -540,7 +667,10 @@ async def _continue(
             elif requests is not None:
                 _check_same_input(rec, requests)
             st.update_run(run_id, expect=RunState.PLANNING, state=RunState.RUNNING)
-        await _execute(st, run_id, be, opts, clock, progress, lease_ttl=lease_ttl,
+        if enqueue:
+            return
+        until = ShardState.SUBMITTED if submit_only else None
+        await _execute(st, run_id, be, opts, clock, progress, until=until, lease_ttl=lease_ttl,
                        webhooks=webhooks)  # fmt: skip
     finally:
         if owned:

@@ -32,8 +32,9 @@ log = logging.getLogger("batchport.runner")
 
 DEFAULT_SHARD_TTL_S = 60.0
 
-#: the owners of the claims objects alive in this process
-_LIVE: set[str] = set()
+#: the owners of this process's drivers that are still running (shard claims and run
+#: leases alike): a lease of this process held by an owner not listed is left over
+LIVE_OWNERS: set[str] = set()
 
 
 class ShardLost(RunError):
@@ -52,7 +53,7 @@ def holder_gone(owner: str) -> bool:
     if host != socket.gethostname():
         return False
     if pid == os.getpid():
-        return owner not in _LIVE
+        return owner not in LIVE_OWNERS
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -74,7 +75,7 @@ class ShardClaims:
         self.pid = os.getpid()
         self.owner = f"{self.host}:{self.pid}:{secrets.token_hex(4)}"
         self._held: set[tuple[str, str]] = set()
-        _LIVE.add(self.owner)
+        LIVE_OWNERS.add(self.owner)
 
     def __repr__(self) -> str:
         return f"ShardClaims({self.owner!r}, held={len(self._held)})"
@@ -146,7 +147,7 @@ class ShardClaims:
 
     def close(self) -> None:
         """Give up every lease held (best effort) and stop counting as alive."""
-        _LIVE.discard(self.owner)
+        LIVE_OWNERS.discard(self.owner)
         for key in list(self._held):
             try:
                 self.release(*key)

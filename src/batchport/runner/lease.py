@@ -4,9 +4,10 @@ A process takes the run's lease before it sends anything, renews it while it wor
 releases it when it stops. A second process is refused with one line naming the
 holder, or waits for it (``wait_for_lock``). A lease whose holder is gone is taken
 over: one whose expiry passed without a renewal (any host), or one held by a process
-of this host that no longer exists. Taking a lease is a compare-and-set in the store,
-so two processes cannot both win it; the same mechanism serves several workers
-sharing one store.
+of this host that no longer exists (or by a driver of this process that has stopped:
+one whose store connection dropped before it could release the lease). Taking a lease
+is a compare-and-set in the store, so two processes cannot both win it; the same
+mechanism serves several workers sharing one store.
 
 Leases measure wall-clock time (other processes judge them by it), so renewals wait
 on real time, never on a run's injected clock.
@@ -27,6 +28,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 from batchport.errors import RunError
+from batchport.runner.claims import LIVE_OWNERS, holder_gone
 from batchport.store import Lease, RunStore
 
 __all__ = [
@@ -97,16 +99,9 @@ def _owner() -> tuple[str, str, int]:
 
 
 def _gone(holder: Lease) -> bool:
-    """True when the holder is a process of this host that no longer exists."""
-    if holder.host != socket.gethostname():
-        return False
-    try:
-        os.kill(holder.pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, someone else's
-        return False
-    return False
+    """True when the holder is a process of this host that no longer exists, or a
+    driver of this process that has stopped."""
+    return holder_gone(holder.owner)
 
 
 def _try_take(store: RunStore, run_id: str, owner: str, host: str, pid: int, ttl: float) -> Lease:
@@ -143,9 +138,11 @@ async def hold_lease(
             raise RunBusy(held)
         await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
         delay = min(delay * 2, 5.0)
+    LIVE_OWNERS.add(owner)
     try:
         yield held
     finally:
+        LIVE_OWNERS.discard(owner)  # released below, or, if the store is gone, left to lapse
         store.release_lease(run_id, owner)
 
 

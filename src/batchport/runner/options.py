@@ -45,6 +45,10 @@ class RunOptions:
             (OpenAI's ``service_tier="flex"`` where the model has it).
         realtime_rpm / realtime_tpm / realtime_concurrency: the fallback's client-side
             limits (requests and tokens per minute, requests in flight).
+        reconnect_s: how long (seconds) :func:`~batchport.run` and
+            :func:`~batchport.resume` go on trying to open a PostgreSQL store again after
+            its connection dropped (a failover, a server restart) before they stop with
+            an error; the run can be resumed then. 0: stop at once.
     """
 
     max_attempts: int = 3
@@ -69,6 +73,7 @@ class RunOptions:
     realtime_rpm: int | None = None
     realtime_tpm: int | None = None
     realtime_concurrency: int = 16
+    reconnect_s: float = 300.0
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -86,6 +91,9 @@ class RunOptions:
             raise InputError("fallback must be 'realtime' or 'flex'", rule="fallback")
         if self.realtime_concurrency < 1:
             raise InputError("realtime_concurrency must be at least 1", rule="fallback")
+        if not self.reconnect_s >= 0:
+            raise InputError("reconnect_s must be a number of seconds, 0 or more",
+                             rule="reconnect_s")  # fmt: skip
         if len(self.metadata) > 12:
             raise InputError(
                 "at most 12 metadata tags (providers allow 16; batchport uses 4)",

@@ -10,6 +10,7 @@ URL, a store) into a store.
 from __future__ import annotations
 
 import os
+import sys
 
 from batchport.store.base import (
     DuplicateRow,
@@ -50,6 +51,7 @@ __all__ = [
     "ShardState",
     "Store",
     "StoreLike",
+    "connection_lost",
     "default_home",
     "open_store",
     "result_key",
@@ -80,6 +82,24 @@ def open_store(store: StoreLike = None) -> tuple[RunStore, bool]:
     if store is None or isinstance(store, str | os.PathLike):
         return SQLiteStore(store), True
     return store, False
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """True when ``exc`` says the connection to a PostgreSQL store is gone (the server
+    ended it, restarted or failed over, or the network dropped): opening the store again
+    may cure it. Errors of the statements themselves (a constraint, a timeout, a full
+    disk) and every SQLite error are not."""
+    psycopg = sys.modules.get("psycopg")  # loaded by any PostgreSQL store
+    if psycopg is None:
+        return False
+    if isinstance(exc, psycopg.InterfaceError):  # used after it was closed
+        return True
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = exc.sqlstate  # None: the client saw the connection go, the server said nothing
+    # class 08: connection exception; 57P01-57P03: admin or crash shutdown, cannot
+    # connect now (a server restarting or a standby being promoted)
+    return state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
 
 
 def _postgres(url: str) -> RunStore:

@@ -1,0 +1,204 @@
+"""``bp.run`` and ``bp.resume`` on a PostgreSQL store whose connection drops.
+
+The server really ends the connections (``pg_terminate_backend``, as a failover or a
+restart would); an outage that outlasts ``reconnect_s`` is a role that may no longer
+log in. Every run ends with one outcome per row and one batch per shard: nothing is
+sent twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from store._pg import URL, fresh_schema
+
+import batchport as bp
+from batchport.backends.emulator import EmulatorBackend
+from batchport.errors import RunError
+from batchport.runner import InstantClock
+from batchport.store import connection_lost, open_store
+
+from .conftest import assert_one_outcome_each, chat
+from .test_workers import _batches_per_shard
+
+SLOW = {"progression": {"kind": "after_polls", "polls": 30}}
+
+
+def _admin() -> Any:
+    import psycopg
+
+    return psycopg.connect(URL.split("?")[0], autocommit=True)
+
+
+async def _when_submitted(url: str, run_id: str) -> None:
+    """Return once a shard of the run is at the provider."""
+    st = open_store(url)[0]
+    try:
+        while not any(s.state == "submitted" for s in st.shards(run_id)):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    finally:
+        st.close()
+
+
+@contextmanager
+def _role() -> Iterator[str]:
+    """A login role of this test's own (its connections can be barred and ended
+    without touching any other test's)."""
+    from psycopg import sql
+
+    name = f"bpr_{uuid.uuid4().hex[:10]}"
+    admin = _admin()
+    try:
+        admin.execute(sql.SQL("CREATE ROLE {} LOGIN SUPERUSER").format(sql.Identifier(name)))
+        yield name
+    finally:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
+                      (name,))  # fmt: skip
+        admin.execute(sql.SQL("REASSIGN OWNED BY {} TO postgres").format(sql.Identifier(name)))
+        admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+        admin.close()
+
+
+async def test_bp_run_reconnects_after_the_database_drops_its_connection(
+    backend_factory: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    be: EmulatorBackend = backend_factory(SLOW)
+    app = f"bprun{uuid.uuid4().hex[:8]}"
+    reqs = [chat(i) for i in range(30)]
+    caplog.set_level(logging.WARNING, logger="batchport.runner")
+    with fresh_schema() as base:
+        url = f"{base}&application_name={app}"
+        run_task = asyncio.ensure_future(
+            bp.run(
+                reqs,
+                backend=be,
+                store=url,
+                run_id="run-drop",
+                max_rows_per_shard=10,
+                progress=False,
+                clock=InstantClock(real_sleep=0.005),
+            )
+        )
+        await _when_submitted(base, "run-drop")
+        with _admin() as admin:
+            ended = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = %s",
+                (app,),
+            ).fetchall()
+        assert ended  # the run's own connection was among them
+        with await run_task as run:
+            assert run.state == "done"
+            assert_one_outcome_each(run, reqs)
+            assert set(_batches_per_shard(run, be).values()) == {1}
+        assert "store connection lost" in caplog.text
+        assert "store reconnected" in caplog.text
+
+
+async def test_an_outage_longer_than_reconnect_s_stops_the_run_and_resume_finishes_it(
+    backend_factory: Any,
+) -> None:
+    from psycopg import sql
+
+    be: EmulatorBackend = backend_factory(SLOW)
+    reqs = [chat(i) for i in range(20)]
+    clock = InstantClock(real_sleep=0.005)
+    with fresh_schema() as base, _role() as role:
+        url = base.replace("postgres@", f"{role}@", 1)
+        run_task = asyncio.ensure_future(
+            bp.run(
+                reqs,
+                backend=be,
+                store=url,
+                run_id="run-out",
+                max_rows_per_shard=10,
+                progress=False,
+                clock=clock,
+                reconnect_s=20,
+            )
+        )
+        await _when_submitted(base, "run-out")
+        with _admin() as admin:  # the database is "down" for this run: no new sessions
+            admin.execute(sql.SQL("ALTER ROLE {} NOLOGIN").format(sql.Identifier(role)))
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
+                (role,),
+            )
+        with pytest.raises(RunError) as info:
+            await run_task
+        message = str(info.value)
+        assert "could not open it again within 20s" in message
+        assert "bp.resume('run-out')" in message
+        assert "Traceback" not in message
+        with _admin() as admin:  # back up
+            admin.execute(sql.SQL("ALTER ROLE {} LOGIN").format(sql.Identifier(role)))
+        # the lease the dropped connection could not release is this process's own
+        # stopped driver's: taken over at once, not after its time to live
+        with await bp.resume("run-out", backend=be, store=url, progress=False,
+                             clock=clock) as run:  # fmt: skip
+            assert run.state == "done"
+            assert_one_outcome_each(run, reqs)
+            assert set(_batches_per_shard(run, be).values()) == {1}
+
+
+async def test_a_store_passed_in_is_not_reopened(backend_factory: Any) -> None:
+    """The caller owns a store it passes in: its connection error reaches the caller
+    as the driver raised it, and nothing opens another connection behind its back."""
+    import psycopg
+
+    be: EmulatorBackend = backend_factory(SLOW)
+    app = f"bpown{uuid.uuid4().hex[:8]}"
+    with fresh_schema() as base:
+        st = open_store(f"{base}&application_name={app}")[0]
+        try:
+            run_task = asyncio.ensure_future(
+                bp.run(
+                    [chat(i) for i in range(10)],
+                    backend=be,
+                    store=st,
+                    run_id="run-own",
+                    progress=False,
+                    clock=InstantClock(real_sleep=0.005),
+                )
+            )
+            await _when_submitted(base, "run-own")
+            with _admin() as admin:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = %s",
+                    (app,),
+                )
+            with pytest.raises(psycopg.Error) as info:
+                await run_task
+            assert connection_lost(info.value)
+        finally:
+            st.close()
+
+
+def test_which_errors_count_as_a_lost_connection() -> None:
+    import psycopg
+    from psycopg import errors
+
+    assert connection_lost(psycopg.OperationalError("server closed the connection"))
+    assert connection_lost(psycopg.InterfaceError("the connection is closed"))
+    assert connection_lost(errors.AdminShutdown())  # 57P01: a restart, a failover
+    assert connection_lost(errors.CannotConnectNow())  # 57P03: a standby being promoted
+    assert connection_lost(errors.ConnectionFailure())  # class 08
+    assert not connection_lost(errors.QueryCanceled())  # a statement timeout
+    assert not connection_lost(errors.DiskFull())
+    assert not connection_lost(errors.UniqueViolation())
+    assert not connection_lost(sqlite3.OperationalError("database is locked"))
+    assert not connection_lost(RuntimeError("nothing to do with a database"))
+
+
+def test_reconnect_s_is_checked() -> None:
+    with pytest.raises(bp.InputError, match="reconnect_s"):
+        bp.RunOptions(reconnect_s=-1)
+    assert bp.RunOptions.from_json(bp.RunOptions(reconnect_s=0).to_json()).reconnect_s == 0
