@@ -151,6 +151,43 @@ def drop_pg(url: str) -> None:
         db.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
+def reading(rows_out: list[tuple[str, float, float, int]]) -> str:
+    """What the table says, in words, from its own figures."""
+    sqlite, pg = rows_out[0], rows_out[1:]
+    if not pg:
+        return ""
+    base = sqlite[2]
+    one = pg[0]
+    best = min(pg, key=lambda r: r[2])
+    text = (
+        f"What this run shows: one worker on PostgreSQL takes {one[2] / base:.2f}x the SQLite "
+        "worker's drive time; beyond its own work it waits on the database server's commits, "
+        "which share this machine's cores. "
+    )
+    if best is not one:
+        text += (
+            f"The fastest PostgreSQL configuration here is {best[0].split(', ')[1]} "
+            f"({best[2] / base:.2f}x), overlapping one worker's waits with another's work. "
+        )
+        if pg[-1] is not best:
+            text += (
+                f"{pg[-1][0].split(', ')[1].capitalize()} took {pg[-1][2] / base:.2f}x: "
+                "beyond that, workers compete for the cores. "
+            )
+    else:
+        text += "More workers did not help on this machine: they compete for its cores. "
+    smaller = "SQLite" if sqlite[3] <= one[3] else "PostgreSQL"
+    text += (
+        f"The {smaller} store is the smaller ({sqlite[3] / 2**20:,.0f} MB against "
+        f"{one[3] / 2**20:,.0f} MB): the SQLite ledger keys each row by a small integer per "
+        "run and keeps shard inputs compressed on disk, while the PostgreSQL ledger keeps the "
+        "run id in every row and stores blobs as written (TOAST compresses the shard inputs; "
+        "result blobs arrive compressed). Several workers are for availability and for CPU on "
+        "more hosts; on one small machine, one or two are enough."
+    )
+    return text
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
@@ -207,6 +244,7 @@ def main() -> None:
             f"| {label} | {t_enq:.1f} | {t_drive:.1f} | {args.rows / t_drive:,.0f} | "
             f"{size / 2**20:,.0f} | {t_drive / base:.2f}x |"
         )
+    body += ["", reading(rows_out)]
     command = "python benchmarks/bench_workers.py" + (
         f" --rows {args.rows}" if args.rows != 1_000_000 else ""
     )
