@@ -469,3 +469,33 @@ def test_cli_forget_refuses_an_unfinished_run_without_force(
     assert main(["forget", "run-open", "--home", str(home)]) == 3
     assert "loses track of batches" in capsys.readouterr().err
     assert main(["forget", "run-open", "--home", str(home), "--force"]) == 0
+
+
+async def test_a_run_of_many_shards_reads_each_record_a_fixed_number_of_times(
+    backend_factory: Any, home: Path, clock: InstantClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each time a shard ends the driver looks for open shards; it reads their ids and
+    states, not every shard record of the run again (a thousand shards would mean a
+    million records read over the run)."""
+    read: list[str] = []
+    shards, open_shards = Store.shards, Store.open_shards
+
+    def counted_shards(self: Store, run_id: str) -> Any:
+        read.append("shards")
+        return shards(self, run_id)
+
+    def counted_open(self: Store, run_id: str) -> Any:
+        read.append("open")
+        return open_shards(self, run_id)
+
+    monkeypatch.setattr(Store, "shards", counted_shards)
+    monkeypatch.setattr(Store, "open_shards", counted_open)
+    reqs = [chat(i) for i in range(40)]
+    run = await bp.run(reqs, backend=backend_factory({}), home=home, max_rows_per_shard=1,
+                       progress=False, clock=clock)  # fmt: skip
+    with run:
+        assert run.state == "done"
+        assert len(run.store.shards(run.id)) == 40
+        assert_one_outcome_each(run, reqs)
+    assert read.count("shards") <= 4  # starting, sweeping, finishing: not once per shard
+    assert read.count("open") > 10  # looked again as shards ended

@@ -122,6 +122,22 @@ def test_shards_keep_their_order_and_their_fields(store: RunStore) -> None:
         store.update_shard("r", "s0000", updated_at=1.0)
 
 
+def test_open_shards_are_the_unfinished_ones_in_shard_order(store: RunStore) -> None:
+    store.create_run("r", backend="memory", provider="openai", fingerprint="", options="{}")
+    for sid in ("s0002", "s0000", "s0001", "s0003"):
+        store.add_shard(shard("r", sid))
+    for sid, path in (
+        ("s0000", ("submitting", "submitted", "finished", "reconciled")),
+        ("s0001", ("abandoned",)),
+        ("s0003", ("submitting", "submitted", "finished")),
+    ):
+        for state in path:
+            store.update_shard("r", sid, state=ShardState(state))
+    assert store.open_shards("r") == [("s0002", "planned"), ("s0003", "finished")]
+    assert [s.shard_id for s in store.shards("r")] == ["s0002", "s0000", "s0001", "s0003"]
+    assert store.open_shards("other") == []
+
+
 def test_a_transaction_commits_once_and_nests(opener: Opener) -> None:
     store, other = opener(), opener()
     with store.transaction():

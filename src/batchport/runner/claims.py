@@ -87,9 +87,9 @@ class ShardClaims:
     def holds(self, run_id: str, shard_id: str) -> bool:
         return (run_id, shard_id) in self._held
 
-    def claim(self, shard: ShardRecord) -> bool:
-        """Take ``shard``'s lease: when it is free or expired, or its holder is gone."""
-        key = (shard.run_id, shard.shard_id)
+    def claim(self, run_id: str, shard_id: str) -> bool:
+        """Take the shard's lease: when it is free or expired, or its holder is gone."""
+        key = (run_id, shard_id)
         now = time.time()
         took = self.store.claim_shard(*key, self.owner, now=now, expires=now + self.ttl)
         if not took:

@@ -204,25 +204,29 @@ class Engine:
         if until is None and worked:
             await self.sweep()
 
-    def _open_shards(self, until: ShardState | None) -> list[ShardRecord]:
-        shards = self.store.shards(self.run_id)
-        for shard in shards:  # admission order: as recorded (children after their parents)
-            self._order.setdefault(shard.shard_id, len(self._order))
-        return [s for s in shards if not ShardState(s.state).is_final and s.state != until]
+    def _open_shards(self, until: ShardState | None) -> list[str]:
+        """The ids of the run's unfinished shards (not yet in ``until``), in admission
+        order: as recorded, children after their parents. Only their ids and states
+        are read, each time a shard ends: a run of a thousand shards would otherwise
+        read a million shard records over its course."""
+        shards = self.store.open_shards(self.run_id)
+        for shard_id, _ in shards:  # children, recorded later, are numbered when first seen
+            self._order.setdefault(shard_id, len(self._order))
+        return [shard_id for shard_id, state in shards if state != until]
 
-    def _claim_more(self, open_: list[ShardRecord], running: dict[str, asyncio.Task[None]]) -> bool:
+    def _claim_more(self, open_: list[str], running: dict[str, asyncio.Task[None]]) -> bool:
         """Start driving open shards this driver can claim, up to
         ``max_concurrent_shards`` at once; True when some are left to other drivers."""
         others = False
         paused = self.store.get_run(self.run_id).paused_at is not None
-        for shard in open_:
-            if shard.shard_id in running:
+        for shard_id in open_:
+            if shard_id in running:
                 continue
             if paused or len(running) >= self.opts.max_concurrent_shards:
                 others = others or paused
                 continue
-            if self.claims.holds(self.run_id, shard.shard_id) or self.claims.claim(shard):
-                running[shard.shard_id] = asyncio.ensure_future(self.drive(shard.shard_id))
+            if self.claims.holds(self.run_id, shard_id) or self.claims.claim(self.run_id, shard_id):
+                running[shard_id] = asyncio.ensure_future(self.drive(shard_id))
             else:
                 others = True
         return others

@@ -151,7 +151,7 @@ class _Worker:
                     RunState.CANCELLING,
                 ):
                     continue
-                if self.claims.claim(shard) and self.start(*key):
+                if self.claims.claim(*key) and self.start(*key):
                     started += 1
         while len(self.running) < self.concurrency:
             now = time.time()

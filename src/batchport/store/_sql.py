@@ -438,6 +438,13 @@ class SQLStore:
         select = f"SELECT {SHARD_COLS} FROM shards WHERE run_id=? ORDER BY {self._SHARD_ORDER}"
         return [ShardRecord(*r) for r in self._all(self._q(select), (run_id,))]
 
+    def open_shards(self, run_id: str) -> list[tuple[str, str]]:
+        select = (  # the condition of the partial index shards_open, word for word
+            "SELECT shard_id, state FROM shards WHERE run_id=? AND "
+            f"state NOT IN ('reconciled', 'abandoned') ORDER BY {self._SHARD_ORDER}"
+        )
+        return [(str(i), str(s)) for i, s in self._all(self._q(select), (run_id,))]
+
     def wake_job(self, job_id: str, at: float) -> list[tuple[str, str]]:
         ids = _job_ids(job_id)
         where = f"job_id IN ({','.join('?' * len(ids))})"
