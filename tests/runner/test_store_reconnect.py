@@ -47,6 +47,29 @@ async def _when_submitted(url: str, run_id: str) -> None:
         st.close()
 
 
+async def _started(
+    reqs: list[bp.Request], be: EmulatorBackend, store: Any, base: str, run_id: str, **kw: Any
+) -> asyncio.Future[bp.Run]:
+    """``bp.run`` of ``reqs`` in shards of 10, running, once a shard is at the provider."""
+    options: dict[str, Any] = {"progress": False, "clock": InstantClock(real_sleep=0.005), **kw}
+    task = asyncio.ensure_future(
+        bp.run(reqs, backend=be, store=store, run_id=run_id, max_rows_per_shard=10, **options)
+    )
+    await _when_submitted(base, run_id)
+    return task
+
+
+def _end_sessions(column: str, value: str) -> int:
+    """End every server session whose ``pg_stat_activity`` ``column`` is ``value``."""
+    with _admin() as admin:
+        return len(
+            admin.execute(
+                f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE {column} = %s",
+                (value,),
+            ).fetchall()
+        )
+
+
 @contextmanager
 def _role() -> Iterator[str]:
     """A login role of this test's own (its connections can be barred and ended
@@ -59,8 +82,7 @@ def _role() -> Iterator[str]:
         admin.execute(sql.SQL("CREATE ROLE {} LOGIN SUPERUSER").format(sql.Identifier(name)))
         yield name
     finally:
-        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
-                      (name,))  # fmt: skip
+        _end_sessions("usename", name)
         admin.execute(sql.SQL("REASSIGN OWNED BY {} TO postgres").format(sql.Identifier(name)))
         admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
         admin.close()
@@ -74,27 +96,9 @@ async def test_bp_run_reconnects_after_the_database_drops_its_connection(
     reqs = [chat(i) for i in range(30)]
     caplog.set_level(logging.WARNING, logger="batchport.runner")
     with fresh_schema() as base:
-        url = f"{base}&application_name={app}"
-        run_task = asyncio.ensure_future(
-            bp.run(
-                reqs,
-                backend=be,
-                store=url,
-                run_id="run-drop",
-                max_rows_per_shard=10,
-                progress=False,
-                clock=InstantClock(real_sleep=0.005),
-            )
-        )
-        await _when_submitted(base, "run-drop")
-        with _admin() as admin:
-            ended = admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE application_name = %s",
-                (app,),
-            ).fetchall()
-        assert ended  # the run's own connection was among them
-        with await run_task as run:
+        task = await _started(reqs, be, f"{base}&application_name={app}", base, "run-drop")
+        assert _end_sessions("application_name", app)  # the run's own among them
+        with await task as run:
             assert run.state == "done"
             assert_one_outcome_each(run, reqs)
             assert set(_batches_per_shard(run, be).values()) == {1}
@@ -109,30 +113,14 @@ async def test_an_outage_longer_than_reconnect_s_stops_the_run_and_resume_finish
 
     be: EmulatorBackend = backend_factory(SLOW)
     reqs = [chat(i) for i in range(20)]
-    clock = InstantClock(real_sleep=0.005)
     with fresh_schema() as base, _role() as role:
         url = base.replace("postgres@", f"{role}@", 1)
-        run_task = asyncio.ensure_future(
-            bp.run(
-                reqs,
-                backend=be,
-                store=url,
-                run_id="run-out",
-                max_rows_per_shard=10,
-                progress=False,
-                clock=clock,
-                reconnect_s=20,
-            )
-        )
-        await _when_submitted(base, "run-out")
+        task = await _started(reqs, be, url, base, "run-out", reconnect_s=20)
         with _admin() as admin:  # the database is "down" for this run: no new sessions
             admin.execute(sql.SQL("ALTER ROLE {} NOLOGIN").format(sql.Identifier(role)))
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
-                (role,),
-            )
+        _end_sessions("usename", role)
         with pytest.raises(RunError) as info:
-            await run_task
+            await task
         message = str(info.value)
         assert "could not open it again within 20s" in message
         assert "bp.resume('run-out')" in message
@@ -141,6 +129,7 @@ async def test_an_outage_longer_than_reconnect_s_stops_the_run_and_resume_finish
             admin.execute(sql.SQL("ALTER ROLE {} LOGIN").format(sql.Identifier(role)))
         # the lease the dropped connection could not release is this process's own
         # stopped driver's: taken over at once, not after its time to live
+        clock = InstantClock(real_sleep=0.005)
         with await bp.resume("run-out", backend=be, store=url, progress=False,
                              clock=clock) as run:  # fmt: skip
             assert run.state == "done"
@@ -158,25 +147,10 @@ async def test_a_store_passed_in_is_not_reopened(backend_factory: Any) -> None:
     with fresh_schema() as base:
         st = open_store(f"{base}&application_name={app}")[0]
         try:
-            run_task = asyncio.ensure_future(
-                bp.run(
-                    [chat(i) for i in range(10)],
-                    backend=be,
-                    store=st,
-                    run_id="run-own",
-                    progress=False,
-                    clock=InstantClock(real_sleep=0.005),
-                )
-            )
-            await _when_submitted(base, "run-own")
-            with _admin() as admin:
-                admin.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE application_name = %s",
-                    (app,),
-                )
+            task = await _started([chat(i) for i in range(10)], be, st, base, "run-own")
+            _end_sessions("application_name", app)
             with pytest.raises(psycopg.Error) as info:
-                await run_task
+                await task
             assert connection_lost(info.value)
         finally:
             st.close()

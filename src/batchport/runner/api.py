@@ -278,19 +278,9 @@ async def run(
         finally:
             if owned:
                 await be.aclose()
-    return await _resume(
-        st,
-        owned_store,
-        run_id,
-        backend,
-        requests,
-        clock,
-        progress,
-        prices,
-        lock,
-        webhooks,
-        spec=store if store is not None else home,
-    )
+    spec = store if store is not None else home
+    return await _resume(st, owned_store, run_id, backend, requests, clock, progress, prices,
+                         lock, webhooks, spec=spec)  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -560,19 +550,9 @@ async def resume(
     """
     st, owned_store = _store(store, home)
     lock = _LockOptions(wait_for_lock, lease_ttl_s)
-    return await _resume(
-        st,
-        owned_store,
-        run_id,
-        backend,
-        requests,
-        clock,
-        progress,
-        prices,
-        lock,
-        webhooks,
-        spec=store if store is not None else home,
-    )
+    spec = store if store is not None else home
+    return await _resume(st, owned_store, run_id, backend, requests, clock, progress, prices,
+                         lock, webhooks, spec=spec)  # fmt: skip
 
 
 async def _resume(
