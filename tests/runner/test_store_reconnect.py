@@ -176,3 +176,60 @@ def test_reconnect_s_is_checked() -> None:
     with pytest.raises(bp.InputError, match="reconnect_s"):
         bp.RunOptions(reconnect_s=-1)
     assert bp.RunOptions.from_json(bp.RunOptions(reconnect_s=0).to_json()).reconnect_s == 0
+
+
+class _DropsOnce:
+    """Requests that end the run's database sessions while the first pass over them is
+    half read (the connection drops during preparation); later passes read plainly."""
+
+    def __init__(self, reqs: list[bp.Request], app: str) -> None:
+        self.reqs, self.app, self.passes = reqs, app, 0
+
+    def __iter__(self) -> Iterator[bp.Request]:
+        self.passes += 1
+        for i, req in enumerate(self.reqs):
+            if self.passes == 1 and i == len(self.reqs) // 2:
+                _end_sessions("application_name", self.app)
+            yield req
+
+
+async def test_a_drop_while_preparing_prepares_again_from_a_list(backend_factory: Any) -> None:
+    be: EmulatorBackend = backend_factory({})
+    app = f"bpprep{uuid.uuid4().hex[:8]}"
+    reqs = [chat(i) for i in range(12_000)]  # more than one page of ledger rows
+    source = _DropsOnce(reqs, app)
+    with fresh_schema() as base:
+        run = await bp.run(source, backend=be, store=f"{base}&application_name={app}",
+                           run_id="run-prep", progress=False,
+                           clock=InstantClock(real_sleep=0.005))  # fmt: skip
+        with run:
+            assert source.passes == 2  # read again from the start
+            assert run.state == "done"
+            assert_one_outcome_each(run, reqs)
+            assert set(_batches_per_shard(run, be).values()) == {1}
+
+
+async def test_a_drop_while_preparing_a_generator_says_to_hand_it_over_again(
+    backend_factory: Any,
+) -> None:
+    """A generator half read cannot be read again: the run stops, nothing sent, and
+    says so (on a first call and on a resume alike); handed its requests again it runs
+    them all."""
+    be: EmulatorBackend = backend_factory({})
+    app = f"bpgen{uuid.uuid4().hex[:8]}"
+    reqs = [chat(i) for i in range(12_000)]
+    with fresh_schema() as base:
+        url = f"{base}&application_name={app}"
+        clock = InstantClock(real_sleep=0.005)
+        with pytest.raises(RunError, match="stopped while preparing; nothing was sent"):
+            await bp.run(iter(_DropsOnce(reqs, app)), backend=be, store=url, run_id="run-gen",
+                         progress=False, clock=clock)  # fmt: skip
+        assert be.emulator is None or be.emulator.batches() == []  # nothing sent
+        # handed over again (a resume of the run still planning), and dropped again
+        with pytest.raises(RunError, match="stopped while preparing; nothing was sent"):
+            await bp.run(iter(_DropsOnce(reqs, app)), backend=be, store=url, run_id="run-gen",
+                         progress=False, clock=clock)  # fmt: skip
+        with await bp.run((r for r in reqs), backend=be, store=url, run_id="run-gen",
+                          progress=False, clock=clock) as run:  # fmt: skip
+            assert run.state == "done"
+            assert_one_outcome_each(run, reqs)

@@ -14,7 +14,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -262,7 +262,8 @@ async def run(
                                           lease_ttl=lock.ttl, webhooks=webhooks)  # fmt: skip
                 # after a dropped connection: on from where the store says it stopped
                 go_on = functools.partial(_continue, run_id=run_id, backend=be,
-                                          requests=requests, clock=clock, progress=progress,
+                                          requests=_again(requests), clock=clock,
+                                          progress=progress,
                                           lease_ttl=lock.ttl, webhooks=webhooks,
                                           submit_only=submit_only,
                                           enqueue=enqueue)  # fmt: skip
@@ -290,6 +291,13 @@ class _LockOptions:
 
     def kwargs(self) -> dict[str, Any]:
         return {"wait_for_lock": self.wait_for_lock, "ttl": self.ttl}
+
+
+def _again(requests: RequestsLike | None) -> RequestsLike | None:
+    """``requests`` to read once more after a dropped connection: None for a one-shot
+    iterator (a generator, partly read already), so that a run still being prepared
+    stops and asks for its requests again instead of running what was left of them."""
+    return None if isinstance(requests, Iterator) else requests
 
 
 #: backoff between attempts to open a store whose connection dropped (seconds)
@@ -582,9 +590,10 @@ async def _resume(
             work = functools.partial(_continue, run_id=run_id, backend=backend,
                                      requests=requests, clock=clock, progress=progress,
                                      lease_ttl=lock.ttl, webhooks=webhooks)  # fmt: skip
+            go_on = functools.partial(work, requests=_again(requests))
             reconnect_s = RunOptions.from_json(rec.options).reconnect_s
             st = await _Reopen(spec, owned_store, reconnect_s, clock).drive(
-                st, run_id, work, work, lock
+                st, run_id, work, go_on, lock
             )
     except BaseException:
         if owned_store:
