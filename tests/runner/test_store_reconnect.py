@@ -60,14 +60,20 @@ async def _started(
 
 
 def _end_sessions(column: str, value: str) -> int:
-    """End every server session whose ``pg_stat_activity`` ``column`` is ``value``."""
+    """End every server session whose ``pg_stat_activity`` ``column`` is ``value``, and
+    wait until they are gone (the server ends them asynchronously)."""
+    import time
+
     with _admin() as admin:
-        return len(
-            admin.execute(
-                f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE {column} = %s",
-                (value,),
-            ).fetchall()
-        )
+        query = f"SELECT pid FROM pg_stat_activity WHERE {column} = %s"
+        ended = admin.execute(
+            f"SELECT pg_terminate_backend(pid) FROM ({query}) AS s", (value,)
+        ).fetchall()
+        for _ in range(500):
+            if not admin.execute(query, (value,)).fetchall():
+                break
+            time.sleep(0.01)
+        return len(ended)
 
 
 @contextmanager
@@ -233,3 +239,34 @@ async def test_a_drop_while_preparing_a_generator_says_to_hand_it_over_again(
                           progress=False, clock=clock) as run:  # fmt: skip
             assert run.state == "done"
             assert_one_outcome_each(run, reqs)
+
+
+async def test_a_drop_while_results_are_collected_settles_each_row_once(
+    backend_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection drops while a shard's results are being read (its result blob
+    and settlements not yet committed): after the reconnect the shard is collected
+    again from the provider, and each row is settled once."""
+    be: EmulatorBackend = backend_factory(SLOW)
+    app = f"bpcol{uuid.uuid4().hex[:8]}"
+    reqs = [chat(i) for i in range(30)]
+    reads: list[str] = []
+    compact = be.compact_results
+
+    async def dropping(job: Any) -> Any:
+        reads.append(job.id)
+        async for batch in compact(job):
+            yield batch
+            if len(reads) == 1:  # the first read of all: end the sessions under it
+                _end_sessions("application_name", app)
+
+    monkeypatch.setattr(be, "compact_results", dropping)
+    with fresh_schema() as base:
+        run = await bp.run(reqs, backend=be, store=f"{base}&application_name={app}",
+                           run_id="run-col", max_rows_per_shard=10, progress=False,
+                           clock=InstantClock(real_sleep=0.005))  # fmt: skip
+        with run:
+            assert run.state == "done"
+            assert_one_outcome_each(run, reqs)
+            assert set(_batches_per_shard(run, be).values()) == {1}
+            assert reads.count(reads[0]) == 2  # the interrupted shard read again, once
