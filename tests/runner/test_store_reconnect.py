@@ -179,8 +179,9 @@ def test_which_errors_count_as_a_lost_connection() -> None:
 
 
 def test_reconnect_s_is_checked() -> None:
-    with pytest.raises(bp.InputError, match="reconnect_s"):
-        bp.RunOptions(reconnect_s=-1)
+    for wrong in (-1, float("nan"), "300", True):
+        with pytest.raises(bp.InputError, match="reconnect_s"):
+            bp.RunOptions(reconnect_s=wrong)  # type: ignore[arg-type]
     assert bp.RunOptions.from_json(bp.RunOptions(reconnect_s=0).to_json()).reconnect_s == 0
 
 

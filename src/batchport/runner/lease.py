@@ -109,7 +109,8 @@ def _try_take(store: RunStore, run_id: str, owner: str, host: str, pid: int, ttl
     mine = Lease(run_id, owner, host, pid, now, now, now + ttl)
     held = store.take_lease(mine, now=now)
     if held.owner != owner and _gone(held):
-        log.warning("run %s: taking over the lease of pid %d, which is gone", run_id, held.pid)
+        whose = "a stopped driver of this process" if held.pid == pid else f"pid {held.pid}"
+        log.warning("run %s: taking over the lease of %s, which is gone", run_id, whose)
         held = store.take_lease(mine, replacing=held.owner, now=now)
     return held
 

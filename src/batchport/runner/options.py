@@ -91,7 +91,8 @@ class RunOptions:
             raise InputError("fallback must be 'realtime' or 'flex'", rule="fallback")
         if self.realtime_concurrency < 1:
             raise InputError("realtime_concurrency must be at least 1", rule="fallback")
-        if not self.reconnect_s >= 0:
+        seconds: object = self.reconnect_s
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds >= 0:
             raise InputError("reconnect_s must be a number of seconds, 0 or more",
                              rule="reconnect_s")  # fmt: skip
         if len(self.metadata) > 12:
