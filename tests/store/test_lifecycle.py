@@ -13,6 +13,7 @@ from batchport.store import (
     RunExists,
     RunState,
     RunStore,
+    ShardRecord,
     ShardState,
 )
 
@@ -136,6 +137,12 @@ def test_open_shards_are_the_unfinished_ones_in_shard_order(store: RunStore) -> 
     assert store.open_shards("r") == [("s0002", "planned"), ("s0003", "finished")]
     assert [s.shard_id for s in store.shards("r")] == ["s0002", "s0000", "s0001", "s0003"]
     assert store.open_shards("other") == []
+
+    class OwnStore(RunStore):  # a store of the caller's own, with no open_shards of its own
+        def shards(self, run_id: str) -> list[ShardRecord]:
+            return store.shards(run_id)
+
+    assert OwnStore().open_shards("r") == store.open_shards("r")
 
 
 def test_a_transaction_commits_once_and_nests(opener: Opener) -> None:
