@@ -347,8 +347,11 @@ def test_cli_wait_and_cancel_find_the_served_emulator_again(
     src = _write_input(tmp_path, 3)
     home = str(tmp_path / "home")
     with EmulatorThread() as emu:
-        args = ["--run-id", "run-url", "--poll-interval", "0.01", "--no-progress"]
+        args = ["--run-id", "run-url", "--poll-interval", "0.01", "--no-progress",
+                "--reconnect-s", "42"]  # fmt: skip
         assert main(["submit", str(src), "--emulator-url", emu.url, "--home", home, *args]) == 0
+        with Store(home) as store:  # the options given are the run's, for its resumes too
+            assert bp.RunOptions.from_json(store.get_run("run-url").options).reconnect_s == 42
         # no --emulator-url: the run recorded where its batches are
         assert main(["wait", "run-url", "--home", home, "--no-progress"]) == 1
         assert "failed 1, succeeded 3" in capsys.readouterr().out

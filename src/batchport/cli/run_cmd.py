@@ -107,6 +107,14 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--realtime-concurrency", type=int, default=16, metavar="N", help="fallback workers"
     )
+    p.add_argument(
+        "--reconnect-s",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="with a postgresql:// store: how long to keep opening it again after its "
+        "connection drops before stopping (default 300)",
+    )
 
 
 def _output_args(p: argparse.ArgumentParser) -> None:
@@ -264,6 +272,7 @@ def _options(args: argparse.Namespace) -> RunOptions:
         realtime_rpm=args.realtime_rpm,
         realtime_tpm=args.realtime_tpm,
         realtime_concurrency=args.realtime_concurrency,
+        reconnect_s=args.reconnect_s,
     )
 
 
