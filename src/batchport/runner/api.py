@@ -163,8 +163,13 @@ def _provider_of(name: str | Backend | None) -> str:
     return str(getattr(load_backend(spec), "provider", "openai"))
 
 
+def _spec(store: StoreLike, home: str | os.PathLike[str] | None) -> StoreLike:
+    """What to open: ``store`` if given, else ``home`` (kept to open it again)."""
+    return store if store is not None else home
+
+
 def _store(store: StoreLike, home: str | os.PathLike[str] | None) -> tuple[RunStore, bool]:
-    return open_store(store if store is not None else home)
+    return open_store(_spec(store, home))
 
 
 async def run(
@@ -227,7 +232,8 @@ async def run(
         option_fields["deadline"] = parse_deadline(option_fields["deadline"], now=when)
     opts = options or _options(option_fields)
     _check_readable(requests)  # before anything is recorded
-    st, owned_store = _store(store, home)
+    spec = _spec(store, home)
+    st, owned_store = open_store(spec)
     run_id = run_id or new_run_id()
     lock = _LockOptions(wait_for_lock, lease_ttl_s)
     if st.find_run(run_id) is None:
@@ -267,8 +273,7 @@ async def run(
                                           lease_ttl=lock.ttl, webhooks=webhooks,
                                           submit_only=submit_only,
                                           enqueue=enqueue)  # fmt: skip
-                reopen = _Reopen(store if store is not None else home, owned_store,
-                                 opts.reconnect_s, clock)  # fmt: skip
+                reopen = _Reopen(spec, owned_store, opts.reconnect_s, clock)
                 st = await reopen.drive(st, run_id, start, go_on, lock)
                 return Run(st, run_id, models=_models(requests), prices=prices,
                            owns_store=owned_store)  # fmt: skip
@@ -279,7 +284,6 @@ async def run(
         finally:
             if owned:
                 await be.aclose()
-    spec = store if store is not None else home
     return await _resume(st, owned_store, run_id, backend, requests, clock, progress, prices,
                          lock, webhooks, spec=spec)  # fmt: skip
 
@@ -325,71 +329,64 @@ class _Reopen:
     owned: bool
     reconnect_s: float
     clock: Clock | None
-    #: the store being driven on (the one given, or one opened again here)
-    _current: RunStore | None = None
 
     async def drive(
         self, st: RunStore, run_id: str, work: Work, go_on: Work, lock: _LockOptions
     ) -> RunStore:
         """Await ``work(st)`` under the run's lease, then (after each reconnect)
         ``go_on(st)`` with the store opened again; returns the store the run ended on.
+        A store opened here is closed here if the drive fails.
 
         Raises:
             RunError: the store could not be opened again within ``reconnect_s``.
         """
-        original = st
-        try:
-            return await self._drive(st, run_id, work, go_on, lock)
-        except BaseException:
-            current = self._current
-            if current is not None and current is not original:  # opened here: closed here
-                with contextlib.suppress(Exception):
-                    current.close()
-            raise
-
-    async def _drive(
-        self, st: RunStore, run_id: str, work: Work, go_on: Work, lock: _LockOptions
-    ) -> RunStore:
         clock = self.clock or SystemClock()
+        original = st
         lost_at: float | None = None
         resumed_at = clock.now()
         delay = _REOPEN_FIRST_S
-        while True:
-            self._current = st
-            try:
-                await drive_with_lease(st, run_id, functools.partial(work, st), **lock.kwargs())
-                return st
-            except Exception as exc:
-                if not (self.owned and connection_lost(exc)):
-                    raise
-                problem = redact_text(str(exc)).strip() or type(exc).__name__
-            with contextlib.suppress(Exception):
-                st.close()
-            if lost_at is None or clock.now() - resumed_at >= _RECOVERED_S:
-                lost_at, delay = clock.now(), _REOPEN_FIRST_S  # a new outage
+        try:
             while True:
-                waited = clock.now() - lost_at
-                if waited >= self.reconnect_s:
-                    raise RunError(
-                        f"run {run_id}: lost the run store's connection ({problem}) and "
-                        f"could not open it again within {self.reconnect_s:.0f}s (the "
-                        "reconnect_s option). Nothing is lost: every step so far is "
-                        f"recorded; resume the run (bp.resume({run_id!r}) or `batchport "
-                        f"resume {run_id}`) once the database is back"
-                    ) from None
-                pause = min(delay, self.reconnect_s - waited)
-                what = "store connection lost" if waited == 0 else "store still unavailable"
-                log.warning("run %s: %s (%s); reconnecting in %.0fs",
-                            run_id, what, problem, pause)  # fmt: skip
-                await clock.sleep(pause)
-                delay = min(delay * 2, _REOPEN_MAX_S)
                 try:
-                    st, _ = open_store(self.spec)
-                    break
-                except ConfigError as exc:  # the server cannot be reached (yet)
-                    problem = redact_text(str(exc)).strip()
-            log.warning("run %s: store reconnected; going on", run_id)
-            resumed_at, work = clock.now(), go_on
+                    await drive_with_lease(st, run_id, functools.partial(work, st),
+                                           **lock.kwargs())  # fmt: skip
+                    return st
+                except Exception as exc:
+                    if not (self.owned and connection_lost(exc)):
+                        raise
+                    problem = redact_text(str(exc)).strip() or type(exc).__name__
+                with contextlib.suppress(Exception):
+                    st.close()
+                if lost_at is None or clock.now() - resumed_at >= _RECOVERED_S:
+                    lost_at, delay = clock.now(), _REOPEN_FIRST_S  # a new outage
+                while True:
+                    waited = clock.now() - lost_at
+                    if waited >= self.reconnect_s:
+                        raise RunError(
+                            f"run {run_id}: lost the run store's connection ({problem}) and "
+                            f"could not open it again within {self.reconnect_s:.0f}s (the "
+                            "reconnect_s option). Nothing is lost: every step so far is "
+                            f"recorded; resume the run (bp.resume({run_id!r}) or "
+                            f"`batchport resume {run_id}`) once the database is back"
+                        ) from None
+                    pause = min(delay, self.reconnect_s - waited)
+                    what = "store connection lost" if waited == 0 else "store still unavailable"
+                    log.warning("run %s: %s (%s); reconnecting in %.0fs",
+                                run_id, what, problem, pause)  # fmt: skip
+                    await clock.sleep(pause)
+                    delay = min(delay * 2, _REOPEN_MAX_S)
+                    try:
+                        st, _ = open_store(self.spec)
+                        break
+                    except ConfigError as exc:  # the server cannot be reached (yet)
+                        problem = redact_text(str(exc)).strip()
+                log.warning("run %s: store reconnected; going on", run_id)
+                resumed_at, work = clock.now(), go_on
+        except BaseException:
+            if st is not original:  # opened here (closing it twice is harmless)
+                with contextlib.suppress(Exception):
+                    st.close()
+            raise
 
 
 async def _start(
@@ -556,9 +553,9 @@ async def resume(
         RunError: no such run, ``requests`` differ from the run's input, or another
             process drives the run (``RunBusy``; see ``wait_for_lock`` in :func:`run`).
     """
-    st, owned_store = _store(store, home)
+    spec = _spec(store, home)
+    st, owned_store = open_store(spec)
     lock = _LockOptions(wait_for_lock, lease_ttl_s)
-    spec = store if store is not None else home
     return await _resume(st, owned_store, run_id, backend, requests, clock, progress, prices,
                          lock, webhooks, spec=spec)  # fmt: skip
 
@@ -575,7 +572,7 @@ async def _resume(
     lock: _LockOptions | None = None,
     webhooks: WebhookOptions | None = None,
     *,
-    spec: StoreLike | os.PathLike[str] = None,
+    spec: StoreLike | os.PathLike[str],
 ) -> Run:
     try:
         rec = st.find_run(run_id)

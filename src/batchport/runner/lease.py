@@ -98,17 +98,12 @@ def _owner() -> tuple[str, str, int]:
     return f"{host}:{pid}:{secrets.token_hex(4)}", host, pid
 
 
-def _gone(holder: Lease) -> bool:
-    """True when the holder is a process of this host that no longer exists, or a
-    driver of this process that has stopped."""
-    return holder_gone(holder.owner)
-
-
 def _try_take(store: RunStore, run_id: str, owner: str, host: str, pid: int, ttl: float) -> Lease:
     now = time.time()
     mine = Lease(run_id, owner, host, pid, now, now, now + ttl)
     held = store.take_lease(mine, now=now)
-    if held.owner != owner and _gone(held):
+    # gone: a process of this host that no longer exists, or a stopped driver of this one
+    if held.owner != owner and holder_gone(held.owner):
         whose = "a stopped driver of this process" if held.pid == pid else f"pid {held.pid}"
         log.warning("run %s: taking over the lease of %s, which is gone", run_id, whose)
         held = store.take_lease(mine, replacing=held.owner, now=now)

@@ -329,8 +329,8 @@ class RunStore(Protocol):
         abandoned, in the order :meth:`shards` gives: what a driver looks at each time
         a shard ends, without reading every finished shard's record again. (This
         default, for a store that subclasses the protocol, reads them all.)"""
-        final = ("reconciled", "abandoned")
-        return [(s.shard_id, s.state) for s in self.shards(run_id) if s.state not in final]
+        shards = self.shards(run_id)
+        return [(s.shard_id, s.state) for s in shards if not ShardState(s.state).is_final]
 
     def wake_job(self, job_id: str, at: float) -> list[tuple[str, str]]:
         """An event said job ``job_id`` changed: set ``woken_at`` to ``at`` (unix
