@@ -27,7 +27,7 @@ the rest as the batch's ``request`` (inline) or a ``{"key", "request"}`` file li
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -40,6 +40,7 @@ __all__ = [
     "REQUIRED_BODY_FIELDS",
     "Endpoint",
     "Request",
+    "as_requests",
     "embedding_inputs",
     "required_body_fields",
 ]
@@ -256,3 +257,27 @@ class Request:
     ) -> Request:
         """A POST request to ``endpoint`` (an :class:`Endpoint` or its url string)."""
         return cls(custom_id=custom_id, url=str(endpoint), body=dict(body))
+
+
+def as_requests(items: Iterable[object], label: str = "<requests>") -> Iterator[Request]:
+    """``items`` as :class:`Request` s, read as they are needed: a request is kept as it
+    is, a dict is read as a batch input line (``custom_id``, ``method``, ``url``,
+    ``body``: what a script written for the provider's SDK already has).
+
+    Raises:
+        InputError: an item is neither, or a dict is not a request line; the error
+            names ``label`` and the item's 1-based position in ``items``.
+    """
+    for n, item in enumerate(items, 1):
+        if isinstance(item, Request):
+            yield item
+        elif isinstance(item, dict):
+            yield Request.from_dict(item, path=label, line=n)
+        else:
+            raise InputError(
+                f"expected a batchport.Request or a request line as a dict, got "
+                f"{type(item).__name__}",
+                path=label,
+                line=n,
+                rule="invalid_request",
+            )

@@ -10,7 +10,8 @@ import pydantic
 import pytest
 
 import batchport as bp
-from batchport.errors import RunError
+from batchport.errors import InputError, RunError
+from batchport.requests import Request
 from batchport.runner import InstantClock, Outcome
 from batchport.runner.progress import NullProgress, ShardView
 
@@ -269,3 +270,45 @@ async def test_cost_prices_each_model_from_its_own_usage(
     assert run.cost.batch_usd == pytest.approx(expected.batch_usd)
     assert run.cost.realtime_usd == pytest.approx(expected.realtime_usd)
     assert run.cost.saved_usd == pytest.approx(expected.realtime_usd / 2)
+
+
+async def test_request_lines_as_dicts_run_like_requests(
+    backend_factory: Any, home: Path, clock: InstantClock
+) -> None:
+    """The dicts a script written for the provider's SDK already has are a run's input
+    as they are, and are the same input as the requests made from them."""
+    reqs = [chat(i) for i in range(12)]
+    lines = [r.to_dict() for r in reqs]
+    be = backend_factory()
+    run = await bp.run(lines, backend=be, home=home, clock=clock, progress=False, run_id="run-d")
+    assert_one_outcome_each(run, reqs)
+    assert run.outcomes == {"succeeded": 12}
+    assert bp.plan(lines, backend=be).fingerprint == bp.plan(reqs, backend=be).fingerprint
+    again = await bp.run(reqs, backend=be, home=home, clock=clock, progress=False, run_id="run-d")
+    assert again.outcomes == {"succeeded": 12}
+    assert len(be.emulator.batches()) == 1, "the same input: resuming submits nothing"
+    # a generator of dicts, mixed with requests, is read once as it goes
+    mixed = (line if i % 2 else Request.from_dict(line) for i, line in enumerate(lines))
+    other = await bp.run(mixed, backend=be, home=home, clock=clock, progress=False)
+    assert other.outcomes == {"succeeded": 12}
+
+
+@pytest.mark.parametrize(
+    ("item", "words"),
+    [
+        ("not a request", "expected a batchport.Request or a request line as a dict, got str"),
+        ({"custom_id": "x", "method": "POST", "url": "/v1/chat/completions"}, "'body'"),
+        ({"custom_id": "", "method": "POST", "url": "/v1/x", "body": {}}, "non-empty string"),
+    ],
+)
+async def test_an_input_that_is_no_request_is_refused_by_its_position(
+    backend_factory: Any, home: Path, clock: InstantClock, item: object, words: str
+) -> None:
+    lines: list[Any] = [chat(0), chat(1).to_dict(), item, chat(3)]
+    be = backend_factory()
+    with pytest.raises(InputError, match="<requests>:3: ") as err:
+        await bp.run(lines, backend=be, home=home, clock=clock, progress=False)
+    assert words in str(err.value) and err.value.line == 3
+    with pytest.raises(InputError, match="<requests>:3: "):
+        bp.plan(lines, backend=be)
+    assert be.emulator is None or be.emulator.batches() == [], "nothing is sent"

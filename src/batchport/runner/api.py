@@ -27,7 +27,7 @@ from batchport.jsonl import read_requests
 from batchport.limits import ProviderProfile, get_profile
 from batchport.logs import redact_text
 from batchport.pricing import PriceTable
-from batchport.requests import Request
+from batchport.requests import Request, as_requests
 from batchport.runner.claims import ShardClaims
 from batchport.runner.clock import Clock, SystemClock
 from batchport.runner.deadline import parse_deadline, wall_now
@@ -59,7 +59,9 @@ __all__ = ["new_run_id", "plan", "resume", "run"]
 
 log = logging.getLogger("batchport.runner")
 
-RequestsLike = Iterable[Request] | str | os.PathLike[str]
+#: what :func:`run` and :func:`plan` take: requests (or request lines as dicts), a
+#: :class:`~batchport.BatchBuilder`, or the path of a JSONL batch file
+RequestsLike = Iterable[Request] | Iterable[dict[str, Any]] | str | os.PathLike[str]
 
 
 def new_run_id() -> str:
@@ -69,7 +71,7 @@ def new_run_id() -> str:
 def _requests(source: RequestsLike) -> Iterable[Request]:
     if isinstance(source, str | os.PathLike):
         return read_requests(source)
-    return source
+    return as_requests(source)
 
 
 def _options(fields: Mapping[str, Any]) -> RunOptions:
@@ -193,7 +195,8 @@ async def run(
     """Run ``requests`` as batches and return the reconciled :class:`Run`.
 
     ``requests`` is a :class:`~batchport.BatchBuilder`, any iterable of
-    :class:`~batchport.Request`, or the path of a JSONL batch file. Options are a
+    :class:`~batchport.Request` or of request lines as dicts (``custom_id``, ``method``,
+    ``url``, ``body``, as in a batch input file), or the path of a JSONL batch file. Options are a
     :class:`RunOptions` or its fields as keywords. ``store`` is a
     :class:`~batchport.store.RunStore`, a ``postgresql://`` URL of the shared store, or
     the home directory of the embedded SQLite store (``home=`` says the same; default
