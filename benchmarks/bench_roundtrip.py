@@ -10,8 +10,8 @@ loopback:
   error files, and parse each result line into a dict by ``custom_id``.
 - ``sdk-orjson``: the same script as a careful user writes it, with ``orjson`` to write
   the input and to parse the results.
-- ``batchport``: ``batchport.run(requests, backend=EmulatorBackend(url=...))`` on
-  ``Request`` objects made from the same dicts (inside the timing), which also validates,
+- ``batchport``: ``batchport.run(lines, backend=EmulatorBackend(url=...))`` on the same
+  dicts (it reads each as a ``Request`` while it prepares the run), which also validates,
   records a SQLite ledger and reconciles one outcome per row. Its results end parsed in
   the ledger behind ``run.results()``; they are not iterated.
 
@@ -58,11 +58,10 @@ POLL_S = 0.1
 TARGET = 1.15  # batchport wall / sdk-json wall
 CPU_TARGET = 1.5  # batchport client CPU / sdk-orjson client CPU
 SIDES = ("sdk-json", "sdk-orjson", "batchport")
-PHASE_NAMES = ("requests", "prepare", "submit", "wait", "collect")
+PHASE_NAMES = ("prepare", "submit", "wait", "collect")
 PHASE_LABELS = {
-    "requests": "`Request` objects from the dicts (batchport only)",
-    "prepare": "input file: SDK writes JSONL; batchport validates, estimates tokens, "
-    "writes compressed shard files and ledger rows",
+    "prepare": "input file: SDK writes JSONL; batchport reads the dicts as requests, "
+    "validates, estimates tokens, writes compressed shard files and ledger rows",
     "submit": "make the SDK client, upload the file, create the batch",
     "wait": "polls until the batch ends",
     "collect": "download and parse the results; batchport also writes result records "
@@ -135,14 +134,11 @@ def sdk_round_trip(
 
 
 def batchport_round_trip(url: str, lines: Lines, tmp: Path) -> int:
-    with counted("requests"):
-        reqs = [bp.Request.from_dict(line) for line in lines]
-
     async def go() -> int:
         backend = EmulatorBackend(url=url)
         try:
             run = await bp.run(
-                reqs,
+                lines,
                 backend=backend,
                 home=tmp / "home",
                 progress=False,
