@@ -88,3 +88,36 @@ async def test_a_pause_holds_every_caller_until_it_ends() -> None:
     assert await limiter.acquire(1) == pytest.approx(2.5)
     assert await limiter.acquire(1) == 0.0
     assert clock.now() == pytest.approx(2.5)
+
+
+async def test_limiters_sharing_the_limits_each_send_their_share() -> None:
+    """Two limiters sharing rpm=600 each admit half a minute's burst, then half the
+    rate; alone again, one gets the whole rate back."""
+    clock = InstantClock()
+    a, b = (RateLimiter(rpm=600, tpm=None, clock=clock) for _ in range(2))
+    for limiter in (a, b):
+        limiter.share(2)
+        assert [limiter.delay_for(1) for _ in range(300)] == [0.0] * 300
+        assert limiter.delay_for(1) == pytest.approx(0.2)  # 300 a minute: one per 0.2 s
+    await clock.sleep(60)
+    a.share(1)
+    assert a.requests is not None and a.requests.available(clock.now()) <= 300
+    a.requests.reserve(a.requests.available(clock.now()), clock.now())  # empty it
+    assert a.delay_for(1) == pytest.approx(0.1)  # 600 a minute again
+
+
+async def test_the_sharers_are_counted_again_as_requests_go_out() -> None:
+    clock = InstantClock()
+    counts = iter([3, 3, 1])
+    limiter = RateLimiter(rpm=None, tpm=60_000, clock=clock)
+    limiter.count_sharers(lambda: next(counts), every_s=15.0)
+    assert limiter.shared_by == 3
+    assert limiter.tokens is not None and limiter.tokens.capacity == pytest.approx(20_000)
+    await clock.sleep(14.9)
+    limiter.delay_for(10)  # too soon: not counted
+    await clock.sleep(0.1)
+    limiter.delay_for(10)  # counted: still 3
+    assert limiter.shared_by == 3
+    await clock.sleep(15.0)
+    limiter.delay_for(10)
+    assert limiter.shared_by == 1 and limiter.tokens.capacity == pytest.approx(60_000)

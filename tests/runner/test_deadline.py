@@ -4,6 +4,8 @@ virtual timeline (a warp loop: emulated hours pass in seconds, every wait modell
 from __future__ import annotations
 
 import asyncio
+import bisect
+import dataclasses
 import re
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -23,12 +25,19 @@ from batchport.bench import modes, warp
 from batchport.bench.core import BenchSettings, emulator_config
 from batchport.bench.workload import generate
 from batchport.errors import ConfigError, InputError
-from batchport.runner import Run
-from batchport.runner.deadline import DeadlinePolicy, DeadlineWatch, parse_deadline, realtime_rate
+from batchport.runner import Run, fallback
+from batchport.runner.deadline import (
+    DeadlinePolicy,
+    DeadlineWatch,
+    parse_deadline,
+    realtime_rate,
+    route_checkpoint,
+)
+from batchport.runner.fallback import fallback_drivers
 from batchport.runner.options import RunOptions
 from batchport.runner.policy import PollPolicy
 from batchport.runner.progress import ShardView
-from batchport.store import CancelReason, RunState, open_store
+from batchport.store import CancelReason, RunState, ShardRecord, ShardState, open_store
 
 HOUR = 3600.0
 
@@ -144,6 +153,34 @@ async def test_a_backend_without_realtime_refuses_a_deadline_before_anything_is_
         assert store.list_runs() == []  # no run was recorded
     finally:
         store.close()
+
+
+def test_the_fallback_counts_the_drivers_holding_its_unfinished_shards() -> None:
+    """Workers serving one run's fallback split its realtime limits: each counts the
+    distinct live holders of its unfinished realtime shards (itself among them)."""
+
+    def shard(sid: str, owner: str | None, expires: float, *, realtime: bool = True,
+              state: ShardState = ShardState.SUBMITTING) -> ShardRecord:  # fmt: skip
+        rec = ShardRecord.planned("r", sid, endpoint="/v1/chat/completions", model="m",
+                                  caller_model="m", input_key="k", rows=1, bytes=1,
+                                  est_tokens=1, content_hash="h")  # fmt: skip
+        checkpoint = route_checkpoint("realtime") if realtime else "{}"
+        return dataclasses.replace(rec, state=state.value, checkpoint=checkpoint,
+                                   lease_owner=owner, lease_expires=expires)  # fmt: skip
+
+    now = 1_000.0
+    shards = [
+        shard("s1-2", "a:1:x", now + 30),
+        shard("s2-2", "a:1:x", now + 30),  # the same driver, twice
+        shard("s3-2", "b:2:y", now + 5),
+        shard("s4-2", "c:3:z", now - 1),  # expired: that worker is gone
+        shard("s5-2", "d:4:w", now + 30, state=ShardState.RECONCILED),  # done
+        shard("s6", "e:5:v", now + 30, realtime=False),  # a batch shard
+        shard("s7-2", None, 0.0, state=ShardState.PLANNED),  # nobody's yet
+    ]
+    assert fallback_drivers(shards, now) == 2
+    assert fallback_drivers(shards, now + 10) == 1  # b's lease ran out
+    assert fallback_drivers([], now) == 1  # the caller, at least
 
 
 # -- whole runs on the virtual timeline ----------------------------------------------------
@@ -590,3 +627,47 @@ def test_cancelling_the_run_during_the_fallback_stops_sending_and_keeps_what_fin
                 run.close()
 
     _warped(main)
+
+
+def test_a_driver_sharing_the_fallback_with_another_sends_at_half_the_rate(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A driver that counts another driver serving the run's fallback (see the counting
+    test above) sends its realtime requests through half of ``realtime_rpm``."""
+    served, n, rpm = _Served(), 900, 240
+    faults = {"expire_rate": 1.0, "expire_progress": 0.2}
+    sent: list[float] = []
+    respond = served.respond
+
+    def timed(request: Any) -> Mapping[str, Any]:
+        if request.custom_id is None:  # a realtime call
+            sent.append(asyncio.get_running_loop().time())
+        return respond(request)
+
+    served.respond = timed  # type: ignore[method-assign]
+    counted: list[int] = []
+
+    def two(shards: Any, now: float) -> int:
+        counted.append(fallback_drivers(shards, now))  # this driver alone holds them
+        return 2
+
+    monkeypatch.setattr(fallback, "fallback_drivers", two)
+
+    async def main() -> None:
+        async with _emulator(0.1, faults, served, n) as (backend, clock, workload):
+            opts = _options(deadline="2h", max_rows_per_shard=300, realtime_rpm=rpm,
+                            realtime_tpm=None)  # fmt: skip
+            run = await bp.run(workload.requests, backend=backend, home=home, clock=clock,
+                               options=opts, progress=_Sink())  # fmt: skip
+            try:
+                routes = _check_one_outcome_per_row(run, served, n)
+                assert routes["realtime"] > 600
+            finally:
+                run.close()
+
+    _warped(main)
+    assert counted and set(counted) == {1}
+    # in any two minutes: at most half a full bucket and two minutes of half the refill
+    sent.sort()
+    worst = max(bisect.bisect_right(sent, t + 120.0) - i for i, t in enumerate(sent))
+    assert worst <= rpm // 2 + rpm, worst

@@ -9,11 +9,14 @@ through the injected clock.
 
 :class:`RateLimiter` combines the two buckets with a shared pause, set when the server
 answers 429 with ``retry-after``: every worker then waits it out, not only the one that
-was refused.
+was refused. Processes sending under one set of limits (workers serving one run's
+deadline fallback) each take their share of it (:meth:`RateLimiter.share`), recounted as
+they come and go (:meth:`RateLimiter.count_sharers`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from batchport.runner.clock import Clock
@@ -64,6 +67,15 @@ class TokenBucket:
         self.level -= amount
         return wait
 
+    def resize(self, capacity: float, now: float) -> None:
+        """Hold ``capacity`` units from ``now`` on (refilled at its own rate); units
+        booked beyond it stay booked, and what is held above it is let go."""
+        if capacity <= 0:
+            raise ValueError("capacity must be positive")
+        self._refill(now)
+        self.capacity = float(capacity)
+        self.level = min(self.level, self.capacity)
+
     def available(self, now: float) -> float:
         """Units that could be used at ``now`` without waiting (may be negative)."""
         self._refill(now)
@@ -82,15 +94,45 @@ class RateLimiter:
             if value is not None and value <= 0:
                 raise ValueError(f"{name} must be a positive integer or None, got {value}")
         self.clock = clock
+        self.rpm, self.tpm = rpm, tpm
         now = clock.now()
         self.requests = TokenBucket(rpm, now) if rpm else None
         self.tokens = TokenBucket(tpm, now) if tpm else None
         self._paused_until = now
         self.waited_s = 0.0
+        #: how many limiters share ``rpm`` and ``tpm`` (see :meth:`share`)
+        self.shared_by = 1
+        self._count: Callable[[], int] | None = None
+        self._count_every_s = 0.0
+        self._counted_at = now
+
+    def count_sharers(self, count: Callable[[], int], every_s: float) -> None:
+        """Share the limits among ``count()`` limiters: counted now, and again whenever
+        a request is booked ``every_s`` seconds (on the clock) or more after the last
+        count. ``count`` is called in the caller's thread and must not raise."""
+        self._count, self._count_every_s = count, every_s
+        self._counted_at = self.clock.now()
+        self.share(count())
+
+    def share(self, n: int) -> None:
+        """Take a ``1/n`` share of ``rpm`` and ``tpm``, for ``n`` processes sending
+        under one set of limits, each through a limiter of its own."""
+        n = max(1, int(n))
+        if n == self.shared_by:
+            return
+        self.shared_by = n
+        now = self.clock.now()
+        if self.requests is not None and self.rpm:
+            self.requests.resize(self.rpm / n, now)
+        if self.tokens is not None and self.tpm:
+            self.tokens.resize(self.tpm / n, now)
 
     def delay_for(self, tokens: int) -> float:
         """Book one request of ``tokens`` estimated tokens; seconds to wait before sending."""
         now = self.clock.now()
+        if self._count is not None and now - self._counted_at >= self._count_every_s:
+            self._counted_at = now
+            self.share(self._count())
         wait = max(0.0, self._paused_until - now)
         if self.requests is not None:
             wait = max(wait, self.requests.reserve(1, now))

@@ -28,7 +28,8 @@ import contextlib
 import dataclasses
 import logging
 import secrets
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -68,6 +69,7 @@ __all__ = [
     "ROUTE_KEY",
     "DeadlineRunner",
     "check_fallback",
+    "fallback_drivers",
     "is_realtime",
     "route_checkpoint",
 ]
@@ -76,6 +78,10 @@ if TYPE_CHECKING:
     from batchport.realtime.limits import RateLimiter
 
 log = logging.getLogger("batchport.runner")
+
+#: how often (seconds on the run's clock, at most) the drivers serving a run's fallback
+#: are counted again while requests go out, for each to take its share of the limits
+SHARE_EVERY_S = 15.0
 
 #: model families OpenAI offers ``service_tier="flex"`` for (others go standard): "GPT-5,
 #: o3 and o4-mini" per OpenAI's flex processing guide (2025; beta, may widen)
@@ -300,6 +306,9 @@ class DeadlineRunner:
         )
         if self._limiter is None:
             self._limiter = RateLimiter(options.rpm, options.tpm, self.clock)
+            self._limiter.count_sharers(self._drivers, SHARE_EVERY_S)
+        else:  # a shard more: others may have joined since the last count
+            self._limiter.share(self._drivers())
         self._active += 1
         if self._active == 1:
             self._active_since = self.clock.now()
@@ -332,6 +341,18 @@ class DeadlineRunner:
         self.progress.shard(ShardView(shard.shard_id, shard.rows, "realtime done", sink.done))
         return shard
 
+    def _drivers(self) -> int:
+        """How many drivers serve the run's fallback now, this one included: the
+        distinct holders of live leases on its unfinished realtime shards. Each takes
+        that share of ``realtime_rpm`` and ``realtime_tpm``, so workers sharing the run
+        stay within the limits together. A count that fails keeps the last share."""
+        try:
+            shards = self.store.shards(self.run_id)
+        except Exception as exc:  # the next store call reports a real outage
+            log.warning("run %s: could not count the fallback's drivers: %s", self.run_id, exc)
+            return self._limiter.shared_by if self._limiter is not None else 1
+        return fallback_drivers(shards, time.time())  # leases go by wall-clock time
+
     def _requests(
         self, fh: BinaryIO, pending: list[PendingRow], flex: bool, sink: _Sink
     ) -> Iterator[Request]:
@@ -355,6 +376,20 @@ class DeadlineRunner:
     def _run_cancelled(self) -> bool:
         state = self.store.get_run(self.run_id).state
         return state in (RunState.CANCELLING, RunState.CANCELLED)
+
+
+def fallback_drivers(shards: Iterable[ShardRecord], now: float) -> int:
+    """The distinct drivers holding a lease (live at unix time ``now``) on one of
+    ``shards`` that is an unfinished fallback shard; at least 1, the caller."""
+    owners = {
+        s.lease_owner
+        for s in shards
+        if s.lease_owner is not None
+        and (s.lease_expires or 0.0) > now
+        and is_realtime(s)
+        and not ShardState(s.state).is_final
+    }
+    return max(1, len(owners))
 
 
 class _Sink:

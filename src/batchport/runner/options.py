@@ -44,7 +44,9 @@ class RunOptions:
         fallback: the deadline's route: ``"realtime"`` (standard tier) or ``"flex"``
             (OpenAI's ``service_tier="flex"`` where the model has it).
         realtime_rpm / realtime_tpm / realtime_concurrency: the fallback's client-side
-            limits (requests and tokens per minute, requests in flight).
+            limits (requests and tokens per minute, requests in flight). The per-minute
+            limits are the run's: drivers serving its fallback at once split them.
+            ``realtime_concurrency`` is each driver's.
         reconnect_s: how long (seconds) :func:`~batchport.run` and
             :func:`~batchport.resume` go on trying to open a PostgreSQL store again after
             its connection dropped (a failover, a server restart) before they stop with
