@@ -11,7 +11,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from batchport.errors import InputError
-from batchport.requests import REQUIRED_BODY_FIELDS, Endpoint, Request, required_body_fields
+from batchport.requests import (
+    REQUIRED_BODY_FIELDS,
+    Endpoint,
+    Request,
+    as_requests,
+    required_body_fields,
+)
 
 
 def test_endpoints_are_the_ones_the_sdk_lists() -> None:
@@ -208,3 +214,30 @@ def test_from_dict_builds_a_subclass_through_its_init() -> None:
     got = Traced.from_dict({"custom_id": "a", "method": "POST", "url": "/v1/x", "body": {}})
     assert type(got) is Traced
     assert seen == ["a"]
+
+
+@given(st.lists(line_objects | json_values, max_size=6))
+def test_as_requests_reads_each_item_or_names_the_first_it_cannot(items: list[object]) -> None:
+    """Every item that is a request line becomes the request ``from_dict`` makes, in
+    order; the first that is not stops the reading with an error at its position."""
+    read: list[Request] = []
+    error: InputError | None = None
+    try:
+        for req in as_requests(items, "<mine>"):
+            read.append(req)
+    except InputError as exc:
+        error = exc
+    bad = len(read) + 1
+    if error is not None:
+        assert error.line == bad and error.path == "<mine>" and error.rule is not None
+        assert str(error).startswith(f"<mine>:{bad}: ")
+    else:
+        assert bad == len(items) + 1
+    assert len(read) == bad - 1
+    for item, req in zip(items, read, strict=False):
+        assert isinstance(item, dict) and req == Request.from_dict(item)
+
+
+def test_as_requests_keeps_requests_as_they_are() -> None:
+    req = Request(custom_id="a", url="/v1/chat/completions", body={"model": "m"})
+    assert next(as_requests([req])) is req
