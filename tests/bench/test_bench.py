@@ -84,7 +84,7 @@ def test_file_workload_samples_and_names_a_bad_line(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def report() -> bench.BenchReport:
     workload = bench.generate(24, prompt_tokens=20, output_tokens=300)
-    settings = bench.BenchSettings(concurrency=8, error_rate=0.2, batch_queue_s=30)
+    settings = bench.BenchSettings(concurrency=8, error_rate=0.35, batch_queue_s=30)
     return bench.run_bench_sync(workload, settings)
 
 
@@ -122,7 +122,8 @@ def test_report_figures_have_the_expected_shape(report: bench.BenchReport) -> No
 def test_injected_errors_are_retried_in_both_realtime_modes(report: bench.BenchReport) -> None:
     for name in ("sequential", "concurrent"):
         mode = report.modes[name]
-        assert mode.rate_limited + mode.server_errors > 0  # 20% of calls fail once or more
+        # 35% of calls fail once or more: none of 24 failing has odds of 3 in 100,000
+        assert mode.rate_limited + mode.server_errors > 0
         assert mode.retried > 0 and mode.failed == 0
         assert mode.row_p50_s is not None and mode.row_p99_s is not None
         assert mode.row_p99_s >= mode.row_p50_s > 0
@@ -148,7 +149,7 @@ def test_markdown_leads_with_batch_against_concurrent(report: bench.BenchReport)
     assert "tier 1 (500 RPM, 200,000 TPM)" in md
     assert "- tier 5:" in md and "beats batch on time" in md  # the crossover, tier by tier
     assert "24 h" in md and "only the window" in md  # what the providers promise
-    assert "lognormal" in md and "20.0% of calls" in md and "virtual clock" in md
+    assert "lognormal" in md and "35.0% of calls" in md and "virtual clock" in md
     assert "10 rows/s for the whole account" in md
 
 

@@ -4,7 +4,6 @@ virtual timeline (a warp loop: emulated hours pass in seconds, every wait modell
 from __future__ import annotations
 
 import asyncio
-import bisect
 import dataclasses
 import re
 from collections import Counter
@@ -25,7 +24,7 @@ from batchport.bench import modes, warp
 from batchport.bench.core import BenchSettings, emulator_config
 from batchport.bench.workload import generate
 from batchport.errors import ConfigError, InputError
-from batchport.runner import Run, fallback
+from batchport.runner import Run
 from batchport.runner.deadline import (
     DeadlinePolicy,
     DeadlineWatch,
@@ -37,6 +36,7 @@ from batchport.runner.fallback import fallback_drivers
 from batchport.runner.options import RunOptions
 from batchport.runner.policy import PollPolicy
 from batchport.runner.progress import ShardView
+from batchport.runner.worker import work
 from batchport.store import CancelReason, RunState, ShardRecord, ShardState, open_store
 
 HOUR = 3600.0
@@ -629,12 +629,12 @@ def test_cancelling_the_run_during_the_fallback_stops_sending_and_keeps_what_fin
     _warped(main)
 
 
-def test_a_driver_sharing_the_fallback_with_another_sends_at_half_the_rate(
-    home: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A driver that counts another driver serving the run's fallback (see the counting
-    test above) sends its realtime requests through half of ``realtime_rpm``."""
-    served, n, rpm = _Served(), 900, 240
+def test_two_workers_serving_one_fallback_keep_to_its_limits_together(home: Path) -> None:
+    """Two workers drive one run with a deadline; both serve part of its fallback, each
+    through a limiter of its own, and each takes its share of ``realtime_rpm``.
+    Together they send no faster than the run's limit, beyond the bursts of two full
+    buckets: each limiter starts full, before it may have counted the other."""
+    served, n, rpm = _Served(), 1200, 240
     faults = {"expire_rate": 1.0, "expire_progress": 0.2}
     sent: list[float] = []
     respond = served.respond
@@ -645,29 +645,59 @@ def test_a_driver_sharing_the_fallback_with_another_sends_at_half_the_rate(
         return respond(request)
 
     served.respond = timed  # type: ignore[method-assign]
-    counted: list[int] = []
-
-    def two(shards: Any, now: float) -> int:
-        counted.append(fallback_drivers(shards, now))  # this driver alone holds them
-        return 2
-
-    monkeypatch.setattr(fallback, "fallback_drivers", two)
 
     async def main() -> None:
         async with _emulator(0.1, faults, served, n) as (backend, clock, workload):
             opts = _options(deadline="2h", max_rows_per_shard=300, realtime_rpm=rpm,
                             realtime_tpm=None)  # fmt: skip
-            run = await bp.run(workload.requests, backend=backend, home=home, clock=clock,
-                               options=opts, progress=_Sink())  # fmt: skip
+            r = await bp.run(
+                workload.requests,
+                backend=backend,
+                home=home,
+                clock=clock,
+                options=opts,
+                enqueue=True,
+                progress=False,
+                run_id="shared",
+            )
+            r.close()
+            stores = [open_store(home)[0] for _ in range(2)]
             try:
+                stats = await asyncio.gather(
+                    *(
+                        work(
+                            st,
+                            concurrency=2,
+                            poll_s=5.0,
+                            idle_exit_s=0.5,
+                            clock=clock,
+                            backend_for=lambda rec: backend,
+                        )
+                        for st in stores
+                    )
+                )
+            finally:
+                for st in stores:
+                    st.close()
+            assert all(s.shards for s in stats), "both workers took part"
+            run = bp.open_run("shared", home=home)
+            try:
+                assert run.state == RunState.DONE
                 routes = _check_one_outcome_per_row(run, served, n)
                 assert routes["realtime"] > 600
+                served_by = {s.shard_id for s in run.store.shards("shared") if s.parent_id}
+                assert len(served_by) == 4
             finally:
                 run.close()
 
     _warped(main)
-    assert counted and set(counted) == {1}
-    # in any two minutes: at most half a full bucket and two minutes of half the refill
+    # requests beyond what the whole rate allows between any two of them: a limiter
+    # each at the full rate would give 720 here
     sent.sort()
-    worst = max(bisect.bisect_right(sent, t + 120.0) - i for i, t in enumerate(sent))
-    assert worst <= rpm // 2 + rpm, worst
+    rate = rpm / 60
+    excess = max(
+        j - i + 1 - rate * (sent[j] - sent[i])
+        for i in range(len(sent))
+        for j in range(i, len(sent))
+    )
+    assert excess <= 2 * rpm, excess

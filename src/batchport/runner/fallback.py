@@ -81,7 +81,7 @@ log = logging.getLogger("batchport.runner")
 
 #: how often (seconds on the run's clock, at most) the drivers serving a run's fallback
 #: are counted again while requests go out, for each to take its share of the limits
-SHARE_EVERY_S = 15.0
+SHARE_EVERY_S = 5.0
 
 #: model families OpenAI offers ``service_tier="flex"`` for (others go standard): "GPT-5,
 #: o3 and o4-mini" per OpenAI's flex processing guide (2025; beta, may widen)
