@@ -44,6 +44,7 @@ from batchport.store import (
     ShardState,
     result_key,
 )
+from batchport.store.base import PACKED_INDEX_MASK
 from batchport.store.bulk import SettlementBatch
 
 __all__ = ["Collector", "encode_result"]
@@ -99,23 +100,17 @@ _LOST = _Verdict(
 
 
 # While a shard's results stream in, each row still expected is one int under the id
-# the provider returns it by: its index, position and attempt packed together. A
-# PendingRow tuple a row costs about twice the memory, for 100,000 rows a shard and
-# several shards collected at once.
-_IDX_BITS, _POS_BITS = 48, 32
-_IDX = (1 << _IDX_BITS) - 1
-_POS = (1 << _POS_BITS) - 1
-_ATTEMPT_AT = _IDX_BITS + _POS_BITS
+# the provider returns it by: its index, position and attempt packed together
+# (PendingRow.pack).
+_unpack = PendingRow.unpack
+_IDX = PACKED_INDEX_MASK
 _second = itemgetter(1)
 
 
 def _packed(rows: Iterable[tuple[int, str, int, int]]) -> list[int]:
-    """``(idx, custom_id, pos, attempt)`` rows, packed (see :func:`_unpack`)."""
-    return [idx | pos << _IDX_BITS | attempt << _ATTEMPT_AT for idx, _, pos, attempt in rows]
-
-
-def _unpack(custom_id: str, packed: int) -> PendingRow:
-    return PendingRow(packed & _IDX, custom_id, packed >> _IDX_BITS & _POS, packed >> _ATTEMPT_AT)
+    """``(idx, custom_id, pos, attempt)`` rows, packed (see :meth:`PendingRow.pack`)."""
+    pack = PendingRow.pack
+    return [pack(idx, pos, attempt) for idx, _, pos, attempt in rows]
 
 
 @dataclass(slots=True)
@@ -246,27 +241,23 @@ class Collector:
 
     async def _read(self, shard: ShardRecord, job: Job, no_retry: bool) -> _Tally:
         # the shard's unsettled rows, read afresh for every try (one copy in memory)
-        tally = self._keyed(shard, self.store.unsettled_rows(self.run_id, shard.shard_id))
+        tally = self._keyed(shard, self.store.unsettled_packed(self.run_id, shard.shard_id))
         try:
             return await self._fill(tally, shard, job, no_retry)
         except BaseException:
             tally.settle.close()
             raise
 
-    def _keyed(self, shard: ShardRecord, rows: list[tuple[int, str, int, int]]) -> _Tally:
-        """A tally expecting ``rows`` (``(idx, custom_id, pos, attempt)``), by the id the
+    def _keyed(self, shard: ShardRecord, left: dict[str, int]) -> _Tally:
+        """A tally expecting the rows ``left`` (packed, by custom_id), by the id the
         provider returns them under (the caller's, unless the backend had to give the
         provider another)."""
-        packed = _packed(rows)
         backend = type(self.backend)
         if backend.provider_id is Backend.provider_id:
-            return _Tally(left=dict(zip(map(_second, rows), packed, strict=True)))
-        spec, wire = self.spec_of(shard), self.backend.provider_id
-        ids = [wire(spec, cid, pos) for _, cid, pos, _ in rows]
-        return _Tally(
-            left=dict(zip(ids, packed, strict=True)),
-            names=dict(zip(ids, map(_second, rows), strict=True)),
-        )
+            return _Tally(left=left)
+        spec, wire, pos_of = self.spec_of(shard), self.backend.provider_id, PendingRow.pos_of
+        ids = {wire(spec, cid, pos_of(packed)): cid for cid, packed in left.items()}
+        return _Tally(left={pid: left[cid] for pid, cid in ids.items()}, names=ids)
 
     async def _fill(
         self,

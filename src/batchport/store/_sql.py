@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
 from functools import partial
@@ -123,6 +123,7 @@ class _Cursor(Protocol):
     def rowcount(self) -> int: ...
     def fetchone(self) -> Any: ...
     def fetchall(self) -> list[Any]: ...
+    def __iter__(self) -> Iterator[Any]: ...
 
 
 class _Connection(Protocol):
@@ -469,12 +470,21 @@ class SQLStore:
         tuples of strings and ints leave the garbage collector's view at its next
         pass; a tuple subclass such as PendingRow stays in it, so 100,000 of them held
         for a moment push the collector into a full pass over the whole heap."""
-        return self._all(
-            self._q(
-                "SELECT idx, custom_id, pos, attempt FROM rows "
-                f"WHERE {self._ROW_RUN}=? AND shard_id=? AND outcome IS NULL ORDER BY pos"
-            ),
-            (self._row_key(run_id), shard_id),
+        return self._all(self._unsettled(), (self._row_key(run_id), shard_id))
+
+    def unsettled_packed(self, run_id: str, shard_id: str) -> dict[str, int]:
+        """See :meth:`RunStore.unsettled_packed`: each row's tuple is dropped as soon
+        as it is packed, so none waits for the garbage collector."""
+        pack = PendingRow.pack
+        with self._lock:
+            rows = self._db.execute(self._unsettled(), (self._row_key(run_id), shard_id))
+            return {cid: pack(idx, pos, attempt) for idx, cid, pos, attempt in rows}
+
+    def _unsettled(self) -> str:
+        # ORDER BY pos has the planner read the shard's index, not all the run's rows
+        return self._q(
+            "SELECT idx, custom_id, pos, attempt FROM rows "
+            f"WHERE {self._ROW_RUN}=? AND shard_id=? AND outcome IS NULL ORDER BY pos"
         )
 
     def get_row(self, run_id: str, custom_id: str) -> RowRecord:
