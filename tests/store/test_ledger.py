@@ -31,6 +31,16 @@ def test_rows_are_added_unsettled_and_found_by_custom_id(store: RunStore) -> Non
     plain = store.unsettled_rows("r", "s0000")
     assert plain == [(0, "c00000", 1, 1), (1, "c00001", 2, 1), (2, "c00002", 3, 1)]
     assert {type(r) for r in plain} == {tuple}  # not a subclass: the collector's GC note
+    packed = store.unsettled_packed("r", "s0000")
+    assert [PendingRow.unpack(cid, v) for cid, v in packed.items()] == [
+        PendingRow(*row) for row in plain
+    ]
+
+    class OwnStore(RunStore):  # a store of the caller's own, with no unsettled_packed
+        def unsettled_rows(self, run_id: str, shard_id: str) -> list[tuple[int, str, int, int]]:
+            return store.unsettled_rows(run_id, shard_id)
+
+    assert OwnStore().unsettled_packed("r", "s0000") == packed
     assert store.outcome_counts("r") == {None: 3}
 
 
