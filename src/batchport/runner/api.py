@@ -196,8 +196,8 @@ async def run(
 
     ``requests`` is a :class:`~batchport.BatchBuilder`, any iterable of
     :class:`~batchport.Request` or of request lines as dicts (``custom_id``, ``method``,
-    ``url``, ``body``, as in a batch input file), or the path of a JSONL batch file. Options are a
-    :class:`RunOptions` or its fields as keywords. ``store`` is a
+    ``url``, ``body``, as in a batch input file), or the path of a JSONL batch file.
+    Options are a :class:`RunOptions` or its fields as keywords. ``store`` is a
     :class:`~batchport.store.RunStore`, a ``postgresql://`` URL of the shared store, or
     the home directory of the embedded SQLite store (``home=`` says the same; default
     ``BATCHPORT_STORE``, then ``BATCHPORT_HOME``). With ``run_id`` of an
