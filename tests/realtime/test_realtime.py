@@ -12,6 +12,7 @@ from openai import AsyncOpenAI
 
 from batchport.backends.emulator import EmulatorBackend
 from batchport.bench.warp import LoopClock, WarpLoop, new_warp_loop
+from batchport.errors import InputError
 from batchport.realtime import RealtimeOptions, run_realtime
 from batchport.requests import Request
 from batchport.runner import InstantClock, Outcome, run
@@ -90,6 +91,20 @@ async def test_sequential_rows_come_back_in_input_order_with_usage_and_cost(
     cost = rt.cost
     assert cost.priced and cost.realtime_usd == pytest.approx(2 * cost.batch_usd)
     assert len(rt.landed_at) == 5
+
+
+async def test_request_lines_as_dicts_run_realtime_as_requests_do(
+    emulator: Emulator, client: AsyncOpenAI
+) -> None:
+    reqs = [chat(i) for i in range(4)]
+    lines: list[Any] = [r.to_dict() for r in reqs]
+    rt = await run_realtime(lines, client=client, clock=EmulatorClock(emulator), concurrency=2)
+    assert [r.custom_id for r in rt.results] == [q.custom_id for q in reqs]
+    assert rt.outcomes == {"succeeded": 4}
+    # an item that is no request: the error bp.run gives, not a task group's
+    lines[2] = {"custom_id": "x", "method": "POST", "url": "/v1/chat/completions"}
+    with pytest.raises(InputError, match=r"<requests>:3: missing_required_parameter"):
+        await run_realtime(lines, client=client, clock=EmulatorClock(emulator), concurrency=2)
 
 
 @pytest.mark.parametrize(

@@ -31,10 +31,10 @@ from openai import AsyncOpenAI
 from batchport.backends._translate import parse_retry_after
 from batchport.backends.models import ResultRow, Usage
 from batchport.backends.openai.results import row_from_response
-from batchport.errors import ConfigError
+from batchport.errors import ConfigError, InputError
 from batchport.pricing import Cost, PriceTable
 from batchport.realtime.limits import RateLimiter
-from batchport.requests import Request
+from batchport.requests import Request, as_requests
 from batchport.runner.clock import Clock, SystemClock
 from batchport.runner.policy import Backoff
 from batchport.runner.results import RunResult
@@ -313,8 +313,13 @@ class _Executor:
         return RunResult.from_row(index, row, attempts, model)
 
 
+def _first(group: BaseExceptionGroup[InputError]) -> InputError:
+    first = group.exceptions[0]
+    return first if isinstance(first, InputError) else _first(first)
+
+
 async def run_realtime(
-    requests: Iterable[Request],
+    requests: Iterable[Request] | Iterable[dict[str, Any]],
     *,
     client: AsyncOpenAI | Any,
     options: RealtimeOptions | None = None,
@@ -330,7 +335,8 @@ async def run_realtime(
     """Send every request to its synchronous endpoint and return one row per request.
 
     ``requests`` is a :class:`~batchport.BatchBuilder` or any iterable of
-    :class:`~batchport.Request`; requests built with ``parse(...)`` get ``parsed`` like
+    :class:`~batchport.Request` or of request lines as dicts (as :func:`batchport.run`
+    takes them); requests built with ``parse(...)`` get ``parsed`` like
     batch rows do. ``client`` is an ``AsyncOpenAI`` (or ``AsyncAzureOpenAI``) pointed at
     the provider or an emulator, or an ``AsyncAnthropic`` for Anthropic's
     ``/v1/messages``; its own retries are switched off per call, since this executor
@@ -348,6 +354,8 @@ async def run_realtime(
 
     Raises:
         ConfigError: invalid options.
+        InputError: an item is not a request (by its position); rows sent before it
+            have been handed to ``on_result`` / ``on_row``.
     """
     opts = options or RealtimeOptions(**option_fields)
     clock = clock or SystemClock()
@@ -362,13 +370,19 @@ async def run_realtime(
         keep,
         limiter,
     )
-    queue: Iterator[tuple[int, Request]] = iter(enumerate(requests))
+    queue: Iterator[tuple[int, Request]] = enumerate(as_requests(requests))
     if prepare is not None:
         queue = ((i, prepare(r)) for i, r in queue)
     started = clock.now()
-    async with asyncio.TaskGroup() as tg:
-        for _ in range(opts.concurrency):
-            tg.create_task(ex.worker(queue))
+    try:
+        async with asyncio.TaskGroup() as tg:
+            for _ in range(opts.concurrency):
+                tg.create_task(ex.worker(queue))
+    except BaseExceptionGroup as group:  # a request that cannot be read: its own error
+        refused = group.subgroup(InputError)
+        if refused is None:
+            raise
+        raise _first(refused) from None
     finished = clock.now()
     return RealtimeRun(
         results=[ex.results[i] for i in sorted(ex.results)],
