@@ -201,8 +201,7 @@ def test_a_blob_whose_trailer_is_not_ours_is_damaged() -> None:
 def test_a_pending_row_packed_for_collection_unpacks_the_same(
     idx: int, pos: int, attempt: int, custom_id: str
 ) -> None:
-    from batchport.runner.collect import _packed, _unpack
     from batchport.store import PendingRow
 
     row = PendingRow(idx, custom_id, pos, attempt)
-    assert _unpack(custom_id, _packed([row])[0]) == row
+    assert PendingRow.unpack(custom_id, PendingRow.pack(idx, pos, attempt)) == row

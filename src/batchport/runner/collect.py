@@ -20,7 +20,6 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from operator import itemgetter
 
 import orjson
 
@@ -104,20 +103,13 @@ _LOST = _Verdict(
 # (PendingRow.pack).
 _unpack = PendingRow.unpack
 _IDX = PACKED_INDEX_MASK
-_second = itemgetter(1)
-
-
-def _packed(rows: Iterable[tuple[int, str, int, int]]) -> list[int]:
-    """``(idx, custom_id, pos, attempt)`` rows, packed (see :meth:`PendingRow.pack`)."""
-    pack = PendingRow.pack
-    return [pack(idx, pos, attempt) for idx, _, pos, attempt in rows]
 
 
 @dataclass(slots=True)
 class _Tally:
     settle: SettlementBatch = field(default_factory=SettlementBatch)
     retry: list[PendingRow] = field(default_factory=list)
-    #: rows not seen yet, packed (see _packed), by the id the provider returns them under
+    #: rows not seen yet, packed (see PendingRow.pack), by the id the provider returns them under
     left: dict[str, int] = field(default_factory=dict)
     #: the caller's custom_id of each provider id, when the backend gave the provider
     #: others; None: they are the caller's
@@ -236,8 +228,7 @@ class Collector:
         msg = f"shard {shard.shard_id}: the results of job {job.id} are gone ({exc.message})"
         log.warning("%s; its rows are submitted again", msg)
         self.progress.note(f"{msg}; resubmitting its rows")
-        rows = self.store.unsettled_rows(self.run_id, shard.shard_id)
-        return _Tally(left=dict(zip(map(_second, rows), _packed(rows), strict=True)), lost=True)
+        return _Tally(left=self.store.unsettled_packed(self.run_id, shard.shard_id), lost=True)
 
     async def _read(self, shard: ShardRecord, job: Job, no_retry: bool) -> _Tally:
         # the shard's unsettled rows, read afresh for every try (one copy in memory)

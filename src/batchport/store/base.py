@@ -227,11 +227,6 @@ class PendingRow(NamedTuple):
         )
 
     @staticmethod
-    def index_of(packed: int) -> int:
-        """The row index of a packed row."""
-        return packed & _IDX
-
-    @staticmethod
     def pos_of(packed: int) -> int:
         """The position in its shard of a packed row."""
         return packed >> _IDX_BITS & _POS
