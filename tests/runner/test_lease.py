@@ -200,25 +200,49 @@ async def test_another_process_is_refused_then_its_run_taken_over_when_killed(
             await asyncio.wait_for(child.wait(), 30)
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize(
+    ("named", "sigint_ignored"),
+    [(True, False), (False, False), (True, True)],
+    ids=["named", "generated-id", "sigint-ignored"],
+)
 async def test_sigterm_stops_a_cli_run_like_ctrl_c_and_frees_the_run(
-    served: EmulatorThread, home: Path, tmp_path: Path
+    served: EmulatorThread, home: Path, tmp_path: Path, named: bool, sigint_ignored: bool
 ) -> None:
+    """SIGTERM stops a run (exit 143) and names the run to resume: with the id it was
+    given or the one it made, and also where SIGINT is ignored (a job started with &
+    from a script), where stopping as on Ctrl-C would not stop it at all."""
     src = tmp_path / "in.jsonl"
     bp.write_requests(src, [chat(i) for i in range(4)])
     cmd = [sys.executable, "-m", "batchport", "run", str(src), "--emulator-url", served.url,
-           "--home", str(home), "--run-id", "run-term", "--no-progress"]  # fmt: skip
-    child = await asyncio.create_subprocess_exec(*cmd, cwd=ROOT, stderr=asyncio.subprocess.PIPE)
-    await _wait_for_lease(home, "run-term")
+           "--home", str(home), "--no-progress"]  # fmt: skip
+    if named:
+        cmd += ["--run-id", "run-term"]
+    child = await asyncio.create_subprocess_exec(
+        *cmd,
+        cwd=ROOT,
+        stderr=asyncio.subprocess.PIPE,
+        preexec_fn=_ignore_sigint if sigint_ignored else None,
+    )
+    assert child.stderr is not None
+    first = (await asyncio.wait_for(child.stderr.readline(), 60)).decode()
+    assert first.startswith("run id: ")
+    run_id = first.removeprefix("run id: ").strip()
+    assert run_id == "run-term" or not named
+    await _wait_for_lease(home, run_id)
     child.send_signal(signal.SIGTERM)
     _, err = await asyncio.wait_for(child.communicate(), 60)
     assert child.returncode == 143
-    assert "batchport resume run-term" in err.decode()
+    assert f"batchport resume {run_id}" in err.decode()
     assert "Traceback" not in err.decode()
     with Store(home) as store:
-        assert store.get_lease("run-term") is None  # released on the way out
+        assert store.get_lease(run_id) is None  # released on the way out
     async with EmulatorBackend(url=served.url) as be:
         clock = InstantClock(real_sleep=0.002)
-        run = await bp.resume("run-term", backend=be, home=home, clock=clock, progress=False)
+        run = await bp.resume(run_id, backend=be, home=home, clock=clock, progress=False)
     with run:
         assert run.outcomes == {"succeeded": 4}
 

@@ -7,14 +7,16 @@ Exit statuses: 0 success, 1 the input or the run had problems (validation errors
 partial failure), 2 usage error, 3 an error that stopped the command (a provider's
 refusal, a bad path, a full disk...), 4 an internal error (a bug: please report it with
 the output of ``-vv``), 130 interrupted by Ctrl-C and 143 by SIGTERM (a run stopped so
-can be resumed).
+can be resumed), 141 when the reader of standard output went away (``| head``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -28,6 +30,8 @@ EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
 EXIT_ERROR = 3
 EXIT_INTERNAL = 4
+#: standard output's reader went away (128 + SIGPIPE, as a shell reports it)
+EXIT_BROKEN_PIPE = 141
 
 # Every command, the module that defines it and its line in --help, in --help's order.
 # Only the module of the command being run is imported (a provider SDK, aiohttp or the
@@ -87,7 +91,10 @@ def _on_sigterm(signum: int, frame: object) -> None:
     # Stop exactly as on Ctrl-C: asyncio's own SIGINT handling cancels the running
     # work cleanly (leases released, clients closed) and raises KeyboardInterrupt.
     _terminated.set()
-    signal.raise_signal(signal.SIGINT)
+    if callable(signal.getsignal(signal.SIGINT)):
+        signal.raise_signal(signal.SIGINT)
+    else:  # SIGINT is ignored (a job started with & from a script): it would not stop
+        raise KeyboardInterrupt
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -107,6 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # User mistakes and provider refusals get one clear line, never a traceback.
         print(f"batchport: error: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_ERROR
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except OSError as exc:  # a path that cannot be written, a full disk
         print(f"batchport: error: {_redacted(exc)}", file=sys.stderr)
         return EXIT_ERROR
@@ -122,6 +132,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERNAL
     finally:
         _restore_sigterm(previous)
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so flushing it at exit finds no closed pipe."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def _redacted(exc: BaseException) -> str:
