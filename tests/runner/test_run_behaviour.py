@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import stat
+import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -434,6 +439,78 @@ def test_cli_azure_route_and_bad_paths(
             assert [s.model for s in store.shards(rec.id)] == ["mini-batch"]
     assert main(["run", str(src), "--deployment", "gpt-4o=x", "--home", home]) == 3
     assert "--deployment goes with --backend azure" in capsys.readouterr().err
+
+
+def test_cli_output_that_is_the_input_or_the_store_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """-o naming the input file or a file of the run store would destroy it: refused
+    before anything is sent, both left as they were."""
+    src = _write_input(tmp_path, 2)
+    before = src.read_bytes()
+    home = tmp_path / "home"
+    with EmulatorThread() as emu:
+        common = ["--emulator-url", emu.url, "--home", str(home), "--no-progress"]
+        assert main(["run", str(src), "-o", str(src), *common]) == 3
+        assert "it is the input file" in capsys.readouterr().err
+        same = str(tmp_path / "." / "in.jsonl")  # the same file by another spelling
+        assert main(["run", str(src), "-o", same, *common]) == 3
+        capsys.readouterr()
+        assert main(["run", str(src), "--run-id", "r1", *common]) == 1  # the store exists
+        capsys.readouterr()
+        for target in (home / "batchport.sqlite3", home / "batchport.sqlite3-wal",
+                       home / "runs" / "r1" / "x.jsonl"):  # fmt: skip
+            assert main(["results", "r1", "--home", str(home), "-o", str(target)]) == 3
+            assert "is a file of the run store" in capsys.readouterr().err
+        assert len(emu.batches()) == 1  # only the run that was let through
+    assert src.read_bytes() == before
+    assert main(["status", "r1", "--home", str(home)]) == 0  # the store still reads
+    # a path beside the store's files, in its folder, is the caller's to use
+    assert main(["results", "r1", "--home", str(home), "-o", str(home / "out.jsonl")]) == 1
+    assert len((home / "out.jsonl").read_text().splitlines()) == 3
+
+
+def test_cli_results_to_a_pipe_write_into_it(tmp_path: Path) -> None:
+    """A target that is no regular file (a named pipe, a device) is written in place,
+    not replaced by a file renamed over it."""
+    src = _write_input(tmp_path, 2)
+    home = str(tmp_path / "home")
+    with EmulatorThread() as emu:
+        main(["run", str(src), "--run-id", "r2", "--emulator-url", emu.url, "--home", home,
+              "--no-progress"])  # fmt: skip
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    assert main(["results", "r2", "--home", home, "-o", str(fifo)]) == 1
+    reader.join(30)
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert len(got[0].splitlines()) == 3
+
+
+def test_cli_stops_quietly_when_its_reader_goes_away(tmp_path: Path) -> None:
+    """`batchport results RUN -o - | head -1`: exit 141, and no traceback or
+    'Exception ignored' from a generator finalized after its store closed."""
+    src = tmp_path / "in.jsonl"
+    bp.write_requests(src, [chat(i, "x" * 2000) for i in range(400)])
+    home = str(tmp_path / "home")
+    with EmulatorThread() as emu:
+        main(["run", str(src), "--run-id", "r3", "--emulator-url", emu.url, "--home", home,
+              "--no-progress"])  # fmt: skip
+    for args in (["results", "r3", "-o", "-"], ["status", "r3"]):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "batchport", *args, "--home", home],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.readline()
+        proc.stdout.close()  # as `head -1` does
+        err = proc.stderr.read().decode()
+        proc.stderr.close()
+        assert proc.wait(60) == 141, err
+        assert "Traceback" not in err and "Exception ignored" not in err, err
 
 
 def test_wrong_option_names_are_config_errors(home: Path) -> None:

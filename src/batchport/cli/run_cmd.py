@@ -249,9 +249,38 @@ def _check_output(args: argparse.Namespace) -> None:
         return
     if output == "-":
         return
-    parent = Path(output).expanduser().resolve().parent
+    target = Path(output).expanduser().resolve()
+    parent = target.parent
     if not parent.is_dir() or not os.access(parent, os.W_OK):
         raise RunError(f"cannot write results to {output}: {parent} is not a writable folder")
+    given = getattr(args, "file", None)
+    if given is not None and target == Path(given).expanduser().resolve():
+        raise RunError(
+            f"cannot write results to {output}: it is the input file; choose another path"
+        )
+    home = _sqlite_home(args)
+    if home is not None and (
+        (target.parent == home and target.name.startswith(_STORE_FILE))
+        or home / "runs" in target.parents
+    ):
+        raise RunError(
+            f"cannot write results to {output}: it is a file of the run store in {home}; "
+            "choose a path outside it"
+        )
+
+
+#: the SQLite store's database file (and its -wal, -shm and -journal beside it)
+_STORE_FILE = "batchport.sqlite3"
+
+
+def _sqlite_home(args: argparse.Namespace) -> Path | None:
+    """The SQLite store's folder the command works on; None for a PostgreSQL store."""
+    from batchport.store.base import default_home
+
+    store = chosen_store(args) or os.environ.get("BATCHPORT_STORE") or None
+    if store is not None and "://" in store:
+        return None
+    return (Path(store) if store else default_home()).expanduser().resolve()
 
 
 def _options(args: argparse.Namespace) -> RunOptions:
@@ -311,6 +340,10 @@ def _report(run_obj: Run, args: argparse.Namespace) -> int:
     if output:
         try:
             n = run_obj.write_results(output, _format(args))
+        except BrokenPipeError:
+            if output == "-":
+                raise  # the reader went away (`| head`): not a failure to report
+            raise RunError(f"cannot write results to {output} (its reader went away)") from None
         except OSError as exc:
             raise RunError(
                 f"cannot write results to {output} ({exc.strerror or exc}); they are kept: "
@@ -353,7 +386,7 @@ def _start(args: argparse.Namespace, *, submit_only: bool, enqueue: bool = False
     from batchport.backends import load_backend
     from batchport.runner import new_run_id, run
 
-    run_id = args.run_id or new_run_id()
+    run_id = args.run_id = args.run_id or new_run_id()  # named if the run is interrupted
     if args.backend and not args.emulator_url:
         load_backend(args.backend)  # a mistyped name fails before a run id is announced
     _check_output(args)
@@ -485,6 +518,7 @@ def _holder(s: Any, now: float) -> str:
 def _results(args: argparse.Namespace) -> int:
     if not args.output:
         raise RunError("give -o FILE to write results")
+    _check_output(args)
     return _finish(_open(args), args)
 
 

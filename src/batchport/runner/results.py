@@ -240,11 +240,27 @@ def write_results(
         raise ValueError("format must be 'jsonl' or 'csv'")
     if str(path) == "-":
         out = sys.stdout.buffer
-        n = _write(results, out, fmt, backend)
-        out.flush()
+        try:
+            n = _write(results, out, fmt, backend)
+            out.flush()
+        finally:
+            _close(results)
         return n
-    with atomic_writer(path) as out:
-        return _write(results, out, fmt, backend)
+    try:
+        target = Path(path)
+        if target.exists() and not target.is_file():  # a device or a pipe: written in place
+            with target.open("wb") as out:
+                return _write(results, out, fmt, backend)
+        with atomic_writer(path) as out:
+            return _write(results, out, fmt, backend)
+    finally:
+        _close(results)  # now, while its store is open: not whenever it is collected
+
+
+def _close(results: Iterator[RunResult]) -> None:
+    close = getattr(results, "close", None)
+    if close is not None:
+        close()
 
 
 def _write(results: Iterator[RunResult], out: IO[bytes], fmt: str, backend: str | None) -> int:
