@@ -75,6 +75,22 @@ def test_an_error_keeps_its_status_and_is_retried_only_when_transient(
     assert row.error is not None and row.error.message == "nope"
 
 
+@pytest.mark.parametrize("inline", [False, True])
+def test_a_row_its_batch_cancel_stopped_is_cancelled_as_on_every_provider(inline: bool) -> None:
+    """google.rpc code 1 (CANCELLED): the row never ran because its batch was
+    cancelled; ``cancelled`` / ``batch_cancelled`` as OpenAI's and Anthropic's rows, and
+    not retried by the backend's verdict (the runner decides for its own cancels)."""
+    err = {"code": 1, "message": "Batch was cancelled.", "status": "CANCELLED"}
+    row = (
+        parse_item({"error": err, "metadata": {"key": "a"}})
+        if inline
+        else parse_line(orjson.dumps({"key": "a", "error": err}))
+    )
+    assert row.outcome is Outcome.CANCELLED and not row.retryable
+    assert row.error is not None
+    assert (row.error.code, row.error.message) == ("batch_cancelled", "Batch was cancelled.")
+
+
 def test_a_blocked_prompt_without_candidates_is_content_filtered() -> None:
     item = {"key": "a", "response": {"promptFeedback": {"blockReason": "SAFETY"}}}
     row = parse_item(item)

@@ -17,7 +17,10 @@ The verdict:
   ``BLOCKLIST``, ``PROHIBITED_CONTENT``, ``SPII``, ``IMAGE_SAFETY`` and a prompt blocked
   with no candidate -> ``CONTENT_FILTERED``; any other reason (``MALFORMED_FUNCTION_CALL``,
   ``OTHER``…) -> ``FAILED``, worth another try. Never retryable otherwise.
-- an error (a ``google.rpc.Status``): ``FAILED``; the code maps to an HTTP status
+- an error of code 1 (``CANCELLED``: the batch was cancelled before the row ran):
+  ``CANCELLED`` with code ``batch_cancelled``, as the other providers' rows are; not
+  retryable (whether a cancelled row runs again is the runner's call).
+- any other error (a ``google.rpc.Status``): ``FAILED``; the code maps to an HTTP status
   (:data:`HTTP_OF_CODE`; a code that already is an HTTP status is kept) and the row is
   retryable for 408, 409, 429 and 5xx (``DEADLINE_EXCEEDED``, ``ABORTED``,
   ``RESOURCE_EXHAUSTED``, ``INTERNAL``, ``UNAVAILABLE``, ``UNKNOWN``).
@@ -66,6 +69,8 @@ HTTP_OF_CODE: Mapping[int, int] = {
     16: 401,  # UNAUTHENTICATED
 }
 _RETRYABLE_HTTP = frozenset({408, 409, 429, 499})
+#: google.rpc code CANCELLED: a row its batch's cancel stopped
+_CANCELLED = 1
 _FILTERED = frozenset(
     {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"}
 )
@@ -174,10 +179,24 @@ def _row_from_status(
     http: int | None = None,
 ) -> ResultRow:
     code = _int(status.get("code"))
+    message = status.get("message")
+    if code == _CANCELLED and http is None:
+        text = message if isinstance(message, str) and message else "the batch was cancelled"
+        return ResultRow(
+            key,
+            Outcome.CANCELLED,
+            retryable=False,
+            error=RowError("batch_cancelled", text, type="CANCELLED"),
+            status_code=None,
+            body=status,
+            raw=raw,
+            body_path=body_path,
+            source=source,
+            line=line,
+        )
     if http is None:
         http = code if code >= 100 else HTTP_OF_CODE.get(code, 500)
     name = status.get("status")
-    message = status.get("message")
     text = message if isinstance(message, str) and message else f"HTTP {http}"
     err_code = name if isinstance(name, str) and name else f"http_{http}"
     return ResultRow(
