@@ -9,8 +9,9 @@ whole input.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -237,6 +238,24 @@ def estimate_cost(shards: Iterable[ShardPlan], prices: PriceTable) -> Cost:
     return total
 
 
+class _Translated:
+    """A plan's :class:`ShardSink`: each shard's model and bytes as the provider's."""
+
+    def __init__(self, translate: Callable[[Request], Request]) -> None:
+        self.translate = translate
+        self.models: dict[int, str | None] = {}
+        self.sizes: dict[int, int] = {}
+
+    def row(self, shard_index: int, pos: int, request: Request, line: bytes) -> None:
+        wire = self.translate(request)
+        size = len(line) if wire is request else len(wire.to_json())
+        self.sizes[shard_index] = self.sizes.get(shard_index, 0) + size + 1
+        self.models.setdefault(shard_index, wire.model)
+
+    def shard_closed(self, shard: ShardPlan) -> None:
+        pass
+
+
 def plan_requests(
     requests: Iterable[Request],
     profile: ProviderProfile,
@@ -245,12 +264,28 @@ def plan_requests(
     max_rows: int | None = None,
     max_tokens: int | None = None,
     caveats: Iterator[str] | tuple[str, ...] = (),
+    translate: Callable[[Request], Request] | None = None,
 ) -> Plan:
-    """Plan ``requests`` for ``profile`` without writing or sending anything."""
-    sharder = Sharder(profile, max_rows=max_rows, max_tokens=max_tokens)
+    """Plan ``requests`` for ``profile`` without writing or sending anything.
+
+    ``translate`` turns a caller's request into the provider's, as a run does (a
+    backend's ``prepare_request``): shards are cut and fingerprinted from the caller's
+    requests, but priced by the model the provider runs and sized as the provider's
+    lines. Raises what it raises (an :class:`InputError` for a model with no mapping)."""
+    sink = _Translated(translate) if translate is not None else None
+    sharder = Sharder(profile, max_rows=max_rows, max_tokens=max_tokens, sink=sink)
     for request in requests:
         sharder.add(request)
     shards = tuple(sharder.close())
+    if sink is not None:
+        shards = tuple(
+            dataclasses.replace(
+                s,
+                provider_model=sink.models.get(s.index, s.model),
+                bytes=sink.sizes.get(s.index, s.bytes),
+            )
+            for s in shards
+        )
     return Plan(
         provider=profile.name,
         shards=shards,

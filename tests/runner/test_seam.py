@@ -26,7 +26,7 @@ from batchport.jsonl import write_requests
 from batchport.runner import InstantClock, PollPolicy
 from batchport.runner.progress import NullProgress
 from batchport.store import Store
-from batchport_emulator import Emulator
+from batchport_emulator import Emulator, EmulatorThread
 
 from .conftest import chat
 
@@ -522,3 +522,32 @@ async def test_a_dead_endpoint_fails_fast_and_says_where(home: Path) -> None:
             await bp.run([chat(1)], backend=be, home=home, clock=clock, progress=False)
     assert len(clock.slept) == 2  # two quick retries, not api_retries with backoff
     assert sum(clock.slept) <= 2.0
+
+
+@pytest.mark.parametrize(
+    ("dialect", "model"), [("anthropic", "claude-haiku-4-5"), ("gemini", "gemini-2.5-flash")]
+)
+async def test_plan_prices_the_model_a_translating_backend_runs(
+    home: Path, dialect: str, model: str
+) -> None:
+    """bp.plan with a backend that maps models prices what bp.run prices (the provider's
+    model), so a max_cost taken from the plan is one the run keeps to."""
+    from batchport.backends.anthropic import AnthropicBackend
+    from batchport.backends.gemini import GeminiBackend
+
+    reqs = [chat(i) for i in range(4)]
+    with EmulatorThread() as emu:
+        kind = AnthropicBackend if dialect == "anthropic" else GeminiBackend
+        async with kind(api_key="k", base_url=emu.url, models={"gpt-4o-mini": model}) as be:
+            planned = bp.plan(reqs, backend=be)
+            assert [s.provider_model for s in planned.shards] == [model]
+            assert planned.cost.batch_usd != bp.plan(reqs).cost.batch_usd  # not gpt-4o-mini's
+            with pytest.raises(RunError, match="exceeds max_cost"):
+                await bp.run(reqs, backend=be, home=home, progress=False,
+                             max_cost=planned.cost.batch_usd * 0.999)  # fmt: skip
+            assert emu.batches() == []
+            run = await bp.run(reqs, backend=be, home=home, progress=False,
+                               clock=InstantClock(real_sleep=0.002),
+                               max_cost=planned.cost.batch_usd * 1.001)  # fmt: skip
+            with run:
+                assert run.outcomes == {"succeeded": 4}

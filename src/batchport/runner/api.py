@@ -150,6 +150,8 @@ def plan(
         prices=prices,
         max_rows=opts.max_rows_per_shard,
         max_tokens=opts.max_tokens_per_shard,
+        # as a run translates them: priced by the model the provider runs
+        translate=_translator(backend) if isinstance(backend, Backend) else None,
     )
     return Plan(
         p.provider, p.shards, p.fingerprint, p.cost, tuple(_caveats(profile, p.shards, prices))
