@@ -193,6 +193,9 @@ class ShardSpec:
     caller_model: str | None = None
     completion_window: str = "24h"
     file_expires_after_s: int | None = None
+    #: jobs recorded for the run's other shards, set when a job is looked for: never
+    #: this shard's (a backend that tells its job by shape alone skips them)
+    other_jobs: frozenset[str] = field(default=frozenset(), compare=False)
 
     @property
     def filename(self) -> str:

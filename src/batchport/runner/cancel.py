@@ -17,7 +17,7 @@ from batchport.backends.models import Job, JobStatus
 from batchport.errors import ConflictError, NotFoundError, RunError
 from batchport.runner.api import _backend_of, _execute, _store
 from batchport.runner.clock import Clock
-from batchport.runner.engine import shard_spec
+from batchport.runner.engine import finding_spec, shard_spec
 from batchport.runner.lease import DEFAULT_TTL_S, RunBusy, drive_with_lease
 from batchport.runner.options import RunOptions
 from batchport.runner.progress import ProgressSink
@@ -89,7 +89,8 @@ async def _cancel_jobs(
     for shard in store.shards(run_id):
         job: Job | None = None
         if shard.state == ShardState.SUBMITTING and adopt:  # created but maybe never recorded
-            job = await backend.find(shard_spec(store, shard, opts), shard.staged())
+            spec = finding_spec(store, shard_spec(store, shard, opts))
+            job = await backend.find(spec, shard.staged())
             if job is not None:
                 shard = store.update_shard(
                     run_id,

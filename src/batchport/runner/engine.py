@@ -51,7 +51,7 @@ from batchport.store import (
     ShardState,
 )
 
-__all__ = ["TAGS", "Engine", "finish_run", "shard_spec"]
+__all__ = ["TAGS", "Engine", "finding_spec", "finish_run", "shard_spec"]
 
 log = logging.getLogger("batchport.runner")
 
@@ -90,6 +90,15 @@ def shard_spec(store: RunStore, shard: ShardRecord, opts: RunOptions) -> ShardSp
         completion_window=opts.completion_window,
         file_expires_after_s=opts.file_expires_after_s,
     )
+
+
+def finding_spec(store: RunStore, spec: ShardSpec) -> ShardSpec:
+    """``spec`` to look its job up with: the jobs of the run's other shards set aside
+    (:attr:`ShardSpec.other_jobs`), so that a look-up by shape never adopts a sibling's."""
+    others = frozenset(
+        s.job_id for s in store.shards(spec.run_id) if s.job_id and s.shard_id != spec.shard_id
+    )
+    return dataclasses.replace(spec, other_jobs=others)
 
 
 class ShardCheckpoint:
@@ -309,6 +318,7 @@ class Engine:
         return shard_spec(self.store, shard, self.opts)
 
     async def _find(self, spec: ShardSpec, checkpoint: Mapping[str, str]) -> Job | None:
+        spec = finding_spec(self.store, spec)
         return await self.retry.call(
             f"find {spec.shard_id}", lambda: self.backend.find(spec, checkpoint)
         )
@@ -320,9 +330,16 @@ class Engine:
         that cannot look jobs up answers None at once."""
         if type(self.backend).find is Backend.find:
             return None
+        spec = finding_spec(self.store, spec)
         waited, delay = 0.0, 1.0
         while True:
-            found = await self.backend.find(spec, checkpoint.values)
+            try:
+                found = await self.backend.find(spec, checkpoint.values)
+            except BackendError as exc:  # a failed listing is one look less, not the end
+                if not exc.retryable or waited >= self.opts.adopt_window_s:
+                    raise
+                log.warning("looking for the job of %s failed (%s)", spec.shard_id, exc)
+                found = None
             if found is not None or waited >= self.opts.adopt_window_s:
                 return found
             step = min(delay, self.opts.adopt_window_s - waited)

@@ -44,15 +44,18 @@ class Retrier:
         *,
         recover: Callable[[], Awaitable[T | None]] | None = None,
     ) -> T:
-        """``await fn()``, retried; before each repeat, ``recover()`` may return the
-        result of an attempt that succeeded after all (then ``fn`` is not repeated)."""
+        """``await fn()``, retried; before a repeat after a failure that may have taken
+        effect all the same (no answer, or a 5xx), ``recover()`` may return the result of
+        an attempt that succeeded after all (then ``fn`` is not repeated)."""
         attempt = 0
         while True:
+            look = False
             try:
                 return await fn()
             except (QuotaExceededError, ResultLineError):
                 raise
             except BackendError as exc:
+                look = recover is not None and _may_have_happened(exc)
                 dead = isinstance(exc, TransportError) and exc.connect_failed
                 budget = min(self.retries, _DEAD_RETRIES) if dead else self.retries
                 if not exc.retryable or attempt >= budget:
@@ -64,7 +67,17 @@ class Retrier:
                 log.warning("%s failed (%s); retrying in %.1fs", what, exc, delay)
                 await self.clock.sleep(delay)
                 attempt += 1
-            if recover is not None:
+            if look:
+                assert recover is not None
                 found = await self.call(f"{what} (look-up)", recover)
                 if found is not None:
                     return found
+
+
+def _may_have_happened(exc: BackendError) -> bool:
+    """Whether the failed call may have taken effect all the same: not when the
+    provider answered with a refusal (4xx: a 429 is refused before anything is made),
+    nor when no connection was made; a dropped answer or a 5xx cannot tell."""
+    if isinstance(exc, TransportError):
+        return not exc.connect_failed
+    return exc.status_code is None or exc.status_code >= 500

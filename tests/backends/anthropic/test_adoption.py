@@ -12,11 +12,17 @@ import pytest
 from anthropic import AsyncAnthropic
 
 import batchport as bp
-from batchport.backends.anthropic import BATCH_ID, AnthropicBackend
+from batchport.backends.anthropic import BATCH_ID, AnthropicBackend, record_intent
 from batchport.backends.base import Checkpoint
 from batchport.backends.memory import DictCheckpoint
 from batchport.backends.models import Job, ShardSpec
-from batchport.errors import BackendError, ConfigError
+from batchport.errors import (
+    BackendError,
+    ConfigError,
+    RateLimitError,
+    RunError,
+    TransportError,
+)
 from batchport.requests import Request
 from batchport.runner import InstantClock
 from batchport.store import Store
@@ -94,7 +100,7 @@ async def test_two_running_candidates_stop_the_run_until_their_ids_can_be_checke
                 ]
             )
             async with AnthropicBackend(base_url=emu.url, api_key="sk-ant-test") as be:
-                with pytest.raises(BackendError, match="2 batches created since"):
+                with pytest.raises(RunError, match="2 batches created since"):
                     await bp.resume("r1", backend=be, home=home, progress=False,
                                     clock=InstantClock())  # fmt: skip
             assert len(await _batches(emu)) == 2  # nothing submitted meanwhile
@@ -197,3 +203,57 @@ async def test_max_cost_prices_the_claude_model_a_chat_request_runs_on(home: Pat
                 await bp.run(reqs, backend=be, home=home, progress=False, max_cost=1.0,
                              clock=InstantClock())  # fmt: skip
         assert await _batches(emu) == []
+
+
+class LosesOneAnswer(AnthropicBackend):
+    """The first create of shard s0001 fails as ``failure`` says, after the intent is
+    recorded and before anything is sent: no batch exists for it."""
+
+    failure: BackendError
+
+    def __init__(self, failure: BackendError, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.failure = failure
+        self.failed = False
+        self.looked = 0
+
+    async def submit(self, spec: ShardSpec, checkpoint: Checkpoint) -> Job:
+        if spec.shard_id == "s0001" and not self.failed:
+            self.failed = True
+            record_intent(checkpoint)
+            raise self.failure
+        return await super().submit(spec, checkpoint)
+
+    async def find(self, spec: ShardSpec, checkpoint: Mapping[str, str]) -> Job | None:
+        self.looked += 1
+        return await super().find(spec, checkpoint)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        TransportError("the answer was lost", provider="anthropic"),
+        RateLimitError("slow down", provider="anthropic", status_code=429),
+    ],
+    ids=["answer-lost", "429"],
+)
+async def test_a_failed_create_never_adopts_a_sibling_shards_batch(
+    home: Path, failure: BackendError
+) -> None:
+    """Two shards of one size: the second's create fails while the first's batch runs.
+    Looked for by shape, that batch would pass for the second's (both shards would then
+    read one batch's results, and the run could never end): it is set aside as the
+    first's. A 429 is a refusal, nothing was made: no look-up at all."""
+    ids = [f"c{i}" for i in range(8)]
+    async with (
+        Emulator(CONFIG) as emu,
+        LosesOneAnswer(failure, base_url=emu.url, api_key="sk-ant-test") as be,
+    ):
+        run = await bp.run(_requests(ids), backend=be, home=home, run_id="r2", progress=False,
+                           max_rows_per_shard=4, clock=InstantClock(real_sleep=0.002))  # fmt: skip
+        with run:
+            assert run.outcomes == {"succeeded": len(ids)}
+            jobs = [s.job_id for s in run.store.shards("r2")]
+        assert len(set(jobs)) == 2 and len(await _batches(emu)) == 2
+        assert be.failed
+        assert (be.looked > 0) is isinstance(failure, TransportError)

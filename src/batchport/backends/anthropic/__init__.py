@@ -55,7 +55,7 @@ from batchport.backends.models import (
     ResultRow,
     ShardSpec,
 )
-from batchport.errors import BackendError, ConfigError, NotFoundError
+from batchport.errors import BackendError, ConfigError, NotFoundError, RunError
 from batchport.limits import get_profile
 from batchport.requests import Request
 
@@ -229,10 +229,11 @@ class AnthropicBackend(Backend):
 
         Recorded id first. Otherwise, when a create was intended: among the batches
         created since the intent (less ``adopt_skew_s``) that hold exactly the shard's
-        number of requests, one that has ended and whose results carry exactly the
-        shard's ids; failing that, the only one still running. Several running
-        candidates cannot be told apart yet: :class:`BackendError` (resume later, once
-        they have ended), rather than adopting the wrong one or paying twice.
+        number of requests and is no other shard's (``spec.other_jobs``), one that has
+        ended and whose results carry exactly the shard's ids; failing that, the only
+        one still running. Several running candidates cannot be told apart yet:
+        :class:`RunError`, which stops the run with the shard's rows unsettled (resume
+        it once they have ended), rather than adopting the wrong one or paying twice.
         """
         if checkpoint.get(BATCH_ID):
             return await recorded_job(self, checkpoint, BATCH_ID)
@@ -242,7 +243,7 @@ class AnthropicBackend(Backend):
         running: list[Job] = []
         expected: frozenset[str] | None = None
         async for job in self._recent(since):
-            if job.counts.total != spec.rows:
+            if job.counts.total != spec.rows or job.id in spec.other_jobs:
                 continue
             if not job.status.is_terminal:
                 running.append(job)
@@ -255,11 +256,11 @@ class AnthropicBackend(Backend):
             return running[0]
         if running:
             ids = ", ".join(j.id for j in running)
-            raise BackendError(
+            # not the shard's failure: the run stops, resumable, its rows unsettled
+            raise RunError(
                 f"shard {spec.shard_id}: {len(running)} batches created since its create "
                 f"was sent hold {spec.rows} requests ({ids}); which one is this shard's "
-                "can be checked once they have ended: resume the run then",
-                provider=self.provider,
+                "can be checked once they have ended: resume the run then"
             )
         return None
 
