@@ -26,6 +26,7 @@ import orjson
 from batchport.backends.base import Backend
 from batchport.backends.models import ALL_MODELS, Job, JobStatus, ShardSpec
 from batchport.errors import (
+    AuthenticationError,
     BackendError,
     ConflictError,
     NotFoundError,
@@ -383,7 +384,9 @@ class Engine:
             except QuotaExceededError as exc:
                 job = Job("", JobStatus.FAILED, requeue=str(exc), retry_after=exc.retry_after)
             except BackendError as exc:
-                if exc.retryable:
+                # refused credentials are no fault of the shard: every shard would fail
+                # alike, so the run stops with the rows unsettled, to be resumed
+                if exc.retryable or isinstance(exc, AuthenticationError):
                     raise
                 await self._release(shard)
                 await self.quota.unblock(key, order)

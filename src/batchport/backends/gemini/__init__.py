@@ -119,6 +119,21 @@ _HTTP_ERRORS: Mapping[int, type[BackendError]] = {
 }
 
 
+#: ``google.rpc.ErrorInfo`` reasons of a 400 that refuses the API key itself
+_KEY_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED"})
+
+
+def _key_refused(details: object) -> bool:
+    """Whether an error body (``{"error": {..., "details": [ErrorInfo...]}}``) says the
+    API key was refused: Google answers a wrong key with a 400 ``INVALID_ARGUMENT``
+    whose ``ErrorInfo`` reason is ``API_KEY_INVALID``, not with a 401."""
+    inner = details.get("error") if isinstance(details, Mapping) else None
+    infos = inner.get("details") if isinstance(inner, Mapping) else None
+    if not isinstance(infos, list):
+        return False
+    return any(isinstance(i, Mapping) and i.get("reason") in _KEY_REASONS for i in infos)
+
+
 def _seconds(value: object) -> float | None:
     if not isinstance(value, str) or not value:
         return None
@@ -307,6 +322,8 @@ class GeminiBackend(Backend):
         cls = _HTTP_ERRORS.get(code) or (
             ServerError if code >= 500 else BadRequestError if code >= 400 else BackendError
         )
+        if code == 400 and _key_refused(exc.details):  # a wrong key is a 400 at Google
+            cls = AuthenticationError
         exc.args = (redact(str(exc.args[0]), secrets),) if exc.args else ()
         return cls(
             message,
