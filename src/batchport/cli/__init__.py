@@ -93,8 +93,20 @@ def _on_sigterm(signum: int, frame: object) -> None:
     _terminated.set()
     if callable(signal.getsignal(signal.SIGINT)):
         signal.raise_signal(signal.SIGINT)
-    else:  # SIGINT is ignored (a job started with & from a script): it would not stop
+        return
+    # SIGINT is ignored (a job started with & from a script): raised, it would not stop
+    # anything. KeyboardInterrupt is raised instead, by the event loop between two
+    # callbacks when one runs (never inside a task's step), and asyncio.run then
+    # cancels the work as on Ctrl-C.
+    asyncio = sys.modules.get("asyncio")
+    loop = asyncio.events._get_running_loop() if asyncio is not None else None
+    if loop is None:
         raise KeyboardInterrupt
+    loop.call_soon_threadsafe(_interrupt)
+
+
+def _interrupt() -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: Sequence[str] | None = None) -> int:
