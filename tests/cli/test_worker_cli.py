@@ -90,7 +90,12 @@ def test_runs_and_status_show_holders_and_stale_leases(
 
 def test_worker_refuses_bad_settings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     home = str(tmp_path / "home")
-    assert main(["worker", "--home", home, "--concurrency", "0"]) == 3
-    assert "--concurrency must be at least 1" in capsys.readouterr().err
+    for option, value in (("--concurrency", "0"), ("--lease-ttl", "0"), ("--poll", "-1"),
+                          ("--poll", "nan"), ("--exit-when-idle", "-1")):  # fmt: skip
+        with pytest.raises(SystemExit) as stop:  # a usage error, before the store is opened
+            main(["worker", "--home", home, option, value])
+        assert stop.value.code == 2
+        assert f"argument {option}:" in capsys.readouterr().err
+    assert not Path(home).exists()
     assert main(["pause", "run-nope", "--home", home]) == 3
     assert "no run 'run-nope'" in capsys.readouterr().err

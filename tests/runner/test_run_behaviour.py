@@ -410,6 +410,42 @@ def test_cli_mistakes_record_no_run(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert capsys.readouterr().out == ""  # nothing was recorded for either mistake
 
 
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--poll-interval", "0"), ("--poll-interval", "-1"), ("--poll-interval", "nan"),
+     ("--poll-interval", "inf"), ("--max-cost", "nan"), ("--max-cost", "-5"),
+     ("--max-rows", "0"), ("--max-rows", "-1"), ("--max-tokens", "0"),
+     ("--realtime-rpm", "0"), ("--realtime-tpm", "-5"), ("--max-attempts", "0"),
+     ("--concurrency", "0"), ("--reconnect-s", "-1"), ("--wait-for-lock", "-5")],
+)  # fmt: skip
+def test_cli_numbers_out_of_range_are_usage_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: str
+) -> None:
+    """A poll interval of 0 would poll without pause, a NaN cost cap would switch the
+    check off, a cap of 0 rows would be ignored: each is refused as a usage error
+    (exit 2) naming the option, before a run is announced or recorded."""
+    src = _write_input(tmp_path, 2)
+    home = tmp_path / "home"
+    with pytest.raises(SystemExit) as stop:
+        main(["run", str(src), "--home", str(home), "--no-progress", option, value])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}:" in err and "run id:" not in err
+    assert not home.exists()
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"poll": PollPolicy(interval=0)}, {"poll": PollPolicy(interval=float("nan"))},
+     {"poll": PollPolicy(interval=5, max_interval=1)}, {"poll": PollPolicy(factor=0.5)},
+     {"max_rows_per_shard": 0}, {"max_tokens_per_shard": -1}, {"realtime_rpm": 0},
+     {"max_cost": float("nan")}, {"max_cost": -1.0}],
+)  # fmt: skip
+def test_run_options_out_of_range_are_input_errors(fields: dict[str, Any]) -> None:
+    with pytest.raises(bp.InputError):
+        bp.RunOptions(**fields)
+
+
 def test_cli_azure_route_and_bad_paths(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from batchport.cli import EXIT_OK, EXIT_PROBLEMS
+from batchport.cli.numbers import count, money, seconds, some_seconds
 from batchport.cli.store_args import add_store_args, chosen_store
 from batchport.cli.webhooks_cmd import add_run_args as add_webhook_args
 from batchport.cli.webhooks_cmd import run_webhooks
@@ -68,24 +69,24 @@ def _backend_args(p: argparse.ArgumentParser) -> None:
 
 def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--max-attempts", type=int, default=3, metavar="N", help="submissions per row (default 3)"
+        "--max-attempts", type=count, default=3, metavar="N", help="submissions per row (default 3)"
     )
     p.add_argument(
         "--max-cost",
-        type=float,
+        type=money,
         default=None,
         metavar="USD",
         help="refuse runs estimated above this",
     )
     p.add_argument(
-        "--concurrency", type=int, default=4, metavar="N", help="shards in flight at once"
+        "--concurrency", type=count, default=4, metavar="N", help="shards in flight at once"
     )
     p.add_argument(
-        "--poll-interval", type=float, default=5.0, metavar="S", help="first poll interval"
+        "--poll-interval", type=some_seconds, default=5.0, metavar="S", help="first poll interval"
     )
-    p.add_argument("--max-rows", type=int, default=None, metavar="N", help="rows per shard cap")
+    p.add_argument("--max-rows", type=count, default=None, metavar="N", help="rows per shard cap")
     p.add_argument(
-        "--max-tokens", type=int, default=None, metavar="N", help="estimated tokens per shard cap"
+        "--max-tokens", type=count, default=None, metavar="N", help="estimated tokens per shard cap"
     )
     p.add_argument("--on-stall", choices=("wait", "cancel"), default="wait")
     p.add_argument("--cleanup", action="store_true", help="delete provider files once downloaded")
@@ -102,14 +103,14 @@ def _run_args(p: argparse.ArgumentParser) -> None:
         default="realtime",
         help="the deadline's route (flex: OpenAI's flex tier where the model has it)",
     )
-    p.add_argument("--realtime-rpm", type=int, default=None, metavar="N", help="fallback RPM")
-    p.add_argument("--realtime-tpm", type=int, default=None, metavar="N", help="fallback TPM")
+    p.add_argument("--realtime-rpm", type=count, default=None, metavar="N", help="fallback RPM")
+    p.add_argument("--realtime-tpm", type=count, default=None, metavar="N", help="fallback TPM")
     p.add_argument(
-        "--realtime-concurrency", type=int, default=16, metavar="N", help="fallback workers"
+        "--realtime-concurrency", type=count, default=16, metavar="N", help="fallback workers"
     )
     p.add_argument(
         "--reconnect-s",
-        type=float,
+        type=seconds,
         default=300.0,
         metavar="S",
         help="with a postgresql:// store: how long to keep opening it again after its "
@@ -136,8 +137,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("file", metavar="FILE")
     p.add_argument("--provider", default=None, help="openai or azure (default: the backend's)")
     p.add_argument("--backend", default=None)
-    p.add_argument("--max-rows", type=int, default=None)
-    p.add_argument("--max-tokens", type=int, default=None)
+    p.add_argument("--max-rows", type=count, default=None)
+    p.add_argument("--max-tokens", type=count, default=None)
     p.set_defaults(handler=_plan)
 
     for name, helptext, handler in (
@@ -372,7 +373,7 @@ def _plan(args: argparse.Namespace) -> int:
 def _lock_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--wait-for-lock",
-        type=float,
+        type=seconds,
         nargs="?",
         const=24 * 3600.0,
         default=None,

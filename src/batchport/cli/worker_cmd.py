@@ -16,6 +16,7 @@ import signal
 from typing import Any
 
 from batchport.cli import EXIT_OK
+from batchport.cli.numbers import count, seconds, some_seconds
 from batchport.cli.store_args import add_store_args, chosen_store
 from batchport.errors import RunError
 
@@ -35,24 +36,24 @@ def register(subparsers: Any) -> None:
         ),
     )
     add_store_args(p)
-    p.add_argument("--concurrency", type=int, default=4, help="shards driven at once (default 4)")
+    p.add_argument("--concurrency", type=count, default=4, help="shards driven at once (default 4)")
     p.add_argument(
         "--lease-ttl",
-        type=float,
+        type=some_seconds,
         default=60.0,
         metavar="SECONDS",
         help="a lease not renewed for this long is free to other workers (default 60)",
     )
     p.add_argument(
         "--poll",
-        type=float,
+        type=some_seconds,
         default=2.0,
         metavar="SECONDS",
         help="how often to look for new work when idle (default 2)",
     )
     p.add_argument(
         "--exit-when-idle",
-        type=float,
+        type=seconds,
         default=None,
         metavar="SECONDS",
         help="stop once there has been nothing to claim for SECONDS (for cron and jobs)",
@@ -65,7 +66,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--poll-fallback",
-        type=float,
+        type=some_seconds,
         default=None,
         metavar="SECONDS",
         help="with --webhooks-from-store, poll each job this often anyway (default 600)",
@@ -85,10 +86,6 @@ def register(subparsers: Any) -> None:
 def _worker(args: argparse.Namespace) -> int:
     from batchport.runner.worker import WorkerStats, serve
 
-    if args.concurrency < 1:
-        raise RunError("--concurrency must be at least 1")
-    if args.lease_ttl <= 0:
-        raise RunError("--lease-ttl must be positive")
     stats = WorkerStats()
     webhooks = None
     if args.webhooks_from_store:

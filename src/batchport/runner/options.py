@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -12,6 +13,11 @@ from batchport.runner.deadline import DeadlinePolicy, parse_deadline
 from batchport.runner.policy import PollPolicy, QuotaLimit
 
 __all__ = ["RunOptions"]
+
+
+def _finite(value: object) -> bool:
+    """A real number (not a bool), neither NaN nor infinite."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +103,21 @@ class RunOptions:
         if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds >= 0:
             raise InputError("reconnect_s must be a number of seconds, 0 or more",
                              rule="reconnect_s")  # fmt: skip
+        poll = self.poll
+        if not (_finite(poll.interval) and poll.interval > 0):
+            raise InputError("poll.interval must be a number of seconds above 0", rule="poll")
+        if not (_finite(poll.max_interval) and poll.max_interval >= poll.interval):
+            raise InputError("poll.max_interval must be at least poll.interval", rule="poll")
+        if not (_finite(poll.factor) and poll.factor >= 1):
+            raise InputError("poll.factor must be 1 or more", rule="poll")
+        for name in ("max_rows_per_shard", "max_tokens_per_shard", "realtime_rpm",
+                     "realtime_tpm"):  # fmt: skip
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 1):  # fmt: skip
+                raise InputError(f"{name} must be a whole number, 1 or more", rule=name)
+        if self.max_cost is not None and not (_finite(self.max_cost) and self.max_cost >= 0):
+            raise InputError("max_cost must be an amount in USD, 0 or more", rule="max_cost")
         if len(self.metadata) > 12:
             raise InputError(
                 "at most 12 metadata tags (providers allow 16; batchport uses 4)",
