@@ -434,6 +434,23 @@ def test_cli_numbers_out_of_range_are_usage_errors(
     assert not home.exists()
 
 
+@pytest.mark.parametrize("run_id", ["../../x", "a/b", "", " r", "r\n", "é", "x" * 129, ".hidden"])
+async def test_a_run_id_that_cannot_name_files_and_tags_is_refused_before_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], run_id: str
+) -> None:
+    """A run id names the run's folder, its files and its tags at the provider: one
+    with a '/' or '..' once left a run stuck in planning. Refused first, nothing kept."""
+    home = tmp_path / "home"
+    with pytest.raises(bp.InputError, match="a run id is a letter or digit"):
+        await bp.run([chat(1)], backend="memory", home=home, run_id=run_id, progress=False)
+    assert not home.exists()
+    src = _write_input(tmp_path, 1)
+    assert main(["run", str(src), "--home", str(home), "--run-id", run_id, "--no-progress"]) == 3
+    err = capsys.readouterr().err
+    assert "a run id is a letter or digit" in err and "run id:" not in err
+    assert not home.exists()
+
+
 @pytest.mark.parametrize(
     "fields",
     [{"poll": PollPolicy(interval=0)}, {"poll": PollPolicy(interval=float("nan"))},

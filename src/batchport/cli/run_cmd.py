@@ -386,8 +386,11 @@ def _lock_args(p: argparse.ArgumentParser) -> None:
 def _start(args: argparse.Namespace, *, submit_only: bool, enqueue: bool = False) -> Run:
     from batchport.backends import load_backend
     from batchport.runner import new_run_id, run
+    from batchport.runner.api import check_run_id
 
-    run_id = args.run_id = args.run_id or new_run_id()  # named if the run is interrupted
+    given = args.run_id
+    # named if the run is interrupted; a bad id fails before it is announced
+    run_id = args.run_id = check_run_id(given) if given is not None else new_run_id()
     if args.backend and not args.emulator_url:
         load_backend(args.backend)  # a mistyped name fails before a run id is announced
     _check_output(args)

@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import logging
 import os
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
@@ -66,6 +67,26 @@ RequestsLike = Iterable[Request] | Iterable[dict[str, Any]] | str | os.PathLike[
 
 def new_run_id() -> str:
     return time.strftime("run-%Y%m%d-%H%M%S-", time.gmtime()) + secrets.token_hex(3)
+
+
+#: a run id names folders, files and tags at the provider: a letter or digit, then up
+#: to 127 letters, digits, '.', '_' or '-'
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def check_run_id(run_id: str) -> str:
+    """``run_id`` if a new run may take it.
+
+    Raises:
+        InputError: it holds other characters (a '/', a space...) or is too long.
+    """
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
+        raise InputError(
+            f"run id {run_id!r}: a run id is a letter or digit, then up to 127 letters, "
+            "digits, '.', '_' or '-'",
+            rule="run_id",
+        )
+    return run_id
 
 
 def _requests(source: RequestsLike) -> Iterable[Request]:
@@ -237,9 +258,9 @@ async def run(
         option_fields["deadline"] = parse_deadline(option_fields["deadline"], now=when)
     opts = options or _options(option_fields)
     _check_readable(requests)  # before anything is recorded
+    run_id = check_run_id(run_id) if run_id is not None else new_run_id()
     spec = _spec(store, home)
     st, owned_store = open_store(spec)
-    run_id = run_id or new_run_id()
     lock = _LockOptions(wait_for_lock, lease_ttl_s)
     if st.find_run(run_id) is None:
         try:
