@@ -20,7 +20,7 @@ from batchport.backends.anthropic import AnthropicBackend
 from batchport.backends.base import Backend
 from batchport.backends.gemini import GeminiBackend
 from batchport.backends.openai import OpenAIBackend
-from batchport.errors import AuthenticationError, BadRequestError
+from batchport.errors import AuthenticationError, BadRequestError, ConfigError
 from batchport.requests import Request
 from batchport.runner import InstantClock
 from batchport.store import Store
@@ -158,3 +158,30 @@ async def test_a_gemini_400_not_about_the_key_is_a_bad_request(tmp_path: Path) -
             with pytest.raises(AuthenticationError) as refused:
                 await wrong._raw("get", "batches")
         assert refused.value.status_code == 400 and refused.value.code == "INVALID_ARGUMENT"
+
+
+@pytest.mark.parametrize(
+    ("case", "key", "url", "said"),
+    [
+        ("openai", "sk-PROBÉ-9", None, "a character HTTP headers cannot carry"),
+        ("openai", "sk-right-KEY\n", None, "a character HTTP headers cannot carry"),
+        ("anthropic", "sk-right-KEY\n", None, "a character HTTP headers cannot carry"),
+        ("openai", KEY, "ftp://127.0.0.1:9", "URL cannot be used"),
+        ("anthropic", KEY, "not-a-url", "URL cannot be used"),
+    ],
+)
+async def test_a_request_that_cannot_be_sent_is_a_setting_to_fix_not_a_retry(
+    case: str, key: str, url: str | None, said: str, tmp_path: Path
+) -> None:
+    """A key HTTP cannot carry (a non-ASCII letter, a trailing newline) or a URL that is
+    not http(s) would fail every try alike: a ConfigError at once, no row settled and the
+    key never repeated, where it was retried for minutes as a connection error."""
+    home = tmp_path / "home"
+    async with Emulator(CONFIG) as emu:
+        async with _backend(case, url or emu.url, key) as be:
+            with pytest.raises(ConfigError, match=said) as info:
+                await bp.run(_requests(), backend=be, home=home, run_id="r5",
+                             progress=False, clock=InstantClock())  # fmt: skip
+        assert "PROB" not in str(info.value) and "right" not in str(info.value)
+        _assert_stopped_unsettled(home, "r5", ROWS)
+        assert emu.batches() == []

@@ -32,6 +32,7 @@ from batchport.errors import (
     AuthenticationError,
     BackendError,
     BadRequestError,
+    ConfigError,
     ConflictError,
     NotFoundError,
     QuotaExceededError,
@@ -41,7 +42,7 @@ from batchport.errors import (
 )
 from batchport.logs import redact
 
-__all__ = ["parse_retry_after", "redact", "translate_error", "translating"]
+__all__ = ["header_error", "parse_retry_after", "redact", "translate_error", "translating"]
 
 _QUOTA_CODE = "token_limit_exceeded"
 _MAX_TEXT = 2000
@@ -149,7 +150,7 @@ def _request_id(exc: openai.APIStatusError) -> str | None:
 
 def translate_error(
     exc: openai.OpenAIError, *, provider: str, secrets: Sequence[str] = ()
-) -> BackendError:
+) -> BackendError | ConfigError:
     """Build the batchport error for an SDK exception (the caller chains it ``from exc``)."""
     _scrub_sdk_exception(exc, secrets)
     if isinstance(exc, openai.APIStatusError):
@@ -169,13 +170,18 @@ def translate_error(
 
 def sdk_error(
     exc: Exception, sdk: Any, *, provider: str, secrets: Sequence[str] = ()
-) -> BackendError:
+) -> BackendError | ConfigError:
     """The batchport error for an exception of a Stainless-generated SDK (``openai``,
     ``anthropic``: the same exception classes) that carries no HTTP status: a timeout,
-    a connection that failed or dropped, an answer of the wrong shape, anything else."""
+    a connection that failed or dropped, an answer of the wrong shape, anything else.
+    A request that could not be sent for a wrong setting (a URL that is not http(s),
+    a key HTTP cannot carry) is a :class:`ConfigError`: no retry would cure it."""
     if isinstance(exc, sdk.APITimeoutError):
         return TransportError("request timed out", provider=provider)
     if isinstance(exc, sdk.APIConnectionError):
+        wrong = _unsendable(exc, provider, secrets)
+        if wrong is not None:
+            return wrong
         if _never_connected(exc):
             url = exc.request.url
             where = redact(str(url.copy_with(path="/", query=None)), secrets)
@@ -192,6 +198,32 @@ def sdk_error(
             status_code=exc.status_code,
         )
     return BackendError(redact(str(exc), secrets), provider=provider)
+
+
+def header_error(provider: str) -> ConfigError:
+    """A request header (the API key, most likely) that HTTP cannot carry; the value
+    itself is never repeated."""
+    return ConfigError(
+        f"{provider}: a request could not be sent: the API key (or another header) holds "
+        "a character HTTP headers cannot carry (a newline or a space at its end, a "
+        "non-ASCII letter); check the key's setting"
+    )
+
+
+def _unsendable(exc: BaseException, provider: str, secrets: Sequence[str]) -> ConfigError | None:
+    """The setting that kept the request from being sent, if that is what ``exc`` says."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        name = type(cause).__name__
+        if name in ("UnsupportedProtocol", "InvalidURL"):
+            return ConfigError(
+                f"{provider}: the provider's URL cannot be used ({redact(str(cause), secrets)}); "
+                "check the base URL or endpoint setting"
+            )
+        if name == "LocalProtocolError" or isinstance(cause, UnicodeEncodeError):
+            return header_error(provider)
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def _never_connected(exc: BaseException) -> bool:
@@ -223,3 +255,5 @@ def translating(provider: str, secrets: Sequence[str] = ()) -> Iterator[None]:
         yield
     except openai.OpenAIError as exc:
         raise translate_error(exc, provider=provider, secrets=secrets) from exc
+    except UnicodeEncodeError:  # a header (the key) HTTP cannot carry; its text holds it
+        raise header_error(provider) from None

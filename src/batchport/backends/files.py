@@ -33,7 +33,7 @@ import openai
 from openai import AsyncOpenAI
 
 from batchport.backends._convert import QUOTA_CODE, as_int, job_from_dict
-from batchport.backends._translate import translate_error
+from batchport.backends._translate import header_error, translate_error
 from batchport.backends.base import Backend, Checkpoint
 from batchport.backends.lines import line_chunks
 from batchport.backends.models import Job, JobStatus, ResultRow, ShardSpec
@@ -131,6 +131,8 @@ class FileBackend(Backend):
             yield
         except openai.OpenAIError as exc:
             raise translate_error(exc, provider=self.provider, secrets=self._secrets()) from exc
+        except UnicodeEncodeError:  # a header (the key) HTTP cannot carry; its text holds it
+            raise header_error(self.provider) from None
 
     @abc.abstractmethod
     def parse_line(self, raw: bytes, *, source: str, line: int) -> ResultRow:

@@ -20,11 +20,12 @@ from batchport.backends._translate import (
     _redact_obj,
     _scrub_sdk_exception,
     _status_class,
+    header_error,
     parse_retry_after,
     redact,
     sdk_error,
 )
-from batchport.errors import BackendError
+from batchport.errors import BackendError, ConfigError
 
 __all__ = ["translate_error", "translating"]
 
@@ -45,7 +46,7 @@ def _inner(payload: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def translate_error(
     exc: anthropic.AnthropicError, *, provider: str, secrets: Sequence[str] = ()
-) -> BackendError:
+) -> BackendError | ConfigError:
     """Build the batchport error for an SDK exception (the caller chains it ``from exc``)."""
     _scrub_sdk_exception(exc, secrets)
     if isinstance(exc, anthropic.APIStatusError):
@@ -75,3 +76,5 @@ def translating(provider: str, secrets: Sequence[str] = ()) -> Iterator[None]:
         yield
     except anthropic.AnthropicError as exc:
         raise translate_error(exc, provider=provider, secrets=secrets) from exc
+    except UnicodeEncodeError:  # a header (the key) HTTP cannot carry; its text holds it
+        raise header_error(provider) from None
