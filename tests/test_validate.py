@@ -70,6 +70,19 @@ def test_missing_parameters_one_problem_each(tmp_path: Path) -> None:
     assert {p.code for p in validate_file(path, provider="azure").problems} == {"invalid_request"}
 
 
+@pytest.mark.parametrize("provider", sorted(PROVIDERS))
+@pytest.mark.parametrize("field", ["model", "messages"])
+def test_a_required_field_that_is_null_is_missing(
+    tmp_path: Path, provider: str, field: str
+) -> None:
+    """``"model": null`` passed validation and planning and failed only once sent: a
+    null is no value, so a required field holding one is reported as missing."""
+    line = chat_line("a")
+    line["body"][field] = None
+    problems = validate_file(write(tmp_path, line), provider=provider).problems
+    assert any(p.line == 1 and p.param == f"body.{field}" for p in problems), problems
+
+
 def test_url_rules_per_provider(tmp_path: Path) -> None:
     embed = {
         "custom_id": "e",

@@ -402,7 +402,7 @@ class Scan:
             return
         for alternatives in required_body_fields(endpoint):
             for name in alternatives:
-                if name in body:
+                if body.get(name) is not None:  # null is no value: the API refuses it
                     break
             else:
                 names = " or ".join(alternatives)
