@@ -81,6 +81,16 @@ def test_serve_without_a_secret_says_where_to_put_it(
     assert "BATCHPORT_WEBHOOK_SECRET" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("value", ["99999", "-1", "http"])
+def test_serve_on_a_port_that_is_none_is_a_usage_error(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stop:  # was an internal error (OverflowError)
+        main(["webhooks", "serve", "--port", value])
+    assert stop.value.code == 2
+    assert "argument --port:" in capsys.readouterr().err
+
+
 def test_serve_with_a_bad_secret_does_not_repeat_it(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

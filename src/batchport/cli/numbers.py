@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 
-__all__ = ["count", "money", "seconds", "some_seconds"]
+__all__ = ["count", "money", "port", "seconds", "some_seconds"]
 
 
 def _number(text: str) -> float:
@@ -55,4 +55,15 @@ def money(text: str) -> float:
     value = _number(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text} USD: it must be 0 or more")
+    return value
+
+
+def port(text: str) -> int:
+    """A TCP port, 0 (any free one) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port: 0 (any free one) to 65535")
     return value

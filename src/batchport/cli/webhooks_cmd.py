@@ -15,6 +15,7 @@ import os
 import sys
 from typing import Any
 
+from batchport.cli.numbers import port as port_number
 from batchport.errors import ConfigError
 
 SECRET_ENV = "BATCHPORT_WEBHOOK_SECRET"
@@ -37,7 +38,7 @@ def register(subparsers: Any) -> None:
             "poll them at once. Runs until interrupted."
         ),
     )
-    serve.add_argument("--port", type=int, required=True, help="port to listen on (0: any)")
+    serve.add_argument("--port", type=port_number, required=True, help="port to listen on (0: any)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     serve.add_argument(
         "--secret",
@@ -124,7 +125,7 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     where = group.add_mutually_exclusive_group()
     where.add_argument(
         "--webhooks-port",
-        type=int,
+        type=port_number,
         default=None,
         metavar="PORT",
         help="receive batch webhooks on PORT while the run lasts (0: any free port); "
