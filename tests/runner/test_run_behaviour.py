@@ -451,6 +451,23 @@ async def test_a_run_id_that_cannot_name_files_and_tags_is_refused_before_anythi
     assert not home.exists()
 
 
+def test_a_file_name_that_is_no_utf8_runs_and_validates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A name with a byte that is no UTF-8 (os.fsdecode gives it a lone surrogate) was an
+    internal error in `run` (the store's text) and in `validate --json`."""
+    src = _write_input(tmp_path, 2)
+    odd = Path(os.fsdecode(bytes(tmp_path) + b"/in\xffput.jsonl"))
+    src.rename(odd)
+    with EmulatorThread() as emu:
+        args = ["run", str(odd), "--emulator-url", emu.url, "--home", str(tmp_path / "h"),
+                "--no-progress"]  # fmt: skip
+        assert main(args) == 1  # one row is made to fail
+    assert "succeeded 2" in capsys.readouterr().out
+    assert main(["validate", str(odd), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ok"] is True
+
+
 @pytest.mark.parametrize(
     "fields",
     [{"poll": PollPolicy(interval=0)}, {"poll": PollPolicy(interval=float("nan"))},

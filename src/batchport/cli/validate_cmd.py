@@ -8,6 +8,7 @@ whole file), then a summary line; ``--json`` prints the full report instead. Exi
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Any, TextIO
 
@@ -83,7 +84,11 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         as_provider_file=args.as_provider_file,
     )
     if args.json:
-        stream.write(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        try:
+            text = orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode()
+        except TypeError:  # a file name that is no UTF-8: escaped, as JSON allows
+            text = json.dumps(report.to_dict(), indent=2)
+        stream.write(text + "\n")
     else:
         _print_text(report, stream)
         if report.ok and not args.as_provider_file:  # say how batchport will split it

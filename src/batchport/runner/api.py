@@ -112,7 +112,12 @@ def _source_of(requests: RequestsLike) -> str | None:
     """The input file's absolute path, so a run stopped while preparing can be
     prepared again without being handed its input."""
     if isinstance(requests, str | os.PathLike):
-        return str(Path(requests).resolve())
+        path = str(Path(requests).resolve())
+        try:
+            path.encode()
+        except UnicodeEncodeError:  # a name that is no UTF-8: the store's text cannot hold it
+            return None  # (preparing again then needs the input handed over)
+        return path
     return None
 
 
