@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -466,6 +467,29 @@ def test_a_file_name_that_is_no_utf8_runs_and_validates(
     assert "succeeded 2" in capsys.readouterr().out
     assert main(["validate", str(odd), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["ok"] is True
+
+
+def test_a_full_disk_under_the_store_is_an_error_to_resume_from(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store's database refusing a write (its disk is full) stops the command with
+    exit 3 and says how to go on, not as an internal error; resume then completes."""
+    src = _write_input(tmp_path, 2)
+    home = str(tmp_path / "home")
+
+    def full(*args: Any, **kwargs: Any) -> int:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    with EmulatorThread() as emu:
+        common = ["--emulator-url", emu.url, "--home", home, "--no-progress"]
+        with monkeypatch.context() as patch:
+            patch.setattr(Store, "settle_rows", full)
+            assert main(["run", str(src), "--run-id", "r-full", *common]) == 3
+        err = capsys.readouterr().err
+        assert "the run store failed" in err and "batchport resume r-full" in err
+        assert "internal error" not in err
+        assert main(["resume", "r-full", *common]) == 1  # one row is made to fail
+    assert "succeeded 2" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

@@ -137,7 +137,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         hint = f"; `batchport resume {run_id}` goes on from here" if run_id else ""
         print(f"batchport: interrupted{hint}", file=sys.stderr)
         return 143 if _terminated.is_set() else 130
-    except Exception as exc:  # a bug: one line, and the traceback only when asked for
+    except Exception as exc:
+        kind = type(exc)  # the store's database said no: a full disk, a server gone
+        if kind.__name__ == "OperationalError" and kind.__module__.split(".")[0] in (
+            "sqlite3",
+            "psycopg",
+        ):
+            run_id = getattr(args, "run_id", None)
+            hint = f": `batchport resume {run_id}` goes on from there" if run_id else ""
+            print(f"batchport: error: the run store failed ({_redacted(exc)}); every step "
+                  f"before it was committed{hint}", file=sys.stderr)  # fmt: skip
+            return EXIT_ERROR
+        # a bug: one line, and the traceback only when asked for
         logging.getLogger("batchport").debug("internal error", exc_info=True)
         more = "" if args.verbose >= 2 else " (run again with -vv for the traceback)"
         print(f"batchport: internal error: {_redacted(exc)}{more}", file=sys.stderr)
