@@ -13,8 +13,9 @@ import dataclasses
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
+from batchport.errors import InputError, ValidationFailed
 from batchport.limits import ProviderProfile
 from batchport.pricing import Cost, PriceTable
 from batchport.requests import Endpoint, Request, embedding_inputs
@@ -239,21 +240,58 @@ def estimate_cost(shards: Iterable[ShardPlan], prices: PriceTable) -> Cost:
 
 
 class _Translated:
-    """A plan's :class:`ShardSink`: each shard's model and bytes as the provider's."""
+    """A plan's :class:`ShardSink`: each shard's model and bytes as the provider's and,
+    when ``check`` names the input, each request checked as a run checks it (the
+    provider's rules per shard, custom_ids once each)."""
 
-    def __init__(self, translate: Callable[[Request], Request]) -> None:
+    def __init__(
+        self,
+        profile: ProviderProfile,
+        translate: Callable[[Request], Request] | None,
+        check: str | None,
+        ids_mapped: bool,
+    ) -> None:
+        self.profile = profile
         self.translate = translate
+        self.check = check
+        self.ids_mapped = ids_mapped
         self.models: dict[int, str | None] = {}
         self.sizes: dict[int, int] = {}
+        self.checkers: dict[int, Any] = {}
+        self.problems: list[Any] = []
+        self.ids: set[str] = set()
+        self.number = 0
 
     def row(self, shard_index: int, pos: int, request: Request, line: bytes) -> None:
-        wire = self.translate(request)
-        size = len(line) if wire is request else len(wire.to_json())
-        self.sizes[shard_index] = self.sizes.get(shard_index, 0) + size + 1
+        self.number += 1
+        wire = self.translate(request) if self.translate is not None else request
+        if wire is not request:
+            line = wire.to_json()
+        self.sizes[shard_index] = self.sizes.get(shard_index, 0) + len(line) + 1
         self.models.setdefault(shard_index, wire.model)
+        if self.check is None:
+            return
+        if request.custom_id in self.ids:
+            raise InputError(
+                f"custom_id {request.custom_id!r} appears more than once (request "
+                f"{self.number}); every request in a run needs its own custom_id",
+                path=self.check,
+                line=self.number,
+                rule="duplicate_custom_id",
+            )
+        self.ids.add(request.custom_id)
+        checker = self.checkers.get(shard_index)
+        if checker is None:
+            from batchport.validate import RequestChecker
+
+            checker = RequestChecker(self.check, self.profile, ids_mapped=self.ids_mapped)
+            self.checkers[shard_index] = checker
+        checker.check(self.number, line, wire)
 
     def shard_closed(self, shard: ShardPlan) -> None:
-        pass
+        checker = self.checkers.pop(shard.index, None)
+        if checker is not None:
+            self.problems.extend(checker.report().problems)
 
 
 def plan_requests(
@@ -265,18 +303,35 @@ def plan_requests(
     max_tokens: int | None = None,
     caveats: Iterator[str] | tuple[str, ...] = (),
     translate: Callable[[Request], Request] | None = None,
+    check: str | None = None,
+    ids_mapped: bool = False,
 ) -> Plan:
     """Plan ``requests`` for ``profile`` without writing or sending anything.
 
     ``translate`` turns a caller's request into the provider's, as a run does (a
     backend's ``prepare_request``): shards are cut and fingerprinted from the caller's
     requests, but priced by the model the provider runs and sized as the provider's
-    lines. Raises what it raises (an :class:`InputError` for a model with no mapping)."""
-    sink = _Translated(translate) if translate is not None else None
+    lines. Raises what it raises (an :class:`InputError` for a model with no mapping).
+
+    ``check`` (the input's name, for errors) checks every request as a run would
+    before sending anything; ``ids_mapped`` as :class:`~batchport.validate.RequestChecker`
+    takes it.
+
+    Raises:
+        ValidationFailed: with ``check``, a request breaks the provider's rules.
+        InputError: with ``check``, a custom_id comes twice or there is no request.
+    """
+    wanted = translate is not None or check is not None
+    sink = _Translated(profile, translate, check, ids_mapped) if wanted else None
     sharder = Sharder(profile, max_rows=max_rows, max_tokens=max_tokens, sink=sink)
     for request in requests:
         sharder.add(request)
     shards = tuple(sharder.close())
+    if check is not None and sink is not None:
+        if not shards:
+            raise InputError("the run has no requests", path=check, rule="empty_file")
+        if sink.problems:
+            raise ValidationFailed(check, sink.problems)
     if sink is not None:
         shards = tuple(
             dataclasses.replace(

@@ -13,8 +13,8 @@ from batchport.runner.plan import plan_requests
 from .conftest import chat
 
 
-def _many(n: int, model: str = "gpt-4o-mini") -> list[Request]:
-    return [chat(i, "hi", model=model) for i in range(n)]
+def _many(n: int, model: str = "gpt-4o-mini", first: int = 0) -> list[Request]:
+    return [chat(i, "hi", model=model) for i in range(first, first + n)]
 
 
 def test_120k_requests_become_three_openai_shards_or_two_azure_ones() -> None:
@@ -29,7 +29,7 @@ def test_120k_requests_become_three_openai_shards_or_two_azure_ones() -> None:
 
 
 def test_models_and_endpoints_never_share_a_shard() -> None:
-    reqs = [*_many(3, "gpt-4o-mini"), *_many(2, "gpt-4o")]
+    reqs = [*_many(3, "gpt-4o-mini"), *_many(2, "gpt-4o", first=3)]
     reqs.append(
         Request(
             custom_id="e",

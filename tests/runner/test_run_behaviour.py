@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -605,6 +606,23 @@ def test_cli_stops_quietly_when_its_reader_goes_away(tmp_path: Path) -> None:
         proc.stderr.close()
         assert proc.wait(60) == 141, err
         assert "Traceback" not in err and "Exception ignored" not in err, err
+
+
+def test_plan_refuses_what_run_refuses(tmp_path: Path) -> None:
+    """A plan is what a run would submit: an input a run refuses before sending
+    anything (a custom_id twice, no request, a request the provider refuses) is refused
+    by the plan too, with the same rule, where it planned without a word."""
+    with pytest.raises(bp.InputError, match="appears more than once") as dup:
+        bp.plan([chat(1), chat(2), chat(1)])
+    assert (dup.value.rule, dup.value.line) == ("duplicate_custom_id", 3)
+    with pytest.raises(bp.InputError, match="no requests"):
+        bp.plan([])
+    get = dataclasses.replace(chat(2), method="GET")
+    bad_url = dataclasses.replace(chat(3), url="/v1/foo")
+    with pytest.raises(bp.ValidationFailed) as failed:
+        bp.plan([chat(1), get, bad_url])
+    assert [p.line for p in failed.value.problems] == [2, 3]
+    assert bp.plan([chat(1), chat(2)]).total_rows == 2
 
 
 def test_wrong_option_names_are_config_errors(home: Path) -> None:

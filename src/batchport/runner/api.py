@@ -178,6 +178,10 @@ def plan(
         max_tokens=opts.max_tokens_per_shard,
         # as a run translates them: priced by the model the provider runs
         translate=_translator(backend) if isinstance(backend, Backend) else None,
+        # and refused as a run refuses them, before anything is sent
+        check=str(requests) if isinstance(requests, str | os.PathLike) else "<requests>",
+        ids_mapped=isinstance(backend, Backend)
+        and type(backend).provider_id is not Backend.provider_id,
     )
     return Plan(
         p.provider, p.shards, p.fingerprint, p.cost, tuple(_caveats(profile, p.shards, prices))
