@@ -604,7 +604,9 @@ def test_cli_stops_quietly_when_its_reader_goes_away(tmp_path: Path) -> None:
         proc.stdout.close()  # as `head -1` does
         err = proc.stderr.read().decode()
         proc.stderr.close()
-        assert proc.wait(60) == 141, err
+        # results fill the pipe, so they meet its closed end; status may have written
+        # all it had before the close, and then ends well
+        assert proc.wait(60) in ((141,) if args[0] == "results" else (0, 141)), err
         assert "Traceback" not in err and "Exception ignored" not in err, err
 
 
