@@ -18,6 +18,7 @@ from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 from batchport.backends.files import FileBackend
 from batchport.backends.openai import OpenAIBackend
 from batchport.errors import ConfigError
+from batchport.logs import redact_url
 
 if TYPE_CHECKING:
     from batchport_emulator import Emulator
@@ -66,6 +67,7 @@ class EmulatorBackend(OpenAIBackend):
 
     def __repr__(self) -> str:
         where = self._url or (self._emulator.url if self._emulator else "not started")
+        where = redact_url(where)
         return f"EmulatorBackend(url={where!r}, embedded={self._url is None!r})"
 
     @property
@@ -74,8 +76,9 @@ class EmulatorBackend(OpenAIBackend):
         return self._url is None
 
     def settings(self) -> Mapping[str, Any]:
-        """The URL of the emulator attached to (an embedded one cannot be found again)."""
-        return {"url": self._url} if self._url else {}
+        """The URL of the emulator attached to (an embedded one cannot be found again),
+        without a password or a credential parameter (``?token=...``)."""
+        return {"url": redact_url(self._url, drop=True)} if self._url else {}
 
     @property
     def emulator(self) -> Emulator | None:

@@ -44,6 +44,7 @@ from batchport.errors import (
     NotFoundError,
     QuotaExceededError,
 )
+from batchport.logs import redact_url
 
 __all__ = ["FILE_ID", "UPLOAD", "FileBackend", "FileRef"]
 
@@ -379,5 +380,5 @@ class FileBackend(Backend):
             await self._client.close()
 
     def __repr__(self) -> str:
-        where = str(self._client.base_url) if self._client is not None else None
+        where = redact_url(str(self._client.base_url)) if self._client is not None else None
         return f"{type(self).__name__}(base_url={where!r}, owns_client={self._owns_client!r})"

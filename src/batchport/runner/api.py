@@ -26,7 +26,7 @@ from batchport.backends.base import Backend
 from batchport.errors import ConfigError, InputError, RunError
 from batchport.jsonl import read_requests
 from batchport.limits import ProviderProfile, get_profile
-from batchport.logs import redact_text
+from batchport.logs import redact_text, redact_url
 from batchport.pricing import PriceTable
 from batchport.requests import Request, as_requests
 from batchport.runner.claims import ShardClaims
@@ -289,7 +289,7 @@ async def run(
                     provider=profile.name,
                     fingerprint="",
                     options=opts.to_json(),
-                    backend_settings=orjson.dumps(dict(be.settings())).decode(),
+                    backend_settings=orjson.dumps(_stored(be.settings())).decode(),
                     source=_source_of(requests),
                 )
             except RunExists:  # another process made it just now: join it as a resume
@@ -636,11 +636,32 @@ async def _resume(
 
 def _backend_of(rec: RunRecord, backend: str | Backend | None) -> Backend:
     """The backend to go on with: the one given, else the run's own, rebuilt from the
-    settings it recorded (a served emulator's URL, Azure's endpoint and deployments)."""
+    settings it recorded (a served emulator's URL, Azure's endpoint and deployments).
+    A recorded URL kept none of its secrets: the environment gives them again when one
+    of its variables holds that URL with them, as it gives the key."""
     if backend is not None:
         return get_backend(backend)
     settings = orjson.loads(rec.backend_settings or "{}")
-    return get_backend(rec.backend, **settings)
+    return get_backend(rec.backend, **{k: _from_env(v) for k, v in settings.items()})
+
+
+def _stored(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """A backend's settings as a run records them: every URL without its password or
+    its credential parameters (``?api-key=...``), whatever the backend kept."""
+    return {k: redact_url(v, drop=True) if isinstance(v, str) and "://" in v else v
+            for k, v in settings.items()}  # fmt: skip
+
+
+def _from_env(value: Any) -> Any:
+    """A recorded URL as an environment variable holds it with its secrets, if one
+    does; else ``value`` as recorded."""
+    if not isinstance(value, str) or "://" not in value:
+        return value
+    for given in os.environ.values():
+        given = given.strip()
+        if given != value and "://" in given and redact_url(given, drop=True) == value:
+            return given
+    return value
 
 
 def _check_same_input(rec: RunRecord, requests: RequestsLike) -> None:

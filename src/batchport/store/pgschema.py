@@ -3,12 +3,19 @@
 The schema's version is the number of steps that have run; :class:`PostgresStore`
 runs the missing ones when it opens. A new column is a new step at the end, never an
 edit of an old one. The URL may carry a password: :func:`redact` is the only form of
-it that goes into a repr, a log line or an error.
+it that goes into a repr, a log line or an error, and :func:`scrub` the only form of
+the driver's own message. A password holding an unescaped '/', '?', '#' or '@' would
+be read by libpq as part of the host, port or database (and sent to a name server or
+a server): :func:`split_url` refuses such a URL before anything is sent.
 """
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+from batchport.errors import ConfigError
+from batchport.logs import redact_url, url_password
 
 __all__ = ["DEFAULT_SCHEMA", "MIGRATIONS", "SCHEMES", "redact", "scrub", "split_url"]
 
@@ -127,19 +134,25 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 
 
 def redact(url: str) -> str:
-    """``url`` with any password (in the authority or as a parameter) replaced."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        auth, host = netloc.rsplit("@", 1)
-        if ":" in auth:
-            netloc = f"{auth.split(':', 1)[0]}:***@{host}"
-    query = [(k, "***" if k == "password" else v) for k, v in parse_qsl(parts.query)]
-    return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query, safe="*")))
+    """``url`` with its ``user:password`` part and any password parameter masked (see
+    :func:`batchport.logs.redact_url`): everything between ``://`` and the last '@'
+    when the password holds an unescaped '/', '?', '#' or '@'."""
+    return redact_url(url)
 
 
 def split_url(url: str) -> tuple[str, str]:
-    """``(conninfo, schema)``: our own ``schema`` parameter taken out of the URL."""
+    """``(conninfo, schema)``: our own ``schema`` parameter taken out of the URL.
+
+    Raises:
+        ConfigError: the URL's ``user:password`` part holds characters that libpq
+            would not read as written (the message never shows the password).
+    """
+    if _misread(url):
+        raise ConfigError(
+            f"cannot open the run store {redact(url)}: its user:password part cannot be "
+            "read as written; special characters in the password must be percent-encoded "
+            "('@' as %40, '/' as %2F, '?' as %3F, '#' as %23, ':' as %3A, '%' as %25)"
+        )
     parts = urlsplit(url)
     query = parse_qsl(parts.query)
     schema = next((v for k, v in query if k == "schema"), DEFAULT_SCHEMA)
@@ -147,13 +160,49 @@ def split_url(url: str) -> tuple[str, str]:
     return urlunsplit(parts._replace(query=rest)), schema
 
 
+def _misread(url: str) -> bool:
+    """True when an '@' of ``url`` lies where libpq (which ends the ``user:password``
+    part at the first '@' or '/') or :func:`urlsplit` (at the first '/', '?' or '#')
+    would not find it: in a second '@' of the authority, in the path or the fragment,
+    or in the query in anything but a ``name=value`` parameter after a path; or when
+    a port is not a number (a password cut at its '/', '?' or '#')."""
+    rest = url.partition("://")[2]
+    if "@" not in rest:
+        return False
+    end = min((i for i in map(rest.find, "/?#") if i >= 0), default=len(rest))
+    authority, tail = rest[:end], rest[end:]
+    if authority.count("@") > 1:
+        return True
+    for host in authority.rpartition("@")[2].split(","):
+        port = host.rpartition("]")[2] if host.startswith("[") else host
+        port = port.rpartition(":")[2] if ":" in port else ""
+        if port and not port.isdigit():
+            return True
+    path = re.split(r"[?#]", tail, maxsplit=1)[0]
+    query, _, fragment = tail[len(path) :].partition("#")
+    if "@" in path or "@" in fragment:
+        return True
+    if "@" not in query:
+        return False
+    return not path or any(
+        "@" in item and not re.fullmatch(r"[A-Za-z_]+=[^@]*@.*", item)
+        for item in query[1:].split("&")
+    )
+
+
 def scrub(exc: BaseException, url: str) -> str:
-    """An error message with the URL's password cut out, should libpq repeat it."""
+    """The driver's message with the URL's password cut out, should libpq repeat it;
+    left out altogether when it still holds a piece of the password (a password with an
+    unescaped '/', '?', '#' or '@' read as a host, a port or a database)."""
     parts = urlsplit(url)
     secrets = [v for k, v in parse_qsl(parts.query) if k == "password"]
-    if parts.password:
-        secrets += [parts.password, unquote(parts.password)]
+    for password in (url_password(url), parts.password):
+        if password:
+            secrets += [password, unquote(password)]
     message = str(exc).strip()
-    for secret in filter(None, secrets):
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
         message = message.replace(secret, "***")
+    pieces = {p for s in secrets for p in re.split(r"[/?#@:&=]", s) if len(p) >= 3}
+    if any(p in message for p in pieces):
+        return "the server's message is left out: it repeats part of the password"
     return message

@@ -48,7 +48,7 @@ from batchport.backends.files import FileBackend, FileRef
 from batchport.backends.models import Job, JobStatus, QuotaLimit, ShardSpec
 from batchport.backends.openai import OpenAIBackend
 from batchport.errors import BackendError, BadRequestError, ConfigError, InputError
-from batchport.logs import redact_text
+from batchport.logs import redact_text, redact_url
 from batchport.requests import Endpoint, Request
 
 if TYPE_CHECKING:
@@ -180,7 +180,8 @@ class AzureBackend(OpenAIBackend):
     def __repr__(self) -> str:
         auth = "api-key" if self._key else ("entra-id" if self._provider else "client")
         return (
-            f"AzureBackend(endpoint={self.endpoint!r}, api_version={self.api_version!r}, "
+            f"AzureBackend(endpoint={redact_url(self.endpoint)!r}, "
+            f"api_version={self.api_version!r}, "
             f"auth={auth!r}, deployments={sorted(self._by_deployment)!r})"
         )
 
@@ -240,14 +241,15 @@ class AzureBackend(OpenAIBackend):
         return None
 
     def settings(self) -> Mapping[str, Any]:
-        """Endpoint, API version and deployments (never a key or a token)."""
+        """Endpoint, API version and deployments (never a key or a token: the endpoint
+        keeps no password and no credential parameter such as ``?api-key=``)."""
         deployments = {
             model: {"name": d.name, "enqueued_token_limit": d.enqueued_token_limit,
                     "dynamic_quota": d.dynamic_quota}
             for model, d in self.deployments.items()
         }  # fmt: skip
         return {
-            "endpoint": redact_text(self.endpoint),
+            "endpoint": redact_text(redact_url(self.endpoint, drop=True)),
             "api_version": self.api_version,
             "deployments": deployments,
         }
