@@ -13,13 +13,16 @@ import dataclasses
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from batchport.errors import InputError, ValidationFailed
 from batchport.limits import ProviderProfile
 from batchport.pricing import Cost, PriceTable
 from batchport.requests import Endpoint, Request, embedding_inputs
 from batchport.tokens import estimate_tokens
+
+if TYPE_CHECKING:
+    from batchport.validate import Problem, RequestChecker
 
 __all__ = [
     "Plan",
@@ -239,6 +242,17 @@ def estimate_cost(shards: Iterable[ShardPlan], prices: PriceTable) -> Cost:
     return total
 
 
+def duplicate_custom_id(custom_id: str, number: int, *, path: str | None = None) -> InputError:
+    """The error for request ``number`` (1-based) whose custom_id an earlier one has."""
+    return InputError(
+        f"custom_id {custom_id!r} appears more than once (request {number}); "
+        "every request in a run needs its own custom_id",
+        path=path,
+        line=number,
+        rule="duplicate_custom_id",
+    )
+
+
 class _Translated:
     """A plan's :class:`ShardSink`: each shard's model and bytes as the provider's and,
     when ``check`` names the input, each request checked as a run checks it (the
@@ -257,8 +271,8 @@ class _Translated:
         self.ids_mapped = ids_mapped
         self.models: dict[int, str | None] = {}
         self.sizes: dict[int, int] = {}
-        self.checkers: dict[int, Any] = {}
-        self.problems: list[Any] = []
+        self.checkers: dict[int, RequestChecker] = {}
+        self.problems: list[Problem] = []
         self.ids: set[str] = set()
         self.number = 0
 
@@ -272,13 +286,7 @@ class _Translated:
         if self.check is None:
             return
         if request.custom_id in self.ids:
-            raise InputError(
-                f"custom_id {request.custom_id!r} appears more than once (request "
-                f"{self.number}); every request in a run needs its own custom_id",
-                path=self.check,
-                line=self.number,
-                rule="duplicate_custom_id",
-            )
+            raise duplicate_custom_id(request.custom_id, self.number, path=self.check)
         self.ids.add(request.custom_id)
         checker = self.checkers.get(shard_index)
         if checker is None:

@@ -29,12 +29,13 @@ from batchport_emulator import Emulator
 KEY = "sk-right-KEY"
 ROWS = 5
 CONFIG: dict[str, Any] = {"api_keys": [KEY], "progression": {"kind": "after_polls", "polls": 2}}
-#: backend, its options, what a wrong key raises, where the key is first refused
-CASES = {
-    "openai": ({}, AuthenticationError, 401),  # at the upload
-    "anthropic": ({}, AuthenticationError, 401),  # at the create
-    "gemini": ({}, AuthenticationError, 400),  # at the create: 400 API_KEY_INVALID
-    "gemini-upload": ({"inline_limit": 0}, AuthenticationError, 400),  # at the upload
+#: backend, its options, the status a wrong key gets where it is first refused (every
+#: backend raises AuthenticationError for it)
+CASES: dict[str, tuple[dict[str, Any], int]] = {
+    "openai": ({}, 401),  # at the upload
+    "anthropic": ({}, 401),  # at the create
+    "gemini": ({}, 400),  # at the create: 400 API_KEY_INVALID
+    "gemini-upload": ({"inline_limit": 0}, 400),  # at the upload
 }
 
 
@@ -50,7 +51,7 @@ def _requests(n: int = ROWS) -> list[Request]:
 
 
 def _backend(case: str, url: str, key: str) -> Backend:
-    options, _, _ = CASES[case]
+    options, _ = CASES[case]
     if case == "openai":
         return OpenAIBackend(api_key=key, base_url=url + "/v1")
     if case == "anthropic":
@@ -75,14 +76,14 @@ def _assert_stopped_unsettled(home: Path, run_id: str, rows: int) -> None:
 async def test_a_wrong_key_stops_the_run_unsettled_and_resume_with_the_right_key_completes(
     case: str, tmp_path: Path
 ) -> None:
-    _, raised, status = CASES[case]
+    _, status = CASES[case]
     home = tmp_path / "home"
     async with Emulator(CONFIG) as emu:
         async with _backend(case, emu.url, "wrong") as wrong:
             with pytest.raises(AuthenticationError) as info:
                 await bp.run(_requests(), backend=wrong, home=home, run_id="r1",
                              progress=False, clock=InstantClock())  # fmt: skip
-        assert type(info.value) is raised and info.value.status_code == status
+        assert type(info.value) is AuthenticationError and info.value.status_code == status
         assert "wrong" not in str(info.value)  # the key never shows
         _assert_stopped_unsettled(home, "r1", ROWS)
         assert emu.batches() == []  # nothing was created

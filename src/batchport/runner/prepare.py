@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 
 from batchport.errors import InputError, ValidationFailed
 from batchport.limits import ProviderProfile
+from batchport.planning import duplicate_custom_id
 from batchport.requests import Request
 from batchport.runner.lease import heartbeat
 from batchport.runner.plan import Sharder, ShardPlan
@@ -119,12 +120,7 @@ def _duplicate(
     for idx, custom_id, _, _ in pending:
         first = store.first_index_of(run_id, custom_id)
         if custom_id in seen or (first is not None and first != idx):
-            return InputError(
-                f"custom_id {custom_id!r} appears more than once (request {idx + 1}); "
-                "every request in a run needs its own custom_id",
-                line=idx + 1,
-                rule="duplicate_custom_id",
-            )
+            return duplicate_custom_id(custom_id, idx + 1)
         seen.add(custom_id)
     return InputError("duplicate custom_id in the input", rule="duplicate_custom_id")
 
